@@ -1,0 +1,165 @@
+//! `cargo xtask`: the project's own tasks, written in Rust so they run
+//! wherever cargo does.
+//!
+//! Every cargo invocation goes through `$CARGO` (the cargo that started us),
+//! so the toolchain that runs `cargo xtask` is the one that builds and tests.
+
+mod tidy;
+
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+const HELP: &str = "\
+cargo xtask <task>
+
+Tasks:
+  ci       everything CI checks: fmt --check, clippy (warnings denied) on all
+           targets, the whole test suite including doc tests, rustdoc
+           (warnings denied), tidy
+  tidy     house rules: every .rs file opens with a //! doc, every library
+           crate has README.md and CHANGELOG.md, every member inherits the
+           workspace lints, every dependency version lives in the root
+  demo     run the job-server demo end to end
+  bench    run the criterion benchmarks (all, or: bench <crate> [filter])
+  help     this text
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let root = workspace_root();
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => ci(&root),
+        Some("tidy") => run_tidy(&root),
+        Some("demo") => demo(&root),
+        Some("bench") => bench(&root, &args[1..]),
+        Some("help" | "-h" | "--help") => {
+            print!("{HELP}");
+            Ok(())
+        }
+        None => {
+            print!("{HELP}");
+            return ExitCode::from(2);
+        }
+        Some(other) => {
+            eprintln!("xtask: unknown task `{other}`\n");
+            eprint!("{HELP}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root: xtask's manifest lives one level below it.
+fn workspace_root() -> PathBuf {
+    let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir
+        .parent()
+        .map_or_else(|| manifest_dir.clone(), Path::to_path_buf)
+}
+
+fn cargo() -> Command {
+    Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
+/// Runs one step, echoing it first, and turns a failure into an error.
+fn step(root: &Path, what: &str, mut cmd: Command) -> Result<(), String> {
+    println!("\n==> {what}");
+    let status = cmd
+        .current_dir(root)
+        .status()
+        .map_err(|e| format!("{what}: could not start: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{what}: failed ({status})"))
+    }
+}
+
+fn ci(root: &Path) -> Result<(), String> {
+    let mut fmt = cargo();
+    fmt.args(["fmt", "--all", "--", "--check"]);
+    step(root, "cargo fmt --check", fmt)?;
+
+    run_tidy(root)?;
+
+    let mut clippy = cargo();
+    clippy.args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--all-features",
+        "--",
+        "-D",
+        "warnings",
+    ]);
+    step(root, "cargo clippy (warnings denied)", clippy)?;
+
+    let mut test = cargo();
+    test.args(["test", "--workspace", "--all-targets", "--all-features"]);
+    step(root, "cargo test (unit, integration, benches as tests)", test)?;
+
+    let mut doctest = cargo();
+    doctest.args(["test", "--workspace", "--doc", "--all-features"]);
+    step(root, "cargo test --doc", doctest)?;
+
+    let mut doc = cargo();
+    doc.args(["doc", "--workspace", "--no-deps", "--all-features"])
+        .env("RUSTDOCFLAGS", "-D warnings");
+    step(root, "cargo doc (warnings denied)", doc)?;
+
+    println!("\nci: all checks passed");
+    Ok(())
+}
+
+fn run_tidy(root: &Path) -> Result<(), String> {
+    println!("\n==> tidy");
+    let problems = tidy::check(root).map_err(|e| format!("tidy: {e}"))?;
+    if problems.is_empty() {
+        println!("tidy: ok");
+        Ok(())
+    } else {
+        for p in &problems {
+            eprintln!("tidy: {p}");
+        }
+        Err(format!("tidy: {} problem(s)", problems.len()))
+    }
+}
+
+fn demo(root: &Path) -> Result<(), String> {
+    let demo_bin = root.join("crates/demo/src/main.rs");
+    if !demo_bin.exists() {
+        return Err(
+            "the demo does not exist yet: crates/demo has no server binary (see the demo issue)"
+                .into(),
+        );
+    }
+    let mut run = cargo();
+    run.args(["run", "--release", "--package", "evenkeel-demo", "--", "story"]);
+    step(root, "evenkeel-demo story", run)
+}
+
+fn bench(root: &Path, rest: &[String]) -> Result<(), String> {
+    let mut cmd = cargo();
+    cmd.arg("bench");
+    match rest.split_first() {
+        Some((krate, filter)) => {
+            let package = if krate.starts_with("evenkeel-") {
+                krate.clone()
+            } else {
+                format!("evenkeel-{krate}")
+            };
+            cmd.args(["--package", &package, "--"]).args(filter);
+        }
+        None => {
+            cmd.arg("--workspace");
+        }
+    }
+    step(root, "cargo bench", cmd)
+}
