@@ -103,7 +103,11 @@ fn ci(root: &Path) -> Result<(), String> {
 
     let mut test = cargo();
     test.args(["test", "--workspace", "--all-targets", "--all-features"]);
-    step(root, "cargo test (unit, integration, benches as tests)", test)?;
+    step(
+        root,
+        "cargo test (unit, integration, benches as tests)",
+        test,
+    )?;
 
     let mut doctest = cargo();
     doctest.args(["test", "--workspace", "--doc", "--all-features"]);
@@ -141,7 +145,14 @@ fn demo(root: &Path) -> Result<(), String> {
         );
     }
     let mut run = cargo();
-    run.args(["run", "--release", "--package", "evenkeel-demo", "--", "story"]);
+    run.args([
+        "run",
+        "--release",
+        "--package",
+        "evenkeel-demo",
+        "--",
+        "story",
+    ]);
     step(root, "evenkeel-demo story", run)
 }
 

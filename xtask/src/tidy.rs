@@ -203,20 +203,18 @@ pub(crate) fn dependencies_with_own_version(manifest: &str) -> Vec<String> {
     // `[dependencies.foo]` tables: the name, and whether `workspace = true` was seen.
     let mut table: Option<(String, bool)> = None;
     let close_table = |table: &mut Option<(String, bool)>, offenders: &mut Vec<String>| {
-        if let Some((name, ok)) = table.take() {
-            if !ok {
-                offenders.push(name);
-            }
+        if let Some((name, false)) = table.take() {
+            offenders.push(name);
         }
     };
     for line in manifest.lines() {
         if let Some(header) = section_header(line) {
             close_table(&mut table, &mut offenders);
             in_deps = header.ends_with("dependencies");
-            if let Some((prefix, name)) = header.rsplit_once('.') {
-                if prefix.ends_with("dependencies") {
-                    table = Some((name.trim().to_string(), false));
-                }
+            if let Some((prefix, name)) = header.rsplit_once('.')
+                && prefix.ends_with("dependencies")
+            {
+                table = Some((name.trim().to_string(), false));
             }
             continue;
         }
@@ -240,8 +238,8 @@ pub(crate) fn dependencies_with_own_version(manifest: &str) -> Vec<String> {
                 continue;
             };
             let name = key.split('.').next().unwrap_or(key).to_string();
-            let inherits = key.ends_with(".workspace") && value == "true"
-                || value.contains("workspace=true");
+            let inherits =
+                key.ends_with(".workspace") && value == "true" || value.contains("workspace=true");
             if !inherits {
                 offenders.push(name);
             }
