@@ -1,29 +1,164 @@
-//! Coordinated graceful shutdown for tokio services.
+//! Coordinated graceful shutdown for tokio services: one trigger that every
+//! task observes, drain guards that keep accepted work alive until it is done,
+//! a drain with a deadline, OS signals with second-signal escalation, and a
+//! reason that maps to the exit code.
 //!
 //! # The pattern
 //!
-//! A service that is asked to stop should stop taking new work, finish the
-//! work it already accepted, and exit within a deadline, with an exit code
-//! that says why it stopped.
+//! A service asked to stop should, in order: report "not ready" so load
+//! balancers stop sending it traffic, keep accepting for a moment while that
+//! news spreads, stop accepting, finish the work it already accepted, and exit
+//! within the orchestrator's grace period (Kubernetes sends SIGTERM, then
+//! SIGKILL 30 s later) with an exit code that says why it stopped.
 //!
-//! # The naive version and how it fails
+//! # The naive version and its three traps
 //!
-//! The textbook version is a `watch::channel(false)` plus a `select!` on
-//! `changed()` in every worker. It has three traps:
+//! The textbook version is a `watch::channel(false)`, `tx.send(true)` on
+//! Ctrl+C, and in every worker a `select!` between the next item and
+//! `rx.changed()`:
 //!
-//! - a receiver subscribed after the send never sees the change and waits
-//!   forever;
-//! - `select!` picks at random between a ready work item and the shutdown
-//!   branch, so queued work is abandoned;
-//! - `tokio::signal::ctrl_c()` catches only SIGINT, while Docker and
-//!   Kubernetes send SIGTERM and then SIGKILL after a grace period.
+//! ```ignore
+//! tokio::select! {
+//!     Some(job) = queue.recv() => process(job).await,
+//!     _ = shutdown_rx.changed() => break,
+//! }
+//! ```
 //!
-//! # How this crate fixes it
+//! 1. **A late subscriber waits forever.** A receiver made with
+//!    `tx.subscribe()` after the send has already "seen" the value, so
+//!    `changed()` never fires for it: a worker started during the shutdown
+//!    hangs the drain.
 //!
-//! This crate will provide a cloneable `Shutdown` handle whose trigger is
-//! observed by handles made before or after it, drain guards that keep the
-//! drain open while accepted work finishes, a drain with a deadline that
-//! reports what was still outstanding, a signal listener for binaries that
-//! escalates on a second signal, and a `Reason` that maps to a conventional
-//! exit code. The implementation lands with its own issue; this crate is
-//! empty until then.
+//!    ```
+//!    # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+//!    use std::time::Duration;
+//!    let (tx, _rx) = tokio::sync::watch::channel(false);
+//!    tx.send(true).unwrap();
+//!    let mut late = tx.subscribe();
+//!    let waited = tokio::time::timeout(Duration::from_secs(60), late.changed()).await;
+//!    assert!(waited.is_err(), "the late subscriber never hears about the shutdown");
+//!    # }
+//!    ```
+//!
+//! 2. **`select!` abandons accepted work.** When both branches are ready,
+//!    `select!` picks one at random; a burst of queued jobs followed by the
+//!    shutdown loses a random share of them (the textbook worker-pool exercise
+//!    loses 8 to 15 of 20).
+//!
+//! 3. **Ctrl+C is not how containers stop you.** `tokio::signal::ctrl_c()`
+//!    catches SIGINT only; `docker stop`, Kubernetes and systemd send SIGTERM,
+//!    which then kills the process on the spot, drain or not.
+//!
+//! # How this crate fixes each
+//!
+//! 1. [`Shutdown::triggered`] is built on tokio-util's [`CancellationToken`]:
+//!    a future made before or after the trigger resolves, with the
+//!    [`Reason`]. `triggered_after_the_fact_resolves` in `tests/trigger.rs`
+//!    pins it.
+//!
+//!    ```
+//!    # #[tokio::main(flavor = "current_thread")] async fn main() {
+//!    use evenkeel_shutdown::{Reason, Shutdown};
+//!    let shutdown = Shutdown::new();
+//!    shutdown.trigger(Reason::Requested);
+//!    let late = shutdown.clone().triggered(); // subscribed after the trigger
+//!    assert!(late.await.is_clean());
+//!    # }
+//!    ```
+//!
+//! 2. Accepted work holds a [`DrainGuard`] (or runs under [`Shutdown::spawn`] /
+//!    [`Shutdown::track`]); [`Shutdown::drain`] waits for every one of them, and
+//!    refuses new ones from the moment it begins, decided atomically, so nothing
+//!    slips in behind it. Workers no longer race the shutdown against the
+//!    queue: intake stops, and they finish what was accepted. The example
+//!    below accepts a burst of 20 jobs and then shuts down: all 20 are
+//!    processed. `tests/drain.rs` pins the race with many tasks.
+//!
+//! 3. [`SignalListener`] listens for SIGINT *and* SIGTERM by default (SIGHUP
+//!    and SIGQUIT on request, Ctrl+C and Ctrl+Break on Windows), and a second
+//!    signal during the drain resolves [`Shutdown::forced`] so an operator can
+//!    still make the process stop now. `tests/signals.rs` raises real signals
+//!    at the test process.
+//!
+//! # Example
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::sync::atomic::{AtomicUsize, Ordering};
+//! use std::time::Duration;
+//! use evenkeel_shutdown::{DrainGuard, DrainReport, Reason, Shutdown};
+//! use tokio::sync::mpsc;
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+//! let shutdown = Shutdown::new();
+//! let processed = Arc::new(AtomicUsize::new(0));
+//! // Each accepted job travels with its guard.
+//! let (queue, mut jobs) = mpsc::channel::<(u32, DrainGuard)>(64);
+//!
+//! let worker = {
+//!     let processed = Arc::clone(&processed);
+//!     tokio::spawn(async move {
+//!         // No select! against the shutdown: the worker runs until the queue
+//!         // is closed and empty.
+//!         while let Some((_job, _guard)) = jobs.recv().await {
+//!             tokio::time::sleep(Duration::from_millis(10)).await;
+//!             processed.fetch_add(1, Ordering::Relaxed);
+//!         }
+//!     })
+//! };
+//!
+//! // Intake: a burst of 20 accepted jobs, then the shutdown.
+//! for job in 0..20 {
+//!     let guard = shutdown.guard().expect("not draining yet");
+//!     queue.send((job, guard)).await.unwrap();
+//! }
+//! shutdown.trigger(Reason::Requested);
+//! drop(queue); // intake stops
+//!
+//! let report = shutdown.drain(Duration::from_secs(5)).await;
+//! assert_eq!(report, DrainReport::Complete { elapsed: Duration::from_millis(200) });
+//! assert_eq!(processed.load(Ordering::Relaxed), 20); // nothing accepted was lost
+//! assert!(shutdown.guard().is_err()); // and nothing new gets in
+//! worker.await.unwrap();
+//! # }
+//! ```
+//!
+//! # Scopes
+//!
+//! [`Shutdown::child`] makes a nested scope: the parent's trigger reaches it,
+//! its own trigger stays local, and its guards also hold the parent's drain
+//! open (a server's drain waits for the connections of its sub-systems).
+//!
+//! # Phases and the pre-drain delay
+//!
+//! [`Shutdown::phase`] moves `Running` → `PreDrain` (at the trigger: readiness
+//! goes false, guards still granted) → `Draining` (intake stopped) → `Done`.
+//! [`Builder::pre_drain_delay`] sets how long intake stays open after the
+//! trigger, for load balancers to catch up.
+//!
+//! # Features
+//!
+//! - `signal` (default): [`SignalListener`] (tokio's `signal` feature).
+//! - `tracing`: events for the trigger, each phase change, the escalation,
+//!   and how much was outstanding when a drain timed out.
+//!
+//! [`CancellationToken`]: tokio_util::sync::CancellationToken
+
+mod drain;
+mod error;
+mod future;
+mod phase;
+mod reason;
+mod shutdown;
+#[cfg(feature = "signal")]
+mod signal;
+mod trace;
+
+pub use drain::{DrainGuard, DrainReport, Tracked};
+pub use error::ShutdownError;
+pub use future::{Forced, Triggered, WaitForPhase};
+pub use phase::{Builder, Phase};
+pub use reason::{Reason, Signal};
+pub use shutdown::Shutdown;
+#[cfg(feature = "signal")]
+pub use signal::SignalListener;

@@ -1,0 +1,507 @@
+//! The [`Shutdown`] handle: one trigger, observed by every clone and child.
+//!
+//! A scope is an `Arc<Inner>`. The trigger is a [`CancellationToken`] plus a
+//! `OnceLock` holding the first reason: the reason is written *before* the
+//! token is cancelled, so anyone who sees the token cancelled also sees a
+//! reason. A child scope owns a child token (the parent's cancel reaches it,
+//! its own cancel does not reach the parent) and keeps an `Arc` to its parent
+//! so its drain guards can also be counted there (see `drain.rs`).
+//!
+//! Phase changes anywhere in a tree are announced on one `Notify` shared by
+//! the whole tree; waiters re-read the phase after each announcement, so a
+//! change is never missed and a spurious wake-up costs one check.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::drain::{DRAINING, State};
+use crate::future::{Forced, Triggered, WaitForPhase};
+use crate::{Builder, Phase, Reason, trace};
+
+/// A cloneable handle to one shutdown: trigger it, observe it, and drain the
+/// work that was running when it happened.
+///
+/// Clones share everything (the handle is an `Arc` inside). A
+/// [`child`](Shutdown::child) is a nested scope: the parent's trigger reaches
+/// it, its own trigger does not reach the parent, and its drain guards also
+/// hold the parent's drain open.
+///
+/// The lifecycle is visible as a [`Phase`]: `Running`, then `PreDrain` from the
+/// trigger on (readiness should report "not ready"; new work is still
+/// admitted), then `Draining` once [`drain`](Shutdown::drain) stops intake after
+/// the optional pre-drain delay, then `Done` when the drain returns.
+///
+/// # Compared with `CancellationToken` and `TaskTracker`
+///
+/// tokio-util's [`CancellationToken`] is the trigger half (this type is built
+/// on it and hands one out through [`token`](Shutdown::token)), but carries no
+/// reason and no deadline. `TaskTracker::close` does not stop new spawns
+/// (tokio#6759), so a drain built on it can wait for work admitted after it
+/// began. Here the decision "admit or refuse" and the decision "draining has
+/// begun" are made on the same atomic word, so every admitted guard is waited
+/// for and nothing is admitted after the drain begins.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use evenkeel_shutdown::{DrainReport, Reason, Shutdown};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+/// let shutdown = Shutdown::new();
+/// let worker = shutdown.clone();
+/// shutdown
+///     .spawn(async move {
+///         let reason = worker.triggered().await;
+///         println!("worker saw {reason}, finishing up");
+///     })
+///     .unwrap();
+///
+/// shutdown.trigger(Reason::Requested);
+/// let report = shutdown.drain(Duration::from_secs(5)).await;
+/// assert!(matches!(report, DrainReport::Complete { .. }));
+/// assert_eq!(shutdown.reason().unwrap().exit_code(), 0);
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Shutdown {
+    pub(crate) inner: Arc<Inner>,
+}
+
+/// The shared state of one scope.
+pub(crate) struct Inner {
+    /// Cancelled exactly when this scope (or an ancestor) is triggered.
+    pub(crate) token: CancellationToken,
+    /// Cancelled when this scope (or an ancestor) is forced.
+    pub(crate) force: CancellationToken,
+    /// The first trigger of this scope itself: its reason and when it happened.
+    trigger: OnceLock<(Reason, Instant)>,
+    /// The DRAINING bit and the count of guards (see `drain.rs`).
+    pub(crate) state: State,
+    /// Set when a `drain` of this scope has returned.
+    done: AtomicBool,
+    /// How long intake stays open after the trigger.
+    pub(crate) pre_drain_delay: Duration,
+    /// Announces a phase change anywhere in this tree.
+    pub(crate) events: Arc<Notify>,
+    /// The enclosing scope, if this is a child.
+    pub(crate) parent: Option<Arc<Inner>>,
+}
+
+impl Shutdown {
+    /// A new, untriggered shutdown with no pre-drain delay.
+    ///
+    /// Use [`Shutdown::builder`] to configure a pre-drain delay.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use evenkeel_shutdown::{Phase, Shutdown};
+    ///
+    /// let shutdown = Shutdown::new();
+    /// assert!(!shutdown.is_triggered());
+    /// assert_eq!(shutdown.phase(), Phase::Running);
+    /// ```
+    pub fn new() -> Self {
+        Builder::new().build()
+    }
+
+    /// A [`Builder`] for a shutdown with non-default settings.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use evenkeel_shutdown::Shutdown;
+    ///
+    /// let shutdown = Shutdown::builder().pre_drain_delay(Duration::from_secs(5)).build();
+    /// assert_eq!(shutdown.pre_drain_delay(), Duration::from_secs(5));
+    /// ```
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+
+    pub(crate) fn from_parts(pre_drain_delay: Duration, parent: Option<&Arc<Inner>>) -> Self {
+        let (token, force, events) = match parent {
+            Some(parent) => (
+                parent.token.child_token(),
+                parent.force.child_token(),
+                Arc::clone(&parent.events),
+            ),
+            None => (
+                CancellationToken::new(),
+                CancellationToken::new(),
+                Arc::new(Notify::new()),
+            ),
+        };
+        Self {
+            inner: Arc::new(Inner {
+                token,
+                force,
+                trigger: OnceLock::new(),
+                state: State::new(),
+                done: AtomicBool::new(false),
+                pre_drain_delay,
+                events,
+                parent: parent.map(Arc::clone),
+            }),
+        }
+    }
+
+    /// Triggers the shutdown with `reason`. The first trigger wins: it returns
+    /// `true` and its reason is the one every observer sees; any later call
+    /// (including one that lost a race) returns `false` and changes nothing.
+    ///
+    /// Triggering wakes every [`triggered`](Shutdown::triggered) future and
+    /// cancels every [`token`](Shutdown::token) of this scope and its
+    /// children, and moves the phase to [`Phase::PreDrain`]. It does not stop
+    /// intake: that is [`drain`](Shutdown::drain)'s job.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use evenkeel_shutdown::{Reason, Shutdown, Signal};
+    ///
+    /// let shutdown = Shutdown::new();
+    /// assert!(shutdown.trigger(Reason::Signal(Signal::Terminate)));
+    /// assert!(!shutdown.trigger(Reason::Requested));
+    /// assert_eq!(shutdown.reason().unwrap().exit_code(), 143);
+    /// ```
+    pub fn trigger(&self, reason: Reason) -> bool {
+        // A scope already triggered through an ancestor keeps that reason.
+        if self.inner.token.is_cancelled() {
+            return false;
+        }
+        let mut first = false;
+        let mut reason = Some(reason);
+        self.inner.trigger.get_or_init(|| {
+            first = true;
+            // The closure runs at most once, and `reason` is only taken here.
+            (reason.take().unwrap_or(Reason::Requested), Instant::now())
+        });
+        if first {
+            // The reason is stored before the token is cancelled, so every
+            // observer of the cancellation finds a reason (see `reason`).
+            self.inner.token.cancel();
+            if let Some(reason) = self.reason() {
+                trace::triggered(&reason);
+            }
+            self.announce(Phase::PreDrain);
+        }
+        first
+    }
+
+    /// Whether this scope (or an enclosing one) has been triggered.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use evenkeel_shutdown::{Reason, Shutdown};
+    ///
+    /// let parent = Shutdown::new();
+    /// let child = parent.child();
+    /// parent.trigger(Reason::Requested);
+    /// assert!(child.is_triggered());
+    /// ```
+    pub fn is_triggered(&self) -> bool {
+        self.inner.token.is_cancelled()
+    }
+
+    /// The reason of the first trigger, or `None` if not triggered yet.
+    ///
+    /// A child triggered through its parent reports the parent's reason; a
+    /// child triggered on its own first keeps its own.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use evenkeel_shutdown::{Reason, Shutdown};
+    ///
+    /// let shutdown = Shutdown::new();
+    /// assert!(shutdown.reason().is_none());
+    /// shutdown.trigger(Reason::fatal("database gone"));
+    /// assert_eq!(shutdown.reason().unwrap().exit_code(), 1);
+    /// ```
+    pub fn reason(&self) -> Option<Reason> {
+        self.inner.reason()
+    }
+
+    /// A future that resolves with the [`Reason`] once the shutdown is
+    /// triggered, at once if it already was.
+    ///
+    /// It works whether it was created before or after the trigger (unlike a
+    /// `watch` receiver subscribed after the send, it cannot miss it), it is
+    /// `Send + 'static` (it holds a clone of the handle), and it can be polled
+    /// in a `select!` loop and re-created freely.
+    ///
+    /// # Cancellation safety
+    ///
+    /// Cancel safe: dropping it loses nothing, the trigger stays observable.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use evenkeel_shutdown::{Reason, Shutdown};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let shutdown = Shutdown::new();
+    /// shutdown.trigger(Reason::Requested);
+    /// // Subscribed after the trigger: still resolves.
+    /// let reason = shutdown.triggered().await;
+    /// assert!(reason.is_clean());
+    /// # }
+    /// ```
+    pub fn triggered(&self) -> Triggered {
+        Triggered::new(self.clone())
+    }
+
+    /// A [`CancellationToken`] that is cancelled when this scope is triggered,
+    /// for code that speaks tokio-util.
+    ///
+    /// The token is a child of the internal one: cancelling it does *not*
+    /// trigger the shutdown (there would be no reason to record). Call
+    /// [`trigger`](Shutdown::trigger) for that.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use evenkeel_shutdown::{Reason, Shutdown};
+    ///
+    /// let shutdown = Shutdown::new();
+    /// let token = shutdown.token();
+    /// shutdown.trigger(Reason::Requested);
+    /// assert!(token.is_cancelled());
+    /// ```
+    pub fn token(&self) -> CancellationToken {
+        self.inner.token.child_token()
+    }
+
+    /// A nested scope. The parent's trigger (and force) reaches the child; the
+    /// child's trigger does not reach the parent.
+    ///
+    /// Drain accounting nests the same way: a guard or task taken in the child
+    /// also counts in every enclosing scope, so the parent's drain waits for
+    /// its children's work too, and once the parent is draining the child
+    /// refuses new guards as well. Draining the child alone stops only the
+    /// child's intake. The child inherits the pre-drain delay.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use evenkeel_shutdown::{Reason, Shutdown};
+    ///
+    /// let parent = Shutdown::new();
+    /// let child = parent.child();
+    /// child.trigger(Reason::Requested);
+    /// assert!(child.is_triggered());
+    /// assert!(!parent.is_triggered());
+    /// ```
+    #[must_use = "a child scope that is dropped observes nothing"]
+    pub fn child(&self) -> Shutdown {
+        Self::from_parts(self.inner.pre_drain_delay, Some(&self.inner))
+    }
+
+    /// Escalates: triggers with [`Reason::Forced`] if nothing triggered yet,
+    /// and resolves every [`forced`](Shutdown::forced) future of this scope
+    /// and its children. Returns whether this call was the first to force.
+    ///
+    /// The [`SignalListener`](crate::SignalListener) calls it on the second
+    /// signal. A binary waiting on `forced()` should spill what it can and exit
+    /// with [`Reason::Forced`]'s exit code.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use evenkeel_shutdown::{Reason, Shutdown};
+    ///
+    /// let shutdown = Shutdown::new();
+    /// shutdown.trigger(Reason::Requested);
+    /// assert!(shutdown.force());
+    /// assert!(shutdown.is_forced());
+    /// // The first reason still stands; the escalation is its own signal.
+    /// assert!(shutdown.reason().unwrap().is_clean());
+    /// ```
+    pub fn force(&self) -> bool {
+        self.trigger(Reason::Forced);
+        let first = !self.inner.force.is_cancelled();
+        self.inner.force.cancel();
+        if first {
+            trace::forced();
+            self.inner.events.notify_waiters();
+        }
+        first
+    }
+
+    /// Whether this scope (or an enclosing one) has been forced.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use evenkeel_shutdown::Shutdown;
+    ///
+    /// let shutdown = Shutdown::new();
+    /// assert!(!shutdown.is_forced());
+    /// shutdown.force();
+    /// assert!(shutdown.is_forced());
+    /// ```
+    pub fn is_forced(&self) -> bool {
+        self.inner.force.is_cancelled()
+    }
+
+    /// A future that resolves with [`Reason::Forced`] once the shutdown is
+    /// forced (a second signal, or [`force`](Shutdown::force)), at once if it
+    /// already was.
+    ///
+    /// # Cancellation safety
+    ///
+    /// Cancel safe, like [`triggered`](Shutdown::triggered).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use evenkeel_shutdown::Shutdown;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let shutdown = Shutdown::new();
+    /// shutdown.force();
+    /// let reason = shutdown.forced().await;
+    /// assert_eq!(reason.exit_code(), 137);
+    /// # }
+    /// ```
+    pub fn forced(&self) -> Forced {
+        Forced::new(self.inner.force.clone())
+    }
+
+    /// The current [`Phase`] of this scope: the furthest of its own phase and
+    /// its ancestors' phases.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use evenkeel_shutdown::{Phase, Reason, Shutdown};
+    ///
+    /// let shutdown = Shutdown::new();
+    /// assert!(shutdown.phase().is_ready());
+    /// shutdown.trigger(Reason::Requested);
+    /// assert_eq!(shutdown.phase(), Phase::PreDrain);
+    /// assert!(!shutdown.phase().is_ready());
+    /// ```
+    pub fn phase(&self) -> Phase {
+        self.inner.phase()
+    }
+
+    /// A future that resolves with the phase once this scope has reached
+    /// `phase` or a later one, at once if it already has.
+    ///
+    /// # Cancellation safety
+    ///
+    /// Cancel safe: it only observes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use evenkeel_shutdown::{Phase, Shutdown};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let shutdown = Shutdown::new();
+    /// let intake_closed = shutdown.wait_for_phase(Phase::Draining);
+    /// shutdown.drain(Duration::from_secs(1)).await;
+    /// assert_eq!(intake_closed.await, Phase::Done);
+    /// # }
+    /// ```
+    pub fn wait_for_phase(&self, phase: Phase) -> WaitForPhase {
+        WaitForPhase::new(self.clone(), phase)
+    }
+
+    /// The configured pre-drain delay (see [`Builder::pre_drain_delay`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use evenkeel_shutdown::Shutdown;
+    ///
+    /// assert_eq!(Shutdown::new().pre_drain_delay(), Duration::ZERO);
+    /// ```
+    pub fn pre_drain_delay(&self) -> Duration {
+        self.inner.pre_drain_delay
+    }
+
+    /// Announces a phase this scope itself has entered.
+    pub(crate) fn announce(&self, phase: Phase) {
+        trace::phase(phase);
+        self.inner.events.notify_waiters();
+    }
+
+    pub(crate) fn mark_done(&self) {
+        if !self.inner.done.swap(true, Ordering::AcqRel) {
+            self.announce(Phase::Done);
+        }
+    }
+}
+
+impl Inner {
+    fn reason(&self) -> Option<Reason> {
+        match self.trigger.get() {
+            Some((reason, _)) => Some(reason.clone()),
+            None => self.parent.as_ref().and_then(|parent| parent.reason()),
+        }
+    }
+
+    /// When this scope was triggered (its own trigger or an ancestor's).
+    pub(crate) fn triggered_at(&self) -> Option<Instant> {
+        match self.trigger.get() {
+            Some((_, at)) => Some(*at),
+            None => self
+                .parent
+                .as_ref()
+                .and_then(|parent| parent.triggered_at()),
+        }
+    }
+
+    fn is_done(&self) -> bool {
+        self.done.load(Ordering::Acquire) || self.parent.as_ref().is_some_and(|p| p.is_done())
+    }
+
+    fn is_draining(&self) -> bool {
+        self.state.load() & DRAINING != 0 || self.parent.as_ref().is_some_and(|p| p.is_draining())
+    }
+
+    fn phase(&self) -> Phase {
+        if self.is_done() {
+            Phase::Done
+        } else if self.is_draining() {
+            Phase::Draining
+        } else if self.token.is_cancelled() {
+            Phase::PreDrain
+        } else {
+            Phase::Running
+        }
+    }
+}
+
+impl Default for Shutdown {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for Shutdown {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shutdown")
+            .field("phase", &self.phase())
+            .field("reason", &self.reason())
+            .field("forced", &self.is_forced())
+            .field("outstanding", &self.outstanding())
+            .field("pre_drain_delay", &self.inner.pre_drain_delay)
+            .field("is_child", &self.inner.parent.is_some())
+            .finish()
+    }
+}
