@@ -1,0 +1,442 @@
+//! [`Backoff`]: the schedule of waits between attempts, as an iterator.
+//!
+//! A backoff is nothing more than an `Iterator<Item = Duration>`: each item is
+//! the wait before the next attempt, and `None` means "give up". That keeps
+//! the schedule testable without a clock (collect it into a `Vec`) and usable
+//! by any runner: this crate's [`retry`](crate::retry), a supervisor's restart
+//! loop, a tower middleware.
+//!
+//! All arithmetic is done in `f64` nanoseconds or saturating `Duration`
+//! operations and clamped into `[0, max_delay]` after jitter, so no input can
+//! overflow or panic, and no delay ever exceeds its cap.
+
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+use std::iter::FusedIterator;
+use std::time::Duration;
+
+use rand::SeedableRng;
+use rand::rngs::SmallRng;
+
+use crate::Jitter;
+
+/// How the un-jittered delay grows from one attempt to the next.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Growth {
+    Exponential,
+    Constant,
+    Linear(Duration),
+}
+
+/// A retry schedule: an iterator over the waits *between* attempts.
+///
+/// Build it with [`exponential`](Backoff::exponential),
+/// [`constant`](Backoff::constant) or [`linear`](Backoff::linear) (or a preset,
+/// [`grpc`](Backoff::grpc) and [`aws`](Backoff::aws)), refine it with the
+/// builder methods, then iterate it or hand it to [`retry`](crate::retry).
+///
+/// # Defaults
+///
+/// - `factor`: 2.0 (read by exponential schedules only).
+/// - `max_delay`: none, beyond the hard ceiling
+///   [`Backoff::MAX_DELAY_CEILING`] (`u64::MAX` nanoseconds, about 584 years)
+///   that keeps every value representable.
+/// - `jitter`: [`Jitter::None`].
+/// - `max_attempts`: unlimited (the iterator never ends on its own).
+/// - `max_elapsed`: unlimited.
+/// - `seed`: none; each unseeded backoff (and each clone of one) draws its
+///   own random seed, so clones of a template do not jitter in lockstep.
+///
+/// # Invariants
+///
+/// - Every yielded delay is `<= max_delay`, jitter included (the cap is
+///   applied after the jitter).
+/// - At most `max_attempts - 1` delays are yielded: `max_attempts` counts the
+///   first call, so `max_attempts(0)` and `max_attempts(1)` both mean a single
+///   call and zero delays.
+/// - The sum of the yielded delays never exceeds `max_elapsed`: the iterator
+///   ends instead of yielding a delay that would cross it. This bounds the
+///   time spent *waiting*; [`Retry::deadline`](crate::Retry::deadline) bounds
+///   wall-clock time, attempts included.
+/// - Nothing panics or overflows, whatever the inputs (10,000 delays at
+///   factor 10 simply sit at the cap). Once it has returned `None` it keeps
+///   returning `None`.
+///
+/// # Cloning
+///
+/// A clone copies the schedule's state (how far it has advanced): clone an
+/// unstarted template to get a fresh schedule. A seeded backoff's clone
+/// repeats the same jitter; an unseeded one reseeds. [`Backoff::reset`]
+/// rewinds a schedule in place.
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// use evenkeel_retry::Backoff;
+///
+/// let ms = Duration::from_millis;
+/// let delays: Vec<Duration> = Backoff::exponential(ms(100))
+///     .max_delay(ms(500))
+///     .max_attempts(6)
+///     .collect();
+/// assert_eq!(delays, [ms(100), ms(200), ms(400), ms(500), ms(500)]);
+/// ```
+#[derive(Debug)]
+pub struct Backoff {
+    growth: Growth,
+    initial: Duration,
+    factor: f64,
+    max_delay: Option<Duration>,
+    jitter: Jitter,
+    max_attempts: Option<u32>,
+    max_elapsed: Option<Duration>,
+    seed: Option<u64>,
+    rng: SmallRng,
+    /// Delays yielded so far.
+    yielded: u32,
+    /// Sum of the delays yielded so far.
+    elapsed: Duration,
+    /// The next un-jittered exponential delay, in nanoseconds.
+    next_base: f64,
+    /// The previous delay in nanoseconds (the initial delay before the first).
+    previous: f64,
+    done: bool,
+}
+
+/// A fresh random seed without a syscall: std's per-thread hasher keys.
+fn fresh_seed() -> u64 {
+    RandomState::new().hash_one(0x5eed_u64)
+}
+
+fn nanos(d: Duration) -> f64 {
+    d.min(Backoff::MAX_DELAY_CEILING).as_nanos() as f64
+}
+
+/// Converts nanoseconds to a `Duration` clamped into `[0, cap]`; NaN is 0.
+fn clamp_to_duration(value: f64, cap: Duration) -> Duration {
+    let cap_nanos = nanos(cap);
+    if value.is_nan() || value <= 0.0 {
+        Duration::ZERO
+    } else if value >= cap_nanos {
+        cap
+    } else {
+        // In range: 0 < value < cap_nanos <= u64::MAX, so the cast is exact
+        // up to rounding and can neither truncate nor lose the sign.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let n = value.round() as u64;
+        Duration::from_nanos(n).min(cap)
+    }
+}
+
+impl Backoff {
+    /// The hard ceiling on any delay: `u64::MAX` nanoseconds (about 584
+    /// years). A `max_delay` above it is lowered to it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use evenkeel_retry::Backoff;
+    ///
+    /// let mut b = Backoff::exponential(Duration::MAX).factor(f64::INFINITY);
+    /// assert_eq!(b.next(), Some(Backoff::MAX_DELAY_CEILING));
+    /// ```
+    pub const MAX_DELAY_CEILING: Duration = Duration::from_nanos(u64::MAX);
+
+    fn with_growth(growth: Growth, initial: Duration) -> Self {
+        let initial = initial.min(Self::MAX_DELAY_CEILING);
+        Backoff {
+            growth,
+            initial,
+            factor: 2.0,
+            max_delay: None,
+            jitter: Jitter::None,
+            max_attempts: None,
+            max_elapsed: None,
+            seed: None,
+            rng: SmallRng::seed_from_u64(fresh_seed()),
+            yielded: 0,
+            elapsed: Duration::ZERO,
+            next_base: nanos(initial),
+            previous: nanos(initial),
+            done: false,
+        }
+    }
+
+    /// A schedule that starts at `initial` and multiplies by
+    /// [`factor`](Backoff::factor) (default 2.0) after each delay.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use evenkeel_retry::Backoff;
+    ///
+    /// let s = Duration::from_secs;
+    /// let delays: Vec<_> = Backoff::exponential(s(1)).take(4).collect();
+    /// assert_eq!(delays, [s(1), s(2), s(4), s(8)]);
+    /// ```
+    pub fn exponential(initial: Duration) -> Self {
+        Self::with_growth(Growth::Exponential, initial)
+    }
+
+    /// A schedule that waits `delay` every time.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use evenkeel_retry::Backoff;
+    ///
+    /// let d = Duration::from_millis(50);
+    /// let delays: Vec<_> = Backoff::constant(d).max_attempts(4).collect();
+    /// assert_eq!(delays, [d, d, d]);
+    /// ```
+    pub fn constant(delay: Duration) -> Self {
+        Self::with_growth(Growth::Constant, delay)
+    }
+
+    /// A schedule that starts at `initial` and adds `step` after each delay.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use evenkeel_retry::Backoff;
+    ///
+    /// let ms = Duration::from_millis;
+    /// let delays: Vec<_> = Backoff::linear(ms(100), ms(50)).take(3).collect();
+    /// assert_eq!(delays, [ms(100), ms(150), ms(200)]);
+    /// ```
+    pub fn linear(initial: Duration, step: Duration) -> Self {
+        Self::with_growth(Growth::Linear(step), initial)
+    }
+
+    /// Sets the growth factor of an exponential schedule (ignored by constant
+    /// and linear ones). Default 2.0.
+    ///
+    /// A backoff never shrinks: NaN and values below 1.0 (negative ones
+    /// included) count as 1.0. `f64::INFINITY` is accepted and means "the
+    /// initial delay, then the cap".
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use evenkeel_retry::Backoff;
+    ///
+    /// let s = Duration::from_secs;
+    /// let delays: Vec<_> = Backoff::exponential(s(1)).factor(3.0).take(3).collect();
+    /// assert_eq!(delays, [s(1), s(3), s(9)]);
+    /// let flat: Vec<_> = Backoff::exponential(s(1)).factor(f64::NAN).take(2).collect();
+    /// assert_eq!(flat, [s(1), s(1)]);
+    /// ```
+    #[must_use]
+    pub fn factor(mut self, factor: f64) -> Self {
+        self.factor = if factor >= 1.0 { factor } else { 1.0 };
+        self
+    }
+
+    /// Caps every delay at `max`, after jitter. Default: no cap beyond
+    /// [`Backoff::MAX_DELAY_CEILING`]. `Duration::ZERO` makes every delay zero.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use evenkeel_retry::{Backoff, Jitter};
+    ///
+    /// let cap = Duration::from_secs(2);
+    /// let b = Backoff::exponential(Duration::from_secs(1)).jitter(Jitter::Proportional(20));
+    /// assert!(b.max_delay(cap).take(100).all(|d| d <= cap));
+    /// ```
+    #[must_use]
+    pub fn max_delay(mut self, max: Duration) -> Self {
+        self.max_delay = Some(max.min(Self::MAX_DELAY_CEILING));
+        self
+    }
+
+    /// Sets how each delay is randomised. Default [`Jitter::None`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use evenkeel_retry::{Backoff, Jitter};
+    ///
+    /// let d = Duration::from_secs(1);
+    /// let b = Backoff::constant(d).jitter(Jitter::Equal).seed(3);
+    /// assert!(b.take(10).all(|x| x >= d / 2 && x <= d));
+    /// ```
+    #[must_use]
+    pub fn jitter(mut self, jitter: Jitter) -> Self {
+        self.jitter = jitter;
+        self
+    }
+
+    /// Limits the number of attempts, counting the first call: the schedule
+    /// yields at most `n - 1` delays. `0` and `1` both mean a single call (no
+    /// delay at all). Default: unlimited.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use evenkeel_retry::Backoff;
+    ///
+    /// let b = || Backoff::constant(Duration::from_millis(1));
+    /// assert_eq!(b().max_attempts(3).count(), 2);
+    /// assert_eq!(b().max_attempts(1).count(), 0);
+    /// assert_eq!(b().max_attempts(0).count(), 0);
+    /// ```
+    #[must_use]
+    pub fn max_attempts(mut self, n: u32) -> Self {
+        self.max_attempts = Some(n);
+        self
+    }
+
+    /// Limits the *sum of the delays*: the schedule ends rather than yield a
+    /// delay that would take the total past `d`. Time spent inside attempts is
+    /// not counted here; use [`Retry::deadline`](crate::Retry::deadline) for a
+    /// wall-clock bound. Default: unlimited.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use evenkeel_retry::Backoff;
+    ///
+    /// let s = Duration::from_secs;
+    /// let delays: Vec<_> = Backoff::exponential(s(1)).max_elapsed(s(10)).collect();
+    /// assert_eq!(delays, [s(1), s(2), s(4)]); // 1 + 2 + 4 + 8 would be 15 > 10
+    /// ```
+    #[must_use]
+    pub fn max_elapsed(mut self, d: Duration) -> Self {
+        self.max_elapsed = Some(d);
+        self
+    }
+
+    /// Makes the jitter deterministic: the same seed gives the same delays.
+    /// Default: a random seed per backoff.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use evenkeel_retry::{Backoff, Jitter};
+    ///
+    /// let b = || Backoff::exponential(Duration::from_millis(10)).jitter(Jitter::Full);
+    /// let a: Vec<_> = b().seed(42).take(5).collect();
+    /// assert_eq!(a, b().seed(42).take(5).collect::<Vec<_>>());
+    /// ```
+    #[must_use]
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self.rng = SmallRng::seed_from_u64(seed);
+        self
+    }
+
+    /// Rewinds the schedule to its first delay (and a seeded one to its first
+    /// random draw), keeping its configuration.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use evenkeel_retry::Backoff;
+    ///
+    /// let mut b = Backoff::exponential(Duration::from_secs(1)).max_attempts(2);
+    /// assert_eq!(b.next(), Some(Duration::from_secs(1)));
+    /// assert_eq!(b.next(), None);
+    /// b.reset();
+    /// assert_eq!(b.next(), Some(Duration::from_secs(1)));
+    /// ```
+    pub fn reset(&mut self) {
+        self.yielded = 0;
+        self.elapsed = Duration::ZERO;
+        self.next_base = nanos(self.initial);
+        self.previous = nanos(self.initial);
+        self.done = false;
+        if let Some(seed) = self.seed {
+            self.rng = SmallRng::seed_from_u64(seed);
+        }
+    }
+
+    /// The cap that [`max_delay`](Backoff::max_delay) set, or the ceiling.
+    pub(crate) fn cap(&self) -> Duration {
+        self.max_delay.unwrap_or(Self::MAX_DELAY_CEILING)
+    }
+
+    /// The next delay, or `hint` (capped at `max_delay`) in its place. Either
+    /// way the schedule advances and the delay counts against `max_attempts`
+    /// and `max_elapsed`.
+    pub(crate) fn next_delay(&mut self, hint: Option<Duration>) -> Option<Duration> {
+        if self.done {
+            return None;
+        }
+        if self
+            .max_attempts
+            .is_some_and(|n| self.yielded >= n.saturating_sub(1))
+        {
+            self.done = true;
+            return None;
+        }
+        let cap = self.cap();
+        let cap_nanos = nanos(cap);
+        let base = match self.growth {
+            Growth::Exponential => self.next_base,
+            Growth::Constant => nanos(self.initial),
+            Growth::Linear(step) => nanos(
+                self.initial
+                    .saturating_add(step.saturating_mul(self.yielded)),
+            ),
+        }
+        .min(cap_nanos);
+        let jittered = self
+            .jitter
+            .apply(&mut self.rng, base, nanos(self.initial), self.previous);
+        let delay = match hint {
+            Some(hint) => hint.min(cap),
+            None => clamp_to_duration(jittered, cap),
+        };
+        let elapsed = self.elapsed.saturating_add(delay);
+        if self.max_elapsed.is_some_and(|limit| elapsed > limit) {
+            self.done = true;
+            return None;
+        }
+        self.elapsed = elapsed;
+        self.yielded = self.yielded.saturating_add(1);
+        self.previous = nanos(delay);
+        let grown = self.next_base * self.factor;
+        // NaN only from 0 × ∞ (a zero initial delay): zero stays zero.
+        self.next_base = if grown.is_nan() {
+            0.0
+        } else {
+            grown.min(cap_nanos)
+        };
+        Some(delay)
+    }
+}
+
+impl Clone for Backoff {
+    fn clone(&self) -> Self {
+        Backoff {
+            growth: self.growth,
+            initial: self.initial,
+            factor: self.factor,
+            max_delay: self.max_delay,
+            jitter: self.jitter,
+            max_attempts: self.max_attempts,
+            max_elapsed: self.max_elapsed,
+            seed: self.seed,
+            rng: match self.seed {
+                Some(_) => self.rng.clone(),
+                None => SmallRng::seed_from_u64(fresh_seed()),
+            },
+            yielded: self.yielded,
+            elapsed: self.elapsed,
+            next_base: self.next_base,
+            previous: self.previous,
+            done: self.done,
+        }
+    }
+}
+
+impl Iterator for Backoff {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        self.next_delay(None)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        if self.done {
+            return (0, Some(0));
+        }
+        let upper = self
+            .max_attempts
+            .map(|n| n.saturating_sub(1).saturating_sub(self.yielded) as usize);
+        (0, upper)
+    }
+}
+
+impl FusedIterator for Backoff {}

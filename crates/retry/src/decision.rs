@@ -1,0 +1,40 @@
+//! [`Decision`]: what a classifier says about a failed attempt.
+//!
+//! Retrying every error is the textbook mistake: a `400 Bad Request` or a
+//! "permission denied" fails identically on every attempt, and retrying it
+//! only adds load. A classifier looks at the error and decides.
+
+use std::time::Duration;
+
+/// The verdict on one failed attempt, returned by the classifier given to
+/// [`Retry::classify`](crate::Retry::classify) (and used by other runners,
+/// such as a tower retry layer).
+///
+/// ```
+/// use std::time::Duration;
+/// use evenkeel_retry::Decision;
+///
+/// enum HttpError { Status(u16, Option<Duration>) }
+///
+/// fn classify(e: &HttpError) -> Decision {
+///     match e {
+///         HttpError::Status(429 | 503, Some(after)) => Decision::RetryAfter(*after),
+///         HttpError::Status(500..=599 | 429, _) => Decision::Retry,
+///         HttpError::Status(..) => Decision::Stop,
+///     }
+/// }
+/// assert_eq!(classify(&HttpError::Status(404, None)), Decision::Stop);
+/// assert_eq!(classify(&HttpError::Status(502, None)), Decision::Retry);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Transient: retry after the backoff's next delay.
+    Retry,
+    /// Transient, and the server said when: retry after this delay instead of
+    /// the backoff's. The hint still uses up one of the backoff's delays (so
+    /// it counts against `max_attempts` and `max_elapsed`), is capped at
+    /// `max_delay`, and never takes a wait past the deadline.
+    RetryAfter(Duration),
+    /// Permanent: do not retry.
+    Stop,
+}

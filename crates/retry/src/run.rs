@@ -1,0 +1,202 @@
+//! The state machine behind [`Retry`]'s `Future` impl.
+//!
+//! One poll loop, three live phases: `Start` (first poll: fix the deadline,
+//! deposit in the budget), `Attempting` (poll the operation's future, armed
+//! with a timer only if an attempt timeout or deadline is set) and
+//! `Sleeping` (wait out the delay). The cancellation future is polled first
+//! on every poll, so cancellation is prompt in every phase.
+//!
+//! Nothing is allocated per attempt: the attempt's future lives inline in
+//! the pinned `Retry`, and one `Sleep` is created lazily and then re-armed
+//! with `Sleep::reset`. A zero delay does not touch the timer at all: the
+//! task yields once (so a zero-delay loop cannot starve its executor) and
+//! starts the next attempt.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::time::{Instant, Sleep, sleep_until};
+
+use crate::retry::{Phase, Retry};
+use crate::timeout::deadline_after;
+use crate::{Decision, RetryError};
+
+/// The granularity of tokio's timer: a sleep ends up to this much late.
+const TIMER_TICK: Duration = Duration::from_millis(1);
+
+/// How an attempt failed.
+enum Failure<E> {
+    /// The operation returned an error.
+    Error(E),
+    /// The attempt timeout fired.
+    Timeout,
+}
+
+/// Arms `timer` for `at`, creating the `Sleep` only the first time.
+fn arm(mut timer: Pin<&mut Option<Sleep>>, at: Instant) {
+    match timer.as_mut().as_pin_mut() {
+        Some(sleep) => sleep.reset(at),
+        None => timer.set(Some(sleep_until(at))),
+    }
+}
+
+impl<Op, Fut, T, E, C, N> Future for Retry<Op, Fut, E, C, N>
+where
+    Op: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    C: FnMut(&E) -> Decision,
+    N: FnMut(&E, u32, Duration),
+{
+    type Output = Result<T, RetryError<E>>;
+
+    #[allow(clippy::too_many_lines)] // one state machine reads best in one place
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            if *this.phase == Phase::Done {
+                return Poll::Pending;
+            }
+            if let Some(cancel) = this.cancel.as_mut()
+                && cancel.as_mut().poll(cx).is_ready()
+            {
+                this.attempt.set(None);
+                this.timer.set(None);
+                *this.phase = Phase::Done;
+                return Poll::Ready(Err(RetryError::Cancelled {
+                    attempts: *this.attempts,
+                    last: this.last.take(),
+                }));
+            }
+            let failure = match *this.phase {
+                Phase::Done => return Poll::Pending,
+                Phase::Start | Phase::Sleeping | Phase::Ready => {
+                    if *this.phase == Phase::Start {
+                        let now = Instant::now();
+                        *this.deadline_at = this.deadline.map(|d| deadline_after(now, d));
+                        if let Some(budget) = this.budget.as_ref() {
+                            budget.deposit();
+                        }
+                    } else if *this.phase == Phase::Sleeping
+                        && let Some(timer) = this.timer.as_mut().as_pin_mut()
+                        && timer.poll(cx).is_pending()
+                    {
+                        return Poll::Pending;
+                    }
+                    *this.attempts = this.attempts.saturating_add(1);
+                    this.attempt.set(Some((this.operation)()));
+                    let now = Instant::now();
+                    let limit = match (*this.attempt_timeout, *this.deadline_at) {
+                        (Some(t), Some(d)) => Some(deadline_after(now, t).min(d)),
+                        (Some(t), None) => Some(deadline_after(now, t)),
+                        (None, d) => d,
+                    };
+                    if let Some(at) = limit {
+                        arm(this.timer.as_mut(), at);
+                    }
+                    *this.phase = Phase::Attempting;
+                    continue;
+                }
+                Phase::Attempting => {
+                    let Some(attempt) = this.attempt.as_mut().as_pin_mut() else {
+                        // Invariant: `attempt` is Some while Attempting. Should
+                        // it ever not be, start a fresh attempt rather than panic.
+                        *this.phase = Phase::Ready;
+                        continue;
+                    };
+                    match attempt.poll(cx) {
+                        Poll::Ready(Ok(value)) => {
+                            this.attempt.set(None);
+                            *this.phase = Phase::Done;
+                            return Poll::Ready(Ok(value));
+                        }
+                        Poll::Ready(Err(e)) => {
+                            this.attempt.set(None);
+                            Failure::Error(e)
+                        }
+                        Poll::Pending => {
+                            let fired = match this.timer.as_mut().as_pin_mut() {
+                                Some(timer)
+                                    if this.attempt_timeout.is_some()
+                                        || this.deadline_at.is_some() =>
+                                {
+                                    timer.poll(cx).is_ready()
+                                }
+                                _ => false,
+                            };
+                            if !fired {
+                                return Poll::Pending;
+                            }
+                            this.attempt.set(None);
+                            if this.deadline_at.is_some_and(|d| Instant::now() >= d) {
+                                *this.phase = Phase::Done;
+                                return Poll::Ready(Err(RetryError::TimedOut {
+                                    attempts: *this.attempts,
+                                    last: this.last.take(),
+                                }));
+                            }
+                            Failure::Timeout
+                        }
+                    }
+                }
+            };
+            let attempts = *this.attempts;
+            let (hint, timed_out) = match failure {
+                Failure::Timeout => (None, true),
+                Failure::Error(e) => {
+                    let hint = match (this.classify)(&e) {
+                        Decision::Retry => None,
+                        Decision::RetryAfter(after) => Some(after),
+                        Decision::Stop => {
+                            *this.phase = Phase::Done;
+                            return Poll::Ready(Err(RetryError::Stopped { attempts, last: e }));
+                        }
+                    };
+                    *this.last = Some(e);
+                    (hint, false)
+                }
+            };
+            let Some(delay) = this.backoff.next_delay(hint) else {
+                *this.phase = Phase::Done;
+                let last = this.last.take();
+                return Poll::Ready(Err(match last {
+                    Some(last) if !timed_out => RetryError::Exhausted { attempts, last },
+                    last => RetryError::TimedOut { attempts, last },
+                }));
+            };
+            let now = Instant::now();
+            let wake_at = deadline_after(now, delay);
+            // tokio's timer fires on the first 1 ms tick at or after
+            // `wake_at`: only a wait whose latest possible end is still
+            // before the deadline may start.
+            if this
+                .deadline_at
+                .is_some_and(|d| deadline_after(wake_at, TIMER_TICK) > d)
+            {
+                *this.phase = Phase::Done;
+                let last = this.last.take();
+                return Poll::Ready(Err(RetryError::TimedOut { attempts, last }));
+            }
+            if let Some(budget) = this.budget.as_ref()
+                && !budget.withdraw()
+            {
+                *this.phase = Phase::Done;
+                let last = this.last.take();
+                return Poll::Ready(Err(RetryError::BudgetExhausted { attempts, last }));
+            }
+            if !timed_out && let Some(e) = this.last.as_ref() {
+                (this.notify)(e, attempts, delay);
+            }
+            if delay.is_zero() {
+                // No timer for a zero delay: yield once so that a loop of
+                // instant failures cannot starve the executor, then retry.
+                *this.phase = Phase::Ready;
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            *this.phase = Phase::Sleeping;
+            arm(this.timer.as_mut(), wake_at);
+        }
+    }
+}
