@@ -1,0 +1,228 @@
+//! Choosing a queue's shape: capacity, overflow policy, weight budget.
+//!
+//! [`bounded`](crate::bounded) covers the common case (wait for room);
+//! [`Queue::builder`] covers the rest, and is the only place a policy is
+//! chosen: the policy belongs to the queue, not to each send, so every
+//! producer behaves the same way under overload.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::error::Error;
+use crate::receiver::Receiver;
+use crate::sender::Sender;
+use crate::shared::{Shared, Weigher, Weight};
+
+/// What [`Sender::send`] does when the queue is full.
+///
+/// | policy | `send` on a full queue | counted as |
+/// |---|---|---|
+/// | `Wait` | waits for room | nothing |
+/// | `Reject` | `Err(SendError::Full(item))` | `rejected` |
+/// | `DropOldest` | admits the item, returns `Ok(Some(oldest))` | `dropped`, `evicted` |
+/// | `DropNewest` | `Err(SendError::Full(item))` | `dropped` |
+///
+/// In every case the item that does not end up in the queue is handed back
+/// to the caller: nothing vanishes.
+///
+/// # Examples
+///
+/// ```
+/// use evenkeel_backpressure::{Overflow, Queue};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let (tx, rx) = Queue::builder(1).overflow(Overflow::DropOldest).build().unwrap();
+/// assert_eq!(tx.send("old").await.unwrap(), None);
+/// assert_eq!(tx.send("new").await.unwrap(), Some("old")); // evicted, handed back
+/// assert_eq!(rx.recv().await, Some("new"));
+/// # }
+/// ```
+///
+/// [`Sender::send`]: crate::Sender::send
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Overflow {
+    /// Wait for room (backpressure reaches the producer).
+    #[default]
+    Wait,
+    /// Refuse the new item and hand it back (the producer answers 503).
+    Reject,
+    /// Evict the oldest queued item, hand it back, admit the new one (fresh
+    /// data beats stale data: telemetry, latest-state updates).
+    ///
+    /// If the queue is full but holds nothing to evict (every slot is held
+    /// by an unsent [`Permit`](crate::Permit)), `send` waits for a slot and
+    /// `try_send` returns `Full`.
+    DropOldest,
+    /// Refuse the new item like `Reject`, but count it as dropped (the
+    /// producer is expected to discard it: the queue keeps what it has).
+    DropNewest,
+}
+
+/// Entry point for building a queue with options: see [`Queue::builder`].
+///
+/// # Examples
+///
+/// ```
+/// use evenkeel_backpressure::{Overflow, Queue};
+///
+/// let (tx, rx) = Queue::builder::<String>(64).overflow(Overflow::Reject).build().unwrap();
+/// assert_eq!(tx.capacity(), 64);
+/// # drop(rx);
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Queue;
+
+impl Queue {
+    /// Starts building a queue that holds at most `capacity` items.
+    ///
+    /// `capacity` 0 is accepted here and refused by
+    /// [`Builder::build`] with [`Error::ZeroCapacity`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use evenkeel_backpressure::Queue;
+    ///
+    /// let (tx, _rx) = Queue::builder::<u64>(8).build().unwrap();
+    /// assert_eq!(tx.capacity(), 8);
+    /// ```
+    pub fn builder<T>(capacity: usize) -> Builder<T> {
+        Builder {
+            capacity,
+            overflow: Overflow::Wait,
+            weight: None,
+        }
+    }
+}
+
+/// Builds a queue; created by [`Queue::builder`].
+///
+/// # Defaults
+///
+/// - overflow: [`Overflow::Wait`]
+/// - weight budget: none (only the count bound applies)
+///
+/// # Examples
+///
+/// ```
+/// use evenkeel_backpressure::{Overflow, Queue};
+///
+/// // At most 100 jobs and at most 1 MiB of payload, whichever binds first.
+/// let (tx, _rx) = Queue::builder::<Vec<u8>>(100)
+///     .overflow(Overflow::Reject)
+///     .weight_budget(1 << 20, |job| u32::try_from(job.len()).unwrap_or(u32::MAX))
+///     .build()
+///     .unwrap();
+/// assert_eq!(tx.stats().weight_budget, Some(1 << 20));
+/// ```
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct Builder<T> {
+    capacity: usize,
+    overflow: Overflow,
+    weight: Option<(u32, Weigher<T>)>,
+}
+
+impl<T> fmt::Debug for Builder<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("capacity", &self.capacity)
+            .field("overflow", &self.overflow)
+            .field("weight_budget", &self.weight.as_ref().map(|(b, _)| *b))
+            .finish()
+    }
+}
+
+impl<T> Builder<T> {
+    /// Sets what a send does on a full queue. Default: [`Overflow::Wait`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use evenkeel_backpressure::{Overflow, Queue};
+    ///
+    /// let (tx, _rx) = Queue::builder::<u8>(4).overflow(Overflow::DropNewest).build().unwrap();
+    /// assert_eq!(tx.overflow(), Overflow::DropNewest);
+    /// ```
+    pub fn overflow(mut self, overflow: Overflow) -> Self {
+        self.overflow = overflow;
+        self
+    }
+
+    /// Admits items by weight as well as by count: the items in the queue
+    /// (plus outstanding permits) weigh at most `budget` in total, with
+    /// `weigher` giving each item's weight (bytes, say). The count bound
+    /// stays as a backstop. Default: no weight budget.
+    ///
+    /// An item heavier than the whole `budget` is refused at once with
+    /// `TooHeavy` (its weight could never fit). A heavy item waiting for
+    /// weight to free up holds its place in line: lighter items behind it
+    /// wait too (first come, first served), so it cannot starve.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use evenkeel_backpressure::{Queue, TrySendError};
+    ///
+    /// let (tx, _rx) = Queue::builder::<Vec<u8>>(10)
+    ///     .weight_budget(100, |v| v.len() as u32)
+    ///     .build()
+    ///     .unwrap();
+    /// tx.try_send(vec![0; 60]).unwrap();
+    /// assert!(matches!(tx.try_send(vec![0; 60]), Err(TrySendError::Full(_))));
+    /// assert!(matches!(tx.try_send(vec![0; 101]), Err(TrySendError::TooHeavy(_))));
+    /// ```
+    pub fn weight_budget<F>(mut self, budget: u32, weigher: F) -> Self
+    where
+        F: Fn(&T) -> u32 + Send + Sync + 'static,
+    {
+        self.weight = Some((budget, Box::new(weigher)));
+        self
+    }
+
+    /// Builds the queue and returns its two halves.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::ZeroCapacity`] for capacity 0;
+    /// - [`Error::CapacityTooLarge`] above
+    ///   [`tokio::sync::Semaphore::MAX_PERMITS`];
+    /// - [`Error::ZeroWeightBudget`] for a weight budget of 0;
+    /// - [`Error::DropOldestWithWeight`] for `DropOldest` with a weight budget.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use evenkeel_backpressure::{Error, Overflow, Queue};
+    ///
+    /// assert_eq!(Queue::builder::<u8>(0).build().unwrap_err(), Error::ZeroCapacity);
+    /// let err = Queue::builder::<u8>(4)
+    ///     .overflow(Overflow::DropOldest)
+    ///     .weight_budget(10, |_| 1)
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert_eq!(err, Error::DropOldestWithWeight);
+    /// ```
+    pub fn build(self) -> Result<(Sender<T>, Receiver<T>), Error> {
+        if self.capacity == 0 {
+            return Err(Error::ZeroCapacity);
+        }
+        if self.capacity > tokio::sync::Semaphore::MAX_PERMITS {
+            return Err(Error::CapacityTooLarge(self.capacity));
+        }
+        let weight = match self.weight {
+            None => None,
+            Some((0, _)) => return Err(Error::ZeroWeightBudget),
+            Some(_) if self.overflow == Overflow::DropOldest => {
+                return Err(Error::DropOldestWithWeight);
+            }
+            Some((budget, weigher)) => Some(Weight {
+                budget,
+                units: tokio::sync::Semaphore::new(budget as usize),
+                weigher,
+            }),
+        };
+        let shared = Arc::new(Shared::new(self.capacity, self.overflow, weight));
+        Ok((Sender::new(Arc::clone(&shared)), Receiver::new(shared)))
+    }
+}

@@ -1,0 +1,248 @@
+//! The state both halves of a queue share, and the admission rule.
+//!
+//! # How admission works
+//!
+//! Items travel through an [`async_channel`] bounded to the queue's
+//! capacity. Admission, though, is decided by a [`Semaphore`] of `capacity`
+//! slots, because the channel alone cannot lend out a slot before the item
+//! exists (reserve-then-send) and cannot say "wait for room" apart from
+//! "push". The rule every path follows:
+//!
+//! 1. take a slot from the semaphore (wait, or fail at once) and forget it;
+//! 2. push the item into the channel with `try_send`;
+//! 3. a receiver pops an item from the channel, *then* gives its slot back.
+//!
+//! So every item in the channel is backed by a forgotten slot, and the
+//! channel (same capacity) always has room for a slot holder: capacity is
+//! never exceeded and `try_send` in step 2 can only fail if the queue was
+//! closed meanwhile, in which case the slot is given back and the item is
+//! handed back to the caller.
+//!
+//! A weighted queue adds a second semaphore, of weight units; an item takes
+//! a slot and its weight, and gives both back when dequeued.
+//!
+//! [`Overflow::DropOldest`] on a full queue pops the oldest item and pushes
+//! the new one in its slot. That pair runs under a small mutex that
+//! [`Shared::close`] also takes, so a close can never land between the
+//! eviction and the push (which would leave two items and one to hand back).
+
+use std::sync::Mutex;
+use std::sync::atomic::AtomicUsize;
+
+use tokio::sync::{Semaphore, TryAcquireError};
+use tokio::time::Instant;
+
+use crate::Overflow;
+use crate::error::TrySendError;
+use crate::stats::{Counters, Stats};
+
+/// An item on its way through the channel, with what its dequeue needs.
+#[derive(Debug)]
+pub(crate) struct Envelope<T> {
+    pub(crate) item: T,
+    pub(crate) enqueued_at: Instant,
+    pub(crate) weight: u32,
+}
+
+/// The weighing function of a weighted queue.
+pub(crate) type Weigher<T> = Box<dyn Fn(&T) -> u32 + Send + Sync>;
+
+/// The weight budget of a weighted queue.
+pub(crate) struct Weight<T> {
+    pub(crate) budget: u32,
+    pub(crate) units: Semaphore,
+    pub(crate) weigher: Weigher<T>,
+}
+
+/// The queue is closed (admission failed for that reason).
+#[derive(Debug)]
+pub(crate) struct Closed;
+
+/// Why an admission that must not wait failed.
+#[derive(Debug)]
+pub(crate) enum NoRoom {
+    Full,
+    Closed,
+}
+
+pub(crate) struct Shared<T> {
+    pub(crate) tx: async_channel::Sender<Envelope<T>>,
+    pub(crate) rx: async_channel::Receiver<Envelope<T>>,
+    pub(crate) slots: Semaphore,
+    pub(crate) weight: Option<Weight<T>>,
+    pub(crate) capacity: usize,
+    pub(crate) overflow: Overflow,
+    pub(crate) counters: Counters,
+    pub(crate) senders: AtomicUsize,
+    pub(crate) receivers: AtomicUsize,
+    /// Serializes a `DropOldest` eviction-and-push against `close`.
+    evict_lock: Mutex<()>,
+}
+
+impl<T> Shared<T> {
+    pub(crate) fn new(capacity: usize, overflow: Overflow, weight: Option<Weight<T>>) -> Self {
+        let (tx, rx) = async_channel::bounded(capacity);
+        Self {
+            tx,
+            rx,
+            slots: Semaphore::new(capacity),
+            weight,
+            capacity,
+            overflow,
+            counters: Counters::default(),
+            senders: AtomicUsize::new(1),
+            receivers: AtomicUsize::new(1),
+            evict_lock: Mutex::new(()),
+        }
+    }
+
+    /// The weight of `item` (0 for an unweighted queue).
+    pub(crate) fn weigh(&self, item: &T) -> u32 {
+        self.weight.as_ref().map_or(0, |w| (w.weigher)(item))
+    }
+
+    /// `true` if an item of this weight could never be admitted.
+    pub(crate) fn too_heavy(&self, weight: u32) -> bool {
+        self.weight.as_ref().is_some_and(|w| weight > w.budget)
+    }
+
+    /// Takes a slot and `weight` units, waiting for them. Cancel-safe: a
+    /// dropped future gives back whatever it had taken.
+    pub(crate) async fn admit(&self, weight: u32) -> Result<(), Closed> {
+        let slot = self.slots.acquire().await.map_err(|_| Closed)?;
+        if let Some(w) = &self.weight
+            && weight > 0
+        {
+            w.units
+                .acquire_many(weight)
+                .await
+                .map_err(|_| Closed)?
+                .forget();
+        }
+        slot.forget();
+        Ok(())
+    }
+
+    /// Takes a slot and `weight` units if both are free now.
+    pub(crate) fn try_admit(&self, weight: u32) -> Result<(), NoRoom> {
+        let slot = self.slots.try_acquire().map_err(|e| no_room(&e))?;
+        if let Some(w) = &self.weight
+            && weight > 0
+        {
+            w.units
+                .try_acquire_many(weight)
+                .map_err(|e| no_room(&e))?
+                .forget();
+        }
+        slot.forget();
+        Ok(())
+    }
+
+    /// Gives back a slot and `weight` units.
+    pub(crate) fn release(&self, weight: u32) {
+        self.slots.add_permits(1);
+        if let Some(w) = &self.weight
+            && weight > 0
+        {
+            w.units.add_permits(weight as usize);
+        }
+    }
+
+    /// Pushes an admitted item. On failure (the queue closed meanwhile) the
+    /// slot is given back and the item returned.
+    pub(crate) fn push(&self, item: T, weight: u32) -> Result<(), T> {
+        let env = Envelope {
+            item,
+            enqueued_at: Instant::now(),
+            weight,
+        };
+        match self.tx.try_send(env) {
+            Ok(()) => {
+                self.counters.on_enqueue(self.tx.len());
+                Ok(())
+            }
+            Err(err) => {
+                self.release(weight);
+                Err(err.into_inner().item)
+            }
+        }
+    }
+
+    /// The `DropOldest` path for a queue with no free slot: evict the oldest
+    /// item and push `item` in its slot. `Err(Full)` means nothing was
+    /// queued to evict (every slot is held by a permit or a send in flight).
+    pub(crate) fn evict_and_push(&self, item: T) -> Result<Option<T>, TrySendError<T>> {
+        // The guarded data is `()`: a poisoned lock protects nothing broken.
+        let _guard = self
+            .evict_lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if self.tx.is_closed() {
+            return Err(TrySendError::Closed(item));
+        }
+        let Ok(old) = self.rx.try_recv() else {
+            return Err(TrySendError::Full(item));
+        };
+        // `old`'s slot now backs `item`. The push cannot fail: `close` needs
+        // the lock we hold, and popping `old` left the channel a free place.
+        self.counters.on_evict();
+        let env = Envelope {
+            item,
+            enqueued_at: Instant::now(),
+            weight: 0,
+        };
+        match self.tx.try_send(env) {
+            Ok(()) => {
+                self.counters.on_enqueue(self.tx.len());
+                Ok(Some(old.item))
+            }
+            Err(err) => {
+                self.release(0);
+                Err(TrySendError::Closed(err.into_inner().item))
+            }
+        }
+    }
+
+    /// Unwraps a dequeued envelope: gives its slot back and records stats.
+    pub(crate) fn take(&self, env: Envelope<T>) -> T {
+        self.release(env.weight);
+        self.counters
+            .on_dequeue(Instant::now().saturating_duration_since(env.enqueued_at));
+        env.item
+    }
+
+    /// Closes intake. Returns `true` if this call closed the queue.
+    pub(crate) fn close(&self) -> bool {
+        let _guard = self
+            .evict_lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let closed_now = self.tx.close();
+        self.slots.close();
+        if let Some(w) = &self.weight {
+            w.units.close();
+        }
+        closed_now
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+
+    pub(crate) fn stats(&self) -> Stats {
+        let mut stats = self.counters.snapshot(self.tx.len(), self.capacity);
+        if let Some(w) = &self.weight {
+            let free = w.units.available_permits();
+            stats.weight = u64::from(w.budget).saturating_sub(free as u64);
+            stats.weight_budget = Some(w.budget);
+        }
+        stats
+    }
+}
+
+fn no_room(err: &TryAcquireError) -> NoRoom {
+    match err {
+        TryAcquireError::Closed => NoRoom::Closed,
+        TryAcquireError::NoPermits => NoRoom::Full,
+    }
+}
