@@ -73,8 +73,8 @@ where
                 Phase::Done => return Poll::Pending,
                 Phase::Start | Phase::Sleeping | Phase::Ready => {
                     if *this.phase == Phase::Start {
-                        let now = Instant::now();
-                        *this.deadline_at = this.deadline.map(|d| deadline_after(now, d));
+                        *this.deadline_at =
+                            this.deadline.map(|d| deadline_after(Instant::now(), d));
                         if let Some(budget) = this.budget.as_ref() {
                             budget.deposit();
                         }
@@ -86,10 +86,12 @@ where
                     }
                     *this.attempts = this.attempts.saturating_add(1);
                     this.attempt.set(Some((this.operation)()));
-                    let now = Instant::now();
+                    // The clock is read only when a limit needs it.
                     let limit = match (*this.attempt_timeout, *this.deadline_at) {
-                        (Some(t), Some(d)) => Some(deadline_after(now, t).min(d)),
-                        (Some(t), None) => Some(deadline_after(now, t)),
+                        (Some(t), d) => {
+                            let at = deadline_after(Instant::now(), t);
+                            Some(d.map_or(at, |d| at.min(d)))
+                        }
                         (None, d) => d,
                     };
                     if let Some(at) = limit {
