@@ -1,0 +1,97 @@
+//! Small parsers for the command line and for HTTP headers.
+//!
+//! Durations are written the way people say them (`250ms`, `5s`, `2m`, or a
+//! bare number of seconds); ranges as `LOW..HIGH` (inclusive) or a single
+//! number. `Retry-After` is read in its delta-seconds form only: every server
+//! in this workspace sends that form, and an HTTP-date (the other form the
+//! RFC allows) makes the parser answer `None`, so the caller falls back to
+//! its own backoff instead of trusting a clock it does not share.
+
+use std::time::Duration;
+
+/// Parses `250ms`, `1.5s`, `2m`, `1h` or a bare number of seconds.
+///
+/// # Errors
+///
+/// A message naming the bad input, fit for clap to print.
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// use evenkeel_demo::load::parse_duration;
+///
+/// assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+/// assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+/// assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+/// assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+/// assert!(parse_duration("soon").is_err());
+/// ```
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration (try 250ms, 5s, 2m)"))?;
+    let seconds_per_unit = match unit.trim() {
+        "ms" => 0.001,
+        "" | "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        other => return Err(format!("unknown duration unit `{other}` in `{text}`")),
+    };
+    Duration::try_from_secs_f64(value * seconds_per_unit)
+        .map_err(|_| format!("`{text}` is out of range"))
+}
+
+/// Parses an inclusive range `LOW..HIGH` (or `LOW..=HIGH`), or a single
+/// number meaning `N..N`.
+///
+/// # Errors
+///
+/// A message naming the bad input, also when `LOW > HIGH`.
+///
+/// # Example
+///
+/// ```
+/// use evenkeel_demo::load::parse_range;
+///
+/// assert_eq!(parse_range("20..200"), Ok((20, 200)));
+/// assert_eq!(parse_range("50"), Ok((50, 50)));
+/// assert!(parse_range("9..1").is_err());
+/// ```
+pub fn parse_range(text: &str) -> Result<(u64, u64), String> {
+    let bad = || format!("`{text}` is not a range (try 20..200 or 50)");
+    let (low, high) = match text.split_once("..") {
+        Some((low, high)) => (low.trim(), high.trim().trim_start_matches('=')),
+        None => (text.trim(), text.trim()),
+    };
+    let low: u64 = low.parse().map_err(|_| bad())?;
+    let high: u64 = high.parse().map_err(|_| bad())?;
+    if low > high {
+        return Err(format!("`{text}`: the low end is above the high end"));
+    }
+    Ok((low, high))
+}
+
+/// Reads a `Retry-After` value in delta-seconds form (`"3"`).
+///
+/// Returns `None` for anything else (an HTTP-date, garbage, a negative
+/// number), so that the caller uses its own backoff.
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// use evenkeel_demo::load::parse_retry_after;
+///
+/// assert_eq!(parse_retry_after(" 2 "), Some(Duration::from_secs(2)));
+/// assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+/// assert_eq!(parse_retry_after("-1"), None);
+/// ```
+pub fn parse_retry_after(value: &str) -> Option<Duration> {
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+}

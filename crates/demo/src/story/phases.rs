@@ -1,0 +1,519 @@
+//! The scenes of the story, in order, each a method on [`Story`].
+//!
+//! Each scene sets up a load (in-process, [`crate::load::run`]), watches the
+//! server through its HTTP API and `/metrics`, and turns what it saw into
+//! checks. The accepted ids of every scene are collected, because the
+//! SIGTERM scene accounts for all of them, not only its own.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::child::ServerProcess;
+use super::observe::Watcher;
+use super::report::{Checks, Final, print_final, say, scene};
+use super::{
+    DRAIN_TIMEOUT, PRE_DRAIN_DELAY, QUEUE_CAPACITY, RATE_LIMIT, Scrape, Seen, ServerAccounting,
+    WORKERS, outcomes_in_log, reconcile, server_args, spill_ids,
+};
+use crate::downstream::Downstream;
+use crate::load::client::{HttpClient, get, http_client};
+use crate::load::{self, JobMix, LoadConfig, Mode, ProgressMode, Summary};
+
+/// How long the downstream stays dark in the outage scene.
+const OUTAGE: Duration = Duration::from_secs(5);
+
+/// The state carried from scene to scene.
+#[derive(Debug)]
+pub(crate) struct Story {
+    exe: PathBuf,
+    spill_file: PathBuf,
+    downstream: Downstream,
+    downstream_url: String,
+    seed: u64,
+    client: HttpClient,
+    watcher: Watcher,
+    /// Every id that got a 202, across scenes.
+    accepted: Vec<String>,
+    checks: Checks,
+    /// The breaker's transitions, as the final report shows them.
+    breaker: String,
+}
+
+impl Story {
+    pub(crate) fn new(
+        exe: PathBuf,
+        dir: &Path,
+        downstream: Downstream,
+        downstream_url: String,
+        seed: u64,
+    ) -> Self {
+        Self {
+            exe,
+            spill_file: dir.join("spill.jsonl"),
+            downstream,
+            downstream_url,
+            seed,
+            client: http_client(),
+            watcher: Watcher::new(),
+            accepted: Vec::new(),
+            checks: Checks::default(),
+            breaker: "not observed".to_owned(),
+        }
+    }
+
+    /// Plays every scene; fails if any check failed.
+    pub(crate) async fn play(&mut self) -> anyhow::Result<()> {
+        println!("evenkeel demo: a worker-pool job server under load, on loopback");
+        say(format!(
+            "downstream (in-process, flaky): {}",
+            self.downstream_url
+        ));
+        let server = self.start_server().await?;
+        say(format!(
+            "server: {} — {WORKERS} workers, queue {QUEUE_CAPACITY}, rate limit {RATE_LIMIT}/s, \
+             drain deadline {DRAIN_TIMEOUT}, pre-drain delay {PRE_DRAIN_DELAY}",
+            server.url()
+        ));
+        let base = server.url();
+        self.warm_up(&base).await;
+        self.overflow(&base).await;
+        self.rate_limit(&base).await;
+        self.outage(&base).await;
+        let spilled = self.sigterm(server).await?;
+        self.restart(&spilled).await?;
+
+        println!();
+        if self.checks.failed().is_empty() {
+            println!(
+                "demo complete: {} checks passed; every accepted job is accounted for.",
+                self.checks.passed()
+            );
+            Ok(())
+        } else {
+            anyhow::bail!(
+                "{} of {} checks failed:\n  - {}",
+                self.checks.failed().len(),
+                self.checks.failed().len() + self.checks.passed(),
+                self.checks.failed().join("\n  - ")
+            )
+        }
+    }
+
+    async fn start_server(&self) -> anyhow::Result<ServerProcess> {
+        ServerProcess::start(
+            &self.exe,
+            &server_args(&self.spill_file, &self.downstream_url),
+        )
+        .await
+    }
+
+    fn load_config(
+        &self,
+        base: &str,
+        label: &str,
+        mode: Mode,
+        secs: u64,
+        mix: JobMix,
+    ) -> LoadConfig {
+        let mut config = LoadConfig::new(base);
+        label.clone_into(&mut config.label);
+        config.mode = mode;
+        config.duration = Duration::from_secs(secs);
+        config.mix = mix;
+        config.max_retries = 2;
+        config.seed = self.seed.wrapping_add(label.len() as u64);
+        config.progress = ProgressMode::Auto;
+        config
+    }
+
+    /// Runs a load to its end and keeps its accepted ids.
+    async fn load(&mut self, config: LoadConfig) -> Summary {
+        let report = load::run(config, CancellationToken::new()).await;
+        self.accepted.extend(report.accepted_ids);
+        say(&report.summary);
+        report.summary
+    }
+
+    async fn scrape(&self, base: &str) -> Option<Scrape> {
+        let (status, body) = get(
+            &self.client,
+            &format!("{base}/metrics"),
+            Duration::from_secs(2),
+        )
+        .await?;
+        (status == 200).then(|| Scrape::parse(&String::from_utf8_lossy(&body)))
+    }
+
+    /// Waits until every job accepted so far finished, and checks it.
+    async fn settle(&mut self, base: &str, limit: Duration) {
+        let ids = self.accepted.clone();
+        let still = self.watcher.wait_finished(base, &ids, limit).await;
+        let dead = self.watcher.count(&ids, Seen::Dead);
+        self.checks.check(
+            still == 0,
+            format!(
+                "backlog settled: {} of {} jobs so far finished ({dead} dead)",
+                ids.len() - still,
+                ids.len()
+            ),
+        );
+    }
+
+    async fn warm_up(&mut self, base: &str) {
+        scene(1, "warm-up: a steady trickle");
+        say(
+            "20 jobs/s for 3s; a quarter call the downstream; 10% of attempts fail and are retried",
+        );
+        let mix = JobMix {
+            work_ms: (20, 80),
+            fail_rate: 0.1,
+            downstream_share: 0.25,
+        };
+        let s = self
+            .load(self.load_config(base, "warm-up", Mode::Rate(20.0), 3, mix))
+            .await;
+        self.checks.check(
+            s.jobs > 0 && s.accepted == s.jobs,
+            format!("{} of {} jobs accepted (202)", s.accepted, s.jobs),
+        );
+    }
+
+    async fn overflow(&mut self, base: &str) {
+        scene(2, "overflow: the bounded queue pushes back");
+        say(format!(
+            "48 clients submit slow jobs (300-600 ms of work) for 4s; {WORKERS} workers, queue of {QUEUE_CAPACITY}"
+        ));
+        let mix = JobMix {
+            work_ms: (300, 600),
+            ..JobMix::default()
+        };
+        let s = self
+            .load(self.load_config(base, "overflow", Mode::Concurrency(48), 4, mix))
+            .await;
+        self.checks.check(
+            s.rejected_with(503) > 0,
+            format!(
+                "{} answers were 503 + Retry-After; the clients backed off {} times",
+                s.rejected_with(503),
+                s.backoffs
+            ),
+        );
+        if let Some(m) = self.scrape(base).await {
+            let high = m
+                .value("evenkeel_queue_high_water", None)
+                .unwrap_or(f64::NAN);
+            say(format!("queue high-water mark: {high} of {QUEUE_CAPACITY}"));
+        }
+        self.settle(base, Duration::from_secs(30)).await;
+    }
+
+    async fn rate_limit(&mut self, base: &str) {
+        scene(3, "rate limit: the token bucket");
+        say(format!(
+            "16 clients submit tiny jobs back to back for 3s; the limit is {RATE_LIMIT}/s"
+        ));
+        let mix = JobMix {
+            work_ms: (1, 5),
+            ..JobMix::default()
+        };
+        let s = self
+            .load(self.load_config(base, "rate-limit", Mode::Concurrency(16), 3, mix))
+            .await;
+        self.checks.check(
+            s.rejected_with(429) > 0,
+            format!(
+                "{} answers were 429 + Retry-After, {} accepted ({:.0}/s)",
+                s.rejected_with(429),
+                s.accepted,
+                s.accepted as f64 * 1000.0 / s.elapsed_ms.max(1) as f64
+            ),
+        );
+        self.settle(base, Duration::from_secs(15)).await;
+    }
+
+    async fn outage(&mut self, base: &str) {
+        scene(4, "outage: the circuit breaker");
+        say(format!(
+            "25 jobs/s, all calling the downstream, for 12s; after 2s the downstream goes dark for {}s",
+            OUTAGE.as_secs()
+        ));
+        let transitions = |m: &Scrape, to: &str| {
+            m.value("evenkeel_circuit_transitions", Some(("to", to)))
+                .unwrap_or(0.0)
+        };
+        let before = self.scrape(base).await.unwrap_or_default();
+        let mix = JobMix {
+            work_ms: (5, 20),
+            fail_rate: 0.0,
+            downstream_share: 1.0,
+        };
+        let mut config = self.load_config(base, "outage", Mode::Rate(25.0), 12, mix);
+        config.progress = ProgressMode::Off;
+        let task = tokio::spawn(load::run(config, CancellationToken::new()));
+        let started = Instant::now();
+        let (mut dark, mut lit) = (false, false);
+        let mut states: Vec<&'static str> = Vec::new();
+        let mut last = before.clone();
+        loop {
+            let t = started.elapsed();
+            if !dark && t >= Duration::from_secs(2) {
+                self.downstream.start_outage(OUTAGE);
+                say(format!(
+                    "{:5.1}s downstream: outage begins (every call answers 503)",
+                    t.as_secs_f64()
+                ));
+                dark = true;
+            }
+            if dark && !lit && t >= Duration::from_secs(2) + OUTAGE {
+                say(format!("{:5.1}s downstream: back up", t.as_secs_f64()));
+                lit = true;
+            }
+            if let Some(m) = self.scrape(base).await {
+                if let Some(state) = m.circuit().filter(|s| states.last() != Some(s)) {
+                    say(format!("{:5.1}s breaker: {state}", t.as_secs_f64()));
+                    states.push(state);
+                }
+                last = m;
+            }
+            let done = task.is_finished() && lit && states.last() == Some(&"closed");
+            if done || t > Duration::from_secs(30) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        match task.await {
+            Ok(report) => {
+                self.accepted.extend(report.accepted_ids);
+                say(&report.summary);
+            }
+            Err(e) => self
+                .checks
+                .check(false, format!("the outage load task failed: {e}")),
+        }
+        let delta = |to| transitions(&last, to) - transitions(&before, to);
+        self.breaker = format!(
+            "{} → open, {} → half-open, {} → closed (server counters); sampled: {}",
+            delta("open"),
+            delta("half_open"),
+            delta("closed"),
+            if states.is_empty() {
+                "none".to_owned()
+            } else {
+                states.join(" → ")
+            }
+        );
+        self.checks.check(
+            states.contains(&"open") || delta("open") > 0.0,
+            "the breaker opened during the outage",
+        );
+        self.checks.check(
+            states.last() == Some(&"closed"),
+            "the breaker closed again after the downstream recovered",
+        );
+        self.settle(base, Duration::from_secs(20)).await;
+    }
+
+    /// SIGTERM mid-load; returns the ids found in the spill file.
+    async fn sigterm(&mut self, mut server: ServerProcess) -> anyhow::Result<Vec<String>> {
+        scene(5, "SIGTERM under load: drain, deadline, spill");
+        let base = server.url();
+        say(format!(
+            "40 jobs/s of slow work (400-800 ms); SIGTERM after 3s; drain deadline {DRAIN_TIMEOUT}"
+        ));
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let mix = JobMix {
+            work_ms: (400, 800),
+            fail_rate: 0.05,
+            downstream_share: 0.2,
+        };
+        let mut config = self.load_config(&base, "sigterm", Mode::Rate(40.0), 30, mix);
+        config.on_accept = Some(tx);
+        config.max_retries = 1;
+        config.progress = ProgressMode::Off;
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(load::run(config, stop.clone()));
+        tokio::time::sleep(Duration::from_secs(3)).await;
+
+        server.terminate()?;
+        let signalled = Instant::now();
+        say("SIGTERM sent");
+        let ready = get(
+            &self.client,
+            &format!("{base}/readyz"),
+            Duration::from_secs(1),
+        )
+        .await;
+        let ready = ready.map(|(status, _)| status);
+        self.checks.check(
+            ready == Some(503),
+            format!("/readyz answered {ready:?} right after the signal (503 = not ready)"),
+        );
+        let mut ids = self.accepted.clone();
+        let exit = {
+            let wait = server.wait(super::DRAIN_LIMIT);
+            tokio::pin!(wait);
+            loop {
+                tokio::select! {
+                    status = &mut wait => break status?,
+                    () = tokio::time::sleep(Duration::from_millis(50)) => {
+                        while let Ok(id) = rx.try_recv() {
+                            ids.push(id);
+                        }
+                        self.watcher.poll(&base, &ids).await;
+                    }
+                }
+            }
+        };
+        let drain = signalled.elapsed();
+        stop.cancel();
+        let report = task.await.context("the load task failed")?;
+        self.accepted.extend(report.accepted_ids);
+        say(&report.summary);
+        say(format!("server exited after {:.2}s", drain.as_secs_f64()));
+
+        let output = server.output();
+        for (id, seen) in outcomes_in_log(output.iter().map(String::as_str)) {
+            self.watcher.seen.insert(id, seen);
+        }
+        let server_books = ServerAccounting::find(output.iter().map(String::as_str));
+        let spill_text = match std::fs::read_to_string(&self.spill_file) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(e).context("cannot read the spill file"),
+        };
+        let spilled = spill_ids(&spill_text)
+            .map_err(|line| anyhow::anyhow!("spill file line {line} is not a job with an id"))?;
+        let spill_set: HashSet<String> = spilled.iter().cloned().collect();
+        let mut ours = reconcile(&self.accepted, &self.watcher.seen, &spill_set);
+        if let Some(books) = &server_books {
+            ours.credit_server_totals(books);
+        }
+        print_final(&Final {
+            ours: &ours,
+            server: server_books,
+            spill_lines: spilled.len(),
+            breaker: &self.breaker,
+            drain,
+            exit,
+        });
+        self.judge_drain(&ours, server_books.as_ref(), &spilled, exit);
+        Ok(spilled)
+    }
+
+    fn judge_drain(
+        &mut self,
+        ours: &super::Reconciliation,
+        books: Option<&ServerAccounting>,
+        spilled: &[String],
+        exit: std::process::ExitStatus,
+    ) {
+        let c = &mut self.checks;
+        c.check(
+            books.is_some(),
+            "the server printed its final accounting record",
+        );
+        if let Some(b) = books {
+            c.check(
+                b.unaccounted() == 0,
+                format!(
+                    "server books balance: {} = {} + {} + {}",
+                    b.accepted, b.succeeded, b.dead, b.spilled
+                ),
+            );
+            c.check(
+                b.accepted == ours.accepted,
+                format!(
+                    "server accepted {} = {} ids this client got 202 for",
+                    b.accepted, ours.accepted
+                ),
+            );
+            c.check(
+                b.spilled == spilled.len() as u64,
+                "server's spilled count matches the spill file",
+            );
+        }
+        let shown: Vec<&str> = ours.lost.iter().take(5).map(String::as_str).collect();
+        c.check(
+            ours.lost.is_empty(),
+            format!(
+                "lost = {}: every accepted id finished or is in the spill file{}{}",
+                ours.lost.len(),
+                if shown.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (e.g. {})", shown.join(", "))
+                },
+                if ours.finished_unseen > 0 {
+                    format!(
+                        " ({} finished after the last look, placed by the server's totals)",
+                        ours.finished_unseen
+                    )
+                } else {
+                    String::new()
+                }
+            ),
+        );
+        c.check(
+            ours.spilled_unknown.is_empty(),
+            "the spill file holds only ids this client was given",
+        );
+        let code = exit.code();
+        c.check(
+            if spilled.is_empty() {
+                code == Some(0)
+            } else {
+                code.is_some_and(|c| c != 0)
+            },
+            format!("exit code {code:?} fits the drain (0 only when nothing was spilled)"),
+        );
+    }
+
+    /// Restarts the server on the spill file and watches the spilled jobs finish.
+    async fn restart(&mut self, spilled: &[String]) -> anyhow::Result<()> {
+        scene(6, "restart: the spilled jobs come back");
+        let mut server = self.start_server().await?;
+        let base = server.url();
+        say(format!(
+            "server restarted at {base}; it loads {} spilled jobs first",
+            spilled.len()
+        ));
+        let mut watcher = Watcher::new();
+        let still = watcher
+            .wait_finished(&base, spilled, Duration::from_secs(30))
+            .await;
+        let succeeded = watcher.count(spilled, Seen::Succeeded);
+        let dead = watcher.count(spilled, Seen::Dead);
+        self.checks.check(
+            still == 0,
+            format!(
+                "{} of {} spilled jobs finished under their old ids ({succeeded} succeeded, {dead} dead)",
+                spilled.len() - still,
+                spilled.len()
+            ),
+        );
+        server.terminate()?;
+        let exit = server.wait(super::DRAIN_LIMIT).await?;
+        let books = ServerAccounting::find(server.output().iter().map(String::as_str));
+        self.checks.check(
+            exit.code() == Some(0),
+            format!(
+                "the restarted server drained completely: exit {}",
+                super::report::describe_exit(exit)
+            ),
+        );
+        self.checks.check(
+            books.is_some_and(|b| {
+                b.restored == spilled.len() as u64 && b.spilled == 0 && b.unaccounted() == 0
+            }),
+            format!("its books: {books:?}"),
+        );
+        self.checks
+            .check(!self.spill_file.exists(), "no spill file is left behind");
+        Ok(())
+    }
+}
