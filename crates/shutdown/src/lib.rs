@@ -72,13 +72,17 @@
 //!    slips in behind it. Workers no longer race the shutdown against the
 //!    queue: intake stops, and they finish what was accepted. The example
 //!    below accepts a burst of 20 jobs and then shuts down: all 20 are
-//!    processed. `tests/drain.rs` pins the race with many tasks.
+//!    processed. `no_guard_slips_past_the_drain` in `tests/drain.rs` pins the
+//!    race with many tasks, `burst_then_shutdown_loses_nothing` the worker
+//!    pool, and `tests/model.rs` the counting under any sequence of scopes,
+//!    guards and drains.
 //!
 //! 3. [`SignalListener`] listens for SIGINT *and* SIGTERM by default (SIGHUP
 //!    and SIGQUIT on request, Ctrl+C and Ctrl+Break on Windows), and a second
 //!    signal during the drain resolves [`Shutdown::forced`] so an operator can
-//!    still make the process stop now. `tests/signals.rs` raises real signals
-//!    at the test process.
+//!    still make the process stop now. `signals_trigger_then_escalate` in
+//!    `tests/signals.rs` raises real SIGTERM, SIGINT and SIGHUP at the test
+//!    process.
 //!
 //! # Example
 //!
@@ -144,9 +148,12 @@
 //!
 //! [`CancellationToken`]: tokio_util::sync::CancellationToken
 
+mod builder;
 mod drain;
 mod error;
+mod force;
 mod future;
+mod guard;
 mod phase;
 mod reason;
 mod shutdown;
@@ -154,10 +161,12 @@ mod shutdown;
 mod signal;
 mod trace;
 
-pub use drain::{DrainGuard, DrainReport, Tracked};
+pub use builder::Builder;
+pub use drain::DrainReport;
 pub use error::ShutdownError;
 pub use future::{Forced, Triggered, WaitForPhase};
-pub use phase::{Builder, Phase};
+pub use guard::{DrainGuard, Tracked};
+pub use phase::Phase;
 pub use reason::{Reason, Signal};
 pub use shutdown::Shutdown;
 #[cfg(feature = "signal")]

@@ -1,8 +1,17 @@
-//! The lifecycle of a scope, and the builder that configures it.
+//! The lifecycle of a scope: `Running`, `PreDrain`, `Draining`, `Done`.
+//!
+//! A scope's phase is derived, not stored: `PreDrain` is "the token is
+//! cancelled", `Draining` is "the draining bit is set", `Done` is "a drain
+//! returned", each for the scope itself or any ancestor. Every change is
+//! announced on a `Notify` shared by the whole tree; a waiter registers
+//! before it reads the phase, so it cannot miss the change it waits for.
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use crate::Shutdown;
+use crate::future::WaitForPhase;
+use crate::shutdown::Inner;
+use crate::{Shutdown, trace};
 
 /// Where a [`Shutdown`] scope is in its lifecycle; phases only move forward.
 ///
@@ -14,7 +23,7 @@ use crate::Shutdown;
 /// | `Done` (drain returned) | not ready | refused |
 ///
 /// The gap between `PreDrain` and `Draining` is the pre-drain delay
-/// ([`Builder::pre_drain_delay`]): time for a Kubernetes endpoint removal to
+/// ([`Builder::pre_drain_delay`](crate::Builder::pre_drain_delay)): time for a Kubernetes endpoint removal to
 /// reach every proxy before the process stops accepting.
 ///
 /// # Examples
@@ -69,87 +78,94 @@ impl Phase {
     }
 }
 
-/// Configures a [`Shutdown`]; created by [`Shutdown::builder`].
-///
-/// # Defaults
-///
-/// - `pre_drain_delay`: [`Duration::ZERO`] (intake stops as soon as
-///   [`drain`](Shutdown::drain) is called).
-///
-/// # Examples
-///
-/// ```
-/// use std::time::Duration;
-/// use evenkeel_shutdown::Shutdown;
-///
-/// let shutdown = Shutdown::builder()
-///     .pre_drain_delay(Duration::from_secs(5))
-///     .build();
-/// assert_eq!(shutdown.pre_drain_delay(), Duration::from_secs(5));
-/// ```
-#[derive(Clone, Debug, Default)]
-#[must_use = "a builder does nothing until `build` is called"]
-pub struct Builder {
-    pre_drain_delay: Duration,
-}
-
-impl Builder {
-    /// A builder with the defaults.
+impl Shutdown {
+    /// The current [`Phase`] of this scope: the furthest of its own phase and
+    /// its ancestors' phases.
     ///
     /// # Examples
     ///
     /// ```
-    /// use std::time::Duration;
-    /// use evenkeel_shutdown::Builder;
-    ///
-    /// assert_eq!(Builder::new().build().pre_drain_delay(), Duration::ZERO);
-    /// ```
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// How long intake stays open after the trigger: guards are granted
-    /// ([`Phase::PreDrain`]) until this much time has passed since the trigger,
-    /// then [`drain`](Shutdown::drain) stops intake. Readiness turns false at
-    /// the trigger, so a load balancer stops routing here while requests it
-    /// already routed are still accepted. Children inherit it.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Duration;
     /// use evenkeel_shutdown::{Phase, Reason, Shutdown};
     ///
-    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
-    /// let shutdown = Shutdown::builder().pre_drain_delay(Duration::from_secs(5)).build();
+    /// let shutdown = Shutdown::new();
+    /// assert!(shutdown.phase().is_ready());
     /// shutdown.trigger(Reason::Requested);
-    /// let drain = tokio::spawn({
-    ///     let shutdown = shutdown.clone();
-    ///     async move { shutdown.drain(Duration::from_secs(30)).await }
-    /// });
-    /// tokio::time::sleep(Duration::from_secs(4)).await;
     /// assert_eq!(shutdown.phase(), Phase::PreDrain);
-    /// assert!(shutdown.guard().is_ok()); // still admitted (and released at once)
-    /// let report = drain.await.unwrap();
-    /// assert_eq!(report.elapsed(), Duration::from_secs(5));
-    /// # }
+    /// assert!(!shutdown.phase().is_ready());
     /// ```
-    pub fn pre_drain_delay(mut self, delay: Duration) -> Self {
-        self.pre_drain_delay = delay;
-        self
+    pub fn phase(&self) -> Phase {
+        self.inner.phase()
     }
 
-    /// Builds the untriggered [`Shutdown`].
+    /// A future that resolves with the phase once this scope has reached
+    /// `phase` or a later one, at once if it already has.
+    ///
+    /// # Cancellation safety
+    ///
+    /// Cancel safe: it only observes.
     ///
     /// # Examples
     ///
     /// ```
-    /// use evenkeel_shutdown::Builder;
+    /// use std::time::Duration;
+    /// use evenkeel_shutdown::{Phase, Shutdown};
     ///
-    /// let shutdown = Builder::new().build();
-    /// assert!(!shutdown.is_triggered());
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let shutdown = Shutdown::new();
+    /// let intake_closed = shutdown.wait_for_phase(Phase::Draining);
+    /// shutdown.drain(Duration::from_secs(1)).await;
+    /// assert_eq!(intake_closed.await, Phase::Done);
+    /// # }
     /// ```
-    pub fn build(self) -> Shutdown {
-        Shutdown::from_parts(self.pre_drain_delay, None)
+    pub fn wait_for_phase(&self, phase: Phase) -> WaitForPhase {
+        WaitForPhase::new(self.clone(), phase)
+    }
+
+    /// The configured pre-drain delay (see [`Builder::pre_drain_delay`](crate::Builder::pre_drain_delay)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use evenkeel_shutdown::Shutdown;
+    ///
+    /// assert_eq!(Shutdown::new().pre_drain_delay(), Duration::ZERO);
+    /// ```
+    pub fn pre_drain_delay(&self) -> Duration {
+        self.inner.pre_drain_delay
+    }
+
+    /// Announces a phase this scope itself has entered.
+    pub(crate) fn announce(&self, phase: Phase) {
+        trace::phase(phase);
+        self.inner.events.notify_waiters();
+    }
+
+    pub(crate) fn mark_done(&self) {
+        if !self.inner.done.swap(true, Ordering::AcqRel) {
+            self.announce(Phase::Done);
+        }
+    }
+}
+
+impl Inner {
+    fn is_done(&self) -> bool {
+        self.done.load(Ordering::Acquire) || self.parent.as_ref().is_some_and(|p| p.is_done())
+    }
+
+    fn is_draining(&self) -> bool {
+        self.state.is_draining() || self.parent.as_ref().is_some_and(|p| p.is_draining())
+    }
+
+    fn phase(&self) -> Phase {
+        if self.is_done() {
+            Phase::Done
+        } else if self.is_draining() {
+            Phase::Draining
+        } else if self.token.is_cancelled() {
+            Phase::PreDrain
+        } else {
+            Phase::Running
+        }
     }
 }

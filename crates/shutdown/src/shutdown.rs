@@ -5,14 +5,14 @@
 //! token is cancelled, so anyone who sees the token cancelled also sees a
 //! reason. A child scope owns a child token (the parent's cancel reaches it,
 //! its own cancel does not reach the parent) and keeps an `Arc` to its parent
-//! so its drain guards can also be counted there (see `drain.rs`).
+//! so its drain guards can also be counted there (see `guard.rs`).
 //!
 //! Phase changes anywhere in a tree are announced on one `Notify` shared by
 //! the whole tree; waiters re-read the phase after each announcement, so a
 //! change is never missed and a spurious wake-up costs one check.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -20,8 +20,8 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::drain::{DRAINING, State};
-use crate::future::{Forced, Triggered, WaitForPhase};
+use crate::future::Triggered;
+use crate::guard::State;
 use crate::{Builder, Phase, Reason, trace};
 
 /// A cloneable handle to one shutdown: trigger it, observe it, and drain the
@@ -82,10 +82,10 @@ pub(crate) struct Inner {
     pub(crate) force: CancellationToken,
     /// The first trigger of this scope itself: its reason and when it happened.
     trigger: OnceLock<(Reason, Instant)>,
-    /// The DRAINING bit and the count of guards (see `drain.rs`).
+    /// The DRAINING bit and the count of guards (see `guard.rs`).
     pub(crate) state: State,
     /// Set when a `drain` of this scope has returned.
-    done: AtomicBool,
+    pub(crate) done: AtomicBool,
     /// How long intake stays open after the trigger.
     pub(crate) pre_drain_delay: Duration,
     /// Announces a phase change anywhere in this tree.
@@ -306,145 +306,6 @@ impl Shutdown {
     pub fn child(&self) -> Shutdown {
         Self::from_parts(self.inner.pre_drain_delay, Some(&self.inner))
     }
-
-    /// Escalates: triggers with [`Reason::Forced`] if nothing triggered yet,
-    /// and resolves every [`forced`](Shutdown::forced) future of this scope
-    /// and its children. Returns whether this call was the first to force.
-    ///
-    /// The [`SignalListener`](crate::SignalListener) calls it on the second
-    /// signal. A binary waiting on `forced()` should spill what it can and exit
-    /// with [`Reason::Forced`]'s exit code.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use evenkeel_shutdown::{Reason, Shutdown};
-    ///
-    /// let shutdown = Shutdown::new();
-    /// shutdown.trigger(Reason::Requested);
-    /// assert!(shutdown.force());
-    /// assert!(shutdown.is_forced());
-    /// // The first reason still stands; the escalation is its own signal.
-    /// assert!(shutdown.reason().unwrap().is_clean());
-    /// ```
-    pub fn force(&self) -> bool {
-        self.trigger(Reason::Forced);
-        let first = !self.inner.force.is_cancelled();
-        self.inner.force.cancel();
-        if first {
-            trace::forced();
-            self.inner.events.notify_waiters();
-        }
-        first
-    }
-
-    /// Whether this scope (or an enclosing one) has been forced.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use evenkeel_shutdown::Shutdown;
-    ///
-    /// let shutdown = Shutdown::new();
-    /// assert!(!shutdown.is_forced());
-    /// shutdown.force();
-    /// assert!(shutdown.is_forced());
-    /// ```
-    pub fn is_forced(&self) -> bool {
-        self.inner.force.is_cancelled()
-    }
-
-    /// A future that resolves with [`Reason::Forced`] once the shutdown is
-    /// forced (a second signal, or [`force`](Shutdown::force)), at once if it
-    /// already was.
-    ///
-    /// # Cancellation safety
-    ///
-    /// Cancel safe, like [`triggered`](Shutdown::triggered).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use evenkeel_shutdown::Shutdown;
-    ///
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let shutdown = Shutdown::new();
-    /// shutdown.force();
-    /// let reason = shutdown.forced().await;
-    /// assert_eq!(reason.exit_code(), 137);
-    /// # }
-    /// ```
-    pub fn forced(&self) -> Forced {
-        Forced::new(self.inner.force.clone())
-    }
-
-    /// The current [`Phase`] of this scope: the furthest of its own phase and
-    /// its ancestors' phases.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use evenkeel_shutdown::{Phase, Reason, Shutdown};
-    ///
-    /// let shutdown = Shutdown::new();
-    /// assert!(shutdown.phase().is_ready());
-    /// shutdown.trigger(Reason::Requested);
-    /// assert_eq!(shutdown.phase(), Phase::PreDrain);
-    /// assert!(!shutdown.phase().is_ready());
-    /// ```
-    pub fn phase(&self) -> Phase {
-        self.inner.phase()
-    }
-
-    /// A future that resolves with the phase once this scope has reached
-    /// `phase` or a later one, at once if it already has.
-    ///
-    /// # Cancellation safety
-    ///
-    /// Cancel safe: it only observes.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use evenkeel_shutdown::{Phase, Shutdown};
-    ///
-    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
-    /// let shutdown = Shutdown::new();
-    /// let intake_closed = shutdown.wait_for_phase(Phase::Draining);
-    /// shutdown.drain(Duration::from_secs(1)).await;
-    /// assert_eq!(intake_closed.await, Phase::Done);
-    /// # }
-    /// ```
-    pub fn wait_for_phase(&self, phase: Phase) -> WaitForPhase {
-        WaitForPhase::new(self.clone(), phase)
-    }
-
-    /// The configured pre-drain delay (see [`Builder::pre_drain_delay`]).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use evenkeel_shutdown::Shutdown;
-    ///
-    /// assert_eq!(Shutdown::new().pre_drain_delay(), Duration::ZERO);
-    /// ```
-    pub fn pre_drain_delay(&self) -> Duration {
-        self.inner.pre_drain_delay
-    }
-
-    /// Announces a phase this scope itself has entered.
-    pub(crate) fn announce(&self, phase: Phase) {
-        trace::phase(phase);
-        self.inner.events.notify_waiters();
-    }
-
-    pub(crate) fn mark_done(&self) {
-        if !self.inner.done.swap(true, Ordering::AcqRel) {
-            self.announce(Phase::Done);
-        }
-    }
 }
 
 impl Inner {
@@ -463,26 +324,6 @@ impl Inner {
                 .parent
                 .as_ref()
                 .and_then(|parent| parent.triggered_at()),
-        }
-    }
-
-    fn is_done(&self) -> bool {
-        self.done.load(Ordering::Acquire) || self.parent.as_ref().is_some_and(|p| p.is_done())
-    }
-
-    fn is_draining(&self) -> bool {
-        self.state.load() & DRAINING != 0 || self.parent.as_ref().is_some_and(|p| p.is_draining())
-    }
-
-    fn phase(&self) -> Phase {
-        if self.is_done() {
-            Phase::Done
-        } else if self.is_draining() {
-            Phase::Draining
-        } else if self.token.is_cancelled() {
-            Phase::PreDrain
-        } else {
-            Phase::Running
         }
     }
 }

@@ -278,3 +278,37 @@ async fn cancelled_drain_keeps_intake_closed() {
         }
     );
 }
+
+/// The textbook worker-pool exercise, done with guards: four workers, a
+/// burst of 20 accepted jobs, then the shutdown. Every accepted job is
+/// processed before the drain completes (the `select!` version loses some).
+#[tokio::test(start_paused = true)]
+async fn burst_then_shutdown_loses_nothing() {
+    use tokio::sync::{Mutex, mpsc};
+
+    let shutdown = Shutdown::new();
+    let processed = Arc::new(AtomicUsize::new(0));
+    let (queue, jobs) = mpsc::channel(32);
+    let jobs = Arc::new(Mutex::new(jobs));
+    for _ in 0..4 {
+        let jobs = Arc::clone(&jobs);
+        let processed = Arc::clone(&processed);
+        tokio::spawn(async move {
+            loop {
+                let next = jobs.lock().await.recv().await;
+                let Some((job, guard)) = next else { break };
+                tokio::time::sleep(Duration::from_millis(10 * job)).await;
+                processed.fetch_add(1, Ordering::SeqCst);
+                drop(guard);
+            }
+        });
+    }
+    for job in 0..20u64 {
+        queue.send((job, shutdown.guard().unwrap())).await.unwrap();
+    }
+    shutdown.trigger(Reason::Requested);
+    drop(queue);
+    let report = shutdown.drain(Duration::from_secs(60)).await;
+    assert!(report.is_complete());
+    assert_eq!(processed.load(Ordering::SeqCst), 20);
+}

@@ -1,0 +1,81 @@
+//! Escalation: the second signal, or a program that cannot wait any longer.
+//!
+//! Forcing is a second, separate token beside the trigger's, so that the
+//! first reason stays recorded while `forced()` futures still learn that the
+//! drain is being abandoned.
+
+use crate::future::Forced;
+use crate::{Reason, Shutdown, trace};
+
+impl Shutdown {
+    /// Escalates: triggers with [`Reason::Forced`] if nothing triggered yet,
+    /// and resolves every [`forced`](Shutdown::forced) future of this scope
+    /// and its children. Returns whether this call was the first to force.
+    ///
+    /// The [`SignalListener`](crate::SignalListener) calls it on the second
+    /// signal. A binary waiting on `forced()` should spill what it can and exit
+    /// with [`Reason::Forced`]'s exit code.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use evenkeel_shutdown::{Reason, Shutdown};
+    ///
+    /// let shutdown = Shutdown::new();
+    /// shutdown.trigger(Reason::Requested);
+    /// assert!(shutdown.force());
+    /// assert!(shutdown.is_forced());
+    /// // The first reason still stands; the escalation is its own signal.
+    /// assert!(shutdown.reason().unwrap().is_clean());
+    /// ```
+    pub fn force(&self) -> bool {
+        self.trigger(Reason::Forced);
+        let first = !self.inner.force.is_cancelled();
+        self.inner.force.cancel();
+        if first {
+            trace::forced();
+            self.inner.events.notify_waiters();
+        }
+        first
+    }
+
+    /// Whether this scope (or an enclosing one) has been forced.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use evenkeel_shutdown::Shutdown;
+    ///
+    /// let shutdown = Shutdown::new();
+    /// assert!(!shutdown.is_forced());
+    /// shutdown.force();
+    /// assert!(shutdown.is_forced());
+    /// ```
+    pub fn is_forced(&self) -> bool {
+        self.inner.force.is_cancelled()
+    }
+
+    /// A future that resolves with [`Reason::Forced`] once the shutdown is
+    /// forced (a second signal, or [`force`](Shutdown::force)), at once if it
+    /// already was.
+    ///
+    /// # Cancellation safety
+    ///
+    /// Cancel safe, like [`triggered`](Shutdown::triggered).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use evenkeel_shutdown::Shutdown;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let shutdown = Shutdown::new();
+    /// shutdown.force();
+    /// let reason = shutdown.forced().await;
+    /// assert_eq!(reason.exit_code(), 137);
+    /// # }
+    /// ```
+    pub fn forced(&self) -> Forced {
+        Forced::new(self.inner.force.clone())
+    }
+}
