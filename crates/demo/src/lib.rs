@@ -7,3 +7,7 @@
 //! starts a phased drain that finishes or spills every accepted job, so that
 //! nothing accepted is lost. The server lands with its own issue; until then
 //! `cargo xtask demo` says so and exits non-zero.
+
+pub mod downstream;
+pub mod load;
+pub mod story;

@@ -44,6 +44,7 @@ use anyhow::Context;
 pub use accounting::{
     Reconciliation, Seen, ServerAccounting, outcomes_in_log, reconcile, spill_ids,
 };
+pub use child::listening_addr;
 pub use metrics::Scrape;
 
 use crate::downstream::{Downstream, DownstreamConfig};

@@ -45,8 +45,21 @@ pub(crate) struct ServerProcess {
 }
 
 /// The address in a line containing `listening on <addr>` (plain or inside
-/// a JSON log line, with or without `http://`).
-pub(crate) fn listening_addr(line: &str) -> Option<SocketAddr> {
+/// a JSON log line, with or without `http://`): how the story learns the
+/// port a child bound with `--addr 127.0.0.1:0`.
+///
+/// # Example
+///
+/// ```
+/// use evenkeel_demo::story::listening_addr;
+///
+/// let addr = listening_addr("listening on 127.0.0.1:4100").unwrap();
+/// assert_eq!(addr.port(), 4100);
+/// let json = r#"{"fields":{"message":"listening on http://127.0.0.1:4101"}}"#;
+/// assert_eq!(listening_addr(json).unwrap().port(), 4101);
+/// assert_eq!(listening_addr("starting"), None);
+/// ```
+pub fn listening_addr(line: &str) -> Option<SocketAddr> {
     let rest = &line[line.find("listening on ")? + "listening on ".len()..];
     let rest = rest.trim_start_matches("http://");
     let end = rest

@@ -1,0 +1,67 @@
+//! The `evenkeel-demo` binary: one executable, several roles, picked by
+//! subcommand.
+//!
+//! * `downstream`: the flaky HTTP service the job server's workers call.
+//! * `load`: the load generator for the job server's HTTP API.
+//! * `story`: what `cargo xtask demo` runs: it starts the other roles (the
+//!   server as a child process of this same executable), drives them through
+//!   overload, rate limiting, an outage and a SIGTERM, and reports.
+//!
+//! Every flag has an `EVENKEEL_*` environment variable twin (see `--help`).
+
+use clap::{Parser, Subcommand};
+
+/// The evenkeel worker-pool job server demo.
+#[derive(Debug, Parser)]
+#[command(name = "evenkeel-demo", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// A flaky HTTP service (latency, errors, 503 + Retry-After, outages).
+    Downstream(evenkeel_demo::downstream::DownstreamArgs),
+    /// A load generator for the job server's `POST /jobs`.
+    Load(evenkeel_demo::load::LoadArgs),
+    /// The whole demo, end to end (what `cargo xtask demo` runs).
+    Story(evenkeel_demo::story::StoryArgs),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Downstream(args) => evenkeel_demo::downstream::run(args).await,
+        Command::Load(args) => evenkeel_demo::load::run_cli(args).await,
+        Command::Story(args) => story(args).await,
+    }
+}
+
+/// Runs the story until it ends or Ctrl+C / SIGTERM arrives. On a signal the
+/// story future is dropped, which kills the server child (`kill_on_drop`)
+/// before the process exits with 130: nothing is left running.
+async fn story(args: evenkeel_demo::story::StoryArgs) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let finished = tokio::select! {
+        result = evenkeel_demo::story::run(args) => Some(result),
+        _ = interrupt.recv() => None,
+        _ = term.recv() => None,
+    };
+    // The select! block has ended, so the story future is dropped by now
+    // (and with it the child); only then is it safe to exit without
+    // running further destructors.
+    match finished {
+        Some(Ok(())) => Ok(()),
+        Some(Err(e)) => {
+            eprintln!("\nevenkeel-demo story failed: {e:#}");
+            std::process::exit(1)
+        }
+        None => {
+            eprintln!("\nevenkeel-demo story: interrupted; the server child was stopped");
+            std::process::exit(130)
+        }
+    }
+}

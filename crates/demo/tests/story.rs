@@ -1,0 +1,224 @@
+//! The story's bookkeeping: finding the server's final accounting record,
+//! reading the spill file, reading `/metrics`, and the per-id "lost"
+//! computation that the demo's verdict rests on.
+
+use std::collections::{HashMap, HashSet};
+
+use evenkeel_demo::story::{
+    Scrape, Seen, ServerAccounting, listening_addr, outcomes_in_log, reconcile, server_args,
+    spill_ids,
+};
+
+fn ids(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// The record the server prints (flat JSON, the shape documented in the
+/// server's `run` module) is found even with other lines after it, and the
+/// last record wins.
+#[test]
+fn finds_the_final_accounting_record() {
+    let out = [
+        "listening on 127.0.0.1:4000",
+        r#"{"message":"final accounting","accepted":9,"restored":0,"succeeded":1,"dead":1,"spilled":7,"lost":0,"retries":3,"drain":"complete","drain_ms":5,"exit_code":0}"#,
+        r#"{"message":"final accounting","accepted":120,"restored":2,"succeeded":97,"dead":3,"spilled":20,"lost":0,"retries":41,"drain":"timed_out","drain_ms":2001,"exit_code":124}"#,
+        r#"{"level":"INFO","fields":{"message":"bye"}}"#,
+    ];
+    let found = ServerAccounting::find(out).unwrap();
+    assert_eq!(
+        found,
+        ServerAccounting {
+            accepted: 120,
+            restored: 2,
+            succeeded: 97,
+            dead: 3,
+            spilled: 20,
+            retries: 41
+        }
+    );
+    assert_eq!(found.unaccounted(), 0);
+}
+
+/// A line missing one of the four required fields, or carrying a
+/// non-integer, is not an accounting record.
+#[test]
+fn partial_records_are_not_accounting() {
+    let out = [
+        r#"{"accepted":1,"succeeded":1,"dead":0}"#,
+        r#"{"accepted":"1","succeeded":1,"dead":0,"spilled":0}"#,
+    ];
+    assert_eq!(ServerAccounting::find(out), None);
+}
+
+/// The spill file's lines (the server's `SpilledJob` shape) yield their ids;
+/// a corrupt line is an error naming it, never a silently shorter list.
+#[test]
+fn spill_file_ids() {
+    let text = concat!(
+        r#"{"id":"5f0c2a9e1b7d3c48","attempts":1,"payload":{"n":7},"work_ms":20,"fail_rate":0.0,"downstream":false,"panic":false,"max_attempts":4}"#,
+        "\n",
+        r#"{"id":"0000000000000001","attempts":0,"payload":null}"#,
+        "\n"
+    );
+    assert_eq!(
+        spill_ids(text),
+        Ok(ids(&["5f0c2a9e1b7d3c48", "0000000000000001"]))
+    );
+    assert_eq!(spill_ids(""), Ok(vec![]));
+    assert_eq!(spill_ids("{\"id\":\"a\"}\n{\"no_id\":1}\n"), Err(2));
+}
+
+/// Every accepted id is placed exactly once; finished beats spilled; an id
+/// neither seen finished nor spilled is lost; spill entries nobody was
+/// given are reported apart.
+#[test]
+fn reconcile_places_every_accepted_id() {
+    let accepted = ids(&["a", "b", "c", "d", "e", "a"]);
+    let seen = HashMap::from([
+        ("a".to_owned(), Seen::Succeeded),
+        ("b".to_owned(), Seen::Dead),
+        ("c".to_owned(), Seen::Live),
+        ("e".to_owned(), Seen::Succeeded),
+    ]);
+    let spilled: HashSet<String> = ids(&["c", "e", "z"]).into_iter().collect();
+    let r = reconcile(&accepted, &seen, &spilled);
+    assert_eq!(r.accepted, 5, "a duplicated id counts once");
+    assert_eq!((r.succeeded, r.dead, r.spilled), (2, 1, 1));
+    assert_eq!(r.lost, ids(&["d"]));
+    assert_eq!(r.finished_and_spilled, ids(&["e"]));
+    assert_eq!(r.spilled_unknown, ids(&["z"]));
+}
+
+/// Jobs that finished after the last poll are credited from the server's
+/// totals only when the server's books balance and agree with the story's
+/// accepted and spilled counts; otherwise they stay lost.
+#[test]
+fn server_totals_close_the_polling_gap_only_when_books_agree() {
+    let accepted = ids(&["a", "b", "c"]);
+    let seen = HashMap::from([("a".to_owned(), Seen::Succeeded)]);
+    let spilled: HashSet<String> = ids(&["c"]).into_iter().collect();
+    let base = reconcile(&accepted, &seen, &spilled);
+    assert_eq!(base.lost, ids(&["b"]));
+
+    let balanced = ServerAccounting {
+        accepted: 3,
+        succeeded: 1,
+        dead: 1,
+        spilled: 1,
+        ..Default::default()
+    };
+    let mut r = base.clone();
+    r.credit_server_totals(&balanced);
+    assert!(r.lost.is_empty());
+    assert_eq!(r.finished_unseen, 1);
+
+    // The server itself admits a hole: nothing is credited.
+    let holed = ServerAccounting {
+        accepted: 3,
+        succeeded: 1,
+        dead: 0,
+        spilled: 1,
+        ..Default::default()
+    };
+    let mut r = base.clone();
+    r.credit_server_totals(&holed);
+    assert_eq!(r.lost, ids(&["b"]));
+
+    // The server accepted more than the story knows of: nothing is credited.
+    let more = ServerAccounting {
+        accepted: 4,
+        succeeded: 2,
+        dead: 1,
+        spilled: 1,
+        ..Default::default()
+    };
+    let mut r = base;
+    r.credit_server_totals(&more);
+    assert_eq!(r.lost, ids(&["b"]));
+}
+
+/// Job outcomes logged as JSON (flat or under `fields`) are read; live
+/// states and unrelated lines are not.
+#[test]
+fn outcomes_from_the_log() {
+    let log = [
+        r#"{"message":"job finished","id":"a","state":"succeeded"}"#,
+        r#"{"fields":{"message":"job finished","id":"b","outcome":"dead"}}"#,
+        r#"{"fields":{"message":"job started","id":"c","state":"running"}}"#,
+        "plain text",
+    ];
+    assert_eq!(
+        outcomes_in_log(log),
+        vec![
+            ("a".to_owned(), Seen::Succeeded),
+            ("b".to_owned(), Seen::Dead)
+        ]
+    );
+}
+
+/// The Prometheus text the server serves (prometheus-client's encoding:
+/// counters end in `_total`) is read by name and label.
+#[test]
+fn scrape_reads_prometheus_text() {
+    let text = "\
+# HELP evenkeel_circuit_state Downstream circuit breaker: 0 closed, 1 half-open, 2 open.
+# TYPE evenkeel_circuit_state gauge
+evenkeel_circuit_state 1
+# TYPE evenkeel_circuit_transitions counter
+evenkeel_circuit_transitions_total{to=\"open\"} 2
+evenkeel_circuit_transitions_total{to=\"half_open\"} 2
+evenkeel_circuit_transitions_total{to=\"closed\"} 1
+evenkeel_http_request_duration_seconds_bucket{method=\"POST\",route=\"/jobs\",status=\"202\",le=\"0.005\"} 40
+# EOF
+";
+    let m = Scrape::parse(text);
+    assert_eq!(m.circuit(), Some("half-open"));
+    assert_eq!(
+        m.value("evenkeel_circuit_transitions", Some(("to", "open"))),
+        Some(2.0)
+    );
+    assert!((m.sum("evenkeel_circuit_transitions") - 5.0).abs() < f64::EPSILON);
+    assert_eq!(
+        m.value(
+            "evenkeel_http_request_duration_seconds_bucket",
+            Some(("le", "0.005"))
+        ),
+        Some(40.0)
+    );
+    assert_eq!(m.value("evenkeel_missing", None), None);
+    assert_eq!(Scrape::parse("").circuit(), None);
+}
+
+/// The story finds the child's port in its `listening on` line, plain or
+/// inside a JSON log line.
+#[test]
+fn listening_line() {
+    assert_eq!(
+        listening_addr("listening on 127.0.0.1:8080")
+            .unwrap()
+            .port(),
+        8080
+    );
+    assert_eq!(
+        listening_addr("INFO listening on http://[::1]:9000/")
+            .unwrap()
+            .port(),
+        9000
+    );
+    assert_eq!(listening_addr("listening on nowhere"), None);
+}
+
+/// The server is started on an ephemeral loopback port with JSON logs and a
+/// spill file in the story's scratch directory.
+#[test]
+fn server_arguments() {
+    let args = server_args(std::path::Path::new("/x/spill.jsonl"), "http://d/work");
+    let flag = |name: &str| {
+        let at = args.iter().position(|a| a == name).unwrap();
+        args[at + 1].clone()
+    };
+    assert_eq!(flag("--addr"), "127.0.0.1:0");
+    assert_eq!(flag("--log-format"), "json");
+    assert_eq!(flag("--spill-file"), "/x/spill.jsonl");
+    assert_eq!(flag("--downstream"), "http://d/work");
+}
