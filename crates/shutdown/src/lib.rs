@@ -171,3 +171,8 @@ pub use reason::{Reason, Signal};
 pub use shutdown::Shutdown;
 #[cfg(feature = "signal")]
 pub use signal::SignalListener;
+
+/// The README's example, compiled as a doc test so it cannot rot.
+#[cfg(all(doctest, feature = "signal"))]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
