@@ -14,6 +14,7 @@
 use std::any::Any;
 use std::borrow::Cow;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// The name of a task: a `&'static str` costs nothing, a `String` is kept
 /// as is.
@@ -152,4 +153,62 @@ pub(crate) fn from_join_error<E>(name: TaskName, error: tokio::task::JoinError) 
         // or runtime shutdown).
         Err(_) => TaskError::Cancelled { name },
     }
+}
+/// Why a [`Supervisor`](crate::Supervisor) gave up.
+///
+/// A supervisor that gives up has already stopped every child it still ran
+/// (in reverse start order, each with its grace period). It does not trigger
+/// the process's shutdown itself: the caller decides, typically with
+/// `shutdown.trigger(Reason::fatal(error))`.
+///
+/// # Example
+///
+/// ```
+/// use evenkeel_tasks::{SupervisorError, TaskError};
+/// use std::time::Duration;
+///
+/// let e = SupervisorError::IntensityExceeded {
+///     child: "worker".into(),
+///     restarts: 3,
+///     window: Duration::from_secs(5),
+///     last_exit: Some(TaskError::Cancelled { name: "worker".into() }),
+/// };
+/// assert_eq!(
+///     e.to_string(),
+///     "child `worker` needed more than 3 restarts within 5s",
+/// );
+/// ```
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum SupervisorError {
+    /// More restarts were needed than the restart intensity allows (at most
+    /// `restarts` within `window`).
+    #[error("child `{child}` needed more than {restarts} restarts within {window:?}")]
+    IntensityExceeded {
+        /// The child whose exit would have needed one restart too many.
+        child: TaskName,
+        /// The configured maximum number of restarts within `window`.
+        restarts: u32,
+        /// The configured window.
+        window: Duration,
+        /// How the child last exited: `None` for a normal exit (a
+        /// [`Permanent`](crate::Restart::Permanent) child is restarted even
+        /// after returning `Ok`).
+        #[source]
+        last_exit: Option<TaskError<ChildError>>,
+    },
+    /// The child's restart `Backoff` schedule ran
+    /// out (its `max_attempts` or `max_elapsed` was reached).
+    #[error("child `{child}` exhausted its restart backoff after {restarts} restarts")]
+    BackoffExhausted {
+        /// The child whose backoff ran out.
+        child: TaskName,
+        /// How many times the child had been restarted.
+        restarts: u32,
+        /// How the child last exited: `None` for a normal exit (a
+        /// [`Permanent`](crate::Restart::Permanent) child is restarted even
+        /// after returning `Ok`).
+        #[source]
+        last_exit: Option<TaskError<ChildError>>,
+    },
 }

@@ -81,8 +81,10 @@ mod error;
 mod group;
 mod join;
 mod stats;
+mod supervisor;
 
 pub use context::{JoinResultExt, TryJoinResultExt};
-pub use error::{ChildError, NON_STRING_PANIC, TaskError, TaskName};
+pub use error::{ChildError, NON_STRING_PANIC, SupervisorError, TaskError, TaskName};
 pub use group::TaskGroup;
 pub use stats::TaskStats;
+pub use supervisor::{ChildSpec, Restart, Strategy, Supervisor, SupervisorEvent};
