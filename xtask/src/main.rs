@@ -21,6 +21,7 @@ Tasks:
            crate has README.md and CHANGELOG.md, every member inherits the
            workspace lints, every dependency version lives in the root
   demo     run the job-server demo end to end
+  lesson   run a teaching lesson (lesson <name>), or list them (lesson)
   bench    run the criterion benchmarks (all, or: bench <crate> [filter])
   help     this text
 ";
@@ -33,6 +34,7 @@ fn main() -> ExitCode {
         Some("tidy") => run_tidy(&root),
         Some("demo") => demo(&root),
         Some("bench") => bench(&root, &args[1..]),
+        Some("lesson") => lesson(&root, args.get(1).map(String::as_str)),
         Some("help" | "-h" | "--help") => {
             print!("{HELP}");
             Ok(())
@@ -173,4 +175,42 @@ fn bench(root: &Path, rest: &[String]) -> Result<(), String> {
         }
     }
     step(root, "cargo bench", cmd)
+}
+
+/// Lessons are the runnable examples of the `evenkeel-examples` crate, one
+/// file per pattern in `examples/examples/`.
+fn lesson(root: &Path, name: Option<&str>) -> Result<(), String> {
+    let dir = root.join("examples/examples");
+    let mut lessons: Vec<String> = std::fs::read_dir(&dir)
+        .map_err(|e| format!("cannot list {}: {e}", dir.display()))?
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            name.strip_suffix(".rs").map(str::to_owned)
+        })
+        .collect();
+    lessons.sort();
+    let Some(name) = name else {
+        println!("lessons (run one with `cargo xtask lesson <name>`):");
+        for lesson in &lessons {
+            println!("  {lesson}");
+        }
+        return Ok(());
+    };
+    if !lessons.iter().any(|l| l == name) {
+        return Err(format!(
+            "no lesson named `{name}`; the lessons are: {}",
+            lessons.join(", ")
+        ));
+    }
+    let mut run = cargo();
+    run.args([
+        "run",
+        "--quiet",
+        "--package",
+        "evenkeel-examples",
+        "--example",
+        name,
+    ]);
+    step(root, &format!("lesson {name}"), run)
 }
