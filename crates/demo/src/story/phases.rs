@@ -5,24 +5,23 @@
 //! checks. The accepted ids of every scene are collected, because the
 //! SIGTERM scene accounts for all of them, not only its own.
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::Context;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::child::ServerProcess;
 use super::observe::Watcher;
-use super::report::{Checks, Final, print_final, say, scene};
+use super::report::{Checks, say, scene};
 use super::{
-    DRAIN_TIMEOUT, PRE_DRAIN_DELAY, QUEUE_CAPACITY, RATE_LIMIT, Scrape, Seen, ServerAccounting,
-    WORKERS, outcomes_in_log, reconcile, server_args, spill_ids,
+    DRAIN_TIMEOUT, PRE_DRAIN_DELAY, QUEUE_CAPACITY, RATE_LIMIT, Scrape, Seen, WORKERS, server_args,
 };
 use crate::downstream::Downstream;
 use crate::load::client::{HttpClient, get, http_client};
 use crate::load::{self, JobMix, LoadConfig, Mode, ProgressMode, Summary};
+
+mod shutdown;
 
 /// How long the downstream stays dark in the outage scene.
 const OUTAGE: Duration = Duration::from_secs(5);
@@ -316,204 +315,5 @@ impl Story {
             "the breaker closed again after the downstream recovered",
         );
         self.settle(base, Duration::from_secs(20)).await;
-    }
-
-    /// SIGTERM mid-load; returns the ids found in the spill file.
-    async fn sigterm(&mut self, mut server: ServerProcess) -> anyhow::Result<Vec<String>> {
-        scene(5, "SIGTERM under load: drain, deadline, spill");
-        let base = server.url();
-        say(format!(
-            "40 jobs/s of slow work (400-800 ms); SIGTERM after 3s; drain deadline {DRAIN_TIMEOUT}"
-        ));
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let mix = JobMix {
-            work_ms: (400, 800),
-            fail_rate: 0.05,
-            downstream_share: 0.2,
-        };
-        let mut config = self.load_config(&base, "sigterm", Mode::Rate(40.0), 30, mix);
-        config.on_accept = Some(tx);
-        config.max_retries = 1;
-        config.progress = ProgressMode::Off;
-        let stop = CancellationToken::new();
-        let task = tokio::spawn(load::run(config, stop.clone()));
-        tokio::time::sleep(Duration::from_secs(3)).await;
-
-        server.terminate()?;
-        let signalled = Instant::now();
-        say("SIGTERM sent");
-        let ready = get(
-            &self.client,
-            &format!("{base}/readyz"),
-            Duration::from_secs(1),
-        )
-        .await;
-        let ready = ready.map(|(status, _)| status);
-        self.checks.check(
-            ready == Some(503),
-            format!("/readyz answered {ready:?} right after the signal (503 = not ready)"),
-        );
-        let mut ids = self.accepted.clone();
-        let exit = {
-            let wait = server.wait(super::DRAIN_LIMIT);
-            tokio::pin!(wait);
-            loop {
-                tokio::select! {
-                    status = &mut wait => break status?,
-                    () = tokio::time::sleep(Duration::from_millis(50)) => {
-                        while let Ok(id) = rx.try_recv() {
-                            ids.push(id);
-                        }
-                        self.watcher.poll(&base, &ids).await;
-                    }
-                }
-            }
-        };
-        let drain = signalled.elapsed();
-        stop.cancel();
-        let report = task.await.context("the load task failed")?;
-        self.accepted.extend(report.accepted_ids);
-        say(&report.summary);
-        say(format!("server exited after {:.2}s", drain.as_secs_f64()));
-
-        let output = server.output();
-        for (id, seen) in outcomes_in_log(output.iter().map(String::as_str)) {
-            self.watcher.seen.insert(id, seen);
-        }
-        let server_books = ServerAccounting::find(output.iter().map(String::as_str));
-        let spill_text = match std::fs::read_to_string(&self.spill_file) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(e) => return Err(e).context("cannot read the spill file"),
-        };
-        let spilled = spill_ids(&spill_text)
-            .map_err(|line| anyhow::anyhow!("spill file line {line} is not a job with an id"))?;
-        let spill_set: HashSet<String> = spilled.iter().cloned().collect();
-        let mut ours = reconcile(&self.accepted, &self.watcher.seen, &spill_set);
-        if let Some(books) = &server_books {
-            ours.credit_server_totals(books);
-        }
-        print_final(&Final {
-            ours: &ours,
-            server: server_books,
-            spill_lines: spilled.len(),
-            breaker: &self.breaker,
-            drain,
-            exit,
-        });
-        self.judge_drain(&ours, server_books.as_ref(), &spilled, exit);
-        Ok(spilled)
-    }
-
-    fn judge_drain(
-        &mut self,
-        ours: &super::Reconciliation,
-        books: Option<&ServerAccounting>,
-        spilled: &[String],
-        exit: std::process::ExitStatus,
-    ) {
-        let c = &mut self.checks;
-        c.check(
-            books.is_some(),
-            "the server printed its final accounting record",
-        );
-        if let Some(b) = books {
-            c.check(
-                b.unaccounted() == 0,
-                format!(
-                    "server books balance: {} = {} + {} + {}",
-                    b.accepted, b.succeeded, b.dead, b.spilled
-                ),
-            );
-            c.check(
-                b.accepted == ours.accepted,
-                format!(
-                    "server accepted {} = {} ids this client got 202 for",
-                    b.accepted, ours.accepted
-                ),
-            );
-            c.check(
-                b.spilled == spilled.len() as u64,
-                "server's spilled count matches the spill file",
-            );
-        }
-        let shown: Vec<&str> = ours.lost.iter().take(5).map(String::as_str).collect();
-        c.check(
-            ours.lost.is_empty(),
-            format!(
-                "lost = {}: every accepted id finished or is in the spill file{}{}",
-                ours.lost.len(),
-                if shown.is_empty() {
-                    String::new()
-                } else {
-                    format!(" (e.g. {})", shown.join(", "))
-                },
-                if ours.finished_unseen > 0 {
-                    format!(
-                        " ({} finished after the last look, placed by the server's totals)",
-                        ours.finished_unseen
-                    )
-                } else {
-                    String::new()
-                }
-            ),
-        );
-        c.check(
-            ours.spilled_unknown.is_empty(),
-            "the spill file holds only ids this client was given",
-        );
-        let code = exit.code();
-        c.check(
-            if spilled.is_empty() {
-                code == Some(0)
-            } else {
-                code.is_some_and(|c| c != 0)
-            },
-            format!("exit code {code:?} fits the drain (0 only when nothing was spilled)"),
-        );
-    }
-
-    /// Restarts the server on the spill file and watches the spilled jobs finish.
-    async fn restart(&mut self, spilled: &[String]) -> anyhow::Result<()> {
-        scene(6, "restart: the spilled jobs come back");
-        let mut server = self.start_server().await?;
-        let base = server.url();
-        say(format!(
-            "server restarted at {base}; it loads {} spilled jobs first",
-            spilled.len()
-        ));
-        let mut watcher = Watcher::new();
-        let still = watcher
-            .wait_finished(&base, spilled, Duration::from_secs(30))
-            .await;
-        let succeeded = watcher.count(spilled, Seen::Succeeded);
-        let dead = watcher.count(spilled, Seen::Dead);
-        self.checks.check(
-            still == 0,
-            format!(
-                "{} of {} spilled jobs finished under their old ids ({succeeded} succeeded, {dead} dead)",
-                spilled.len() - still,
-                spilled.len()
-            ),
-        );
-        server.terminate()?;
-        let exit = server.wait(super::DRAIN_LIMIT).await?;
-        let books = ServerAccounting::find(server.output().iter().map(String::as_str));
-        self.checks.check(
-            exit.code() == Some(0),
-            format!(
-                "the restarted server drained completely: exit {}",
-                super::report::describe_exit(exit)
-            ),
-        );
-        self.checks.check(
-            books.is_some_and(|b| {
-                b.restored == spilled.len() as u64 && b.spilled == 0 && b.unaccounted() == 0
-            }),
-            format!("its books: {books:?}"),
-        );
-        self.checks
-            .check(!self.spill_file.exists(), "no spill file is left behind");
-        Ok(())
     }
 }
