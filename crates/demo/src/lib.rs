@@ -8,6 +8,8 @@
 //! nothing accepted is lost. The server lands with its own issue; until then
 //! `cargo xtask demo` says so and exits non-zero.
 
+pub mod server;
+
 pub mod downstream;
 pub mod load;
 pub mod story;

@@ -27,6 +27,9 @@ enum Command {
     Load(evenkeel_demo::load::LoadArgs),
     /// The whole demo, end to end (what `cargo xtask demo` runs).
     Story(evenkeel_demo::story::StoryArgs),
+    /// The job server: HTTP API, bounded queue, supervised workers, drain
+    /// and spill (exit codes: see `evenkeel_demo::server`).
+    Serve(evenkeel_demo::server::ServeArgs),
 }
 
 #[tokio::main]
@@ -35,6 +38,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Downstream(args) => evenkeel_demo::downstream::run(args).await,
         Command::Load(args) => evenkeel_demo::load::run_cli(args).await,
         Command::Story(args) => story(args).await,
+        Command::Serve(args) => std::process::exit(evenkeel_demo::server::serve(args).await?),
     }
 }
 

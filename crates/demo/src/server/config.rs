@@ -1,0 +1,205 @@
+//! The knobs of `evenkeel-demo serve`, as clap arguments.
+//!
+//! Every flag can also be set through an `EVENKEEL_*` environment variable
+//! (`--queue-capacity` is `EVENKEEL_QUEUE_CAPACITY`, and so on), which is how
+//! a container platform usually configures a process. A flag on the command
+//! line wins over the variable. Durations are written with a unit
+//! (`250ms`, `25s`, `2m`); a bare number means seconds.
+//!
+//! The defaults describe a small server that fits inside Kubernetes' 30 s
+//! termination grace period: the drain deadline (25 s) leaves five seconds
+//! for the spill and the exit.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+/// Command-line arguments of `evenkeel-demo serve`.
+///
+/// Read the field docs (or `evenkeel-demo serve --help`) for each flag; every
+/// one also reads an `EVENKEEL_*` environment variable.
+#[derive(Args, Debug, Clone)]
+#[allow(clippy::struct_excessive_bools)]
+pub struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port (the actual address
+    /// is printed as `listening on <addr>` on stdout).
+    #[arg(long, env = "EVENKEEL_ADDR", default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+
+    /// Number of supervised workers that run jobs.
+    #[arg(long, env = "EVENKEEL_WORKERS", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
+    pub workers: u16,
+
+    /// Capacity of the bounded job queue (jobs waiting for a worker).
+    #[arg(long, env = "EVENKEEL_QUEUE_CAPACITY", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    pub queue_capacity: u32,
+
+    /// What a full queue does with a new job.
+    #[arg(long, env = "EVENKEEL_OVERFLOW", value_enum, default_value_t = OverflowPolicy::Reject)]
+    pub overflow: OverflowPolicy,
+
+    /// How long `--overflow wait` lets a request wait for room before 503.
+    #[arg(long, env = "EVENKEEL_ADMIT_WAIT", default_value = "1s", value_parser = parse_duration)]
+    pub admit_wait: Duration,
+
+    /// Admitted `POST /jobs` requests per second (a token bucket shared by
+    /// every connection); 0 turns the limit off. Excess requests get 429.
+    #[arg(long, env = "EVENKEEL_RATE_LIMIT", default_value_t = 0)]
+    pub rate_limit: u32,
+
+    /// Burst size of the rate limiter (defaults to one second's worth).
+    #[arg(long, env = "EVENKEEL_RATE_LIMIT_BURST")]
+    pub rate_limit_burst: Option<u32>,
+
+    /// At most this many `POST /jobs` requests in flight at once (bulkhead);
+    /// excess requests get 503.
+    #[arg(long, env = "EVENKEEL_MAX_CONCURRENT_REQUESTS", default_value_t = 256)]
+    pub max_concurrent_requests: u32,
+
+    /// Total time a `POST /jobs` request may take before 504.
+    #[arg(long, env = "EVENKEEL_REQUEST_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+
+    /// Largest accepted request body, in bytes (413 above).
+    #[arg(long, env = "EVENKEEL_MAX_BODY", default_value_t = 64 * 1024)]
+    pub max_body: usize,
+
+    /// Time from the first signal until whatever is still queued or running
+    /// is spilled (measured from the signal, pre-drain delay included).
+    #[arg(long, env = "EVENKEEL_DRAIN_TIMEOUT", default_value = "25s", value_parser = parse_duration)]
+    pub drain_timeout: Duration,
+
+    /// Time between readiness turning false and intake stopping, so that a
+    /// load balancer stops routing here before requests are refused.
+    #[arg(long, env = "EVENKEEL_PRE_DRAIN_DELAY", default_value = "0s", value_parser = parse_duration)]
+    pub pre_drain_delay: Duration,
+
+    /// JSON-lines file that receives the jobs still queued or running at the
+    /// drain deadline, and that is loaded back (and queued first) at start.
+    #[arg(
+        long,
+        env = "EVENKEEL_SPILL_FILE",
+        default_value = "evenkeel-spill.jsonl"
+    )]
+    pub spill_file: PathBuf,
+
+    /// URL that jobs with `"downstream": true` call (`POST`, the job payload
+    /// as body), e.g. `http://127.0.0.1:9000/work`. Without it such jobs
+    /// are refused with 422.
+    #[arg(long, env = "EVENKEEL_DOWNSTREAM")]
+    pub downstream: Option<String>,
+
+    /// Timeout of one call to the downstream (one client-side attempt).
+    #[arg(long, env = "EVENKEEL_DOWNSTREAM_TIMEOUT", default_value = "1s", value_parser = parse_duration)]
+    pub downstream_timeout: Duration,
+
+    /// Timeout of one attempt of a job.
+    #[arg(long, env = "EVENKEEL_ATTEMPT_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub attempt_timeout: Duration,
+
+    /// Deadline of a whole job, all attempts and backoff waits together.
+    #[arg(long, env = "EVENKEEL_JOB_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub job_timeout: Duration,
+
+    /// Attempts per job, the first included; a job may ask for fewer.
+    #[arg(long, env = "EVENKEEL_MAX_ATTEMPTS", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub max_attempts: u32,
+
+    /// First wait between attempts (exponential, full jitter).
+    #[arg(long, env = "EVENKEEL_RETRY_INITIAL", default_value = "50ms", value_parser = parse_duration)]
+    pub retry_initial: Duration,
+
+    /// Cap on the wait between attempts.
+    #[arg(long, env = "EVENKEEL_RETRY_MAX", default_value = "2s", value_parser = parse_duration)]
+    pub retry_max: Duration,
+
+    /// How many finished job records (succeeded, dead) `GET /jobs/{id}`
+    /// remembers; the oldest finished record is forgotten first. Queued and
+    /// running records are never forgotten.
+    #[arg(long, env = "EVENKEEL_RETAIN_FINISHED", default_value_t = 10_000)]
+    pub retain_finished: usize,
+
+    /// Log format on stderr, and the shape of the final accounting record
+    /// on stdout.
+    #[arg(long, env = "EVENKEEL_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// What a full queue does with a new job (`--overflow`).
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OverflowPolicy {
+    /// Refuse the new job at once: 503 with `Retry-After`.
+    Reject,
+    /// Refuse the new job at once and count it as dropped: 503 as well.
+    DropNewest,
+    /// Admit the new job and shed the oldest queued one, which ends `dead`
+    /// with the error "shed".
+    DropOldest,
+    /// Let the request wait up to `--admit-wait` for room, then 503.
+    Wait,
+}
+
+/// Log format (`--log-format`).
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Parses `250ms`, `25s`, `1.5s`, `2m`, `1h` or a bare number of seconds.
+///
+/// # Errors
+///
+/// Returns a message when the text is not a non-negative number with one of
+/// those units.
+///
+/// ```
+/// use std::time::Duration;
+/// use evenkeel_demo::server::parse_duration;
+///
+/// assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+/// assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+/// assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+/// assert!(parse_duration("soon").is_err());
+/// ```
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration like 250ms, 25s or 2m"))?;
+    let seconds_per_unit = match unit.trim() {
+        "ms" => 0.001,
+        "" | "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        other => {
+            return Err(format!(
+                "unknown duration unit `{other}` (use ms, s, m or h)"
+            ));
+        }
+    };
+    Duration::try_from_secs_f64(value * seconds_per_unit)
+        .map_err(|e| format!("`{text}` is out of range: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration(" 10ms "), Ok(Duration::from_millis(10)));
+        assert!(parse_duration("-1s").is_err());
+        assert!(parse_duration("5 parsecs").is_err());
+    }
+}

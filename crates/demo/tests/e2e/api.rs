@@ -1,0 +1,200 @@
+//! The HTTP contract: every status code of `POST /jobs`, the JSON error
+//! shape, job lookup, probes and metrics.
+
+use hyper::{Method, StatusCode};
+use serde_json::json;
+
+use crate::harness::{Scratch, Server, metric};
+
+/// Each refusal of `POST /jobs` has its own status and a JSON
+/// `{"error": ...}` body: 400 malformed JSON, 413 too large, 415 wrong
+/// content type, 422 well-formed but invalid; a valid job gets 202 and an id.
+#[tokio::test]
+async fn post_jobs_answers_each_status_with_a_json_error() {
+    let scratch = Scratch::new("status");
+    let server = Server::start(&scratch.spill(), &["--max-body", "1024"]).await;
+
+    let ok = server.post_job(&json!({"payload": {"n": 1}})).await;
+    assert_eq!(ok.status, StatusCode::ACCEPTED, "{}", ok.text);
+    assert_eq!(ok.json["id"].as_str().map(str::len), Some(16));
+
+    let cases: [(Option<&str>, Vec<u8>, StatusCode); 7] = [
+        (
+            Some("application/json"),
+            b"{\"payload\": ".to_vec(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Some("application/json"),
+            b"not json".to_vec(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Some("application/json"),
+            format!("{{\"payload\": \"{}\"}}", "x".repeat(2000)).into_bytes(),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+        (
+            Some("text/plain"),
+            b"{\"payload\": 1}".to_vec(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            None,
+            b"{\"payload\": 1}".to_vec(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            Some("application/json"),
+            b"{\"work_ms\": 5}".to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            Some("application/json"),
+            b"{\"payload\": 1, \"fail_rate\": 1.5}".to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+    ];
+    for (content_type, body, expected) in cases {
+        let answer = server
+            .request(Method::POST, "/jobs", content_type, body)
+            .await;
+        assert_eq!(answer.status, expected, "{content_type:?}: {}", answer.text);
+        assert!(
+            answer.json["error"].is_string(),
+            "error body is JSON: {}",
+            answer.text
+        );
+    }
+
+    // Further validation: unknown fields, a downstream job without a
+    // downstream, too many attempts.
+    for body in [
+        json!({"payload": 1, "fail_rte": 0.5}),
+        json!({"payload": 1, "downstream": true}),
+        json!({"payload": 1, "max_attempts": 1000}),
+        json!({"payload": 1, "work_ms": 10_000_000}),
+    ] {
+        let answer = server.post_job(&body).await;
+        assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    }
+
+    let unknown_route = server.get("/nope").await;
+    assert_eq!(unknown_route.status, StatusCode::NOT_FOUND);
+    assert!(unknown_route.json["error"].is_string());
+    let wrong_method = server.request(Method::DELETE, "/jobs", None, "").await;
+    assert_eq!(wrong_method.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(wrong_method.json["error"].is_string());
+}
+
+/// `GET /jobs/{id}` shows a job's state and attempts, and 404 with a JSON
+/// error for an id it does not know.
+#[tokio::test]
+async fn job_records_are_looked_up_by_id() {
+    let scratch = Scratch::new("lookup");
+    let server = Server::start(&scratch.spill(), &[]).await;
+    let id = server.post_job(&json!({"payload": [1, 2, 3]})).await.json["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let record = server.wait_state(&id, "succeeded").await;
+    assert_eq!(record["id"], id);
+    assert_eq!(record["attempts"], 1);
+    assert!(record.get("error").is_none());
+
+    for unknown in ["0123456789abcdef", "not-an-id"] {
+        let answer = server.get(&format!("/jobs/{unknown}")).await;
+        assert_eq!(answer.status, StatusCode::NOT_FOUND);
+        assert!(answer.json["error"].is_string());
+    }
+}
+
+/// A full queue answers 503 with `Retry-After`, and the rejection is
+/// counted by reason in the metrics along with the queue gauges.
+#[tokio::test]
+async fn a_full_queue_answers_503_with_retry_after() {
+    let scratch = Scratch::new("full");
+    let server = Server::start(
+        &scratch.spill(),
+        &["--workers", "1", "--queue-capacity", "2"],
+    )
+    .await;
+    // One job occupies the worker; wait until it runs, so the queue is
+    // empty and its two slots are what is left.
+    let first = server
+        .post_job(&json!({"payload": 0, "work_ms": 60_000}))
+        .await;
+    let first = first.json["id"].as_str().unwrap().to_owned();
+    server.wait_state(&first, "running").await;
+    for n in 1..=2 {
+        let queued = server
+            .post_job(&json!({"payload": n, "work_ms": 60_000}))
+            .await;
+        assert_eq!(queued.status, StatusCode::ACCEPTED);
+    }
+    let full = server.post_job(&json!({"payload": 3})).await;
+    assert_eq!(
+        full.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        full.text
+    );
+    assert!(full.headers.contains_key("retry-after"));
+    assert!(full.json["error"].as_str().unwrap().contains("full"));
+
+    let text = server.metrics().await;
+    assert_eq!(metric(&text, "evenkeel_queue_capacity"), Some(2.0));
+    assert_eq!(metric(&text, "evenkeel_queue_depth"), Some(2.0));
+    assert_eq!(metric(&text, "evenkeel_queue_high_water"), Some(2.0));
+    assert_eq!(metric(&text, "evenkeel_admissions_total"), Some(3.0));
+    assert_eq!(
+        metric(&text, "evenkeel_rejections_total{reason=\"queue_full\"}"),
+        Some(1.0)
+    );
+    assert_eq!(metric(&text, "evenkeel_jobs_in_flight"), Some(1.0));
+}
+
+/// `/healthz` and `/readyz` answer 200 while serving, and `/metrics`
+/// exposes every family the issue lists, in Prometheus text format.
+#[tokio::test]
+async fn probes_and_metrics_answer_while_serving() {
+    let scratch = Scratch::new("probes");
+    let server = Server::start(&scratch.spill(), &[]).await;
+    assert_eq!(server.get("/healthz").await.status, StatusCode::OK);
+    assert_eq!(server.get("/readyz").await.status, StatusCode::OK);
+    let id = server.post_job(&json!({"payload": 1})).await.json["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    server.wait_state(&id, "succeeded").await;
+
+    let text = server.metrics().await;
+    for family in [
+        "evenkeel_queue_depth",
+        "evenkeel_queue_capacity",
+        "evenkeel_queue_high_water",
+        "evenkeel_admissions_total",
+        "evenkeel_jobs_total{outcome=\"succeeded\"}",
+        "evenkeel_jobs_total{outcome=\"dead\"}",
+        "evenkeel_jobs_total{outcome=\"spilled\"}",
+        "evenkeel_job_retries_total",
+        "evenkeel_circuit_state",
+        "evenkeel_jobs_in_flight",
+        "evenkeel_drain_phase",
+    ] {
+        assert!(
+            metric(&text, family).is_some(),
+            "missing {family} in\n{text}"
+        );
+    }
+    assert_eq!(
+        metric(&text, "evenkeel_jobs_total{outcome=\"succeeded\"}"),
+        Some(1.0)
+    );
+    assert_eq!(metric(&text, "evenkeel_drain_phase"), Some(0.0));
+    assert!(
+        text.contains("evenkeel_http_request_duration_seconds_bucket{"),
+        "latency histogram present"
+    );
+    assert!(text.trim_end().ends_with("# EOF"));
+}
