@@ -10,8 +10,6 @@
 //! operations and clamped into `[0, max_delay]` after jitter, so no input can
 //! overflow or panic, and no delay ever exceeds its cap.
 
-use std::collections::hash_map::RandomState;
-use std::hash::BuildHasher;
 use std::iter::FusedIterator;
 use std::time::Duration;
 
@@ -19,6 +17,8 @@ use rand::SeedableRng;
 use rand::rngs::SmallRng;
 
 use crate::Jitter;
+
+mod schedule;
 
 /// How the un-jittered delay grows from one attempt to the next.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -92,41 +92,19 @@ pub struct Backoff {
     max_attempts: Option<u32>,
     max_elapsed: Option<Duration>,
     seed: Option<u64>,
-    rng: SmallRng,
+    /// Created on the first jittered delay (seeded from `seed`, or from
+    /// fresh entropy), so a schedule that is never jittered never pays for it.
+    rng: Option<SmallRng>,
     /// Delays yielded so far.
     yielded: u32,
     /// Sum of the delays yielded so far.
     elapsed: Duration,
-    /// The next un-jittered exponential delay, in nanoseconds.
+    /// The next un-jittered exponential delay, in nanoseconds (read only
+    /// once a delay has been yielded; the initial delay before that).
     next_base: f64,
-    /// The previous delay in nanoseconds (the initial delay before the first).
+    /// The previous delay in nanoseconds (likewise).
     previous: f64,
     done: bool,
-}
-
-/// A fresh random seed without a syscall: std's per-thread hasher keys.
-fn fresh_seed() -> u64 {
-    RandomState::new().hash_one(0x5eed_u64)
-}
-
-fn nanos(d: Duration) -> f64 {
-    d.min(Backoff::MAX_DELAY_CEILING).as_nanos() as f64
-}
-
-/// Converts nanoseconds to a `Duration` clamped into `[0, cap]`; NaN is 0.
-fn clamp_to_duration(value: f64, cap: Duration) -> Duration {
-    let cap_nanos = nanos(cap);
-    if value.is_nan() || value <= 0.0 {
-        Duration::ZERO
-    } else if value >= cap_nanos {
-        cap
-    } else {
-        // In range: 0 < value < cap_nanos <= u64::MAX, so the cast is exact
-        // up to rounding and can neither truncate nor lose the sign.
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        let n = value.round() as u64;
-        Duration::from_nanos(n).min(cap)
-    }
 }
 
 impl Backoff {
@@ -153,11 +131,11 @@ impl Backoff {
             max_attempts: None,
             max_elapsed: None,
             seed: None,
-            rng: SmallRng::seed_from_u64(fresh_seed()),
+            rng: None,
             yielded: 0,
             elapsed: Duration::ZERO,
-            next_base: nanos(initial),
-            previous: nanos(initial),
+            next_base: 0.0,
+            previous: 0.0,
             done: false,
         }
     }
@@ -313,7 +291,7 @@ impl Backoff {
     #[must_use]
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
-        self.rng = SmallRng::seed_from_u64(seed);
+        self.rng = Some(SmallRng::seed_from_u64(seed));
         self
     }
 
@@ -333,67 +311,10 @@ impl Backoff {
     pub fn reset(&mut self) {
         self.yielded = 0;
         self.elapsed = Duration::ZERO;
-        self.next_base = nanos(self.initial);
-        self.previous = nanos(self.initial);
         self.done = false;
         if let Some(seed) = self.seed {
-            self.rng = SmallRng::seed_from_u64(seed);
+            self.rng = Some(SmallRng::seed_from_u64(seed));
         }
-    }
-
-    /// The cap that [`max_delay`](Backoff::max_delay) set, or the ceiling.
-    pub(crate) fn cap(&self) -> Duration {
-        self.max_delay.unwrap_or(Self::MAX_DELAY_CEILING)
-    }
-
-    /// The next delay, or `hint` (capped at `max_delay`) in its place. Either
-    /// way the schedule advances and the delay counts against `max_attempts`
-    /// and `max_elapsed`.
-    pub(crate) fn next_delay(&mut self, hint: Option<Duration>) -> Option<Duration> {
-        if self.done {
-            return None;
-        }
-        if self
-            .max_attempts
-            .is_some_and(|n| self.yielded >= n.saturating_sub(1))
-        {
-            self.done = true;
-            return None;
-        }
-        let cap = self.cap();
-        let cap_nanos = nanos(cap);
-        let base = match self.growth {
-            Growth::Exponential => self.next_base,
-            Growth::Constant => nanos(self.initial),
-            Growth::Linear(step) => nanos(
-                self.initial
-                    .saturating_add(step.saturating_mul(self.yielded)),
-            ),
-        }
-        .min(cap_nanos);
-        let jittered = self
-            .jitter
-            .apply(&mut self.rng, base, nanos(self.initial), self.previous);
-        let delay = match hint {
-            Some(hint) => hint.min(cap),
-            None => clamp_to_duration(jittered, cap),
-        };
-        let elapsed = self.elapsed.saturating_add(delay);
-        if self.max_elapsed.is_some_and(|limit| elapsed > limit) {
-            self.done = true;
-            return None;
-        }
-        self.elapsed = elapsed;
-        self.yielded = self.yielded.saturating_add(1);
-        self.previous = nanos(delay);
-        let grown = self.next_base * self.factor;
-        // NaN only from 0 × ∞ (a zero initial delay): zero stays zero.
-        self.next_base = if grown.is_nan() {
-            0.0
-        } else {
-            grown.min(cap_nanos)
-        };
-        Some(delay)
     }
 }
 
@@ -408,10 +329,8 @@ impl Clone for Backoff {
             max_attempts: self.max_attempts,
             max_elapsed: self.max_elapsed,
             seed: self.seed,
-            rng: match self.seed {
-                Some(_) => self.rng.clone(),
-                None => SmallRng::seed_from_u64(fresh_seed()),
-            },
+            // Unseeded clones draw their own seed on first use.
+            rng: self.seed.and(self.rng.clone()),
             yielded: self.yielded,
             elapsed: self.elapsed,
             next_base: self.next_base,

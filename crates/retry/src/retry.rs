@@ -151,8 +151,7 @@ pin_project! {
         pub(crate) last: Option<E>,
         #[pin]
         pub(crate) attempt: Option<Fut>,
-        #[pin]
-        pub(crate) timer: Option<Sleep>,
+        pub(crate) timer: Option<Pin<Box<Sleep>>>,
     }
 }
 
