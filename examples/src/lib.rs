@@ -3,4 +3,20 @@
 //! Each lesson runs the naive version of a pattern beside the evenkeel
 //! crate's version and shows where the naive one fails: lost work on
 //! shutdown, unbounded memory under load, retry stampedes, leaked tasks.
-//! Lessons arrive with the crates they teach.
+//!
+//! Every lesson is three files:
+//!
+//! - `src/<lesson>.rs` (a module here): the naive version and the evenkeel
+//!   version side by side, as functions that run the scenario and return
+//!   what they measured, with a module doc that teaches the pattern;
+//! - `examples/<lesson>.rs`: runs both and prints the comparison
+//!   (`cargo xtask lesson <lesson>`);
+//! - `tests/<lesson>.rs`: pins the difference, on tokio's paused clock, so
+//!   it is exact and instant.
+//!
+//! The lessons:
+//!
+//! - [`shutdown`]: a `watch` + `select!` worker pool loses accepted jobs
+//!   and deafens late subscribers; drain guards finish every job.
+
+pub mod shutdown;
