@@ -53,16 +53,26 @@ impl Story {
         server.terminate()?;
         let signalled = Instant::now();
         say("SIGTERM sent");
-        let ready = get(
-            &self.client,
-            &format!("{base}/readyz"),
-            Duration::from_secs(1),
-        )
-        .await;
-        let ready = ready.map(|(status, _)| status);
+        // The signal is asynchronous: ask until readiness flips, for at most
+        // the pre-drain window (after it, the server may stop answering).
+        let mut ready = None;
+        while signalled.elapsed() < Duration::from_millis(500) {
+            let url = format!("{base}/readyz");
+            ready = get(&self.client, &url, Duration::from_millis(400))
+                .await
+                .map(|(status, _)| status);
+            if ready == Some(503) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         self.checks.check(
             ready == Some(503),
-            format!("/readyz answered {ready:?} right after the signal (503 = not ready)"),
+            format!(
+                "/readyz answered {} {:.0} ms after the signal (503 = not ready)",
+                ready.map_or_else(|| "nothing".to_owned(), |s| s.to_string()),
+                signalled.elapsed().as_secs_f64() * 1000.0
+            ),
         );
         let mut ids = self.accepted.clone();
         let exit = {
