@@ -28,6 +28,28 @@
 //! The story fails (non-zero exit) if a job is lost, a step fails, or an
 //! effect it set out to show did not show. It leaves no process behind:
 //! the child dies with the story on any exit path, Ctrl+C included.
+//!
+//! # What the story expects from the server
+//!
+//! It runs `<current exe> serve` with exactly the flags of [`server_args`]
+//! and relies on:
+//!
+//! - a line containing `listening on <ip:port>` on stdout (or stderr)
+//!   within 20 s of the start;
+//! - `POST /jobs` answering `202 {"id": "..."}`, `503` + `Retry-After` when
+//!   the queue is full or the server is draining, `429` + `Retry-After` when
+//!   rate limited;
+//! - `GET /jobs/{id}` answering `{"state": "..."}` with `succeeded` and
+//!   `dead` as the finished states, also while the drain runs;
+//! - `GET /readyz` answering 503 soon after SIGTERM;
+//! - on `GET /metrics`: the gauge `evenkeel_circuit_state` (0 closed,
+//!   1 half-open, 2 open), the counter `evenkeel_circuit_transitions` with
+//!   label `to`, and the gauge `evenkeel_queue_high_water`;
+//! - after SIGTERM, an exit within 20 s, with code 0 only when nothing was
+//!   spilled, and as its last word a JSON line with the integer fields
+//!   `accepted`, `succeeded`, `dead`, `spilled` (and `restored`, `retries`);
+//! - the spill file as JSON lines with an `"id"` each, loaded back at the
+//!   next start under the same ids, and removed after a complete drain.
 
 mod accounting;
 mod child;
