@@ -109,7 +109,9 @@ pub struct Backoff {
 
 impl Backoff {
     /// The hard ceiling on any delay: `u64::MAX` nanoseconds (about 584
-    /// years). A `max_delay` above it is lowered to it.
+    /// years). A `max_delay` above it is lowered to it. Code that adds a
+    /// delay to an `Instant` should use `checked_add` (as this crate's runner
+    /// does): on some platforms an `Instant` cannot reach that far.
     ///
     /// ```
     /// use std::time::Duration;

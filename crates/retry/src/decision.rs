@@ -32,8 +32,11 @@ pub enum Decision {
     Retry,
     /// Transient, and the server said when: retry after this delay instead of
     /// the backoff's. The hint still uses up one of the backoff's delays (so
-    /// it counts against `max_attempts` and `max_elapsed`), is capped at
-    /// `max_delay`, and never takes a wait past the deadline.
+    /// it counts against `max_attempts` and `max_elapsed`) and is capped at
+    /// `max_delay`. A hint that would end past the deadline ends the loop
+    /// with `RetryError::TimedOut` at once: retrying earlier than the server
+    /// asked is pointless, and waiting until the deadline would leave no time
+    /// for the attempt.
     RetryAfter(Duration),
     /// Permanent: do not retry.
     Stop,

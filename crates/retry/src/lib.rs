@@ -52,6 +52,8 @@
 //!   an overall deadline that no wait is allowed to cross, cancellation by
 //!   any future, and a shared [`RetryBudget`] that keeps retries to a share
 //!   of traffic. The result, [`RetryError`], says why it ended.
+//! - [`retry_blocking`] runs the same schedule and classification in
+//!   synchronous code.
 //! - [`timeout`] bounds one call and keeps "it failed" ([`TimeoutError::Inner`])
 //!   apart from "it took too long" ([`TimeoutError::Elapsed`]).
 //!
@@ -101,6 +103,7 @@
 //! ```
 
 mod backoff;
+mod blocking;
 mod budget;
 mod decision;
 mod error;
@@ -111,6 +114,7 @@ mod run;
 mod timeout;
 
 pub use backoff::Backoff;
+pub use blocking::retry_blocking;
 pub use budget::RetryBudget;
 pub use decision::Decision;
 pub use error::{RetryError, TimeoutError};

@@ -210,9 +210,9 @@ where
 
     /// Decides per error: [`Decision::Retry`], [`Decision::RetryAfter`] (a
     /// server's hint, used instead of the backoff's delay but still counted
-    /// against its limits, capped at `max_delay` and never waited past the
-    /// deadline) or [`Decision::Stop`]. Replaces any earlier `when` or
-    /// `classify`.
+    /// against its limits, capped at `max_delay`; a hint that would end past
+    /// the deadline ends the loop with `TimedOut` at once) or
+    /// [`Decision::Stop`]. Replaces any earlier `when` or `classify`.
     ///
     /// ```
     /// use std::time::Duration;

@@ -365,3 +365,38 @@ async fn retry_future_can_be_spawned() {
     );
     assert_eq!(handle.await.ok(), Some(Ok(5)));
 }
+
+/// The blocking runner honours `max_attempts` (0 means one call) and stops on
+/// permanent errors; zero delays keep this test off the wall clock.
+#[test]
+fn blocking_runner_counts_attempts_and_stops() {
+    let mut calls = 0;
+    let r = evenkeel_retry::retry_blocking(
+        Backoff::constant(Duration::ZERO).max_attempts(0),
+        || {
+            calls += 1;
+            Err::<(), _>("x")
+        },
+        |_| Decision::Retry,
+    );
+    assert_eq!(
+        r,
+        Err(RetryError::Exhausted {
+            attempts: 1,
+            last: "x"
+        })
+    );
+    assert_eq!(calls, 1);
+    let r = evenkeel_retry::retry_blocking(
+        Backoff::constant(Duration::ZERO).max_attempts(4),
+        || Err::<(), _>(7),
+        |_| Decision::Retry,
+    );
+    assert_eq!(
+        r,
+        Err(RetryError::Exhausted {
+            attempts: 4,
+            last: 7
+        })
+    );
+}
