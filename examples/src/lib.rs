@@ -16,7 +16,11 @@
 //!
 //! The lessons:
 //!
+//! - [`backpressure`]: an unbounded, mutex-shared pool hoards a backlog
+//!   that grows with the overload; a bounded queue rejects, hands the job
+//!   back, and stays within capacity.
 //! - [`shutdown`]: a `watch` + `select!` worker pool loses accepted jobs
 //!   and deafens late subscribers; drain guards finish every job.
 
+pub mod backpressure;
 pub mod shutdown;
