@@ -8,6 +8,8 @@
 use std::fmt;
 use std::sync::Arc;
 
+use tokio::time::Instant;
+
 use crate::error::Error;
 use crate::receiver::Receiver;
 use crate::sender::Sender;
@@ -92,6 +94,7 @@ impl Queue {
             capacity,
             overflow: Overflow::Wait,
             weight: None,
+            clock: Some(tokio::time::Instant::now),
         }
     }
 }
@@ -102,6 +105,8 @@ impl Queue {
 ///
 /// - overflow: [`Overflow::Wait`]
 /// - weight budget: none (only the count bound applies)
+/// - queue-wait tracking: on, with clock [`tokio::time::Instant::now`] (so
+///   queue-wait stats follow tokio's paused time in tests)
 ///
 /// # Examples
 ///
@@ -121,6 +126,7 @@ pub struct Builder<T> {
     capacity: usize,
     overflow: Overflow,
     weight: Option<(u32, Weigher<T>)>,
+    clock: Option<fn() -> Instant>,
 }
 
 impl<T> fmt::Debug for Builder<T> {
@@ -129,7 +135,7 @@ impl<T> fmt::Debug for Builder<T> {
             .field("capacity", &self.capacity)
             .field("overflow", &self.overflow)
             .field("weight_budget", &self.weight.as_ref().map(|(b, _)| *b))
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -180,6 +186,56 @@ impl<T> Builder<T> {
         self
     }
 
+    /// Sets where enqueue and dequeue timestamps (for the queue-wait stats)
+    /// come from. Default: [`tokio::time::Instant::now`], which follows
+    /// tokio's paused clock in tests.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use evenkeel_backpressure::Queue;
+    /// use tokio::time::Instant;
+    ///
+    /// // Wall-clock stamps even under tokio's paused time.
+    /// let (tx, _rx) = Queue::builder::<u8>(4)
+    ///     .clock(|| Instant::from_std(std::time::Instant::now()))
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(tx);
+    /// ```
+    pub fn clock(mut self, clock: fn() -> Instant) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Turns queue-wait tracking on or off. Default: on.
+    ///
+    /// Tracking reads the clock twice per item (at enqueue and at dequeue);
+    /// for a queue that hands off millions of tiny items per second that is
+    /// a measurable share of the cost (see the crate's benchmark). Off, the
+    /// [`WaitStats`](crate::WaitStats) in [`Stats`](crate::Stats) stay zero;
+    /// every other counter is kept.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use evenkeel_backpressure::Queue;
+    ///
+    /// let (tx, rx) = Queue::builder(4).track_wait(false).build().unwrap();
+    /// tx.try_send(1).unwrap();
+    /// rx.try_recv().unwrap();
+    /// assert_eq!(rx.stats().dequeued, 1);
+    /// assert_eq!(rx.stats().wait.count, 0);
+    /// ```
+    pub fn track_wait(mut self, on: bool) -> Self {
+        self.clock = if on {
+            Some(self.clock.unwrap_or(tokio::time::Instant::now))
+        } else {
+            None
+        };
+        self
+    }
+
     /// Builds the queue and returns its two halves.
     ///
     /// # Errors
@@ -222,7 +278,12 @@ impl<T> Builder<T> {
                 weigher,
             }),
         };
-        let shared = Arc::new(Shared::new(self.capacity, self.overflow, weight));
+        let shared = Arc::new(Shared::new(
+            self.capacity,
+            self.overflow,
+            weight,
+            self.clock,
+        ));
         Ok((Sender::new(Arc::clone(&shared)), Receiver::new(shared)))
     }
 }

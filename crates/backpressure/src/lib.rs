@@ -108,6 +108,7 @@ mod pool;
 mod receiver;
 mod sender;
 mod shared;
+mod slots;
 mod stats;
 
 pub use builder::{Builder, Overflow, Queue};
@@ -158,7 +159,12 @@ pub fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
 }
 
 fn single_slot<T>() -> (Sender<T>, Receiver<T>) {
-    let shared = std::sync::Arc::new(shared::Shared::new(1, Overflow::Wait, None));
+    let shared = std::sync::Arc::new(shared::Shared::new(
+        1,
+        Overflow::Wait,
+        None,
+        Some(tokio::time::Instant::now),
+    ));
     (
         Sender::new(std::sync::Arc::clone(&shared)),
         Receiver::new(shared),

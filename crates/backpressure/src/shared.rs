@@ -3,22 +3,23 @@
 //! # How admission works
 //!
 //! Items travel through an [`async_channel`] bounded to the queue's
-//! capacity. Admission, though, is decided by a [`Semaphore`] of `capacity`
-//! slots, because the channel alone cannot lend out a slot before the item
+//! capacity. Admission, though, is decided by a count of free slots
+//! ([`Slots`], a small semaphore), because the channel alone cannot lend out a slot before the item
 //! exists (reserve-then-send) and cannot say "wait for room" apart from
 //! "push". The rule every path follows:
 //!
-//! 1. take a slot from the semaphore (wait, or fail at once) and forget it;
+//! 1. take a slot (wait, or fail at once);
 //! 2. push the item into the channel with `try_send`;
 //! 3. a receiver pops an item from the channel, *then* gives its slot back.
 //!
-//! So every item in the channel is backed by a forgotten slot, and the
+//! So every item in the channel is backed by a taken slot, and the
 //! channel (same capacity) always has room for a slot holder: capacity is
 //! never exceeded and `try_send` in step 2 can only fail if the queue was
 //! closed meanwhile, in which case the slot is given back and the item is
 //! handed back to the caller.
 //!
-//! A weighted queue adds a second semaphore, of weight units; an item takes
+//! A weighted queue adds a second semaphore (tokio's, for its fair
+//! `acquire_many`), of weight units; an item takes
 //! a slot and its weight, and gives both back when dequeued.
 //!
 //! [`Overflow::DropOldest`] on a full queue pops the oldest item and pushes
@@ -30,6 +31,8 @@ use std::sync::Mutex;
 use std::sync::atomic::AtomicUsize;
 
 use tokio::sync::{Semaphore, TryAcquireError};
+
+use crate::slots::Slots;
 use tokio::time::Instant;
 
 use crate::Overflow;
@@ -40,7 +43,8 @@ use crate::stats::{Counters, Stats};
 #[derive(Debug)]
 pub(crate) struct Envelope<T> {
     pub(crate) item: T,
-    pub(crate) enqueued_at: Instant,
+    /// `None` when the queue does not track queue wait.
+    pub(crate) enqueued_at: Option<Instant>,
     pub(crate) weight: u32,
 }
 
@@ -68,30 +72,39 @@ pub(crate) enum NoRoom {
 pub(crate) struct Shared<T> {
     pub(crate) tx: async_channel::Sender<Envelope<T>>,
     pub(crate) rx: async_channel::Receiver<Envelope<T>>,
-    pub(crate) slots: Semaphore,
+    pub(crate) slots: Slots,
     pub(crate) weight: Option<Weight<T>>,
     pub(crate) capacity: usize,
     pub(crate) overflow: Overflow,
     pub(crate) counters: Counters,
     pub(crate) senders: AtomicUsize,
     pub(crate) receivers: AtomicUsize,
+    /// Where enqueue and dequeue timestamps come from; `None` turns queue-wait
+    /// tracking off.
+    clock: Option<fn() -> Instant>,
     /// Serializes a `DropOldest` eviction-and-push against `close`.
     evict_lock: Mutex<()>,
 }
 
 impl<T> Shared<T> {
-    pub(crate) fn new(capacity: usize, overflow: Overflow, weight: Option<Weight<T>>) -> Self {
+    pub(crate) fn new(
+        capacity: usize,
+        overflow: Overflow,
+        weight: Option<Weight<T>>,
+        clock: Option<fn() -> Instant>,
+    ) -> Self {
         let (tx, rx) = async_channel::bounded(capacity);
         Self {
             tx,
             rx,
-            slots: Semaphore::new(capacity),
+            slots: Slots::new(capacity),
             weight,
             capacity,
             overflow,
             counters: Counters::default(),
             senders: AtomicUsize::new(1),
             receivers: AtomicUsize::new(1),
+            clock,
             evict_lock: Mutex::new(()),
         }
     }
@@ -109,38 +122,44 @@ impl<T> Shared<T> {
     /// Takes a slot and `weight` units, waiting for them. Cancel-safe: a
     /// dropped future gives back whatever it had taken.
     pub(crate) async fn admit(&self, weight: u32) -> Result<(), Closed> {
-        let slot = self.slots.acquire().await.map_err(|_| Closed)?;
+        let in_use = self.slots.take().await?;
         if let Some(w) = &self.weight
             && weight > 0
         {
+            // Gives the slot back if the weight wait fails or is cancelled.
+            let refund = Refund(&self.slots);
             w.units
                 .acquire_many(weight)
                 .await
                 .map_err(|_| Closed)?
                 .forget();
+            std::mem::forget(refund);
         }
-        slot.forget();
+        self.counters.on_admit(in_use);
         Ok(())
     }
 
     /// Takes a slot and `weight` units if both are free now.
     pub(crate) fn try_admit(&self, weight: u32) -> Result<(), NoRoom> {
-        let slot = self.slots.try_acquire().map_err(|e| no_room(&e))?;
+        let in_use = self.slots.try_take()?;
         if let Some(w) = &self.weight
             && weight > 0
         {
-            w.units
-                .try_acquire_many(weight)
-                .map_err(|e| no_room(&e))?
-                .forget();
+            match w.units.try_acquire_many(weight) {
+                Ok(units) => units.forget(),
+                Err(err) => {
+                    self.slots.give(1);
+                    return Err(no_room(&err));
+                }
+            }
         }
-        slot.forget();
+        self.counters.on_admit(in_use);
         Ok(())
     }
 
     /// Gives back a slot and `weight` units.
     pub(crate) fn release(&self, weight: u32) {
-        self.slots.add_permits(1);
+        self.slots.give(1);
         if let Some(w) = &self.weight
             && weight > 0
         {
@@ -153,12 +172,12 @@ impl<T> Shared<T> {
     pub(crate) fn push(&self, item: T, weight: u32) -> Result<(), T> {
         let env = Envelope {
             item,
-            enqueued_at: Instant::now(),
+            enqueued_at: self.clock.map(|now| now()),
             weight,
         };
         match self.tx.try_send(env) {
             Ok(()) => {
-                self.counters.on_enqueue(self.tx.len());
+                self.counters.on_enqueue();
                 Ok(())
             }
             Err(err) => {
@@ -188,12 +207,12 @@ impl<T> Shared<T> {
         self.counters.on_evict();
         let env = Envelope {
             item,
-            enqueued_at: Instant::now(),
+            enqueued_at: self.clock.map(|now| now()),
             weight: 0,
         };
         match self.tx.try_send(env) {
             Ok(()) => {
-                self.counters.on_enqueue(self.tx.len());
+                self.counters.on_enqueue();
                 Ok(Some(old.item))
             }
             Err(err) => {
@@ -206,8 +225,12 @@ impl<T> Shared<T> {
     /// Unwraps a dequeued envelope: gives its slot back and records stats.
     pub(crate) fn take(&self, env: Envelope<T>) -> T {
         self.release(env.weight);
-        self.counters
-            .on_dequeue(Instant::now().saturating_duration_since(env.enqueued_at));
+        match (self.clock, env.enqueued_at) {
+            (Some(now), Some(at)) => self
+                .counters
+                .on_dequeue(Some(now().saturating_duration_since(at))),
+            _ => self.counters.on_dequeue(None),
+        }
         env.item
     }
 
@@ -231,12 +254,24 @@ impl<T> Shared<T> {
 
     pub(crate) fn stats(&self) -> Stats {
         let mut stats = self.counters.snapshot(self.tx.len(), self.capacity);
+        if self.clock.is_none() {
+            stats.wait = crate::stats::WaitStats::default();
+        }
         if let Some(w) = &self.weight {
             let free = w.units.available_permits();
             stats.weight = u64::from(w.budget).saturating_sub(free as u64);
             stats.weight_budget = Some(w.budget);
         }
         stats
+    }
+}
+
+/// Gives one slot back when dropped (unless forgotten).
+struct Refund<'a>(&'a Slots);
+
+impl Drop for Refund<'_> {
+    fn drop(&mut self) {
+        self.0.give(1);
     }
 }
 

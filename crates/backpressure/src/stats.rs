@@ -54,7 +54,8 @@ pub const WAIT_BUCKET_BOUNDS: [Duration; 5] = [
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct WaitStats {
-    /// Items whose wait was measured (every dequeued item).
+    /// Items whose wait was measured: every dequeued item, or none if the
+    /// queue was built with [`track_wait(false)`](crate::Builder::track_wait).
     pub count: u64,
     /// Total wait of those items.
     pub sum: Duration,
@@ -117,7 +118,8 @@ pub struct Stats {
     pub len: usize,
     /// The queue's capacity (count bound).
     pub capacity: usize,
-    /// The most items the queue has held at once.
+    /// The most slots in use at once: queued items plus slots held by
+    /// [`Permit`](crate::Permit)s and sends in flight. Never above `capacity`.
     pub high_water: usize,
     /// Items admitted into the queue.
     pub enqueued: u64,
@@ -176,12 +178,16 @@ fn nanos(d: Duration) -> u64 {
 }
 
 impl Counters {
-    /// Records one admitted item; `len_now` is the queue length just after.
-    pub(crate) fn on_enqueue(&self, len_now: usize) {
+    /// Records one enqueued item.
+    pub(crate) fn on_enqueue(&self) {
         self.producer.enqueued.fetch_add(1, Relaxed);
+    }
+
+    /// Records a slot taken; `in_use` is how many are taken just after.
+    pub(crate) fn on_admit(&self, in_use: usize) {
         // Read first: the common case (not a new maximum) then writes nothing.
-        if len_now > self.producer.high_water.load(Relaxed) {
-            self.producer.high_water.fetch_max(len_now, Relaxed);
+        if in_use > self.producer.high_water.load(Relaxed) {
+            self.producer.high_water.fetch_max(in_use, Relaxed);
         }
     }
 
@@ -198,10 +204,11 @@ impl Counters {
         self.producer.evicted.fetch_add(1, Relaxed);
     }
 
-    /// Records one dequeued item that waited `wait`.
-    pub(crate) fn on_dequeue(&self, wait: Duration) {
+    /// Records one dequeued item that waited `wait` (`None`: not measured).
+    pub(crate) fn on_dequeue(&self, wait: Option<Duration>) {
         let c = &self.consumer;
         c.dequeued.fetch_add(1, Relaxed);
+        let Some(wait) = wait else { return };
         let n = nanos(wait);
         c.wait_sum_nanos.fetch_add(n, Relaxed);
         if n > c.wait_max_nanos.load(Relaxed) {

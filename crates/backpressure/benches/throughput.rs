@@ -1,0 +1,200 @@
+//! Worker-pool throughput: this crate against the textbook pool, raw
+//! `async-channel` and a single `tokio::sync::mpsc` consumer, in one run.
+//!
+//! Every contender moves the same items from one producer through a queue of
+//! capacity 1024 to N workers (1, 4, 16), each doing a fixed amount of
+//! busy-spin work per item (0, ~0.3 µs, ~3 µs), on a 2-thread tokio runtime.
+//! One iteration sends all items, closes the queue and waits for the workers
+//! to finish, so the figure is end-to-end items per second.
+//!
+//! - `evenkeel`: [`WorkerPool`] over this crate's queue (`Overflow::Wait`,
+//!   queue-wait tracking on: two clock reads per item).
+//! - `evenkeel_nowait`: the same with `track_wait(false)`.
+//! - `textbook`: N tasks sharing `Arc<tokio::sync::Mutex<mpsc::Receiver>>`,
+//!   the lock held across `recv().await`.
+//! - `async_channel`: N tasks over a raw `async_channel::bounded(1024)`.
+//! - `tokio_mpsc`: one consumer on `tokio::sync::mpsc::channel(1024)` (a
+//!   single-consumer channel cannot have more), run at "1 worker" only.
+//!
+//! Under `cargo test --all-targets` criterion runs each routine once; the
+//! item counts are then cut to a few hundred so the suite stays fast.
+
+// `criterion_group!` generates an undocumented `pub fn`.
+#![allow(missing_docs)]
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use evenkeel_backpressure::{Queue, Receiver, Sender, WorkerPool};
+use tokio::runtime::Runtime;
+
+const CAPACITY: usize = 1024;
+const WORKERS: [usize; 3] = [1, 4, 16];
+
+/// Work per item: label, spin duration, items per iteration when benching.
+const WORK: [(&str, Duration, u64); 3] = [
+    ("work_0", Duration::ZERO, 100_000),
+    ("work_0.3us", Duration::from_nanos(300), 40_000),
+    ("work_3us", Duration::from_micros(3), 10_000),
+];
+
+/// Busy-spins for about `d` (the work a worker does per item).
+fn spin(d: Duration) {
+    if d.is_zero() {
+        return;
+    }
+    let start = Instant::now();
+    while start.elapsed() < d {
+        std::hint::spin_loop();
+    }
+}
+
+fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .expect("a bench needs a runtime") // invariant: plain runtime construction
+}
+
+async fn evenkeel(items: u64, workers: usize, work: Duration, track_wait: bool) {
+    let (tx, rx) = queue(track_wait);
+    let pool = WorkerPool::spawn(rx, workers, move |i: u64| {
+        spin(work);
+        black_box(i);
+        std::future::ready(())
+    })
+    .expect("workers > 0"); // invariant: WORKERS holds no 0
+    for i in 0..items {
+        let _ = tx.send(i).await;
+    }
+    drop(tx);
+    assert_eq!(pool.join().await.processed, items);
+}
+
+/// This crate's queue as a service would build it.
+///
+/// The clock is set to what the default, `tokio::time::Instant::now`, is in
+/// a normal build. Here the default would not be: this crate's tests need
+/// tokio's `test-util` feature, Cargo turns dev-dependency features on for
+/// benches too, and with `test-util` every `tokio::time::Instant::now`
+/// looks up the runtime handle and locks the (pausable) clock.
+fn queue(track_wait: bool) -> (Sender<u64>, Receiver<u64>) {
+    Queue::builder(CAPACITY)
+        .clock(|| tokio::time::Instant::from_std(Instant::now()))
+        .track_wait(track_wait)
+        .build()
+        .expect("capacity > 0") // invariant: CAPACITY is 1024
+}
+
+async fn textbook(items: u64, workers: usize, work: Duration) {
+    let (tx, rx) = tokio::sync::mpsc::channel::<u64>(CAPACITY);
+    let rx = Arc::new(tokio::sync::Mutex::new(rx));
+    let handles: Vec<_> = (0..workers)
+        .map(|_| {
+            let rx = Arc::clone(&rx);
+            tokio::spawn(async move {
+                loop {
+                    let Some(i) = rx.lock().await.recv().await else {
+                        break;
+                    };
+                    spin(work);
+                    black_box(i);
+                }
+            })
+        })
+        .collect();
+    for i in 0..items {
+        let _ = tx.send(i).await;
+    }
+    drop(tx);
+    for h in handles {
+        let _ = h.await;
+    }
+}
+
+async fn raw_async_channel(items: u64, workers: usize, work: Duration) {
+    let (tx, rx) = async_channel::bounded::<u64>(CAPACITY);
+    let handles: Vec<_> = (0..workers)
+        .map(|_| {
+            let rx = rx.clone();
+            tokio::spawn(async move {
+                while let Ok(i) = rx.recv().await {
+                    spin(work);
+                    black_box(i);
+                }
+            })
+        })
+        .collect();
+    drop(rx);
+    for i in 0..items {
+        let _ = tx.send(i).await;
+    }
+    drop(tx);
+    for h in handles {
+        let _ = h.await;
+    }
+}
+
+async fn tokio_mpsc(items: u64, work: Duration) {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<u64>(CAPACITY);
+    let consumer = tokio::spawn(async move {
+        while let Some(i) = rx.recv().await {
+            spin(work);
+            black_box(i);
+        }
+    });
+    for i in 0..items {
+        let _ = tx.send(i).await;
+    }
+    drop(tx);
+    let _ = consumer.await;
+}
+
+/// Runs `fut` as a task on `rt` (so the producer, too, runs on the two
+/// runtime threads) and waits for it.
+fn run<F: Future<Output = ()> + Send + 'static>(rt: &Runtime, fut: F) {
+    rt.block_on(async { tokio::spawn(fut).await })
+        .expect("bench task panicked"); // invariant: contenders do not panic
+}
+
+fn pools(c: &mut Criterion) {
+    let benching = std::env::args().any(|a| a == "--bench");
+    let rt = runtime();
+    for (label, work, bench_items) in WORK {
+        let items = if benching { bench_items } else { 200 };
+        let mut group = c.benchmark_group(format!("pool/{label}"));
+        group.throughput(Throughput::Elements(items));
+        group.sample_size(10);
+        for workers in WORKERS {
+            group.bench_with_input(BenchmarkId::new("evenkeel", workers), &workers, |b, &n| {
+                b.iter(|| run(&rt, evenkeel(items, n, work, true)));
+            });
+            group.bench_with_input(
+                BenchmarkId::new("evenkeel_nowait", workers),
+                &workers,
+                |b, &n| {
+                    b.iter(|| run(&rt, evenkeel(items, n, work, false)));
+                },
+            );
+            group.bench_with_input(
+                BenchmarkId::new("async_channel", workers),
+                &workers,
+                |b, &n| {
+                    b.iter(|| run(&rt, raw_async_channel(items, n, work)));
+                },
+            );
+            group.bench_with_input(BenchmarkId::new("textbook", workers), &workers, |b, &n| {
+                b.iter(|| run(&rt, textbook(items, n, work)));
+            });
+        }
+        group.bench_function(BenchmarkId::new("tokio_mpsc", 1), |b| {
+            b.iter(|| run(&rt, tokio_mpsc(items, work)));
+        });
+        group.finish();
+    }
+}
+
+criterion_group!(benches, pools);
+criterion_main!(benches);
