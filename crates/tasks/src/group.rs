@@ -9,27 +9,27 @@
 //! - a [`JoinSet`] owns the tasks, so dropping the group aborts them and
 //!   joining yields each outcome exactly once;
 //! - a map from tokio's task id to the task's name, because a `JoinError`
-//!   (a panic or an abort) carries the id but not the name;
+//!   (a panic or an abort) carries the id but not the name (`id_map.rs`);
 //! - a [`Semaphore`] for the limit. Each task is spawned at once and its
 //!   first step is to wait for a permit, which it holds while its body runs:
 //!   the number of bodies running can never exceed the number of permits;
-//! - a [`CancellationToken`] that every task can see. A task that has not
-//!   started its body when the token is cancelled never starts it.
+//! - a [`CancellationToken`] that every task can see. A task spawned after
+//!   the token is cancelled, or still waiting for a slot then, never starts.
 //!
 //! Joining (and cancelling, which has to join) lives in `join.rs`.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
-use tokio::task::{AbortHandle, Id, JoinSet};
+use tokio::task::{AbortHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{TaskError, TaskName};
+use crate::id_map::IdMap;
 use crate::stats::{Counters, TaskStats};
 
 /// State shared between the group and every one of its tasks.
@@ -38,8 +38,6 @@ pub(crate) struct Shared {
     pub(crate) token: CancellationToken,
     /// `Some` when the group has a limit: one permit per running task body.
     pub(crate) limit: Option<Semaphore>,
-    /// How many task bodies are running right now.
-    pub(crate) running: AtomicUsize,
 }
 
 /// What a task's wrapper returns to the group.
@@ -71,10 +69,9 @@ pub(crate) enum Output<T, E> {
 /// Every task can see the group's [`CancellationToken`] through
 /// [`token`](TaskGroup::token). [`cancel`](TaskGroup::cancel) cancels it,
 /// gives the tasks a grace period to return on their own, then aborts the
-/// rest. A task whose body had not started yet (waiting for a slot, or spawned
-/// after the cancellation) never starts and is reported as
-/// [`TaskError::Cancelled`]. Cancellation is final: a cancelled group stays
-/// cancelled.
+/// rest. A task still waiting for a slot, or spawned after the cancellation,
+/// never starts and is reported as [`TaskError::Cancelled`]. Cancellation is
+/// final: a cancelled group stays cancelled.
 ///
 /// # Drop
 ///
@@ -120,7 +117,7 @@ pub(crate) enum Output<T, E> {
 /// ```
 pub struct TaskGroup<T, E> {
     pub(crate) set: JoinSet<Output<T, E>>,
-    pub(crate) names: HashMap<Id, TaskName>,
+    pub(crate) names: IdMap<TaskName>,
     pub(crate) shared: Arc<Shared>,
     limit: Option<usize>,
     pub(crate) grace: Duration,
@@ -175,11 +172,10 @@ impl<T, E> TaskGroup<T, E> {
     fn build(semaphore: Option<Semaphore>, limit: Option<usize>) -> Self {
         Self {
             set: JoinSet::new(),
-            names: HashMap::new(),
+            names: IdMap::default(),
             shared: Arc::new(Shared {
                 token: CancellationToken::new(),
                 limit: semaphore,
-                running: AtomicUsize::new(0),
             }),
             limit,
             grace: Self::DEFAULT_GRACE_PERIOD,
@@ -267,7 +263,7 @@ impl<T, E> TaskGroup<T, E> {
     ///     token.cancelled().await;
     ///     Ok("stopped cleanly")
     /// });
-    /// tokio::task::yield_now().await; // let it start: unstarted tasks never start once cancelled
+    /// tokio::task::yield_now().await; // let it start
     /// group.token().cancel();
     /// assert_eq!(group.join_next().await.unwrap().unwrap(), "stopped cleanly");
     /// # }
@@ -372,8 +368,12 @@ impl<T, E> TaskGroup<T, E> {
     /// # }
     /// ```
     pub fn stats(&self) -> TaskStats {
-        self.counters
-            .snapshot(self.shared.running.load(Ordering::Relaxed))
+        let running = match (&self.shared.limit, self.limit) {
+            // Each running body holds one permit.
+            (Some(semaphore), Some(limit)) => limit.saturating_sub(semaphore.available_permits()),
+            _ => self.set.len(),
+        };
+        self.counters.snapshot(running)
     }
 }
 
@@ -410,8 +410,16 @@ where
     where
         F: Future<Output = Result<T, E>> + Send + 'static,
     {
-        let shared = Arc::clone(&self.shared);
-        let handle = self.set.spawn(run(shared, task));
+        // A cancelled group starts nothing new. (Checked here, on the
+        // spawning thread, rather than in every task: the token's check
+        // takes a lock, and contention on it showed in the benchmark.)
+        let handle = if self.shared.token.is_cancelled() {
+            self.set.spawn(async { Output::NotStarted })
+        } else if self.shared.limit.is_some() {
+            self.set.spawn(run_limited(Arc::clone(&self.shared), task))
+        } else {
+            self.set.spawn(run_unlimited(task))
+        };
         self.names.insert(handle.id(), name.into());
         self.counters.spawned += 1;
         handle
@@ -444,36 +452,41 @@ where
 }
 
 /// The body of every group task: take a slot (if limited), run, give it back.
-async fn run<T, E, F>(shared: Arc<Shared>, task: F) -> Output<T, E>
+/// The body of a task in a group without a limit.
+async fn run_unlimited<T, E, F>(task: F) -> Output<T, E>
 where
     F: Future<Output = Result<T, E>>,
 {
-    let _permit = match &shared.limit {
-        None if shared.token.is_cancelled() => return Output::NotStarted,
-        None => None,
-        Some(semaphore) => tokio::select! {
-            biased;
-            () = shared.token.cancelled() => return Output::NotStarted,
-            permit = semaphore.acquire() => match permit {
-                Ok(permit) => Some(permit),
-                // The semaphore is never closed; if it were, not starting is
-                // the safe answer.
-                Err(_) => return Output::NotStarted,
-            },
-        },
-    };
-    shared.running.fetch_add(1, Ordering::Relaxed);
-    let _running = RunningGuard(&shared.running);
     Output::Done(task.await)
 }
 
-/// Decrements the running counter however the body ends: return, panic, abort.
-struct RunningGuard<'a>(&'a AtomicUsize);
-
-impl Drop for RunningGuard<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
+/// The body of a task in a limited group: take a slot, run, give it back
+/// (the permit drops with the future, however it ends). A task that must
+/// wait for a slot gives up waiting when the group is cancelled.
+async fn run_limited<T, E, F>(shared: Arc<Shared>, task: F) -> Output<T, E>
+where
+    F: Future<Output = Result<T, E>>,
+{
+    let Some(semaphore) = &shared.limit else {
+        return Output::Done(task.await);
+    };
+    // Fast path: a free slot, no need to watch the token (waiting on it
+    // takes the token's lock).
+    let _permit = if let Ok(permit) = semaphore.try_acquire() {
+        permit
+    } else {
+        tokio::select! {
+            biased;
+            () = shared.token.cancelled() => return Output::NotStarted,
+            permit = semaphore.acquire() => match permit {
+                Ok(permit) => permit,
+                // The semaphore is never closed; if it were, not starting
+                // is the safe answer.
+                Err(_) => return Output::NotStarted,
+            },
+        }
+    };
+    Output::Done(task.await)
 }
 
 impl<T, E> Default for TaskGroup<T, E> {

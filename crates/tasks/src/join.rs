@@ -151,7 +151,7 @@ where
     /// [grace period](TaskGroup::grace_period) for the tasks to return, then
     /// aborts the rest and waits for the aborts to land.
     ///
-    /// Tasks that never started their body are not started. Every outcome is
+    /// Tasks still waiting for a slot are not started. Every outcome is
     /// kept: the next [`join_next`](TaskGroup::join_next) /
     /// [`join_all`](TaskGroup::join_all) returns them. The group stays
     /// cancelled; tasks spawned later are reported cancelled without running.

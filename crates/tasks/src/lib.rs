@@ -79,6 +79,7 @@
 mod context;
 mod error;
 mod group;
+mod id_map;
 mod join;
 mod stats;
 mod supervisor;

@@ -3,8 +3,8 @@
 //!
 //! The outcome counters are updated when an outcome is *joined* (that is the
 //! moment the group learns it), so a task that finished but has not been
-//! joined yet is counted in neither `running` nor an outcome. `running` is
-//! read live from the tasks themselves.
+//! joined yet is not counted in an outcome yet. `running` is read live: from
+//! the semaphore with a limit, from the tasks not yet joined without one.
 
 /// A snapshot of a [`TaskGroup`](crate::TaskGroup)'s counters.
 ///
@@ -31,8 +31,11 @@
 pub struct TaskStats {
     /// Tasks spawned since the group was created.
     pub spawned: u64,
-    /// Task bodies running right now (with a limit, never more than the
-    /// limit; tasks waiting for a slot are not counted).
+    /// Tasks in flight. With a limit: task bodies holding a slot right now
+    /// (never more than the limit; tasks waiting for a slot are not
+    /// counted). Without a limit: tasks spawned and not yet joined (a task
+    /// that finished counts until it is joined), which keeps the unlimited
+    /// group free of per-task shared counters.
     pub running: usize,
     /// Tasks joined that returned `Ok`.
     pub succeeded: u64,

@@ -134,21 +134,21 @@ async fn failures_keep_name_and_error() {
     assert_eq!((stats.spawned, stats.succeeded, stats.failed), (2, 1, 1));
 }
 
-/// A task spawned into a cancelled group is never started, so a test that
-/// wants its tasks *running* when it cancels lets them start first. (Paused
-/// clock: this advances virtual time by 1 ms, instantly.)
+/// Lets freshly spawned tasks start before the test cancels, so that what
+/// is tested is a *running* task's cancellation. (Paused clock: this
+/// advances virtual time by 1 ms, instantly.)
 async fn settle() {
     tokio::time::sleep(Duration::from_millis(1)).await;
 }
 
-/// Cancelling the parent token first, before any task started, reports the
-/// tasks as cancelled without running them.
+/// Once the parent token is cancelled, tasks spawned into the child group
+/// are reported as cancelled without running.
 #[tokio::test]
-async fn parent_cancelled_before_start_means_not_started() {
+async fn parent_cancelled_means_new_tasks_never_start() {
     let parent = tokio_util::sync::CancellationToken::new();
     let mut group = TaskGroup::<(), ()>::new().child_of(&parent);
-    group.spawn("never", async { Ok(()) });
     parent.cancel();
+    group.spawn("never", async { Ok(()) });
     assert!(matches!(
         group.join_next().await,
         Some(Err(TaskError::Cancelled { .. }))
