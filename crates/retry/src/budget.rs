@@ -53,9 +53,17 @@ const BUCKETS: usize = 10;
 /// ```
 #[derive(Clone, Debug)]
 pub struct RetryBudget {
-    shared: Arc<Mutex<Window>>,
+    shared: Arc<Shared>,
+}
+
+/// What every clone shares: the configuration and the window.
+#[derive(Debug)]
+struct Shared {
+    /// What one deposit adds, in thousandths of a retry.
     deposit_amount: i64,
+    /// The standing reserve (`min_per_sec × ttl`), in thousandths of a retry.
     reserve: i64,
+    window: Mutex<Window>,
 }
 
 #[derive(Debug)]
@@ -128,19 +136,25 @@ impl RetryBudget {
             .saturating_mul(RETRY);
         let width = ttl / u32::try_from(BUCKETS).unwrap_or(10);
         RetryBudget {
-            shared: Arc::new(Mutex::new(Window {
-                buckets: [0; BUCKETS],
-                current: 0,
-                started: Instant::now(),
-                width,
-            })),
-            deposit_amount,
-            reserve,
+            shared: Arc::new(Shared {
+                deposit_amount,
+                reserve,
+                window: Mutex::new(Window {
+                    buckets: [0; BUCKETS],
+                    current: 0,
+                    started: Instant::now(),
+                    width,
+                }),
+            }),
         }
     }
 
     fn with_window<R>(&self, f: impl FnOnce(&mut Window) -> R) -> R {
-        let mut window = self.shared.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut window = self
+            .shared
+            .window
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         window.advance(Instant::now());
         f(&mut window)
     }
@@ -158,7 +172,7 @@ impl RetryBudget {
     /// assert!(budget.withdraw());
     /// ```
     pub fn deposit(&self) {
-        let amount = self.deposit_amount;
+        let amount = self.shared.deposit_amount;
         self.with_window(|w| {
             let current = w.current;
             w.buckets[current] = w.buckets[current].saturating_add(amount);
@@ -178,7 +192,7 @@ impl RetryBudget {
     /// assert!(!budget.withdraw(), "the reserve is 2 per second over a 1 s window");
     /// ```
     pub fn withdraw(&self) -> bool {
-        let reserve = self.reserve;
+        let reserve = self.shared.reserve;
         self.with_window(|w| {
             if w.balance().saturating_add(reserve) >= RETRY {
                 let current = w.current;
@@ -202,7 +216,7 @@ impl RetryBudget {
     /// assert_eq!(budget.available(), 3); // 2 × 0.5 + 1/s × 2 s
     /// ```
     pub fn available(&self) -> u64 {
-        let reserve = self.reserve;
+        let reserve = self.shared.reserve;
         self.with_window(|w| {
             u64::try_from(w.balance().saturating_add(reserve) / RETRY).unwrap_or(0)
         })

@@ -1,10 +1,17 @@
 //! The state machine behind [`Retry`]'s `Future` impl.
 //!
-//! One poll loop, three live phases: `Start` (first poll: fix the deadline,
+//! One poll loop over the phases: `Start` (first poll: fix the deadline,
 //! deposit in the budget), `Attempting` (poll the operation's future, armed
-//! with a timer only if an attempt timeout or deadline is set) and
-//! `Sleeping` (wait out the delay). The cancellation future is polled first
-//! on every poll, so cancellation is prompt in every phase.
+//! with a timer only if an attempt timeout or deadline is set), `Sleeping`
+//! (wait out the delay), `Ready` (after a zero delay: start the next attempt)
+//! and `Done`. The cancellation future is polled first on every poll, so
+//! cancellation is prompt in every phase.
+//!
+//! After a failure the checks run in a fixed order: classify (a permanent
+//! error stops here), take the next delay from the backoff (exhausted
+//! stops here), check the wait against the deadline, withdraw from the
+//! budget (last, so a retry that would not happen anyway spends nothing),
+//! notify, then wait.
 //!
 //! Nothing is allocated per attempt: the attempt's future lives inline in
 //! the pinned `Retry`, and one `Sleep` is boxed the first time a timer is
@@ -73,78 +80,79 @@ where
                     last: this.last.take(),
                 }));
             }
-            let failure = match *this.phase {
+            let start_attempt = match *this.phase {
                 Phase::Done => return Poll::Pending,
-                Phase::Start | Phase::Sleeping | Phase::Ready => {
-                    if *this.phase == Phase::Start {
-                        *this.deadline_at =
-                            this.deadline.map(|d| deadline_after(Instant::now(), d));
-                        if let Some(budget) = this.budget.as_ref() {
-                            budget.deposit();
-                        }
-                    } else if *this.phase == Phase::Sleeping
-                        && let Some(timer) = this.timer.as_mut()
+                Phase::Start => {
+                    *this.deadline_at = this.deadline.map(|d| deadline_after(Instant::now(), d));
+                    if let Some(budget) = this.budget.as_ref() {
+                        budget.deposit();
+                    }
+                    true
+                }
+                Phase::Sleeping => {
+                    if let Some(timer) = this.timer.as_mut()
                         && timer.as_mut().poll(cx).is_pending()
                     {
                         return Poll::Pending;
                     }
-                    *this.attempts = this.attempts.saturating_add(1);
-                    this.attempt.set(Some((this.operation)()));
-                    // The clock is read only when a limit needs it.
-                    let limit = match (*this.attempt_timeout, *this.deadline_at) {
-                        (Some(t), d) => {
-                            let at = deadline_after(Instant::now(), t);
-                            Some(d.map_or(at, |d| at.min(d)))
-                        }
-                        (None, d) => d,
-                    };
-                    if let Some(at) = limit {
-                        arm(this.timer, at);
-                    }
-                    *this.phase = Phase::Attempting;
-                    continue;
+                    true
                 }
-                Phase::Attempting => {
-                    let Some(attempt) = this.attempt.as_mut().as_pin_mut() else {
-                        // Invariant: `attempt` is Some while Attempting. Should
-                        // it ever not be, start a fresh attempt rather than panic.
-                        *this.phase = Phase::Ready;
-                        continue;
-                    };
-                    match attempt.poll(cx) {
-                        Poll::Ready(Ok(value)) => {
-                            this.attempt.set(None);
-                            *this.phase = Phase::Done;
-                            return Poll::Ready(Ok(value));
-                        }
-                        Poll::Ready(Err(e)) => {
-                            this.attempt.set(None);
-                            Failure::Error(e)
-                        }
-                        Poll::Pending => {
-                            let fired = match this.timer.as_mut() {
-                                Some(timer)
-                                    if this.attempt_timeout.is_some()
-                                        || this.deadline_at.is_some() =>
-                                {
-                                    timer.as_mut().poll(cx).is_ready()
-                                }
-                                _ => false,
-                            };
-                            if !fired {
-                                return Poll::Pending;
-                            }
-                            this.attempt.set(None);
-                            if this.deadline_at.is_some_and(|d| Instant::now() >= d) {
-                                *this.phase = Phase::Done;
-                                return Poll::Ready(Err(RetryError::TimedOut {
-                                    attempts: *this.attempts,
-                                    last: this.last.take(),
-                                }));
-                            }
-                            Failure::Timeout
-                        }
+                Phase::Ready => true,
+                Phase::Attempting => false,
+            };
+            if start_attempt {
+                *this.attempts = this.attempts.saturating_add(1);
+                this.attempt.set(Some((this.operation)()));
+                // The clock is read only when a limit needs it.
+                let limit = match (*this.attempt_timeout, *this.deadline_at) {
+                    (Some(t), d) => {
+                        let at = deadline_after(Instant::now(), t);
+                        Some(d.map_or(at, |d| at.min(d)))
                     }
+                    (None, d) => d,
+                };
+                if let Some(at) = limit {
+                    arm(this.timer, at);
+                }
+                *this.phase = Phase::Attempting;
+            }
+            let Some(attempt) = this.attempt.as_mut().as_pin_mut() else {
+                // Invariant: `attempt` is Some while Attempting. Should it
+                // ever not be, start a fresh attempt rather than panic.
+                *this.phase = Phase::Ready;
+                continue;
+            };
+            let failure = match attempt.poll(cx) {
+                Poll::Ready(Ok(value)) => {
+                    this.attempt.set(None);
+                    *this.phase = Phase::Done;
+                    return Poll::Ready(Ok(value));
+                }
+                Poll::Ready(Err(e)) => {
+                    this.attempt.set(None);
+                    Failure::Error(e)
+                }
+                Poll::Pending => {
+                    // The timer guards the attempt only if a limit armed it;
+                    // otherwise it may still hold the last (past) wait.
+                    let limited = this.attempt_timeout.is_some() || this.deadline_at.is_some();
+                    let fired = limited
+                        && this
+                            .timer
+                            .as_mut()
+                            .is_some_and(|timer| timer.as_mut().poll(cx).is_ready());
+                    if !fired {
+                        return Poll::Pending;
+                    }
+                    this.attempt.set(None);
+                    if this.deadline_at.is_some_and(|d| Instant::now() >= d) {
+                        *this.phase = Phase::Done;
+                        return Poll::Ready(Err(RetryError::TimedOut {
+                            attempts: *this.attempts,
+                            last: this.last.take(),
+                        }));
+                    }
+                    Failure::Timeout
                 }
             };
             let attempts = *this.attempts;
