@@ -102,8 +102,8 @@ pub struct Backoff {
     /// The next un-jittered exponential delay, in nanoseconds (read only
     /// once a delay has been yielded; the initial delay before that).
     next_base: f64,
-    /// The previous delay in nanoseconds (likewise).
-    previous: f64,
+    /// The previous delay (likewise).
+    previous: Duration,
     done: bool,
 }
 
@@ -137,7 +137,7 @@ impl Backoff {
             yielded: 0,
             elapsed: Duration::ZERO,
             next_base: 0.0,
-            previous: 0.0,
+            previous: Duration::ZERO,
             done: false,
         }
     }

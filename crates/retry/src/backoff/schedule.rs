@@ -46,6 +46,14 @@ fn clamp_to_duration(value: f64, cap: Duration) -> Duration {
     }
 }
 
+/// The un-jittered delay: exact for constant and linear schedules,
+/// nanoseconds for exponential ones.
+#[derive(Clone, Copy)]
+enum Base {
+    Exact(Duration),
+    Nanos(f64),
+}
+
 impl Backoff {
     /// The cap that [`max_delay`](Backoff::max_delay) set, or the ceiling.
     pub(crate) fn cap(&self) -> Duration {
@@ -68,32 +76,40 @@ impl Backoff {
         }
         if self.yielded == 0 {
             self.next_base = nanos(self.initial);
-            self.previous = self.next_base;
+            self.previous = self.initial;
         }
         let cap = self.cap();
-        let cap_nanos = nanos(cap);
+        // Constant and linear schedules stay in exact `Duration` arithmetic;
+        // only exponential growth and jitter need `f64`.
         let base = match self.growth {
-            Growth::Exponential => self.next_base,
-            Growth::Constant => nanos(self.initial),
-            Growth::Linear(step) => nanos(
+            Growth::Exponential => Base::Nanos(self.next_base.min(nanos(cap))),
+            Growth::Constant => Base::Exact(self.initial.min(cap)),
+            Growth::Linear(step) => Base::Exact(
                 self.initial
-                    .saturating_add(step.saturating_mul(self.yielded)),
+                    .saturating_add(step.saturating_mul(self.yielded))
+                    .min(cap),
             ),
-        }
-        .min(cap_nanos);
-        let jittered = if self.jitter == Jitter::None {
-            base
-        } else {
-            let seed = self.seed;
-            let rng = self
-                .rng
-                .get_or_insert_with(|| SmallRng::seed_from_u64(seed.unwrap_or_else(fresh_seed)));
-            self.jitter
-                .apply(rng, base, nanos(self.initial), self.previous)
         };
-        let delay = match hint {
-            Some(hint) => hint.min(cap),
-            None => clamp_to_duration(jittered, cap),
+        let delay = match (hint, base) {
+            (Some(hint), _) => hint.min(cap),
+            (None, Base::Exact(base)) if self.jitter == Jitter::None => base,
+            (None, base) => {
+                let base = match base {
+                    Base::Exact(d) => nanos(d),
+                    Base::Nanos(n) => n,
+                };
+                let jittered = if self.jitter == Jitter::None {
+                    base
+                } else {
+                    let seed = self.seed;
+                    let rng = self.rng.get_or_insert_with(|| {
+                        SmallRng::seed_from_u64(seed.unwrap_or_else(fresh_seed))
+                    });
+                    self.jitter
+                        .apply(rng, base, nanos(self.initial), nanos(self.previous))
+                };
+                clamp_to_duration(jittered, cap)
+            }
         };
         let elapsed = self.elapsed.saturating_add(delay);
         if self.max_elapsed.is_some_and(|limit| elapsed > limit) {
@@ -102,14 +118,16 @@ impl Backoff {
         }
         self.elapsed = elapsed;
         self.yielded = self.yielded.saturating_add(1);
-        self.previous = nanos(delay);
-        let grown = self.next_base * self.factor;
-        // NaN only from 0 × ∞ (a zero initial delay): zero stays zero.
-        self.next_base = if grown.is_nan() {
-            0.0
-        } else {
-            grown.min(cap_nanos)
-        };
+        self.previous = delay;
+        if self.growth == Growth::Exponential {
+            let grown = self.next_base * self.factor;
+            // NaN only from 0 × ∞ (a zero initial delay): zero stays zero.
+            self.next_base = if grown.is_nan() {
+                0.0
+            } else {
+                grown.min(nanos(cap))
+            };
+        }
         Some(delay)
     }
 }
