@@ -3,7 +3,7 @@
 //!
 //! Every contender moves the same items from one producer through a queue of
 //! capacity 1024 to N workers (1, 4, 16), each doing a fixed amount of
-//! busy-spin work per item (0, ~0.3 µs, ~3 µs), on a 2-thread tokio runtime.
+//! CPU work per item (0, ~0.3 µs, ~3 µs, calibrated at start), on a 2-thread tokio runtime.
 //! One iteration sends all items, closes the queue and waits for the workers
 //! to finish, so the figure is end-to-end items per second.
 //!
@@ -33,21 +33,51 @@ use tokio::runtime::Runtime;
 const CAPACITY: usize = 1024;
 const WORKERS: [usize; 3] = [1, 4, 16];
 
-/// Work per item: label, spin duration, items per iteration when benching.
+/// Work per item: label, about how long it takes, items per iteration when
+/// benching.
 const WORK: [(&str, Duration, u64); 3] = [
     ("work_0", Duration::ZERO, 100_000),
     ("work_0.3us", Duration::from_nanos(300), 40_000),
     ("work_3us", Duration::from_micros(3), 10_000),
 ];
 
-/// Busy-spins for about `d` (the work a worker does per item).
-fn spin(d: Duration) {
-    if d.is_zero() {
-        return;
+/// A fixed amount of CPU work: `n` rounds of a dependent arithmetic chain.
+///
+/// Counted in rounds, not timed against the clock: on a shared machine a
+/// worker thread that is descheduled mid-spin would otherwise "finish" its
+/// work while not running at all, which flatters designs that run fewer
+/// threads at once.
+#[derive(Clone, Copy)]
+struct Work(u64);
+
+impl Work {
+    /// Rounds that take about `d` on this machine: the fastest of several
+    /// timed runs, so a run slowed by other load does not inflate it.
+    fn calibrate(d: Duration) -> Self {
+        const PROBE: u64 = 200_000;
+        if d.is_zero() {
+            return Self(0);
+        }
+        let fastest = (0..7)
+            .map(|_| {
+                let start = Instant::now();
+                Self(PROBE).run();
+                start.elapsed()
+            })
+            .min()
+            .unwrap_or(Duration::from_millis(1));
+        let per_round = fastest.as_secs_f64() / PROBE as f64;
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let rounds = (d.as_secs_f64() / per_round).round() as u64;
+        Self(rounds.max(1))
     }
-    let start = Instant::now();
-    while start.elapsed() < d {
-        std::hint::spin_loop();
+
+    fn run(self) {
+        let mut x = 0x9E37_79B9_7F4A_7C15_u64;
+        for _ in 0..self.0 {
+            x = black_box(x.rotate_left(5) ^ 0x2545_F491);
+        }
+        black_box(x);
     }
 }
 
@@ -58,10 +88,10 @@ fn runtime() -> Runtime {
         .expect("a bench needs a runtime") // invariant: plain runtime construction
 }
 
-async fn evenkeel(items: u64, workers: usize, work: Duration, track_wait: bool) {
+async fn evenkeel(items: u64, workers: usize, work: Work, track_wait: bool) {
     let (tx, rx) = queue(track_wait);
     let pool = WorkerPool::spawn(rx, workers, move |i: u64| {
-        spin(work);
+        work.run();
         black_box(i);
         std::future::ready(())
     })
@@ -88,7 +118,7 @@ fn queue(track_wait: bool) -> (Sender<u64>, Receiver<u64>) {
         .expect("capacity > 0") // invariant: CAPACITY is 1024
 }
 
-async fn textbook(items: u64, workers: usize, work: Duration) {
+async fn textbook(items: u64, workers: usize, work: Work) {
     let (tx, rx) = tokio::sync::mpsc::channel::<u64>(CAPACITY);
     let rx = Arc::new(tokio::sync::Mutex::new(rx));
     let handles: Vec<_> = (0..workers)
@@ -99,7 +129,7 @@ async fn textbook(items: u64, workers: usize, work: Duration) {
                     let Some(i) = rx.lock().await.recv().await else {
                         break;
                     };
-                    spin(work);
+                    work.run();
                     black_box(i);
                 }
             })
@@ -114,14 +144,14 @@ async fn textbook(items: u64, workers: usize, work: Duration) {
     }
 }
 
-async fn raw_async_channel(items: u64, workers: usize, work: Duration) {
+async fn raw_async_channel(items: u64, workers: usize, work: Work) {
     let (tx, rx) = async_channel::bounded::<u64>(CAPACITY);
     let handles: Vec<_> = (0..workers)
         .map(|_| {
             let rx = rx.clone();
             tokio::spawn(async move {
                 while let Ok(i) = rx.recv().await {
-                    spin(work);
+                    work.run();
                     black_box(i);
                 }
             })
@@ -137,11 +167,11 @@ async fn raw_async_channel(items: u64, workers: usize, work: Duration) {
     }
 }
 
-async fn tokio_mpsc(items: u64, work: Duration) {
+async fn tokio_mpsc(items: u64, work: Work) {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<u64>(CAPACITY);
     let consumer = tokio::spawn(async move {
         while let Some(i) = rx.recv().await {
-            spin(work);
+            work.run();
             black_box(i);
         }
     });
@@ -162,7 +192,8 @@ fn run<F: Future<Output = ()> + Send + 'static>(rt: &Runtime, fut: F) {
 fn pools(c: &mut Criterion) {
     let benching = std::env::args().any(|a| a == "--bench");
     let rt = runtime();
-    for (label, work, bench_items) in WORK {
+    for (label, per_item, bench_items) in WORK {
+        let work = Work::calibrate(per_item);
         let items = if benching { bench_items } else { 200 };
         let mut group = c.benchmark_group(format!("pool/{label}"));
         group.throughput(Throughput::Elements(items));
