@@ -69,7 +69,8 @@ pub struct Summary {
     pub rejected: BTreeMap<u16, u64>,
     /// Attempts that got no HTTP answer (connection refused, reset, timeout).
     pub transport_errors: u64,
-    /// Jobs abandoned after their last retry, or when the run ended.
+    /// Jobs that ended without a 202: refused for good (a 4xx other than
+    /// 429), out of retries, or cut off by the end of the run.
     pub gave_up: u64,
     /// Times a rejection made the generator wait (honouring `Retry-After`).
     pub backoffs: u64,

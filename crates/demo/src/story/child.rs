@@ -31,6 +31,8 @@ use tokio::process::{Child, Command};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use super::ServerAccounting;
+
 /// How long a server may take to print its address.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -152,11 +154,7 @@ impl ServerProcess {
 
     /// Every line the server wrote, stdout first, then stderr.
     pub(crate) fn output(&self) -> Vec<String> {
-        let mut all = self
-            .stdout
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
+        let mut all = self.stdout();
         all.extend(
             self.stderr
                 .lock()
@@ -165,6 +163,22 @@ impl ServerProcess {
                 .cloned(),
         );
         all
+    }
+
+    /// The lines the server wrote on stdout.
+    pub(crate) fn stdout(&self) -> Vec<String> {
+        self.stdout
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The server's final accounting record: the one on stdout (where the
+    /// server prints it as its last word) if there is one, else the last
+    /// one in its logs on stderr (which may carry fewer fields).
+    pub(crate) fn accounting(&self) -> Option<ServerAccounting> {
+        ServerAccounting::find(self.stdout().iter().map(String::as_str))
+            .or_else(|| ServerAccounting::find(self.output().iter().map(String::as_str)))
     }
 
     /// Sends SIGTERM.

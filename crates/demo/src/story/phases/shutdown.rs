@@ -101,7 +101,7 @@ impl Story {
         for (id, seen) in outcomes_in_log(output.iter().map(String::as_str)) {
             self.watcher.seen.insert(id, seen);
         }
-        let server_books = ServerAccounting::find(output.iter().map(String::as_str));
+        let server_books = server.accounting();
         let spill_text = match std::fs::read_to_string(&self.spill_file) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
@@ -219,7 +219,7 @@ impl Story {
         );
         server.terminate()?;
         let exit = server.wait(DRAIN_LIMIT).await?;
-        let books = ServerAccounting::find(server.output().iter().map(String::as_str));
+        let books = server.accounting();
         self.checks.check(
             exit.code() == Some(0),
             format!(
