@@ -20,14 +20,17 @@
 //! smaller, which is what the no-timer success path pays for in moves; a
 //! call that needs a timer pays one allocation, next to a timer-wheel
 //! registration that costs more. A zero delay does not touch the timer at
-//! all: the task yields once (so a zero-delay loop cannot starve its
-//! executor) and starts the next attempt.
+//! all: the next attempt starts within the same poll, spending one unit of
+//! tokio's cooperative budget, and the task yields once that budget (or a
+//! fixed 32 inline retries) is spent, so a zero-delay loop cannot starve its
+//! executor.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use tokio::task::coop;
 use tokio::time::{Instant, Sleep, sleep_until};
 
 use crate::retry::{Phase, Retry};
@@ -36,6 +39,10 @@ use crate::{Decision, RetryError};
 
 /// The granularity of tokio's timer: a sleep ends up to this much late.
 const TIMER_TICK: Duration = Duration::from_millis(1);
+
+/// Zero-delay retries made within one poll before yielding regardless of
+/// tokio's cooperative budget.
+const MAX_INLINE_RETRIES: u32 = 32;
 
 /// How an attempt failed.
 enum Failure<E> {
@@ -65,6 +72,7 @@ where
     #[allow(clippy::too_many_lines)] // one state machine reads best in one place
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
+        let mut inline_retries = 0_u32;
         loop {
             if *this.phase == Phase::Done {
                 return Poll::Pending;
@@ -203,11 +211,21 @@ where
                 (this.notify)(e, attempts, delay);
             }
             if delay.is_zero() {
-                // No timer for a zero delay: yield once so that a loop of
-                // instant failures cannot starve the executor, then retry.
+                // No timer for a zero delay. Retry within this poll while the
+                // task has tokio's cooperative budget (and at most
+                // `MAX_INLINE_RETRIES` times, for executors without one);
+                // otherwise yield, so a loop of instant failures cannot
+                // starve the executor.
                 *this.phase = Phase::Ready;
-                cx.waker().wake_by_ref();
-                return Poll::Pending;
+                inline_retries += 1;
+                if inline_retries > MAX_INLINE_RETRIES {
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+                // Out of budget: tokio has arranged for this task to be woken.
+                let progress = std::task::ready!(coop::poll_proceed(cx));
+                progress.made_progress();
+                continue;
             }
             *this.phase = Phase::Sleeping;
             if let Some(wake_at) = wake_at {

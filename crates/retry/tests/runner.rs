@@ -400,3 +400,33 @@ fn blocking_runner_counts_attempts_and_stops() {
         })
     );
 }
+
+/// Endless zero-delay retries still yield to the executor: a task spawned on
+/// the same single thread gets to run and cancel the loop.
+#[tokio::test(start_paused = true)]
+async fn zero_delay_retries_do_not_starve_the_executor() {
+    let token = CancellationToken::new();
+    let canceller = token.clone();
+    tokio::spawn(async move { canceller.cancel() });
+    let r = retry(Backoff::constant(Duration::ZERO), || async {
+        Err::<(), _>(())
+    })
+    .cancel_on(token.cancelled_owned())
+    .await;
+    assert!(matches!(r, Err(RetryError::Cancelled { attempts, .. }) if attempts > 1));
+}
+
+/// Zero delays with a deadline set retry at once too (no timer tick is
+/// waited for).
+#[tokio::test(start_paused = true)]
+async fn zero_delay_with_deadline_does_not_wait() {
+    let start = Instant::now();
+    let (calls, op) = flaky(5);
+    let r = retry(Backoff::constant(Duration::ZERO), op)
+        .deadline(Duration::from_secs(1))
+        .attempt_timeout(Duration::from_millis(100))
+        .await;
+    assert_eq!(r, Ok(6));
+    assert_eq!(start.elapsed(), Duration::ZERO);
+    assert_eq!(calls.lock().unwrap().len(), 6);
+}
