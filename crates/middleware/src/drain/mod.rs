@@ -1,0 +1,208 @@
+//! Drain: hold a [`DrainGuard`] for every in-flight request, and refuse new
+//! requests once shutdown has begun draining.
+//!
+//! A graceful shutdown needs to know which requests are still running, and
+//! must stop admitting new ones at the right moment (after load balancers
+//! have stopped routing here, before the process exits). `evenkeel-shutdown`
+//! models both with guards: [`Shutdown::guard`] grants one while intake is
+//! open and refuses once the drain has begun, and the drain waits for every
+//! guard to drop.
+//!
+//! [`Drain`] takes a guard in `poll_ready`, before polling the inner
+//! service, and moves it into the response future, so the request counts as
+//! in flight until its response is complete (or the future is dropped).
+//! When the guard is refused it reports ready without touching the inner
+//! service, and `call` resolves to
+//! [`Error::ShuttingDown`] with a retry-after
+//! hint (503 with `Retry-After` under the `axum` feature).
+//!
+//! Like a bulkhead permit, the guard is held from `poll_ready` to the end of
+//! the response: a service driven ready and then left idle (not the case
+//! with axum or hyper, which call at once) keeps the drain waiting until it
+//! is called or dropped.
+
+pub mod future;
+
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use evenkeel_shutdown::{DrainGuard, Shutdown};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::admit::Admit;
+use crate::error::{Error, LayerError};
+
+/// Tracks in-flight requests for a [`Shutdown`] and refuses new ones once
+/// it drains.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use evenkeel_middleware::{DrainLayer, Error};
+/// use evenkeel_shutdown::Shutdown;
+/// use tower::{ServiceBuilder, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let shutdown = Shutdown::new();
+/// let svc = ServiceBuilder::new()
+///     .layer(DrainLayer::new(shutdown.clone()))
+///     .service_fn(|x: u8| async move { Ok::<_, std::io::Error>(x) });
+///
+/// assert_eq!(svc.clone().oneshot(1).await.unwrap(), 1);
+/// shutdown.drain(Duration::from_secs(1)).await;
+/// assert!(matches!(svc.oneshot(2).await, Err(Error::ShuttingDown { .. })));
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Drain<S> {
+    inner: S,
+    shutdown: Shutdown,
+    retry_after: Duration,
+    /// The decision taken in `poll_ready`, consumed by `call`.
+    admission: Admission,
+}
+
+/// Where a [`Drain`] service stands between `poll_ready` and `call`.
+#[derive(Debug)]
+enum Admission {
+    Undecided,
+    Admitted(DrainGuard),
+    Refused,
+}
+
+impl Admission {
+    fn decide(shutdown: &Shutdown) -> Self {
+        match shutdown.guard() {
+            Ok(guard) => Self::Admitted(guard),
+            Err(_) => Self::Refused,
+        }
+    }
+}
+
+impl<S: Clone> Clone for Drain<S> {
+    fn clone(&self) -> Self {
+        // A clone holds no guard: a guard belongs to one request.
+        Self {
+            inner: self.inner.clone(),
+            shutdown: self.shutdown.clone(),
+            retry_after: self.retry_after,
+            admission: Admission::Undecided,
+        }
+    }
+}
+
+impl<S> Drain<S> {
+    /// The shutdown this service reports to.
+    ///
+    /// ```
+    /// use tower::Layer;
+    /// let shutdown = evenkeel_shutdown::Shutdown::new();
+    /// let svc = evenkeel_middleware::DrainLayer::new(shutdown.clone()).layer(());
+    /// assert!(!svc.shutdown().is_triggered());
+    /// ```
+    pub fn shutdown(&self) -> &Shutdown {
+        &self.shutdown
+    }
+}
+
+impl<S, Req> Service<Req> for Drain<S>
+where
+    S: Service<Req>,
+    S::Error: LayerError,
+{
+    type Response = S::Response;
+    type Error = Error<<S::Error as LayerError>::Inner>;
+    type Future = future::ResponseFuture<S::Future, <S::Error as LayerError>::Inner>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        if let Admission::Undecided = self.admission {
+            self.admission = Admission::decide(&self.shutdown);
+        }
+        match self.admission {
+            // Draining: report ready without polling the inner service.
+            Admission::Refused | Admission::Undecided => Poll::Ready(Ok(())),
+            Admission::Admitted(_) => self.inner.poll_ready(cx).map_err(LayerError::into_error),
+        }
+    }
+
+    fn call(&mut self, req: Req) -> Self::Future {
+        // `None` means `call` without `poll_ready`, a caller bug; decide now.
+        let decision = match std::mem::replace(&mut self.admission, Admission::Undecided) {
+            Admission::Undecided => Admission::decide(&self.shutdown),
+            decided => decided,
+        };
+        match decision {
+            Admission::Admitted(guard) => {
+                future::ResponseFuture::new(Admit::called(self.inner.call(req)), Some(guard))
+            }
+            Admission::Refused | Admission::Undecided => future::ResponseFuture::new(
+                Admit::rejected(Error::ShuttingDown {
+                    retry_after: self.retry_after,
+                }),
+                None,
+            ),
+        }
+    }
+}
+
+/// Applies [`Drain`].
+///
+/// # Defaults
+///
+/// A retry-after hint of 5 seconds on [`Error::ShuttingDown`].
+///
+/// ```
+/// use std::time::Duration;
+/// let layer = evenkeel_middleware::DrainLayer::new(evenkeel_shutdown::Shutdown::new())
+///     .retry_after(Duration::from_secs(2));
+/// # let _ = layer;
+/// ```
+#[derive(Debug, Clone)]
+pub struct DrainLayer {
+    shutdown: Shutdown,
+    retry_after: Duration,
+}
+
+impl DrainLayer {
+    /// A layer reporting to `shutdown`.
+    ///
+    /// ```
+    /// let layer = evenkeel_middleware::DrainLayer::new(evenkeel_shutdown::Shutdown::new());
+    /// # let _ = layer;
+    /// ```
+    pub fn new(shutdown: Shutdown) -> Self {
+        Self {
+            shutdown,
+            retry_after: Duration::from_secs(5),
+        }
+    }
+
+    /// The retry-after hint carried by [`Error::ShuttingDown`].
+    ///
+    /// ```
+    /// let layer = evenkeel_middleware::DrainLayer::new(evenkeel_shutdown::Shutdown::new())
+    ///     .retry_after(std::time::Duration::from_secs(1));
+    /// # let _ = layer;
+    /// ```
+    #[must_use]
+    pub fn retry_after(mut self, retry_after: Duration) -> Self {
+        self.retry_after = retry_after;
+        self
+    }
+}
+
+impl<S> Layer<S> for DrainLayer {
+    type Service = Drain<S>;
+
+    fn layer(&self, inner: S) -> Drain<S> {
+        Drain {
+            inner,
+            shutdown: self.shutdown.clone(),
+            retry_after: self.retry_after,
+            admission: Admission::Undecided,
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! Rate limiting: exact retry-after under paused time, shared state across
+//! clones, no inner readiness held by a rejection, bounded keyed table, and
+//! the GCRA invariant as a property.
+#![cfg(feature = "rate-limit")]
+
+use std::time::Duration;
+
+use evenkeel_middleware::rate_limit::{KeyedRateLimiter, RateLimiter};
+use evenkeel_middleware::{Error, KeyedRateLimitLayer, RateLimitLayer};
+use proptest::prelude::*;
+use tokio_test::{assert_pending, assert_ready_ok};
+use tower::{Layer, Service, ServiceExt, service_fn};
+use tower_test::mock;
+
+fn echo() -> impl tower::Service<u32, Response = u32, Error = std::io::Error, Future: Send> + Clone
+{
+    service_fn(|x: u32| async move { Ok::<_, std::io::Error>(x) })
+}
+
+/// The burst is admitted at once, the next request is refused with the
+/// exact wait, and it is admitted when that wait has passed.
+#[tokio::test(start_paused = true)]
+async fn rejects_with_exact_retry_after_then_admits() {
+    let svc = RateLimitLayer::new(RateLimiter::new(4, Duration::from_secs(1))).layer(echo());
+    for i in 0..4 {
+        assert_eq!(svc.clone().oneshot(i).await.unwrap(), i);
+    }
+    let err = svc.clone().oneshot(9).await.unwrap_err();
+    assert!(
+        matches!(err, Error::RateLimited { retry_after } if retry_after == Duration::from_millis(250))
+    );
+    tokio::time::advance(Duration::from_millis(249)).await;
+    assert!(svc.clone().oneshot(9).await.is_err());
+    tokio::time::advance(Duration::from_millis(1)).await;
+    assert_eq!(svc.clone().oneshot(9).await.unwrap(), 9);
+}
+
+/// Services made by clones of one layer, and clones of one service, all
+/// draw on the same limiter.
+#[tokio::test(start_paused = true)]
+async fn clones_share_one_limiter() {
+    let layer = RateLimitLayer::per_second(2);
+    let a = layer.clone().layer(echo());
+    let b = layer.layer(echo());
+    let c = a.clone();
+    assert!(a.oneshot(1).await.is_ok());
+    assert!(b.clone().oneshot(2).await.is_ok());
+    assert!(matches!(c.oneshot(3).await, Err(Error::RateLimited { .. })));
+    assert!(matches!(b.oneshot(4).await, Err(Error::RateLimited { .. })));
+}
+
+/// A refused request reports ready without polling the inner service (so
+/// no inner readiness is reserved), and its call fails at once.
+#[tokio::test(start_paused = true)]
+async fn rejection_does_not_poll_inner_readiness() {
+    let layer = RateLimitLayer::new(RateLimiter::new(1, Duration::from_secs(1)));
+    let (mut svc, mut handle) = mock::spawn_layer::<u32, u32, _>(layer.clone());
+    handle.allow(0);
+    // Admitted: waits for the inner service.
+    assert_pending!(svc.poll_ready());
+    handle.allow(1);
+    assert_ready_ok!(svc.poll_ready());
+    let fut = svc.call(1);
+    let (req, send) = handle.next_request().await.unwrap();
+    assert_eq!(req, 1);
+    send.send_response(10);
+    assert_eq!(fut.await.unwrap(), 10);
+
+    // Refused: ready at once although the inner service is not ready.
+    handle.allow(0);
+    assert_ready_ok!(svc.poll_ready());
+    let err = svc.call(2).await.unwrap_err();
+    assert!(matches!(err, Error::RateLimited { .. }));
+}
+
+/// A rejection is a value, not a poisoned service: after the wait the same
+/// service instance admits again.
+#[tokio::test(start_paused = true)]
+async fn service_stays_usable_after_rejection() {
+    let mut svc = RateLimitLayer::new(RateLimiter::new(1, Duration::from_secs(1))).layer(echo());
+    assert!(svc.ready().await.unwrap().call(1).await.is_ok());
+    assert!(svc.ready().await.unwrap().call(2).await.is_err());
+    tokio::time::advance(Duration::from_secs(1)).await;
+    assert!(svc.ready().await.unwrap().call(3).await.is_ok());
+}
+
+/// Each key has its own budget, and the table never exceeds `max_keys`.
+#[tokio::test(start_paused = true)]
+async fn keyed_limits_per_key_with_bounded_table() {
+    let limiter = KeyedRateLimiter::new(1, Duration::from_secs(1)).max_keys(3);
+    let svc = KeyedRateLimitLayer::new(limiter.clone(), |x: &u32| *x % 100).layer(echo());
+    assert!(svc.clone().oneshot(1).await.is_ok());
+    assert!(svc.clone().oneshot(2).await.is_ok());
+    assert!(matches!(
+        svc.clone().oneshot(101).await,
+        Err(Error::RateLimited { .. })
+    ));
+    for key in 10..50 {
+        assert!(svc.clone().oneshot(key).await.is_ok());
+        assert!(limiter.len() <= 3);
+    }
+}
+
+/// Keys whose budget has fully replenished are dropped first when the
+/// table is full, so an active key keeps its state.
+#[tokio::test(start_paused = true)]
+async fn keyed_prunes_replenished_keys_first() {
+    let limiter = KeyedRateLimiter::new(1, Duration::from_secs(10)).max_keys(2);
+    assert!(limiter.check("old").is_ok());
+    tokio::time::advance(Duration::from_secs(10)).await;
+    assert!(limiter.check("active").is_ok());
+    assert!(limiter.check("new").is_ok());
+    // "old" was replenished and went; "active" is still limited.
+    assert!(limiter.check("active").is_err());
+    assert_eq!(limiter.len(), 2);
+}
+
+/// The keyed layer awaits inner readiness only after admission, inside the
+/// response future; a refused key never polls the inner service.
+#[tokio::test(start_paused = true)]
+async fn keyed_rejection_does_not_poll_inner() {
+    let limiter = KeyedRateLimiter::new(1, Duration::from_secs(1));
+    let (mut svc, mut handle) =
+        mock::spawn_layer::<u32, u32, _>(KeyedRateLimitLayer::new(limiter, |_: &u32| ()));
+    handle.allow(1);
+    assert_ready_ok!(svc.poll_ready());
+    let fut = svc.call(1);
+    let respond = async {
+        let (_, send) = handle.next_request().await.unwrap();
+        send.send_response(1);
+    };
+    let (out, ()) = tokio::join!(fut, respond);
+    assert_eq!(out.unwrap(), 1);
+    handle.allow(0);
+    assert_ready_ok!(svc.poll_ready());
+    assert!(matches!(svc.call(2).await, Err(Error::RateLimited { .. })));
+}
+
+proptest! {
+    /// GCRA never admits more than `burst + elapsed / interval` requests in
+    /// any run, and every refusal's retry-after is exact: waiting exactly
+    /// that long admits the next request.
+    #[test]
+    fn gcra_admits_at_most_burst_plus_rate(
+        burst in 1_u32..8,
+        steps in proptest::collection::vec(0_u64..400, 1..60),
+    ) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap();
+        rt.block_on(async {
+            let limiter = RateLimiter::with_burst(10, Duration::from_secs(1), burst);
+            let mut admitted = 0_u64;
+            let mut elapsed = 0_u64;
+            for step in steps {
+                tokio::time::advance(Duration::from_millis(step)).await;
+                elapsed += step;
+                match limiter.check() {
+                    Ok(()) => admitted += 1,
+                    Err(wait) => {
+                        prop_assert!(wait <= Duration::from_millis(100));
+                        tokio::time::advance(wait).await;
+                        elapsed += u64::try_from(wait.as_millis()).unwrap() + 1;
+                        prop_assert!(limiter.check().is_ok());
+                        admitted += 1;
+                    }
+                }
+                prop_assert!(admitted <= u64::from(burst) + elapsed / 100 + 1);
+            }
+            Ok(())
+        })?;
+    }
+}
