@@ -63,6 +63,11 @@ pub(crate) enum Phase {
 ///   with an unlimited backoff and no deadline the loop retries until the
 ///   operation succeeds.
 ///
+/// A zero delay retries within the same poll, spending one unit of tokio's
+/// cooperative budget per retry, and yields to the executor when the budget
+/// runs out: a loop of instant failures stays cheap without starving other
+/// tasks.
+///
 /// # Cancellation safety
 ///
 /// Dropping the future drops the attempt in flight, if any; nothing else is
