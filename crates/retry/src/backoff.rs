@@ -318,6 +318,29 @@ impl Backoff {
             self.rng = Some(SmallRng::seed_from_u64(seed));
         }
     }
+
+    /// Takes the next step of the schedule for a server's retry-after hint:
+    /// returns `hint` capped at `max_delay` instead of the schedule's own
+    /// delay, or `None` if the schedule is over. Either way the step counts
+    /// against `max_attempts` and `max_elapsed`, exactly as
+    /// [`next`](Iterator::next) would, so a hint can never bypass them. This
+    /// is what [`Decision::RetryAfter`](crate::Decision::RetryAfter) does in
+    /// [`retry`](crate::retry); custom runners (a tower layer, say) should
+    /// use it rather than sleep on the raw hint.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use evenkeel_retry::Backoff;
+    ///
+    /// let s = Duration::from_secs;
+    /// let mut b = Backoff::exponential(s(1)).max_delay(s(30)).max_attempts(3);
+    /// assert_eq!(b.next_retry_after(s(3600)), Some(s(30))); // capped
+    /// assert_eq!(b.next(), Some(s(2)));                     // the schedule moved on
+    /// assert_eq!(b.next_retry_after(s(1)), None);           // 3 attempts used up
+    /// ```
+    pub fn next_retry_after(&mut self, hint: Duration) -> Option<Duration> {
+        self.next_delay(Some(hint))
+    }
 }
 
 impl Clone for Backoff {

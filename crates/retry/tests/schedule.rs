@@ -219,3 +219,16 @@ fn size_hint_counts_remaining_delays() {
     b.next();
     assert_eq!(b.size_hint(), (0, Some(2)));
 }
+
+/// A retry-after hint taken through `next_retry_after` is capped at
+/// `max_delay` and counts against `max_attempts` and `max_elapsed`.
+#[test]
+fn retry_after_hints_are_capped_and_counted() {
+    let mut b = Backoff::constant(ms(10)).max_delay(ms(100)).max_attempts(3);
+    assert_eq!(b.next_retry_after(Duration::from_secs(60)), Some(ms(100)));
+    assert_eq!(b.next_retry_after(ms(5)), Some(ms(5)));
+    assert_eq!(b.next_retry_after(ms(5)), None);
+    let mut b = Backoff::constant(ms(10)).max_elapsed(ms(150));
+    assert_eq!(b.next_retry_after(ms(100)), Some(ms(100)));
+    assert_eq!(b.next_retry_after(ms(100)), None, "100 + 100 > 150");
+}
