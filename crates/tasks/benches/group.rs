@@ -9,7 +9,9 @@
 //! - `limited/*`: `TaskGroup::with_limit(8)` against the `JoinSet` +
 //!   `Semaphore` wrapper people write by hand.
 //!
-//! Run with `cargo bench -p evenkeel-tasks --bench group`.
+//! Run with `cargo bench -p evenkeel-tasks --bench group`. On a busy
+//! machine, compare the figures of one run with each other, not with
+//! another run's.
 
 #![allow(missing_docs)] // `criterion_group!` generates an undocumented public fn.
 
@@ -28,9 +30,11 @@ const BATCH: u64 = 256;
 /// The limit used by the `limited` group.
 const LIMIT: usize = 8;
 
+/// A current-thread runtime: it measures the bookkeeping itself, and is far
+/// less disturbed than a multi-threaded one when other processes compete
+/// for the cores (a shared CI machine).
 fn runtime() -> Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("the benchmark runtime builds")

@@ -9,7 +9,7 @@
 //! - a [`JoinSet`] owns the tasks, so dropping the group aborts them and
 //!   joining yields each outcome exactly once;
 //! - a map from tokio's task id to the task's name, because a `JoinError`
-//!   (a panic or an abort) carries the id but not the name (`id_map.rs`);
+//!   (a panic or an abort) carries the id but not the name (`names.rs`);
 //! - a [`Semaphore`] for the limit. Each task is spawned at once and its
 //!   first step is to wait for a permit, which it holds while its body runs:
 //!   the number of bodies running can never exceed the number of permits;
@@ -28,25 +28,10 @@ use tokio::sync::Semaphore;
 use tokio::task::{AbortHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
+use crate::body::{Output, Shared, Unlimited, run_limited};
 use crate::error::{TaskError, TaskName};
-use crate::id_map::IdMap;
+use crate::names::Names;
 use crate::stats::{Counters, TaskStats};
-
-/// State shared between the group and every one of its tasks.
-pub(crate) struct Shared {
-    /// Cancelled by [`TaskGroup::cancel`], on drop, or by anyone holding a clone.
-    pub(crate) token: CancellationToken,
-    /// `Some` when the group has a limit: one permit per running task body.
-    pub(crate) limit: Option<Semaphore>,
-}
-
-/// What a task's wrapper returns to the group.
-pub(crate) enum Output<T, E> {
-    /// The body ran to completion.
-    Done(Result<T, E>),
-    /// The group was cancelled before the body could start.
-    NotStarted,
-}
 
 /// A group of named tokio tasks that is joined, limited and cancelled as one.
 ///
@@ -117,7 +102,7 @@ pub(crate) enum Output<T, E> {
 /// ```
 pub struct TaskGroup<T, E> {
     pub(crate) set: JoinSet<Output<T, E>>,
-    pub(crate) names: IdMap<TaskName>,
+    pub(crate) names: Names,
     pub(crate) shared: Arc<Shared>,
     limit: Option<usize>,
     pub(crate) grace: Duration,
@@ -172,7 +157,7 @@ impl<T, E> TaskGroup<T, E> {
     fn build(semaphore: Option<Semaphore>, limit: Option<usize>) -> Self {
         Self {
             set: JoinSet::new(),
-            names: IdMap::default(),
+            names: Names::default(),
             shared: Arc::new(Shared {
                 token: CancellationToken::new(),
                 limit: semaphore,
@@ -418,7 +403,7 @@ where
         } else if self.shared.limit.is_some() {
             self.set.spawn(run_limited(Arc::clone(&self.shared), task))
         } else {
-            self.set.spawn(run_unlimited(task))
+            self.set.spawn(Unlimited { task })
         };
         self.names.insert(handle.id(), name.into());
         self.counters.spawned += 1;
@@ -449,44 +434,6 @@ where
         self.set.detach_all();
         self.detached = true;
     }
-}
-
-/// The body of every group task: take a slot (if limited), run, give it back.
-/// The body of a task in a group without a limit.
-async fn run_unlimited<T, E, F>(task: F) -> Output<T, E>
-where
-    F: Future<Output = Result<T, E>>,
-{
-    Output::Done(task.await)
-}
-
-/// The body of a task in a limited group: take a slot, run, give it back
-/// (the permit drops with the future, however it ends). A task that must
-/// wait for a slot gives up waiting when the group is cancelled.
-async fn run_limited<T, E, F>(shared: Arc<Shared>, task: F) -> Output<T, E>
-where
-    F: Future<Output = Result<T, E>>,
-{
-    let Some(semaphore) = &shared.limit else {
-        return Output::Done(task.await);
-    };
-    // Fast path: a free slot, no need to watch the token (waiting on it
-    // takes the token's lock).
-    let _permit = if let Ok(permit) = semaphore.try_acquire() {
-        permit
-    } else {
-        tokio::select! {
-            biased;
-            () = shared.token.cancelled() => return Output::NotStarted,
-            permit = semaphore.acquire() => match permit {
-                Ok(permit) => permit,
-                // The semaphore is never closed; if it were, not starting
-                // is the safe answer.
-                Err(_) => return Output::NotStarted,
-            },
-        }
-    };
-    Output::Done(task.await)
 }
 
 impl<T, E> Default for TaskGroup<T, E> {

@@ -12,8 +12,9 @@ use std::borrow::Cow;
 use tokio::task::{Id, JoinError};
 use tokio::time::Instant;
 
+use crate::body::Output;
 use crate::error::{TaskError, from_join_error};
-use crate::group::{Output, TaskGroup};
+use crate::group::TaskGroup;
 
 impl<T, E> TaskGroup<T, E>
 where
@@ -212,7 +213,7 @@ where
         // Every task is registered under its id right after it is spawned,
         // and `&mut self` keeps joining from racing that; the fallback only
         // keeps a logic error from becoming a panic.
-        let name = self.names.remove(&id).unwrap_or(Cow::Borrowed("<unnamed>"));
+        let name = self.names.remove(id).unwrap_or(Cow::Borrowed("<unnamed>"));
         let outcome = match joined {
             Ok((_, Output::Done(Ok(value)))) => Ok(value),
             Ok((_, Output::Done(Err(error)))) => Err(TaskError::Failed { name, error }),

@@ -8,7 +8,9 @@
 //! Structured concurrency ties tasks to an owner: the owner limits how many
 //! run, cancels the rest when one fails, turns panics into errors that say
 //! which task failed and why, and does not let a task escape when the owner
-//! goes away.
+//! goes away. Long-lived tasks (a consumer loop, a connection keeper) need
+//! one more thing: someone who restarts them when they fail, without
+//! restarting them in a tight loop forever.
 //!
 //! # The naive version and its gaps
 //!
@@ -41,7 +43,10 @@
 //!   does not cancel its tasks on drop, and its `close()` does not stop new
 //!   spawns (tokio#6759).
 //! - Neither turns "the first failure" into "cancel the others, gracefully,
-//!   then report that failure", and neither restarts a failed task.
+//!   then report that failure", and neither restarts a failed task: the
+//!   hand-written `loop { if let Err(e) = run().await { sleep(1s) } }` has no
+//!   backoff, no limit, no order between dependent tasks, and no way to stop
+//!   it cleanly.
 //!
 //! # How this crate fixes it
 //!
@@ -56,7 +61,20 @@
 //! `JoinHandle` at the join boundary, so `?` into `anyhow` keeps the task's
 //! name and panic message.
 //!
-//! # Example
+//! [`Supervisor`] runs long-lived children the Erlang/OTP way: a factory per
+//! child builds its future anew at each start; a [`Restart`] policy
+//! (`Permanent`, `Transient`, `Temporary`) says whether an exit is
+//! restarted, a [`Strategy`] (`OneForOne`, `OneForAll`, `RestForOne`) which
+//! siblings go with it; delays come from an `evenkeel_retry::Backoff`; a
+//! restart intensity (at most N restarts within a window) makes it give up
+//! with a [`SupervisorError`] instead of looping; an
+//! `evenkeel_shutdown::Shutdown` stops the children in reverse start order,
+//! each with its own grace period. Every start, exit and restart is a
+//! [`SupervisorEvent`].
+//!
+//! # Examples
+//!
+//! A bounded fan-out that stops at the first failure:
 //!
 //! ```
 //! use evenkeel_tasks::{TaskError, TaskGroup};
@@ -75,12 +93,45 @@
 //! # }
 //! # async fn fetch(id: u32) -> Result<u32, std::io::Error> { Ok(id) }
 //! ```
+//!
+//! Supervised workers that restart with backoff and stop on shutdown:
+//!
+//! ```
+//! use evenkeel_retry::Backoff;
+//! use evenkeel_shutdown::{Reason, Shutdown};
+//! use evenkeel_tasks::{ChildSpec, Strategy, Supervisor};
+//! use std::time::Duration;
+//! use tokio_util::sync::CancellationToken;
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() {
+//! let shutdown = Shutdown::new();
+//! let mut supervisor = Supervisor::new()
+//!     .strategy(Strategy::OneForOne)
+//!     .intensity(5, Duration::from_secs(10))
+//!     .backoff(Backoff::exponential(Duration::from_millis(100)).max_delay(Duration::from_secs(5)));
+//! for n in 0..4 {
+//!     supervisor = supervisor.child(ChildSpec::new(format!("worker-{n}"), |token: CancellationToken| async move {
+//!         // A real worker would take jobs from a queue until cancelled.
+//!         token.cancelled().await;
+//!         Ok::<(), std::io::Error>(())
+//!     }));
+//! }
+//! let running = tokio::spawn(supervisor.run(shutdown.clone()));
+//! // ... later, on SIGTERM:
+//! shutdown.trigger(Reason::Requested);
+//! if let Err(gave_up) = running.await.unwrap() {
+//!     eprintln!("supervisor gave up: {gave_up}");
+//! }
+//! # }
+//! ```
 
+mod body;
 mod context;
 mod error;
 mod group;
-mod id_map;
 mod join;
+mod names;
 mod stats;
 mod supervisor;
 
