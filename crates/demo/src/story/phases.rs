@@ -67,6 +67,7 @@ impl Story {
 
     /// Plays every scene; fails if any check failed.
     pub(crate) async fn play(&mut self) -> anyhow::Result<()> {
+        let started = Instant::now();
         println!("evenkeel demo: a worker-pool job server under load, on loopback");
         say(format!(
             "downstream (in-process, flaky): {}",
@@ -89,7 +90,8 @@ impl Story {
         println!();
         if self.checks.failed().is_empty() {
             println!(
-                "demo complete: {} checks passed; every accepted job is accounted for.",
+                "demo complete in {:.0}s: {} checks passed; every accepted job is accounted for.",
+                started.elapsed().as_secs_f64(),
                 self.checks.passed()
             );
             Ok(())
@@ -246,6 +248,7 @@ impl Story {
                 .unwrap_or(0.0)
         };
         let before = self.scrape(base).await.unwrap_or_default();
+        let calls_before = self.downstream.stats();
         let mix = JobMix {
             work_ms: (5, 20),
             fail_rate: 0.0,
@@ -294,6 +297,15 @@ impl Story {
                 .checks
                 .check(false, format!("the outage load task failed: {e}")),
         }
+        let calls = self.downstream.stats();
+        say(format!(
+            "downstream saw {} calls in this scene: {} ok, {} refused by the outage, {} injected 500s, {} busy 503s",
+            calls.requests - calls_before.requests,
+            calls.ok - calls_before.ok,
+            calls.outage_rejections - calls_before.outage_rejections,
+            calls.errors - calls_before.errors,
+            calls.busy - calls_before.busy,
+        ));
         let delta = |to| transitions(&last, to) - transitions(&before, to);
         self.breaker = format!(
             "{} → open, {} → half-open, {} → closed (server counters); sampled: {}",
