@@ -22,6 +22,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
@@ -109,6 +110,9 @@ pub struct TaskGroup<T, E> {
     /// Outcomes collected while cancelling, handed out first by `join_next`.
     pub(crate) finished: VecDeque<Result<T, TaskError<E>>>,
     pub(crate) counters: Counters,
+    /// Whether `token()` handed out a clone (then `child_of` must link the
+    /// token rather than replace it).
+    token_lent: AtomicBool,
     detached: bool,
 }
 
@@ -166,6 +170,7 @@ impl<T, E> TaskGroup<T, E> {
             grace: Self::DEFAULT_GRACE_PERIOD,
             finished: VecDeque::new(),
             counters: Counters::default(),
+            token_lent: AtomicBool::new(false),
             detached: false,
         }
     }
@@ -193,9 +198,9 @@ impl<T, E> TaskGroup<T, E> {
     ///
     /// # Panics
     ///
-    /// Only when tasks were already spawned and this is called outside a
-    /// tokio runtime: the link then needs a watcher task, spawned like
-    /// `tokio::spawn` does.
+    /// Only when tasks were already spawned or [`token`](TaskGroup::token)
+    /// was already called, and this is called outside a tokio runtime: the
+    /// link then needs a watcher task, spawned like `tokio::spawn` does.
     ///
     /// # Example
     ///
@@ -211,12 +216,13 @@ impl<T, E> TaskGroup<T, E> {
     #[must_use]
     pub fn child_of(mut self, parent: &CancellationToken) -> Self {
         let token = parent.child_token();
-        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+        let untouched = self.counters.spawned == 0 && !*self.token_lent.get_mut();
+        if let (true, Some(shared)) = (untouched, Arc::get_mut(&mut self.shared)) {
             shared.token = token;
         } else {
-            // Tasks already hold the shared state, so the token cannot be
-            // replaced: a small watcher links the existing one to the parent
-            // and ends as soon as either is cancelled.
+            // Tasks or callers already hold the current token, so it cannot
+            // be replaced: a small watcher links it to the parent and ends as
+            // soon as either is cancelled.
             let own = self.shared.token.clone();
             tokio::spawn(async move {
                 tokio::select! {
@@ -254,6 +260,7 @@ impl<T, E> TaskGroup<T, E> {
     /// # }
     /// ```
     pub fn token(&self) -> CancellationToken {
+        self.token_lent.store(true, Ordering::Relaxed);
         self.shared.token.clone()
     }
 

@@ -170,3 +170,17 @@ async fn child_group_follows_the_parent_token() {
     assert!(group.is_cancelled());
     assert!(matches!(group.join_next().await, Some(Ok(()))));
 }
+
+/// `child_of` after `token()` was handed out (or tasks were spawned) links
+/// the existing token to the parent instead of replacing it, so the clones
+/// already out there are cancelled with the parent too.
+#[tokio::test(start_paused = true)]
+async fn child_of_after_handing_out_the_token_links_it() {
+    let parent = tokio_util::sync::CancellationToken::new();
+    let group = TaskGroup::<(), ()>::new();
+    let early = group.token();
+    let group = group.child_of(&parent);
+    parent.cancel();
+    early.cancelled().await;
+    assert!(group.is_cancelled());
+}
