@@ -58,6 +58,10 @@
 //! | [`Bulkhead`]: concurrency limit that rejects (optionally waits a bounded time) | `bulkhead` | [`Error::Overloaded`] |
 //! | [`CircuitBreaker`]: count/time windows, failure and slow-call rates, half-open trials | `circuit-breaker` | [`Error::CircuitOpen`] |
 //! | [`Drain`]: a shutdown guard per in-flight request | `drain` | [`Error::ShuttingDown`] |
+//! | [`Retry`]: `evenkeel_retry::Backoff`, optional `RetryBudget`, retry-after aware [`retry::Policy`] | `retry` | (the last attempt's error) |
+//!
+//! [`preset::ServerLayer`] and [`preset::ClientLayer`] build each side's
+//! whole stack in the recommended order in one call.
 //!
 //! # Example
 //!
@@ -88,6 +92,11 @@
 //! }
 //! # }
 //! ```
+//!
+//! The same stack in one call is
+//! `ServerLayer::new(shutdown).rate_limit(..).timeout(..).max_concurrency(..)`
+//! (see [`preset`]); on an axum `Router`, add [`ErrorResponseLayer`] in
+//! front: `.layer((ErrorResponseLayer::new(), server))`.
 //!
 //! # The recommended order
 //!
@@ -126,8 +135,11 @@ pub mod bulkhead;
 pub mod circuit_breaker;
 #[cfg(feature = "drain")]
 pub mod drain;
+pub mod preset;
 #[cfg(feature = "rate-limit")]
 pub mod rate_limit;
+#[cfg(feature = "retry")]
+pub mod retry;
 #[cfg(feature = "timeout")]
 pub mod timeout;
 
@@ -145,5 +157,7 @@ pub use circuit_breaker::{CircuitBreaker, CircuitBreakerLayer};
 pub use drain::{Drain, DrainLayer};
 #[cfg(feature = "rate-limit")]
 pub use rate_limit::{KeyedRateLimit, KeyedRateLimitLayer, RateLimit, RateLimitLayer};
+#[cfg(feature = "retry")]
+pub use retry::{Retry, RetryLayer};
 #[cfg(feature = "timeout")]
 pub use timeout::{AttemptTimeout, AttemptTimeoutLayer, Timeout, TimeoutLayer};

@@ -103,3 +103,26 @@ fn inner_error_is_its_own_response() {
     let e: Error<(StatusCode, &str)> = Error::Inner((StatusCode::IM_A_TEAPOT, "short and stout"));
     assert_eq!(e.into_response().status(), StatusCode::IM_A_TEAPOT);
 }
+
+/// The server preset on a router: requests pass, and once the drain has
+/// begun they get 503 with the drain's `Retry-After`.
+#[cfg(feature = "full")]
+#[tokio::test(start_paused = true)]
+async fn server_preset_on_a_router_answers_503_while_draining() {
+    use evenkeel_middleware::preset::ServerLayer;
+    use evenkeel_shutdown::Shutdown;
+
+    let shutdown = Shutdown::new();
+    let server = ServerLayer::new(shutdown.clone()).drain_retry_after(Duration::from_secs(9));
+    let app: Router = Router::new()
+        .route("/", get(|| async { "ok" }))
+        .layer((ErrorResponseLayer::new(), server));
+    assert_eq!(
+        app.clone().oneshot(get_req("/")).await.unwrap().status(),
+        StatusCode::OK
+    );
+    shutdown.drain(Duration::from_secs(1)).await;
+    let resp = app.oneshot(get_req("/")).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(resp.headers()["retry-after"], "9");
+}

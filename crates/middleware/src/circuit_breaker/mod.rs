@@ -225,6 +225,13 @@ impl<C> CircuitBreakerLayer<C> {
     }
 }
 
+impl<C> CircuitBreakerLayer<C> {
+    #[cfg(all(feature = "retry", feature = "timeout"))]
+    pub(crate) fn classifier_ref(&self) -> &C {
+        &self.classifier
+    }
+}
+
 impl<S, C: Clone> Layer<S> for CircuitBreakerLayer<C> {
     type Service = CircuitBreaker<S, C>;
 

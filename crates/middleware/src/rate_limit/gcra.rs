@@ -115,6 +115,17 @@ impl RateLimiter {
         Self::new(num, Duration::from_secs(1))
     }
 
+    /// A limiter that admits everything (a check is one branch). For
+    /// turning rate limiting off in a preset without changing its type.
+    ///
+    /// ```
+    /// let limiter = evenkeel_middleware::rate_limit::RateLimiter::unlimited();
+    /// assert!((0..10_000).all(|_| limiter.check().is_ok()));
+    /// ```
+    pub fn unlimited() -> Self {
+        Self::with_burst(1, Duration::ZERO, 1)
+    }
+
     /// Admits one request now (`Ok`), or says how long until one would be
     /// admitted (`Err(retry_after)`). Never waits; a rejection costs nothing.
     ///
@@ -132,6 +143,9 @@ impl RateLimiter {
     /// ```
     pub fn check(&self) -> Result<(), Duration> {
         let g = &*self.state;
+        if g.emission == 0 {
+            return Ok(());
+        }
         g.check_at(now_since(g.base))
     }
 
@@ -149,6 +163,10 @@ impl RateLimiter {
 
 impl Gcra {
     fn check_at(&self, now: u64) -> Result<(), Duration> {
+        if self.emission == 0 {
+            // A zero emission interval admits everything: skip the write.
+            return Ok(());
+        }
         let mut tat = self.tat.load(Ordering::Relaxed);
         loop {
             let next = decide(tat, now, self.emission, self.tolerance)?;

@@ -10,7 +10,7 @@ use super::future::AttemptFuture;
 use crate::error::{Error, LayerError};
 
 /// A per-attempt timeout: readiness passes through, the timer covers the
-/// call. Place it under the retry layer.
+/// call. Place it under [`Retry`](crate::Retry).
 ///
 /// # Examples
 ///

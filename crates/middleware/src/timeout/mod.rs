@@ -11,7 +11,7 @@
 //! response future (the inner service must be `Clone`; `call` leaves a clone
 //! in its place), where readiness and the call both run under one timer.
 //! [`AttemptTimeout`] is tower's shape: readiness passes through, the timer
-//! covers the call only; put it under the retry layer so each attempt
+//! covers the call only; put it under [`Retry`](crate::Retry) so each attempt
 //! gets its own budget while a [`Timeout`] above bounds them all.
 //! Both fail with [`Error::TimedOut`].
 
