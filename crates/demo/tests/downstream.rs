@@ -204,3 +204,46 @@ async fn same_seed_same_dice() {
     assert_eq!(stats.ok + stats.errors + stats.busy, 100);
     assert!(stats.errors > 0 && stats.busy > 0 && stats.ok > 0);
 }
+
+/// The real binary: `evenkeel-demo downstream --addr 127.0.0.1:0` prints
+/// `listening on <addr>` on stdout, serves there, and exits 0 on SIGTERM.
+#[tokio::test]
+async fn binary_prints_its_address_and_stops_on_sigterm() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_evenkeel-demo"))
+        .args([
+            "downstream",
+            "--addr",
+            "127.0.0.1:0",
+            "--latency",
+            "0ms",
+            "--jitter",
+            "0ms",
+        ])
+        .args(["--error-rate", "0", "--busy-rate", "0"])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = lines.next_line().await.unwrap().unwrap();
+    let addr: SocketAddr = line.strip_prefix("listening on ").unwrap().parse().unwrap();
+    assert_ne!(addr.port(), 0);
+
+    let client: Client<HttpConnector, Full<Bytes>> =
+        Client::builder(TokioExecutor::new()).build_http();
+    let request = Request::post(format!("http://{addr}/work"))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    assert_eq!(client.request(request).await.unwrap().status(), 200);
+
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id().unwrap()).unwrap());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    // A guard against a hang, not a timed assertion: the exit is immediate.
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{status}");
+}

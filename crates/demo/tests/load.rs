@@ -209,3 +209,74 @@ async fn client_errors_are_not_retried() {
         (2, 2, 2, 0)
     );
 }
+
+/// The real binary: `evenkeel-demo load --json --ids-file` prints one JSON
+/// summary on stdout and writes one accepted id per line.
+#[tokio::test]
+async fn binary_prints_json_and_writes_ids() {
+    let url = fake_server(|n| {
+        if n % 2 == 0 {
+            accepted(n)
+        } else {
+            refused(StatusCode::TOO_MANY_REQUESTS, "1")
+        }
+    })
+    .await;
+    let ids_file =
+        std::env::temp_dir().join(format!("evenkeel-load-ids-{}.txt", std::process::id()));
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_evenkeel-demo"))
+        .args([
+            "load",
+            "--target",
+            &url,
+            "--concurrency",
+            "1",
+            "--jobs",
+            "6",
+        ])
+        .args([
+            "--max-retries",
+            "0",
+            "--progress",
+            "off",
+            "--json",
+            "--ids-file",
+        ])
+        .arg(&ids_file)
+        .output()
+        .await
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(summary["sent"], 6);
+    assert_eq!(summary["accepted"], 3);
+    assert_eq!(summary["rejected"]["429"], 3);
+    let ids = std::fs::read_to_string(&ids_file).unwrap();
+    std::fs::remove_file(&ids_file).unwrap();
+    assert_eq!(ids, "job-0\njob-2\njob-4\n");
+}
+
+/// Against an address where nothing listens, the binary fails (exit code
+/// non-zero) instead of printing a summary of nothing.
+#[tokio::test]
+async fn binary_fails_without_a_server() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_evenkeel-demo"))
+        .args([
+            "load",
+            "--target",
+            &url,
+            "--jobs",
+            "2",
+            "--max-retries",
+            "0",
+        ])
+        .args(["--progress", "off"])
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no answer"));
+}
