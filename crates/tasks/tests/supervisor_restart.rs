@@ -276,3 +276,42 @@ async fn returns_when_no_child_is_left() {
         ]
     );
 }
+
+/// A child that panics is reported with its message and restarted; so is a
+/// factory that panics while building the future (the supervisor itself
+/// does not go down).
+#[tokio::test(start_paused = true)]
+async fn panics_in_child_or_factory_are_reported_and_restarted() {
+    let shutdown = Shutdown::new();
+    let recorder = Recorder::new();
+    let mut starts = 0;
+    let child = ChildSpec::new("fragile", move |token: CancellationToken| {
+        starts += 1;
+        let attempt = starts;
+        assert!(attempt != 2, "factory failed on attempt {attempt}");
+        async move {
+            assert!(attempt != 1, "child failed on attempt {attempt}");
+            token.cancelled().await;
+            Ok::<(), String>(())
+        }
+    })
+    .restart(Restart::Transient);
+    let supervisor = Supervisor::new()
+        .backoff(Backoff::constant(ms(10)))
+        .child(child)
+        .on_event(stop_at_start(&recorder, &shutdown, 2));
+    supervisor.run(shutdown).await.unwrap();
+    let exits: Vec<String> = recorder
+        .matching("exit")
+        .into_iter()
+        .map(|(_, d)| d)
+        .collect();
+    assert_eq!(
+        exits,
+        [
+            "exit fragile panicked: child failed on attempt 1",
+            "exit fragile panicked: factory failed on attempt 2",
+            "exit fragile ok",
+        ]
+    );
+}

@@ -77,7 +77,8 @@ type Factory = Box<dyn FnMut(CancellationToken) -> ChildFuture + Send>;
 /// The factory receives a fresh [`CancellationToken`] per start; the child
 /// should return (with `Ok(())`) soon after the token is cancelled, which is
 /// how the supervisor asks it to stop. A child that does not return within
-/// its [grace period](ChildSpec::grace_period) is aborted.
+/// its [grace period](ChildSpec::grace_period) is aborted. A factory that
+/// panics is reported (and restarted) like a child that panicked.
 ///
 /// # Defaults
 ///
