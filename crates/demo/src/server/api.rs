@@ -137,7 +137,10 @@ async fn not_found(method: Method, uri: axum::http::Uri) -> ApiError {
 }
 
 /// Gives every error response without a JSON body the `{"error": ...}`
-/// shape, keeping its status and headers.
+/// shape, keeping its status and headers: the plain-text message of a
+/// middleware rejection becomes the `error` string, an empty body becomes
+/// the status's reason phrase. Such responses also get their rejection
+/// reason here, from the status and message, for the metrics.
 async fn json_errors(response: Response) -> Response {
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
@@ -150,11 +153,27 @@ async fn json_errors(response: Response) -> Response {
     if is_json {
         return response;
     }
-    let (mut parts, _body) = response.into_parts();
-    let message = status
-        .canonical_reason()
-        .unwrap_or("error")
-        .to_ascii_lowercase();
+    let (mut parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&text).trim().to_owned();
+    let message = if text.is_empty() {
+        status
+            .canonical_reason()
+            .unwrap_or("error")
+            .to_ascii_lowercase()
+    } else {
+        text
+    };
+    if parts.extensions.get::<RejectReason>().is_none() {
+        let reason = match status {
+            StatusCode::TOO_MANY_REQUESTS => "rate_limited",
+            StatusCode::SERVICE_UNAVAILABLE if message.starts_with("shutting down") => "draining",
+            StatusCode::SERVICE_UNAVAILABLE => "overloaded",
+            StatusCode::GATEWAY_TIMEOUT => "timeout",
+            _ => "other",
+        };
+        parts.extensions.insert(RejectReason(reason));
+    }
     let body = serde_json::to_vec(&json!({ "error": message })).unwrap_or_default();
     parts.headers.insert(
         header::CONTENT_TYPE,
@@ -181,15 +200,10 @@ async fn observe(State(metrics): State<Arc<Metrics>>, request: Request, next: Ne
         start.elapsed().as_secs_f64(),
     );
     if method == Method::POST && route == "/jobs" && !status.is_success() {
-        let reason = response.extensions().get::<RejectReason>().map_or_else(
-            || match status {
-                StatusCode::TOO_MANY_REQUESTS => "rate_limited",
-                StatusCode::SERVICE_UNAVAILABLE => "overloaded",
-                StatusCode::GATEWAY_TIMEOUT => "timeout",
-                _ => "other",
-            },
-            |r| r.0,
-        );
+        let reason = response
+            .extensions()
+            .get::<RejectReason>()
+            .map_or("other", |r| r.0);
         metrics.rejected(reason);
     }
     response

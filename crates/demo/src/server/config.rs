@@ -95,6 +95,26 @@ pub struct ServeArgs {
     #[arg(long, env = "EVENKEEL_DOWNSTREAM_TIMEOUT", default_value = "1s", value_parser = parse_duration)]
     pub downstream_timeout: Duration,
 
+    /// Circuit breaker: how many recent downstream calls it judges by.
+    #[arg(long, env = "EVENKEEL_BREAKER_WINDOW", default_value_t = 20)]
+    pub breaker_window: u32,
+
+    /// Circuit breaker: calls needed in the window before it may open.
+    #[arg(long, env = "EVENKEEL_BREAKER_MIN_CALLS", default_value_t = 10)]
+    pub breaker_min_calls: u32,
+
+    /// Circuit breaker: failure rate (percent) at which it opens.
+    #[arg(long, env = "EVENKEEL_BREAKER_FAILURE_RATE", default_value_t = 50.0)]
+    pub breaker_failure_rate: f64,
+
+    /// Circuit breaker: how long it stays open before trial calls.
+    #[arg(long, env = "EVENKEEL_BREAKER_OPEN", default_value = "5s", value_parser = parse_duration)]
+    pub breaker_open: Duration,
+
+    /// Circuit breaker: trial calls allowed while half-open.
+    #[arg(long, env = "EVENKEEL_BREAKER_HALF_OPEN_CALLS", default_value_t = 3)]
+    pub breaker_half_open_calls: u32,
+
     /// Timeout of one attempt of a job.
     #[arg(long, env = "EVENKEEL_ATTEMPT_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
     pub attempt_timeout: Duration,

@@ -25,6 +25,17 @@ use hyper::http::{Method, Request, Uri, header};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use std::sync::Arc;
+
+use evenkeel_middleware::circuit_breaker::{Breaker, Outcome, SlidingWindow, State};
+use evenkeel_middleware::{
+    AttemptTimeoutLayer, CircuitBreakerLayer, Error, LayerError, TimeoutLayer,
+};
+use tower::util::BoxCloneSyncService;
+use tower::{ServiceBuilder, ServiceExt as _};
+
+use super::config::ServeArgs;
+use super::metrics::{CircuitState, Metrics};
 
 use super::job::JobId;
 
@@ -157,25 +168,100 @@ impl tower::Service<Call> for HttpCall {
     }
 }
 
-/// The downstream client jobs use (cheap to clone).
-#[derive(Clone, Debug)]
+impl LayerError for CallError {
+    type Inner = Self;
+
+    fn into_error(self) -> Error<Self> {
+        Error::Inner(self)
+    }
+}
+
+/// How a downstream call failed, after the client stack.
+pub(crate) type DownstreamError = Error<CallError>;
+
+/// Whether the job should try again after `e`: everything but a 4xx the
+/// downstream answered on purpose.
+pub(crate) fn is_retryable(e: &DownstreamError) -> bool {
+    match e {
+        Error::Inner(e) => e.is_retryable(),
+        _ => true,
+    }
+}
+
+/// The wait `e` asks for: a rejection's hint (an open circuit says when it
+/// lets a trial call through), or the downstream's own `Retry-After`.
+pub(crate) fn retry_after(e: &DownstreamError) -> Option<Duration> {
+    match e {
+        Error::Inner(e) => e.retry_after(),
+        other => other.retry_after(),
+    }
+}
+
+/// What counts against the breaker: transport errors, 5xx (and 429) and
+/// timeouts are failures; a 4xx is the caller's fault and a success as far
+/// as the downstream's health goes; rejections by layers below are ignored.
+fn classify(result: &Result<(), DownstreamError>) -> Outcome {
+    match result {
+        Ok(()) => Outcome::Success,
+        Err(Error::Inner(e)) if !e.is_retryable() => Outcome::Success,
+        Err(e) if e.is_rejection() => Outcome::Ignore,
+        Err(_) => Outcome::Failure,
+    }
+}
+
+fn circuit_state(state: State) -> CircuitState {
+    match state {
+        State::Closed => CircuitState::Closed,
+        State::HalfOpen => CircuitState::HalfOpen,
+        State::Open | State::ForcedOpen => CircuitState::Open,
+    }
+}
+
+/// The downstream client jobs use (cheap to clone; clones share the
+/// breaker).
+#[derive(Clone)]
 pub(crate) struct DownstreamClient {
-    inner: HttpCall,
+    service: BoxCloneSyncService<Call, (), DownstreamError>,
+    breaker: Breaker,
+}
+
+impl fmt::Debug for DownstreamClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DownstreamClient")
+            .field("breaker", &self.breaker.state())
+            .finish_non_exhaustive()
+    }
 }
 
 impl DownstreamClient {
-    /// A client for `url`.
+    /// A client for `url` behind the client-side stack: total timeout (the
+    /// job's `--attempt-timeout`) → circuit breaker → attempt timeout
+    /// (`--downstream-timeout`). Breaker transitions go to `metrics`.
     ///
     /// # Errors
     ///
     /// A message when `url` is unusable.
-    pub(crate) fn new(
-        url: &str,
-        _args: &super::config::ServeArgs,
-        _metrics: std::sync::Arc<super::metrics::Metrics>,
-    ) -> Result<Self, String> {
+    pub(crate) fn new(url: &str, args: &ServeArgs, metrics: Arc<Metrics>) -> Result<Self, String> {
+        let http = HttpCall::new(url)?;
+        let breaker = Breaker::builder()
+            .sliding_window(SlidingWindow::Count(args.breaker_window as usize))
+            .minimum_calls(u64::from(args.breaker_min_calls))
+            .failure_rate_threshold(args.breaker_failure_rate)
+            .open_duration(args.breaker_open)
+            .half_open_calls(args.breaker_half_open_calls)
+            .on_state_change(move |change| {
+                tracing::warn!(from = ?change.from, to = ?change.to, "downstream circuit breaker");
+                metrics.circuit(circuit_state(change.to));
+            })
+            .build();
+        let service = ServiceBuilder::new()
+            .layer(TimeoutLayer::new(args.attempt_timeout))
+            .layer(CircuitBreakerLayer::new(breaker.clone()).classifier(classify))
+            .layer(AttemptTimeoutLayer::new(args.downstream_timeout))
+            .service(http);
         Ok(Self {
-            inner: HttpCall::new(url)?,
+            service: BoxCloneSyncService::new(service),
+            breaker,
         })
     }
 
@@ -183,15 +269,14 @@ impl DownstreamClient {
     ///
     /// # Errors
     ///
-    /// The last failure.
+    /// The failure, typed by the layer that produced it.
     pub(crate) async fn call(
         &self,
         id: JobId,
         payload: &serde_json::Value,
-    ) -> Result<(), CallError> {
-        use tower::ServiceExt as _;
+    ) -> Result<(), DownstreamError> {
         // Serializing a `Value` cannot fail.
         let body = Bytes::from(serde_json::to_vec(payload).unwrap_or_default());
-        self.inner.clone().oneshot(Call { id, body }).await
+        self.service.clone().oneshot(Call { id, body }).await
     }
 }

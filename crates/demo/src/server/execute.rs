@@ -38,7 +38,7 @@ use std::time::Duration;
 use evenkeel_retry::{Backoff, Decision, Jitter, RetryError, retry};
 use tokio::sync::Notify;
 
-use super::downstream_client::{CallError, DownstreamClient};
+use super::downstream_client::{self, DownstreamClient, DownstreamError};
 use super::intake::Ticket;
 use super::job::{JobId, JobSpec};
 use super::metrics::{InFlight, Metrics};
@@ -123,12 +123,12 @@ pub(crate) struct JobContext {
 }
 
 /// Why an attempt failed.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 enum AttemptError {
     /// The simulated transient failure (`fail_rate`).
     Simulated,
     /// The downstream call failed.
-    Downstream(CallError),
+    Downstream(DownstreamError),
     /// The job wants the downstream but none is configured.
     NoDownstream,
     /// The job stopped being live (spilled at the deadline): stop.
@@ -217,10 +217,10 @@ pub(crate) async fn run(ctx: &JobContext, ticket: Ticket) {
     let result = retry(backoff, || attempt(ctx, id, Arc::clone(&spec)))
         .classify(|e: &AttemptError| match e {
             AttemptError::Gone | AttemptError::NoDownstream => Decision::Stop,
-            AttemptError::Downstream(e) if !e.is_retryable() => Decision::Stop,
-            AttemptError::Downstream(e) => e
-                .retry_after()
-                .map_or(Decision::Retry, Decision::RetryAfter),
+            AttemptError::Downstream(e) if !downstream_client::is_retryable(e) => Decision::Stop,
+            AttemptError::Downstream(e) => {
+                downstream_client::retry_after(e).map_or(Decision::Retry, Decision::RetryAfter)
+            }
             AttemptError::Simulated => Decision::Retry,
         })
         .notify(|e: &AttemptError, _attempt, delay| {

@@ -5,8 +5,9 @@
 //! nothing accepted was lost. With `--log-format json` it is one JSON
 //! object with integer fields (`accepted`, `restored`, `succeeded`, `dead`,
 //! `spilled`, `lost`, `retries`, `drain_ms`, `exit_code`) and the `drain`
-//! outcome; with `text` the same fields as `key=value` pairs. It is also
-//! logged through `tracing` on stderr.
+//! outcome; with `text` the same fields as `key=value` pairs. It is
+//! deliberately *not* also logged through `tracing`: a reader looking for
+//! "the" final record must find exactly one.
 
 use serde::Serialize;
 
@@ -25,7 +26,7 @@ struct FinalRecord {
     exit_code: i32,
 }
 
-/// Prints the final accounting record on stdout (and logs it).
+/// Prints the final accounting record on stdout.
 pub(crate) fn final_record(
     format: LogFormat,
     accounting: Accounting,
@@ -41,15 +42,6 @@ pub(crate) fn final_record(
         drain_ms,
         exit_code,
     };
-    tracing::info!(
-        accepted = accounting.accepted,
-        succeeded = accounting.succeeded,
-        dead = accounting.dead,
-        spilled = accounting.spilled,
-        lost = record.lost,
-        exit_code,
-        "final accounting"
-    );
     match format {
         LogFormat::Json => say(&serde_json::to_string(&record).unwrap_or_default()),
         LogFormat::Text => say(&format!(

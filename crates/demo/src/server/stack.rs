@@ -1,17 +1,73 @@
-//! The tower stack in front of `POST /jobs`.
+//! The tower stack in front of `POST /jobs`, from the middleware crate.
 //!
-//! This is where the middleware crate's server-side preset (rate limit →
-//! total timeout → bulkhead → drain) is applied. Until that crate's layers
-//! are integrated the stack is empty: `--rate-limit`,
-//! `--max-concurrent-requests` and `--request-timeout` are parsed but have
-//! no effect yet.
+//! Outermost first, in the order the middleware crate recommends for a
+//! server:
+//!
+//! 1. **rate limit** (`--rate-limit` per second, `--rate-limit-burst`): one
+//!    GCRA limiter shared by every connection; a request over the rate is
+//!    refused at once with 429 and a `Retry-After` that says when a slot
+//!    frees up. With `--rate-limit 0` this layer is left out.
+//! 2. **total timeout** (`--request-timeout`): a request that takes longer
+//!    gets 504.
+//! 3. **bulkhead** (`--max-concurrent-requests`): at most that many
+//!    requests in the handler at once; one more is refused with 503 and
+//!    `Retry-After` instead of queueing.
+//! 4. **drain**: each request holds a drain guard of the server's
+//!    `Shutdown` while it runs, so the drain also waits for requests in
+//!    flight; once the drain has begun (after the pre-drain delay), new
+//!    requests are refused with 503 and `Retry-After`. Requests routed here
+//!    during the pre-drain delay are still admitted. The admission itself
+//!    takes a second guard for the job (see `intake`), which covers the
+//!    race of a request that passed this layer just before the drain.
+//!
+//! Each layer fails with the middleware crate's typed `Error`, and
+//! `ErrorResponseLayer` turns it into its HTTP response (status and
+//! `Retry-After`); the API's `json_errors` layer then gives it the JSON
+//! error shape.
 
+use std::time::Duration;
+
+use evenkeel_middleware::rate_limit::RateLimiter;
+use evenkeel_middleware::{
+    BulkheadLayer, DrainLayer, ErrorResponseLayer, RateLimitLayer, TimeoutLayer,
+};
 use evenkeel_shutdown::Shutdown;
-use tower::layer::util::Identity;
+use tower::ServiceBuilder;
+use tower::layer::util::{Identity, Stack};
+use tower::util::Either;
 
 use super::config::ServeArgs;
 
+/// What [`server`] returns: the layers, outermost first.
+pub(crate) type ServerStack = Stack<
+    DrainLayer,
+    Stack<
+        BulkheadLayer,
+        Stack<
+            TimeoutLayer,
+            Stack<Either<RateLimitLayer, Identity>, Stack<ErrorResponseLayer, Identity>>,
+        >,
+    >,
+>;
+
 /// The server-side stack for `POST /jobs`.
-pub(crate) fn server(_args: &ServeArgs, _shutdown: &Shutdown) -> Identity {
-    Identity::new()
+pub(crate) fn server(args: &ServeArgs, shutdown: &Shutdown) -> ServerStack {
+    let rate_limit = (args.rate_limit > 0).then(|| {
+        let burst = args.rate_limit_burst.unwrap_or(args.rate_limit).max(1);
+        RateLimitLayer::new(RateLimiter::with_burst(
+            args.rate_limit,
+            Duration::from_secs(1),
+            burst,
+        ))
+    });
+    ServiceBuilder::new()
+        .layer(ErrorResponseLayer::new())
+        .option_layer(rate_limit)
+        .layer(TimeoutLayer::new(args.request_timeout))
+        .layer(
+            BulkheadLayer::new(args.max_concurrent_requests as usize)
+                .retry_after(Duration::from_secs(1)),
+        )
+        .layer(DrainLayer::new(shutdown.clone()).retry_after(Duration::from_secs(5)))
+        .into_inner()
 }

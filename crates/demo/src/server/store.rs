@@ -295,9 +295,9 @@ impl JobStore {
             return false;
         }
         record.state = state;
-        if error.is_some() {
-            record.error = error;
-        }
+        // A success clears the error of a failed earlier attempt; a death
+        // records its last one.
+        record.error = error;
         match state {
             JobState::Succeeded => inner.counts.succeeded += 1,
             _ => inner.counts.dead += 1,

@@ -234,3 +234,34 @@ fn spill_file_round_trips() {
     assert!(!path.exists());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The documented defaults, and a flag overriding one.
+#[test]
+fn serve_flags_have_the_documented_defaults() {
+    use clap::Parser;
+    use std::time::Duration;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: super::ServeArgs,
+    }
+    let args = Cli::parse_from(["serve"]).args;
+    assert_eq!(args.addr.to_string(), "127.0.0.1:8080");
+    assert_eq!(args.drain_timeout, Duration::from_secs(25));
+    assert_eq!(args.pre_drain_delay, Duration::ZERO);
+    assert_eq!(args.overflow, super::OverflowPolicy::Reject);
+    assert_eq!(args.log_format, super::LogFormat::Text);
+    assert_eq!(args.rate_limit, 0);
+    let args = Cli::parse_from([
+        "serve",
+        "--drain-timeout",
+        "2s",
+        "--overflow",
+        "drop-oldest",
+    ])
+    .args;
+    assert_eq!(args.drain_timeout, Duration::from_secs(2));
+    assert_eq!(args.overflow, super::OverflowPolicy::DropOldest);
+    assert!(Cli::try_parse_from(["serve", "--workers", "0"]).is_err());
+}

@@ -198,3 +198,57 @@ async fn probes_and_metrics_answer_while_serving() {
     );
     assert!(text.trim_end().ends_with("# EOF"));
 }
+
+/// Over `--rate-limit`, `POST /jobs` answers 429 with `Retry-After` and a
+/// JSON error, counted as `rate_limited`; probes are not rate limited.
+#[tokio::test]
+async fn over_the_rate_limit_answers_429_with_retry_after() {
+    let scratch = Scratch::new("rate");
+    let server = Server::start(
+        &scratch.spill(),
+        &["--rate-limit", "1", "--rate-limit-burst", "1"],
+    )
+    .await;
+    let first = server.post_job(&json!({"payload": 1})).await;
+    assert_eq!(first.status, StatusCode::ACCEPTED);
+    let limited = server.post_job(&json!({"payload": 2})).await;
+    assert_eq!(
+        limited.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        limited.text
+    );
+    assert!(limited.headers.contains_key("retry-after"));
+    assert!(
+        limited.json["error"]
+            .as_str()
+            .unwrap()
+            .contains("rate limited")
+    );
+    for _ in 0..3 {
+        assert_eq!(server.get("/healthz").await.status, StatusCode::OK);
+    }
+    let text = server.metrics().await;
+    assert_eq!(
+        metric(&text, "evenkeel_rejections_total{reason=\"rate_limited\"}"),
+        Some(1.0)
+    );
+}
+
+/// Every flag can come from an `EVENKEEL_*` environment variable.
+#[tokio::test]
+async fn flags_can_be_set_through_the_environment() {
+    let scratch = Scratch::new("env");
+    let server = Server::start_with_env(
+        &scratch.spill(),
+        &[
+            ("EVENKEEL_QUEUE_CAPACITY", "7"),
+            ("EVENKEEL_MAX_BODY", "100"),
+        ],
+    )
+    .await;
+    let text = server.metrics().await;
+    assert_eq!(metric(&text, "evenkeel_queue_capacity"), Some(7.0));
+    let big = server.post_job(&json!({"payload": "x".repeat(200)})).await;
+    assert_eq!(big.status, StatusCode::PAYLOAD_TOO_LARGE);
+}

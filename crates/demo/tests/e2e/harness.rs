@@ -10,6 +10,7 @@
 //! killed if a test fails before it exits (`kill_on_drop`), and its scratch
 //! directory is removed.
 
+use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
@@ -82,19 +83,66 @@ impl Server {
     /// Starts `evenkeel-demo serve` with `spill` as its spill file, JSON
     /// logs, an ephemeral port, and `extra` flags.
     pub(crate) async fn start(spill: &Path, extra: &[&str]) -> Self {
+        let mut args: Vec<OsString> = ["serve", "--addr", "127.0.0.1:0", "--log-format", "json"]
+            .into_iter()
+            .map(OsString::from)
+            .collect();
+        args.push("--spill-file".into());
+        args.push(spill.into());
+        args.extend(extra.iter().map(OsString::from));
+        Self::spawn(args).await
+    }
+
+    /// Starts `evenkeel-demo downstream` (the flaky service) on an
+    /// ephemeral port with no latency and no errors, plus `extra` flags.
+    pub(crate) async fn downstream(extra: &[&str]) -> Self {
+        let mut args: Vec<OsString> = [
+            "downstream",
+            "--addr",
+            "127.0.0.1:0",
+            "--latency",
+            "0ms",
+            "--jitter",
+            "0ms",
+            "--error-rate",
+            "0",
+            "--busy-rate",
+            "0",
+        ]
+        .into_iter()
+        .map(OsString::from)
+        .collect();
+        args.extend(extra.iter().map(OsString::from));
+        Self::spawn(args).await
+    }
+
+    /// Like [`start`](Self::start), with extra environment variables.
+    pub(crate) async fn start_with_env(spill: &Path, env: &[(&str, &str)]) -> Self {
+        let mut args: Vec<OsString> = ["serve", "--addr", "127.0.0.1:0", "--log-format", "json"]
+            .into_iter()
+            .map(OsString::from)
+            .collect();
+        args.push("--spill-file".into());
+        args.push(spill.into());
+        Self::spawn_with_env(args, env).await
+    }
+
+    /// Spawns the binary with `args` and waits for its `listening on` line.
+    async fn spawn(args: Vec<OsString>) -> Self {
+        Self::spawn_with_env(args, &[]).await
+    }
+
+    async fn spawn_with_env(args: Vec<OsString>, env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_evenkeel-demo"))
-            .arg("serve")
-            .args(["--addr", "127.0.0.1:0", "--log-format", "json"])
-            .arg("--spill-file")
-            .arg(spill)
-            .args(extra)
+            .args(args)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true)
             .spawn()
-            .expect("spawn evenkeel-demo serve");
+            .expect("spawn evenkeel-demo");
         let stdout = child.stdout.take().expect("stdout is piped");
         let lines = Arc::new(Mutex::new(Vec::new()));
         let new_line = Arc::new(Notify::new());

@@ -7,6 +7,8 @@
 //! See `harness` for how the tests wait without sleeping.
 
 mod api;
+mod downstream;
 mod harness;
 mod jobs;
+mod overflow;
 mod shutdown;
