@@ -19,8 +19,12 @@
 //! - [`backpressure`]: an unbounded, mutex-shared pool hoards a backlog
 //!   that grows with the overload; a bounded queue rejects, hands the job
 //!   back, and stays within capacity.
+//! - [`retry`]: the textbook retry loop panics on zero attempts and on a
+//!   long outage, and its clients return in waves; capped, jittered
+//!   `evenkeel-retry` spreads them and always ends with a value.
 //! - [`shutdown`]: a `watch` + `select!` worker pool loses accepted jobs
 //!   and deafens late subscribers; drain guards finish every job.
 
 pub mod backpressure;
+pub mod retry;
 pub mod shutdown;
