@@ -3,8 +3,9 @@
 //! with a limit, holding a slot while it runs.
 //!
 //! These wrappers sit on the hot path of every spawn and join, so they are
-//! kept lean: the unlimited wrapper is a plain future (no shared state at
-//! all); the limited one takes a free slot without touching the token, and
+//! kept lean: both are plain futures (an `async fn` would store the task's
+//! future twice); the unlimited one has no shared state at all; the limited
+//! one takes a free slot without touching the token or allocating, and
 //! watches the token only while it has to wait.
 
 use std::future::Future;
@@ -12,7 +13,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 /// State shared between the group and every one of its tasks.
@@ -20,7 +21,7 @@ pub(crate) struct Shared {
     /// Cancelled by `TaskGroup::cancel`, on drop, or by anyone holding a clone.
     pub(crate) token: CancellationToken,
     /// `Some` when the group has a limit: one permit per running task body.
-    pub(crate) limit: Option<Semaphore>,
+    pub(crate) limit: Option<Arc<Semaphore>>,
 }
 
 /// What a task's wrapper returns to the group.
@@ -53,31 +54,88 @@ where
     }
 }
 
-/// The body of a task in a limited group: take a slot, run, give it back
-/// (the permit drops with the future, however it ends). A task that must
-/// wait for a slot gives up waiting when the group is cancelled.
-pub(crate) async fn run_limited<T, E, F>(shared: Arc<Shared>, task: F) -> Output<T, E>
+/// The future a waiting task polls until it gets a slot (`Some`) or the
+/// group is cancelled (`None`). Boxed: only tasks that must wait build one.
+type WaitForSlot = Pin<Box<dyn Future<Output = Option<OwnedSemaphorePermit>> + Send>>;
+
+pin_project_lite::pin_project! {
+    /// The body of a task in a limited group: take a slot, run, give the slot
+    /// back as soon as the task's future completes. A task that must wait for
+    /// a slot gives up waiting when the group is cancelled.
+    ///
+    /// A plain future, like [`Unlimited`], with a fast path: a free slot is
+    /// taken without touching the token (watching it takes the token's lock)
+    /// and without allocating.
+    pub(crate) struct Limited<F> {
+        shared: Arc<Shared>,
+        permit: Option<OwnedSemaphorePermit>,
+        wait: Option<WaitForSlot>,
+        started: bool,
+        #[pin]
+        task: F,
+    }
+}
+
+impl<F> Limited<F> {
+    pub(crate) fn new(shared: Arc<Shared>, task: F) -> Self {
+        Self {
+            shared,
+            permit: None,
+            wait: None,
+            started: false,
+            task,
+        }
+    }
+}
+
+impl<T, E, F> Future for Limited<F>
 where
     F: Future<Output = Result<T, E>>,
 {
-    let Some(semaphore) = &shared.limit else {
-        return Output::Done(task.await);
-    };
-    // Fast path: a free slot, no need to watch the token (waiting on it
-    // takes the token's lock).
-    let _permit = if let Ok(permit) = semaphore.try_acquire() {
-        permit
-    } else {
-        tokio::select! {
-            biased;
-            () = shared.token.cancelled() => return Output::NotStarted,
-            permit = semaphore.acquire() => match permit {
-                Ok(permit) => permit,
-                // The semaphore is never closed; if it were, not starting
-                // is the safe answer.
-                Err(_) => return Output::NotStarted,
-            },
+    type Output = Output<T, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if !*this.started {
+            if this.wait.is_none() {
+                match &this.shared.limit {
+                    // Not limited after all: nothing to take.
+                    None => *this.started = true,
+                    Some(semaphore) => {
+                        if let Ok(permit) = Arc::clone(semaphore).try_acquire_owned() {
+                            *this.permit = Some(permit);
+                            *this.started = true;
+                        } else {
+                            let semaphore = Arc::clone(semaphore);
+                            let token = this.shared.token.clone();
+                            *this.wait = Some(Box::pin(async move {
+                                tokio::select! {
+                                    biased;
+                                    () = token.cancelled() => None,
+                                    // Err only if the semaphore were closed, which
+                                    // it never is; not starting is the safe answer.
+                                    permit = semaphore.acquire_owned() => permit.ok(),
+                                }
+                            }));
+                        }
+                    }
+                }
+            }
+            if let Some(wait) = this.wait.as_mut() {
+                let Poll::Ready(permit) = wait.as_mut().poll(cx) else {
+                    return Poll::Pending;
+                };
+                *this.wait = None;
+                let Some(permit) = permit else {
+                    return Poll::Ready(Output::NotStarted);
+                };
+                *this.permit = Some(permit);
+                *this.started = true;
+            }
         }
-    };
-    Output::Done(task.await)
+        let result = std::task::ready!(this.task.poll(cx));
+        // Free the slot now rather than when tokio drops the future.
+        this.permit.take();
+        Poll::Ready(Output::Done(result))
+    }
 }

@@ -29,7 +29,7 @@ use tokio::sync::Semaphore;
 use tokio::task::{AbortHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
-use crate::body::{Output, Shared, Unlimited, run_limited};
+use crate::body::{Limited, Output, Shared, Unlimited};
 use crate::error::{TaskError, TaskName};
 use crate::names::Names;
 use crate::stats::{Counters, TaskStats};
@@ -155,10 +155,10 @@ impl<T, E> TaskGroup<T, E> {
     #[must_use]
     pub fn with_limit(limit: usize) -> Self {
         let permits = limit.clamp(1, Semaphore::MAX_PERMITS);
-        Self::build(Some(Semaphore::new(permits)), Some(permits))
+        Self::build(Some(Arc::new(Semaphore::new(permits))), Some(permits))
     }
 
-    fn build(semaphore: Option<Semaphore>, limit: Option<usize>) -> Self {
+    fn build(semaphore: Option<Arc<Semaphore>>, limit: Option<usize>) -> Self {
         Self {
             set: JoinSet::new(),
             names: Names::default(),
@@ -408,7 +408,7 @@ where
         let handle = if self.shared.token.is_cancelled() {
             self.set.spawn(async { Output::NotStarted })
         } else if self.shared.limit.is_some() {
-            self.set.spawn(run_limited(Arc::clone(&self.shared), task))
+            self.set.spawn(Limited::new(Arc::clone(&self.shared), task))
         } else {
             self.set.spawn(Unlimited { task })
         };
