@@ -24,7 +24,11 @@
 //!   `evenkeel-retry` spreads them and always ends with a value.
 //! - [`shutdown`]: a `watch` + `select!` worker pool loses accepted jobs
 //!   and deafens late subscribers; drain guards finish every job.
+//! - [`tasks`]: `JoinSet` and `tokio::spawn` run everything at once, panic
+//!   on a cancelled task and leak tasks past their owner; a `TaskGroup`
+//!   limits, reports, cancels on the first error and aborts on drop.
 
 pub mod backpressure;
 pub mod retry;
 pub mod shutdown;
+pub mod tasks;
