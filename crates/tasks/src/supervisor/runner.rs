@@ -284,7 +284,7 @@ impl Runner {
         for &j in live.iter().rev() {
             self.stop(j, &live).await;
         }
-        let at = now + delay;
+        let at = instant_after(now, delay);
         for j in 0..count {
             if j != index && !live.contains(&j) {
                 continue;
@@ -316,7 +316,7 @@ impl Runner {
             child: self.slots[index].spec.name.clone(),
         });
         token.cancel();
-        let deadline = Instant::now() + self.slots[index].spec.grace;
+        let deadline = instant_after(Instant::now(), self.slots[index].spec.grace);
         let mut aborted = false;
         loop {
             let joined = if aborted {
@@ -377,4 +377,12 @@ async fn sleep_until(at: Option<Instant>) {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
+}
+
+/// `now + delay`, saturating at roughly thirty years ahead instead of
+/// overflowing: a backoff without `max_delay` or a grace period of
+/// `Duration::MAX` may be far larger than an `Instant` can represent.
+fn instant_after(now: Instant, delay: Duration) -> Instant {
+    const FAR_FUTURE: Duration = Duration::from_secs(30 * 365 * 24 * 60 * 60);
+    now.checked_add(delay.min(FAR_FUTURE)).unwrap_or(now)
 }
