@@ -19,6 +19,10 @@
 //! - [`backpressure`]: an unbounded, mutex-shared pool hoards a backlog
 //!   that grows with the overload; a bounded queue rejects, hands the job
 //!   back, and stays within capacity.
+//! - [`middleware`]: tower's `ConcurrencyLimit` queues an overload for
+//!   seconds and nothing stops calls to a dead dependency; `RateLimit`,
+//!   `Bulkhead` and `CircuitBreaker` refuse at once with a typed error and
+//!   a retry-after.
 //! - [`retry`]: the textbook retry loop panics on zero attempts and on a
 //!   long outage, and its clients return in waves; capped, jittered
 //!   `evenkeel-retry` spreads them and always ends with a value.
@@ -29,6 +33,7 @@
 //!   limits, reports, cancels on the first error and aborts on drop.
 
 pub mod backpressure;
+pub mod middleware;
 pub mod retry;
 pub mod shutdown;
 pub mod tasks;
