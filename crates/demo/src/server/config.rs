@@ -95,6 +95,11 @@ pub struct ServeArgs {
     #[arg(long, env = "EVENKEEL_DOWNSTREAM_TIMEOUT", default_value = "1s", value_parser = parse_duration)]
     pub downstream_timeout: Duration,
 
+    /// Attempts of one downstream call inside the client stack (its own
+    /// quick retries, under a retry budget), before the job's attempt fails.
+    #[arg(long, env = "EVENKEEL_DOWNSTREAM_ATTEMPTS", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=10))]
+    pub downstream_attempts: u32,
+
     /// Circuit breaker: how many recent downstream calls it judges by.
     #[arg(long, env = "EVENKEEL_BREAKER_WINDOW", default_value_t = 20)]
     pub breaker_window: u32,

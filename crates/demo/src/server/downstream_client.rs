@@ -8,8 +8,8 @@
 //! reference-counted body), which is what lets a retry layer replay it.
 //!
 //! [`DownstreamClient`] wraps that service in the middleware crate's
-//! client-side stack (see `stack`): total timeout → retry with a budget →
-//! circuit breaker → attempt timeout. The job's own retry loop sits above
+//! client-side preset (`ClientLayer`): total timeout → retry with a budget
+//! → circuit breaker → attempt timeout. The job's own retry loop sits above
 //! all of it; the client's retry budget is what keeps the two layers of
 //! retries from multiplying into a storm against a struggling downstream.
 
@@ -27,12 +27,12 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use std::sync::Arc;
 
+use evenkeel_middleware::Error;
 use evenkeel_middleware::circuit_breaker::{Breaker, Outcome, SlidingWindow, State};
-use evenkeel_middleware::{
-    AttemptTimeoutLayer, CircuitBreakerLayer, Error, LayerError, TimeoutLayer,
-};
+use evenkeel_middleware::preset::ClientLayer;
+use evenkeel_retry::{Backoff, Decision, Jitter, RetryBudget};
 use tower::util::BoxCloneSyncService;
-use tower::{ServiceBuilder, ServiceExt as _};
+use tower::{Layer as _, ServiceExt as _};
 
 use super::config::ServeArgs;
 use super::metrics::{CircuitState, Metrics};
@@ -168,13 +168,15 @@ impl tower::Service<Call> for HttpCall {
     }
 }
 
-impl LayerError for CallError {
-    type Inner = Self;
-
-    fn into_error(self) -> Error<Self> {
-        Error::Inner(self)
-    }
-}
+/// First wait of the client's own retries.
+const RETRY_INITIAL: Duration = Duration::from_millis(20);
+/// Cap on a client retry wait (and on a `Retry-After` it honours).
+const RETRY_MAX: Duration = Duration::from_millis(200);
+/// The retry budget: retries may add at most 20 % to the calls of the last
+/// 10 s, plus 5 per second so that a quiet client can still retry.
+const BUDGET_TTL: Duration = Duration::from_secs(10);
+const BUDGET_MIN_PER_SEC: u32 = 5;
+const BUDGET_RATIO: f32 = 0.2;
 
 /// How a downstream call failed, after the client stack.
 pub(crate) type DownstreamError = Error<CallError>;
@@ -194,6 +196,25 @@ pub(crate) fn retry_after(e: &DownstreamError) -> Option<Duration> {
     match e {
         Error::Inner(e) => e.retry_after(),
         other => other.retry_after(),
+    }
+}
+
+/// Whether the client stack retries a call at once (its own, small retry
+/// loop, under the retry budget): transport errors, 5xx, 429 and attempt
+/// timeouts, after the downstream's `Retry-After` when it sent one (capped
+/// at `cap`, so a polite "come back in a second" does not eat the job's
+/// attempt). Not retried: successes, 4xx, an open circuit (failing fast is
+/// the point of the breaker; the job's own retry loop comes back later)
+/// and other rejections.
+fn client_policy(cap: Duration) -> impl Fn(&Result<(), DownstreamError>) -> Decision + Clone {
+    move |result| match result {
+        Err(Error::Inner(e)) if e.is_retryable() => {
+            e.retry_after().map_or(Decision::Retry, |after| {
+                Decision::RetryAfter(after.min(cap))
+            })
+        }
+        Err(Error::TimedOut { .. }) => Decision::Retry,
+        _ => Decision::Stop,
     }
 }
 
@@ -235,8 +256,10 @@ impl fmt::Debug for DownstreamClient {
 
 impl DownstreamClient {
     /// A client for `url` behind the client-side stack: total timeout (the
-    /// job's `--attempt-timeout`) → circuit breaker → attempt timeout
-    /// (`--downstream-timeout`). Breaker transitions go to `metrics`.
+    /// job's `--attempt-timeout`) → retry (`--downstream-attempts`, full
+    /// jitter, under a shared retry budget) → circuit breaker → attempt
+    /// timeout (`--downstream-timeout`). Breaker transitions go to
+    /// `metrics`.
     ///
     /// # Errors
     ///
@@ -254,11 +277,23 @@ impl DownstreamClient {
                 metrics.circuit(circuit_state(change.to));
             })
             .build();
-        let service = ServiceBuilder::new()
-            .layer(TimeoutLayer::new(args.attempt_timeout))
-            .layer(CircuitBreakerLayer::new(breaker.clone()).classifier(classify))
-            .layer(AttemptTimeoutLayer::new(args.downstream_timeout))
-            .service(http);
+        let backoff = Backoff::exponential(RETRY_INITIAL)
+            .max_delay(RETRY_MAX)
+            .jitter(Jitter::Full)
+            .max_attempts(args.downstream_attempts);
+        let service = ClientLayer::new()
+            .timeout(args.attempt_timeout)
+            .backoff(backoff)
+            .budget(RetryBudget::new(
+                BUDGET_TTL,
+                BUDGET_MIN_PER_SEC,
+                BUDGET_RATIO,
+            ))
+            .policy(client_policy(RETRY_MAX))
+            .breaker(breaker.clone())
+            .classifier(classify)
+            .attempt_timeout(args.downstream_timeout)
+            .layer(http);
         Ok(Self {
             service: BoxCloneSyncService::new(service),
             breaker,

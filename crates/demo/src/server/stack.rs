@@ -1,12 +1,13 @@
-//! The tower stack in front of `POST /jobs`, from the middleware crate.
+//! The tower stack in front of `POST /jobs`: the middleware crate's server
+//! preset.
 //!
 //! Outermost first, in the order the middleware crate recommends for a
-//! server:
+//! server (its `ServerLayer` builds exactly this):
 //!
 //! 1. **rate limit** (`--rate-limit` per second, `--rate-limit-burst`): one
 //!    GCRA limiter shared by every connection; a request over the rate is
 //!    refused at once with 429 and a `Retry-After` that says when a slot
-//!    frees up. With `--rate-limit 0` this layer is left out.
+//!    frees up. With `--rate-limit 0` the limiter is unlimited.
 //! 2. **total timeout** (`--request-timeout`): a request that takes longer
 //!    gets 504.
 //! 3. **bulkhead** (`--max-concurrent-requests`): at most that many
@@ -27,47 +28,31 @@
 
 use std::time::Duration;
 
+use evenkeel_middleware::preset::ServerLayer;
 use evenkeel_middleware::rate_limit::RateLimiter;
-use evenkeel_middleware::{
-    BulkheadLayer, DrainLayer, ErrorResponseLayer, RateLimitLayer, TimeoutLayer,
-};
+use evenkeel_middleware::{BulkheadLayer, ErrorResponseLayer};
 use evenkeel_shutdown::Shutdown;
-use tower::ServiceBuilder;
-use tower::layer::util::{Identity, Stack};
-use tower::util::Either;
 
 use super::config::ServeArgs;
 
-/// What [`server`] returns: the layers, outermost first.
-pub(crate) type ServerStack = Stack<
-    DrainLayer,
-    Stack<
-        BulkheadLayer,
-        Stack<
-            TimeoutLayer,
-            Stack<Either<RateLimitLayer, Identity>, Stack<ErrorResponseLayer, Identity>>,
-        >,
-    >,
->;
-
-/// The server-side stack for `POST /jobs`.
-pub(crate) fn server(args: &ServeArgs, shutdown: &Shutdown) -> ServerStack {
-    let rate_limit = (args.rate_limit > 0).then(|| {
-        let burst = args.rate_limit_burst.unwrap_or(args.rate_limit).max(1);
-        RateLimitLayer::new(RateLimiter::with_burst(
-            args.rate_limit,
-            Duration::from_secs(1),
-            burst,
-        ))
-    });
-    ServiceBuilder::new()
-        .layer(ErrorResponseLayer::new())
-        .option_layer(rate_limit)
-        .layer(TimeoutLayer::new(args.request_timeout))
-        .layer(
+/// The server-side stack for `POST /jobs`: the middleware crate's
+/// [`ServerLayer`] preset, behind the layer that turns its typed errors
+/// into responses.
+pub(crate) fn server(args: &ServeArgs, shutdown: &Shutdown) -> (ErrorResponseLayer, ServerLayer) {
+    let mut preset = ServerLayer::new(shutdown.clone())
+        .timeout(args.request_timeout)
+        .bulkhead(
             BulkheadLayer::new(args.max_concurrent_requests as usize)
                 .retry_after(Duration::from_secs(1)),
         )
-        .layer(DrainLayer::new(shutdown.clone()).retry_after(Duration::from_secs(5)))
-        .into_inner()
+        .drain_retry_after(Duration::from_secs(5));
+    if args.rate_limit > 0 {
+        let burst = args.rate_limit_burst.unwrap_or(args.rate_limit).max(1);
+        preset = preset.rate_limit(RateLimiter::with_burst(
+            args.rate_limit,
+            Duration::from_secs(1),
+            burst,
+        ));
+    }
+    (ErrorResponseLayer::new(), preset)
 }
