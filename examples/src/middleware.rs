@@ -43,15 +43,18 @@
 //! [`retry_after`](Error::retry_after) and [`status`](Error::status) (429
 //! or 503): no downcasting.
 
+mod client;
+mod server;
+
 use std::convert::Infallible;
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use evenkeel_middleware::circuit_breaker::{Breaker, SlidingWindow};
 use evenkeel_middleware::{BulkheadLayer, CircuitBreakerLayer, Error, RateLimitLayer};
-use tokio::task::JoinSet;
-use tokio::time::{Instant, sleep};
-use tower::{ServiceBuilder, ServiceExt};
+use tower::ServiceBuilder;
+
+use client::{Downstream, dependency};
+use server::{Answer, Ledger, handler, overload};
 
 /// The two situations both versions face.
 ///
@@ -172,199 +175,6 @@ pub struct Outcome {
     pub overload: Overload,
     /// Part 2: the client of a failing dependency.
     pub dependency: Dependency,
-}
-
-/// The server-side bookkeeping of part 1, shared by every request.
-#[derive(Debug, Default)]
-struct Books {
-    overload: Overload,
-    waiting: usize,
-}
-
-#[derive(Clone, Debug, Default)]
-struct Ledger(Arc<Mutex<Books>>);
-
-/// How one request was answered.
-enum Answer {
-    Served,
-    RateLimited(Duration),
-    Overloaded(Duration),
-}
-
-impl Ledger {
-    fn books(&self) -> std::sync::MutexGuard<'_, Books> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn arrived(&self) {
-        let mut books = self.books();
-        books.overload.requests += 1;
-        books.waiting += 1;
-        books.overload.max_waiting = books.overload.max_waiting.max(books.waiting);
-    }
-
-    /// The handler starts (or the request is refused): it waits no more.
-    fn stops_waiting(&self, arrived: Instant) {
-        let mut books = self.books();
-        books.waiting -= 1;
-        let waited = arrived.elapsed();
-        let max = &mut books.overload.max_wait_before_handler;
-        *max = (*max).max(waited);
-    }
-
-    fn answered(&self, arrived: Instant, answer: &Answer) {
-        let took = arrived.elapsed();
-        let mut books = self.books();
-        let o = &mut books.overload;
-        o.slowest_answer = o.slowest_answer.max(took);
-        o.answered_after_1s += usize::from(took > Duration::from_secs(1));
-        let hint = match *answer {
-            Answer::Served => {
-                o.served += 1;
-                None
-            }
-            Answer::RateLimited(after) => {
-                o.rate_limited += 1;
-                Some(after)
-            }
-            Answer::Overloaded(after) => {
-                o.overloaded += 1;
-                Some(after)
-            }
-        };
-        o.max_retry_after = o.max_retry_after.max(hint);
-    }
-}
-
-/// Part 1's handler: note that waiting is over, then work.
-fn handler(
-    ledger: Ledger,
-    work: Duration,
-) -> impl Fn(Instant) -> std::pin::Pin<Box<dyn Future<Output = Result<(), Infallible>> + Send>> + Clone
-{
-    move |arrived: Instant| {
-        ledger.stops_waiting(arrived);
-        Box::pin(async move {
-            sleep(work).await;
-            Ok(())
-        })
-    }
-}
-
-/// Sends part 1's requests at `svc`, one task per request, and waits for
-/// every answer. `answer` turns a result into an [`Answer`].
-async fn overload<S, E>(
-    s: Scenario,
-    ledger: &Ledger,
-    svc: S,
-    answer: fn(Result<(), E>) -> Answer,
-) -> Overload
-where
-    S: tower::Service<Instant, Response = (), Error = E> + Clone + Send + 'static,
-    S::Future: Send,
-    E: Send + 'static,
-{
-    let mut requests = JoinSet::new();
-    for _ in 0..s.requests {
-        let (svc, ledger) = (svc.clone(), ledger.clone());
-        let arrived = Instant::now();
-        ledger.arrived();
-        requests.spawn(async move {
-            let result = svc.oneshot(arrived).await;
-            let answer = answer(result);
-            if !matches!(answer, Answer::Served) {
-                ledger.stops_waiting(arrived);
-            }
-            ledger.answered(arrived, &answer);
-        });
-        sleep(s.interarrival).await;
-    }
-    while requests.join_next().await.is_some() {}
-    ledger.books().overload
-}
-
-/// Part 2's dependency: down (each call fails after `failure_time`) until
-/// `up_at`, then answers at once. Counts the calls that reach it.
-#[derive(Clone, Debug)]
-struct Downstream {
-    up_at: Instant,
-    failure_time: Duration,
-    reached: Arc<Mutex<usize>>,
-}
-
-impl Downstream {
-    fn new(s: &Scenario) -> Self {
-        Self {
-            up_at: Instant::now() + s.outage,
-            failure_time: s.failure_time,
-            reached: Arc::default(),
-        }
-    }
-
-    async fn call(self) -> Result<(), std::io::Error> {
-        *self.reached.lock().unwrap_or_else(PoisonError::into_inner) += 1;
-        if Instant::now() >= self.up_at {
-            return Ok(());
-        }
-        sleep(self.failure_time).await;
-        Err(std::io::Error::other("dependency unavailable"))
-    }
-
-    fn reached(&self) -> usize {
-        *self.reached.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-/// How one of part 2's calls ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum CallEnd {
-    Succeeded,
-    FailedSlowly(Duration),
-    FailedFast,
-}
-
-/// Makes part 2's calls through `svc`, one every `interarrival`.
-async fn dependency<S, E>(
-    s: Scenario,
-    downstream: &Downstream,
-    svc: S,
-    failed_fast: fn(&E) -> bool,
-) -> Dependency
-where
-    S: tower::Service<(), Response = (), Error = E> + Clone + Send + 'static,
-    S::Future: Send,
-    E: Send + 'static,
-{
-    let mut calls = JoinSet::new();
-    for _ in 0..s.calls {
-        let svc = svc.clone();
-        calls.spawn(async move {
-            let started = Instant::now();
-            match svc.oneshot(()).await {
-                Ok(()) => CallEnd::Succeeded,
-                Err(e) if failed_fast(&e) => CallEnd::FailedFast,
-                Err(_) => CallEnd::FailedSlowly(started.elapsed()),
-            }
-        });
-        sleep(s.interarrival * 10).await;
-    }
-    let mut d = Dependency {
-        calls: s.calls as usize,
-        ..Dependency::default()
-    };
-    while let Some(joined) = calls.join_next().await {
-        match joined {
-            Ok(CallEnd::Succeeded) => d.succeeded += 1,
-            Ok(CallEnd::FailedFast) => d.failed_fast += 1,
-            Ok(CallEnd::FailedSlowly(waited)) => {
-                d.failed_slowly += 1;
-                d.time_waiting_for_failures += waited;
-            }
-            Err(_) => {}
-        }
-    }
-    d.reached_dependency = downstream.reached();
-    d
 }
 
 /// Both parts with tower alone: `ConcurrencyLimit` in front of the

@@ -44,13 +44,16 @@
 //! Every client's jitter is seeded with its id, so the run is the same
 //! every time.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+mod server;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use evenkeel_retry::{Backoff, Jitter, retry};
 use tokio::task::JoinSet;
-use tokio::time::{Instant, sleep};
+use tokio::time::sleep;
+
+use server::Server;
 
 /// The textbook retry loop, kept as it is usually written. **Do not use.**
 ///
@@ -204,90 +207,6 @@ pub struct Outcome {
     pub herd: Herd,
 }
 
-/// Why the dependency refused a call.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum CallError {
-    /// Down (the outage).
-    Unavailable,
-    /// Up, but this window's capacity is used up.
-    Overloaded,
-}
-
-/// A dependency that is down until `up_at` (for ever if `None`), then
-/// serves `capacity` calls per window. Records every call.
-#[derive(Debug)]
-struct Server {
-    start: Instant,
-    up_at: Option<Instant>,
-    capacity: usize,
-    window: Duration,
-    log: Mutex<Log>,
-}
-
-#[derive(Debug, Default)]
-struct Log {
-    /// (client, time since start) of every call, in call order.
-    calls: Vec<(usize, Duration)>,
-    /// Calls per window, counted while the server is up.
-    per_window: HashMap<u128, usize>,
-    overloaded: usize,
-}
-
-impl Server {
-    fn new(outage: Option<Duration>, capacity: usize, window: Duration) -> Arc<Self> {
-        let start = Instant::now();
-        Arc::new(Self {
-            start,
-            up_at: outage.map(|outage| start + outage),
-            capacity,
-            window,
-            log: Mutex::new(Log::default()),
-        })
-    }
-
-    fn log(&self) -> std::sync::MutexGuard<'_, Log> {
-        // A panic while logging leaves the log consistent enough to read.
-        self.log.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn call(&self, client: usize) -> Result<(), CallError> {
-        let now = Instant::now();
-        let at = now.saturating_duration_since(self.start);
-        let mut log = self.log();
-        log.calls.push((client, at));
-        match self.up_at {
-            Some(up_at) if now >= up_at => {
-                // Load is counted once the server is up to serve it.
-                let in_window = log
-                    .per_window
-                    .entry(at.as_nanos() / self.window.as_nanos().max(1))
-                    .or_default();
-                *in_window += 1;
-                if *in_window > self.capacity {
-                    log.overloaded += 1;
-                    Err(CallError::Overloaded)
-                } else {
-                    Ok(())
-                }
-            }
-            _ => Err(CallError::Unavailable),
-        }
-    }
-
-    /// The longest gap between two consecutive calls of one client.
-    fn longest_wait(&self) -> Duration {
-        let log = self.log();
-        let mut last: HashMap<usize, Duration> = HashMap::new();
-        let mut longest = Duration::ZERO;
-        for &(client, at) in &log.calls {
-            if let Some(previous) = last.insert(client, at) {
-                longest = longest.max(at.saturating_sub(previous));
-            }
-        }
-        longest
-    }
-}
-
 /// Runs `fut` as its own task and says how it ended: its `Ok` flag and
 /// message, or the panic message.
 async fn run_to_end<T, E>(
@@ -310,15 +229,6 @@ where
             (true, format!("panicked: {message}"))
         }
         Err(_) => (false, "was cancelled".into()),
-    }
-}
-
-impl std::fmt::Display for CallError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            CallError::Unavailable => "unavailable",
-            CallError::Overloaded => "overloaded",
-        })
     }
 }
 
