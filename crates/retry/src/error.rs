@@ -33,7 +33,7 @@ use std::time::Duration;
 pub enum RetryError<E> {
     /// The backoff schedule ran out (`max_attempts` or `max_elapsed`) and the
     /// last attempt failed with `last`.
-    #[error("gave up after {attempts} attempts")]
+    #[error("gave up after {}", Attempts(*.attempts))]
     Exhausted {
         /// Calls made.
         attempts: u32,
@@ -54,7 +54,7 @@ pub enum RetryError<E> {
     /// The deadline passed, or would have passed during the next wait, or the
     /// last allowed attempt hit its attempt timeout. `last` is the most recent
     /// error the operation returned, if any did.
-    #[error("timed out after {attempts} attempts")]
+    #[error("timed out after {}", Attempts(*.attempts))]
     TimedOut {
         /// Calls made.
         attempts: u32,
@@ -63,7 +63,7 @@ pub enum RetryError<E> {
         last: Option<E>,
     },
     /// The cancellation future completed, during an attempt or a wait.
-    #[error("cancelled after {attempts} attempts")]
+    #[error("cancelled after {}", Attempts(*.attempts))]
     Cancelled {
         /// Calls made (an attempt interrupted by cancellation counts).
         attempts: u32,
@@ -72,7 +72,7 @@ pub enum RetryError<E> {
         last: Option<E>,
     },
     /// The [`RetryBudget`](crate::RetryBudget) refused the next retry.
-    #[error("retry budget exhausted after {attempts} attempts")]
+    #[error("retry budget exhausted after {}", Attempts(*.attempts))]
     BudgetExhausted {
         /// Calls made.
         attempts: u32,
@@ -191,5 +191,38 @@ impl<E> TimeoutError<E> {
             TimeoutError::Elapsed(_) => None,
             TimeoutError::Inner(e) => Some(e),
         }
+    }
+}
+
+/// An attempt count that reads as English in error messages: "1 attempt",
+/// "3 attempts".
+struct Attempts(u32);
+
+impl std::fmt::Display for Attempts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            1 => f.write_str("1 attempt"),
+            n => write!(f, "{n} attempts"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RetryError;
+
+    /// Messages say "1 attempt" and "2 attempts", never "1 attempts".
+    #[test]
+    fn messages_pluralise_attempts() {
+        let one: RetryError<&str> = RetryError::Exhausted {
+            attempts: 1,
+            last: "x",
+        };
+        assert_eq!(one.to_string(), "gave up after 1 attempt");
+        let two: RetryError<&str> = RetryError::TimedOut {
+            attempts: 2,
+            last: None,
+        };
+        assert_eq!(two.to_string(), "timed out after 2 attempts");
     }
 }
