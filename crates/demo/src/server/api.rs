@@ -191,7 +191,9 @@ async fn observe(State(metrics): State<Arc<Metrics>>, request: Request, next: Ne
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let in_flight = metrics.http_request(&route);
     let response = next.run(request).await;
+    drop(in_flight);
     let status = response.status();
     metrics.observe_http(
         method.as_str(),

@@ -121,6 +121,12 @@ pub struct Metrics {
     worker_restarts: Counter,
     panics: Counter,
     http: Family<HttpLabels, Histogram, fn() -> Histogram>,
+    http_in_flight: Family<RouteLabel, Gauge>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabel {
+    route: String,
 }
 
 fn latency_histogram() -> Histogram {
@@ -143,6 +149,7 @@ impl Metrics {
             worker_restarts: Counter::default(),
             panics: Counter::default(),
             http: Family::new_with_constructor(latency_histogram),
+            http_in_flight: Family::default(),
         };
         registry.register(
             "evenkeel_admissions",
@@ -188,6 +195,11 @@ impl Metrics {
             "evenkeel_http_request_duration_seconds",
             "HTTP request latency, by method, route and status",
             m.http.clone(),
+        );
+        registry.register(
+            "evenkeel_http_requests_in_flight",
+            "HTTP requests being served now, by route",
+            m.http_in_flight.clone(),
         );
         registry.register_collector(Box::new(StateCollector {
             store,
@@ -244,6 +256,15 @@ impl Metrics {
     /// Counts a panicking attempt.
     pub fn panicked(&self) {
         self.panics.inc();
+    }
+
+    /// Counts an HTTP request on `route` in flight until the returned
+    /// guard is dropped.
+    pub fn http_request(&self, route: &str) -> InFlight {
+        let gauge = self.http_in_flight.get_or_create(&RouteLabel {
+            route: route.to_owned(),
+        });
+        InFlight::enter(&gauge)
     }
 
     /// Records one HTTP request's latency.
