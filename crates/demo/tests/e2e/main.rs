@@ -11,4 +11,5 @@ mod downstream;
 mod harness;
 mod jobs;
 mod overflow;
+mod restore;
 mod shutdown;
