@@ -8,6 +8,41 @@
 //! accepted is lost: every 202 ends `succeeded`, `dead`, or in the spill
 //! file, and the final accounting record proves it.
 //!
+//! # The job
+//!
+//! `POST /jobs` takes a JSON object: `payload` (any JSON, required),
+//! `work_ms` (simulated work per attempt, at most 60 000), `fail_rate`
+//! (0 to 1, the chance an attempt fails transiently), `downstream` (each
+//! attempt calls `--downstream`), `panic` (the first attempt panics, to
+//! show panic capture), `max_attempts` (at most `--max-attempts`). Unknown
+//! fields are refused (422). `GET /jobs/{id}` shows
+//! `{"id", "state", "attempts", "error"?}` with the states `queued`,
+//! `running`, `failed` (an attempt failed; the retry is pending),
+//! `succeeded`, `dead` (attempts or deadline exhausted, or shed by
+//! `--overflow drop-oldest`) and `spilled` (written to the spill file at
+//! shutdown). Finished records are kept up to `--retain-finished`, oldest
+//! forgotten first; live ones are never forgotten.
+//!
+//! # Metrics (`GET /metrics`)
+//!
+//! | metric | kind | what |
+//! |---|---|---|
+//! | `evenkeel_queue_depth`, `_capacity`, `_high_water` | gauge | the bounded queue |
+//! | `evenkeel_backlog_depth` | gauge | restored or re-queued jobs waiting ahead of the queue |
+//! | `evenkeel_admissions_total` | counter | 202 answers |
+//! | `evenkeel_rejections_total{reason}` | counter | refused `POST /jobs`: `queue_full`, `draining`, `rate_limited`, `overloaded`, `timeout`, `invalid`, `malformed`, `too_large`, `unsupported_media_type` |
+//! | `evenkeel_jobs_accepted_total`, `evenkeel_jobs_restored_total` | counter | jobs this process took on |
+//! | `evenkeel_jobs_total{outcome}` | counter | `succeeded`, `dead`, `spilled` |
+//! | `evenkeel_jobs_live` | gauge | queued, running or waiting to retry |
+//! | `evenkeel_job_retries_total` | counter | attempts after the first |
+//! | `evenkeel_job_panics_total`, `evenkeel_worker_restarts_total` | counter | panicking attempts, supervisor restarts |
+//! | `evenkeel_jobs_in_flight` | gauge | attempts running now |
+//! | `evenkeel_circuit_state` | gauge | downstream breaker: 0 closed, 1 half-open, 2 open |
+//! | `evenkeel_circuit_transitions_total{to}` | counter | breaker transitions |
+//! | `evenkeel_drain_phase` | gauge | 0 serving, 1 not ready, 2 draining, 3 spilling, 4 stopped |
+//! | `evenkeel_http_request_duration_seconds{method,route,status}` | histogram | request latency |
+//! | `evenkeel_http_requests_in_flight{route}` | gauge | requests being served |
+//!
 //! The pieces, one idea per file:
 //!
 //! - `config`: the flags ([`ServeArgs`]; each also an `EVENKEEL_*`

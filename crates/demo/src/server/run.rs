@@ -31,7 +31,8 @@
 //! | 0 | the drain completed: every accepted job succeeded or died, nothing spilled |
 //! | 124 | the drain deadline cut the drain short; the rest is in the spill file ([`Reason::EXIT_DEADLINE_EXCEEDED`]) |
 //! | 137 | a second signal cut the drain short; the rest is in the spill file ([`Reason::EXIT_FORCED`]) |
-//! | 1 | start-up failed (bad flag value, unreadable spill file, address in use), or the spill file could not be written (the jobs are then printed on stderr as JSON lines, the last place left to put them) |
+//! | 1 | start-up failed (unreadable spill file, address in use); the worker supervisor gave up (restart intensity exceeded), which triggers the shutdown itself; or the spill file could not be written (the jobs are then printed on stderr as JSON lines, the last place left to put them) |
+//! | 2 | a flag value clap refused (usage error) |
 //!
 //! # The final accounting record
 //!
@@ -143,7 +144,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<i32> {
     intake.close();
     workers.stop();
     metrics.phase(Phase::Spilling);
-    let exit_code = spill_live(&store, &args, outcome);
+    let mut exit_code = spill_live(&store, &args, outcome);
+    if matches!(reason, Reason::Fatal(_)) && exit_code == 0 {
+        exit_code = Reason::EXIT_FATAL;
+    }
     metrics.phase(Phase::Stopped);
 
     http_stop.cancel();
