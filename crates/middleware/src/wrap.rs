@@ -84,9 +84,7 @@ where
     }
 
     fn call(&mut self, req: Req) -> Self::Future {
-        WrapErrorFuture {
-            future: self.inner.call(req),
-        }
+        WrapErrorFuture::new(self.inner.call(req))
     }
 }
 
@@ -106,6 +104,12 @@ pin_project! {
     pub struct WrapErrorFuture<F> {
         #[pin]
         future: F,
+    }
+}
+
+impl<F> WrapErrorFuture<F> {
+    pub(crate) fn new(future: F) -> Self {
+        Self { future }
     }
 }
 

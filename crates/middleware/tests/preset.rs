@@ -104,3 +104,30 @@ async fn client_preset_timeouts() {
     assert_eq!(start.elapsed(), Duration::from_millis(2_500));
     assert_eq!(svc.oneshot(10).await.unwrap(), 10);
 }
+
+/// The fused server stack never polls the inner service for a request it
+/// refuses (here: a full bulkhead), like the separate layers.
+#[tokio::test(start_paused = true)]
+async fn server_preset_refusal_does_not_poll_inner() {
+    use tokio_test::assert_ready_ok;
+    use tower_test::mock;
+
+    let server = ServerLayer::new(Shutdown::new()).max_concurrency(1);
+    let (mut first, mut handle) = mock::spawn_layer::<u32, u32, _>(server);
+    let mut second = mock::Spawn::new(first.get_ref().clone());
+    handle.allow(1);
+    assert_ready_ok!(first.poll_ready());
+    let in_flight = first.call(1);
+    handle.allow(0);
+    assert_ready_ok!(second.poll_ready());
+    assert!(matches!(
+        second.call(2).await,
+        Err(Error::Overloaded { .. })
+    ));
+    let respond = async {
+        let (_, send) = handle.next_request().await.unwrap();
+        send.send_response(10);
+    };
+    let (out, ()) = tokio::join!(in_flight, respond);
+    assert_eq!(out.unwrap(), 10);
+}

@@ -5,8 +5,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
-use tokio::sync::OwnedSemaphorePermit;
 
+use super::permit::Permit;
 use crate::admit::Admit;
 use crate::error::{Error, LayerError};
 
@@ -32,12 +32,12 @@ pin_project! {
     pub struct ResponseFuture<F, E> {
         #[pin]
         inner: Admit<F, E>,
-        permit: Option<OwnedSemaphorePermit>,
+        permit: Option<Permit>,
     }
 }
 
 impl<F, E> ResponseFuture<F, E> {
-    pub(crate) fn new(inner: Admit<F, E>, permit: Option<OwnedSemaphorePermit>) -> Self {
+    pub(crate) fn new(inner: Admit<F, E>, permit: Option<Permit>) -> Self {
         Self { inner, permit }
     }
 }

@@ -13,63 +13,30 @@
 //! permit first. Clones of the layer and of the service share the permits.
 
 pub mod future;
+pub(crate) mod permit;
 
-use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::sync::{AcquireError, OwnedSemaphorePermit, Semaphore};
 use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::admit::Admit;
 use crate::error::{Error, LayerError};
-
-type Acquire = Pin<
-    Box<
-        dyn Future<
-                Output = Result<
-                    Result<OwnedSemaphorePermit, AcquireError>,
-                    tokio::time::error::Elapsed,
-                >,
-            > + Send
-            + Sync,
-    >,
->;
+use permit::{Permit, Shared, Wait, try_acquire};
 
 /// Where a [`Bulkhead`] service stands between `poll_ready` and `call`.
+#[derive(Debug)]
 enum Admission {
     /// Nothing decided yet.
     Undecided,
     /// Waiting (up to the maximum) for a permit.
-    Waiting(Acquire),
+    Waiting(Wait),
     /// Holding a permit for the next call.
-    Admitted(OwnedSemaphorePermit),
+    Admitted(Permit),
     /// Full: the next call is rejected.
     Rejected,
-}
-
-impl fmt::Debug for Admission {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Undecided => "Undecided",
-            Self::Waiting(_) => "Waiting",
-            Self::Admitted(_) => "Admitted",
-            Self::Rejected => "Rejected",
-        })
-    }
-}
-
-/// Shared configuration and permits.
-#[derive(Debug)]
-struct Shared {
-    semaphore: Arc<Semaphore>,
-    max_concurrency: usize,
-    max_wait: Option<Duration>,
-    retry_after: Duration,
 }
 
 /// Limits concurrent requests to the inner service; rejects the excess.
@@ -131,7 +98,7 @@ impl<S> Bulkhead<S> {
     /// assert_eq!(svc.available(), 4);
     /// ```
     pub fn available(&self) -> usize {
-        self.shared.semaphore.available_permits()
+        self.shared.available()
     }
 
     /// The configured maximum concurrency.
@@ -142,7 +109,7 @@ impl<S> Bulkhead<S> {
     /// assert_eq!(svc.max_concurrency(), 4);
     /// ```
     pub fn max_concurrency(&self) -> usize {
-        self.shared.max_concurrency
+        self.shared.max
     }
 }
 
@@ -159,22 +126,20 @@ where
         loop {
             match &mut self.admission {
                 Admission::Undecided => {
-                    let sem = &self.shared.semaphore;
-                    self.admission = match Arc::clone(sem).try_acquire_owned() {
-                        Ok(permit) => Admission::Admitted(permit),
-                        Err(_) => match self.shared.max_wait {
-                            Some(wait) if !wait.is_zero() => Admission::Waiting(Box::pin(
-                                tokio::time::timeout(wait, Arc::clone(sem).acquire_owned()),
-                            )),
+                    self.admission = match try_acquire(&self.shared) {
+                        Some(permit) => Admission::Admitted(permit),
+                        None => match self.shared.max_wait {
+                            Some(wait) if !wait.is_zero() => {
+                                Admission::Waiting(Wait::new(&self.shared, wait))
+                            }
                             _ => Admission::Rejected,
                         },
                     };
                 }
-                Admission::Waiting(acquire) => {
-                    self.admission = match std::task::ready!(acquire.as_mut().poll(cx)) {
-                        Ok(Ok(permit)) => Admission::Admitted(permit),
-                        // Elapsed, or the semaphore closed (it never is).
-                        Ok(Err(_)) | Err(_) => Admission::Rejected,
+                Admission::Waiting(wait) => {
+                    self.admission = match std::task::ready!(wait.poll(cx)) {
+                        Some(permit) => Admission::Admitted(permit),
+                        None => Admission::Rejected,
                     };
                 }
                 // Full: report ready without polling the inner service, so no
@@ -238,14 +203,8 @@ impl BulkheadLayer {
     }
 
     fn build(max_concurrency: usize, max_wait: Option<Duration>, retry_after: Duration) -> Self {
-        let max_concurrency = max_concurrency.min(Semaphore::MAX_PERMITS);
         Self {
-            shared: Arc::new(Shared {
-                semaphore: Arc::new(Semaphore::new(max_concurrency)),
-                max_concurrency,
-                max_wait,
-                retry_after,
-            }),
+            shared: Arc::new(Shared::new(max_concurrency, max_wait, retry_after)),
         }
     }
 
@@ -259,7 +218,7 @@ impl BulkheadLayer {
     #[must_use]
     pub fn max_wait(self, max_wait: Duration) -> Self {
         let s = &self.shared;
-        Self::build(s.max_concurrency, Some(max_wait), s.retry_after)
+        Self::build(s.max, Some(max_wait), s.retry_after)
     }
 
     /// The retry-after hint carried by [`Error::Overloaded`]. Returns a new
@@ -272,7 +231,13 @@ impl BulkheadLayer {
     #[must_use]
     pub fn retry_after(self, retry_after: Duration) -> Self {
         let s = &self.shared;
-        Self::build(s.max_concurrency, s.max_wait, retry_after)
+        Self::build(s.max, s.max_wait, retry_after)
+    }
+
+    /// The shared permits (for the server preset, which fuses them in).
+    #[cfg(all(feature = "rate-limit", feature = "timeout", feature = "drain"))]
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
     }
 
     /// How many permits are free right now.
@@ -281,7 +246,7 @@ impl BulkheadLayer {
     /// assert_eq!(evenkeel_middleware::BulkheadLayer::new(3).available(), 3);
     /// ```
     pub fn available(&self) -> usize {
-        self.shared.semaphore.available_permits()
+        self.shared.available()
     }
 }
 

@@ -17,6 +17,7 @@
 //! closed cannot trip (or close) a circuit that has moved on.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -225,6 +226,7 @@ impl Builder {
         };
         Breaker {
             shared: Arc::new(Shared {
+                gate: AtomicU64::new(gate(0, State::Closed)),
                 machine: Mutex::new(Machine {
                     state: State::Closed,
                     epoch: 0,
@@ -278,6 +280,9 @@ impl fmt::Debug for Breaker {
 }
 
 struct Shared {
+    /// `epoch << 2 | state`, mirrored from `machine` on every transition so
+    /// a closed circuit admits with one atomic load and no lock.
+    gate: AtomicU64,
     machine: Mutex<Machine>,
     window: SlidingWindow,
     minimum_calls: u64,
@@ -314,6 +319,20 @@ pub(crate) struct Ticket {
     epoch: u64,
     trial: bool,
     done: bool,
+}
+
+/// The gate's state code for `Closed` (the only one read without the lock).
+const CLOSED: u64 = 3;
+
+/// Packs an epoch and a state into the lock-free gate word.
+fn gate(epoch: u64, state: State) -> u64 {
+    let code = match state {
+        State::Closed => CLOSED,
+        State::Open => 1,
+        State::HalfOpen => 2,
+        State::ForcedOpen => 0,
+    };
+    (epoch << 2) | code
 }
 
 /// Whether `part` out of `whole` reaches `percent`, computed exactly.
@@ -397,6 +416,7 @@ impl Breaker {
         let from = m.state;
         m.state = to;
         m.epoch += 1;
+        self.shared.gate.store(gate(m.epoch, to), Ordering::Release);
         m.trials = Trials::default();
         match to {
             State::Open | State::ForcedOpen => m.opened_at = now,
@@ -414,8 +434,14 @@ impl Breaker {
 
     /// Admits a call, or says how long until the circuit lets one through.
     pub(crate) fn acquire(&self) -> Result<Ticket, Duration> {
-        let now = Instant::now();
         let s = &*self.shared;
+        let word = s.gate.load(Ordering::Acquire);
+        if word & 3 == CLOSED {
+            // Closed: admit without the lock. A transition racing with this
+            // load bumps the epoch, so the outcome is dropped as stale.
+            return Ok(self.ticket(word >> 2, false));
+        }
+        let now = Instant::now();
         let mut change = None;
         let result = {
             let mut m = self.lock();
@@ -450,9 +476,14 @@ impl Breaker {
     }
 
     /// Records a completed call admitted with `ticket`.
-    pub(crate) fn record(&self, mut ticket: Ticket, outcome: Outcome, elapsed: Duration) {
+    pub(crate) fn record(
+        &self,
+        mut ticket: Ticket,
+        outcome: Outcome,
+        elapsed: Duration,
+        now: Instant,
+    ) {
         ticket.done = true;
-        let now = Instant::now();
         let s = &*self.shared;
         let change = {
             let mut m = self.lock();
@@ -512,9 +543,9 @@ impl Breaker {
 
 impl Ticket {
     /// Records the completed call this ticket admitted.
-    pub(crate) fn record(self, outcome: Outcome, elapsed: Duration) {
+    pub(crate) fn record(self, outcome: Outcome, elapsed: Duration, now: Instant) {
         let breaker = self.breaker.clone();
-        breaker.record(self, outcome, elapsed);
+        breaker.record(self, outcome, elapsed, now);
     }
 }
 

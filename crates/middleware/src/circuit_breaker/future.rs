@@ -65,7 +65,8 @@ where
         let out = std::task::ready!(this.inner.poll(cx));
         if let Some(ticket) = this.ticket.take() {
             let outcome = this.classifier.classify(&out);
-            ticket.record(outcome, this.start.elapsed());
+            let now = Instant::now();
+            ticket.record(outcome, now.saturating_duration_since(*this.start), now);
         }
         Poll::Ready(out)
     }

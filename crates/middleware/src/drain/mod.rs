@@ -194,6 +194,14 @@ impl DrainLayer {
     }
 }
 
+impl DrainLayer {
+    /// The shutdown and retry-after hint (for the server preset).
+    #[cfg(all(feature = "rate-limit", feature = "timeout", feature = "bulkhead"))]
+    pub(crate) fn parts(&self) -> (&Shutdown, Duration) {
+        (&self.shutdown, self.retry_after)
+    }
+}
+
 impl<S> Layer<S> for DrainLayer {
     type Service = Drain<S>;
 

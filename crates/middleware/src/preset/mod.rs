@@ -28,6 +28,13 @@ mod client;
     feature = "drain"
 ))]
 mod server;
+#[cfg(all(
+    feature = "rate-limit",
+    feature = "timeout",
+    feature = "bulkhead",
+    feature = "drain"
+))]
+mod server_service;
 
 #[cfg(all(feature = "retry", feature = "circuit-breaker", feature = "timeout"))]
 pub use client::{ClientLayer, ClientService};
@@ -37,4 +44,11 @@ pub use client::{ClientLayer, ClientService};
     feature = "bulkhead",
     feature = "drain"
 ))]
-pub use server::{ServerLayer, ServerService};
+pub use server::ServerLayer;
+#[cfg(all(
+    feature = "rate-limit",
+    feature = "timeout",
+    feature = "bulkhead",
+    feature = "drain"
+))]
+pub use server_service::{ServerFuture, ServerService};

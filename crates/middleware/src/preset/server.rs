@@ -1,18 +1,14 @@
 //! [`ServerLayer`]: rate limit → total timeout → bulkhead → drain.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use evenkeel_shutdown::Shutdown;
 use tower_layer::Layer;
 
+use super::server_service::{ServerService, Shared};
 use crate::rate_limit::RateLimiter;
-use crate::{
-    Bulkhead, BulkheadLayer, Drain, DrainLayer, RateLimit, RateLimitLayer, Timeout, TimeoutLayer,
-    WrapError,
-};
-
-/// The service a [`ServerLayer`] builds around `S`.
-pub type ServerService<S> = RateLimit<Timeout<Bulkhead<Drain<WrapError<S>>>>>;
+use crate::{BulkheadLayer, DrainLayer, RateLimitLayer};
 
 /// The server-side stack in the recommended order, as one layer.
 ///
@@ -49,7 +45,7 @@ pub type ServerService<S> = RateLimit<Timeout<Bulkhead<Drain<WrapError<S>>>>>;
 #[must_use = "a layer does nothing until applied to a service"]
 pub struct ServerLayer {
     rate_limit: RateLimitLayer,
-    timeout: TimeoutLayer,
+    timeout_after: Duration,
     bulkhead: BulkheadLayer,
     drain: DrainLayer,
 }
@@ -64,7 +60,7 @@ impl ServerLayer {
     pub fn new(shutdown: Shutdown) -> Self {
         Self {
             rate_limit: RateLimitLayer::new(RateLimiter::unlimited()),
-            timeout: TimeoutLayer::new(Duration::from_secs(30)),
+            timeout_after: Duration::from_secs(30),
             bulkhead: BulkheadLayer::new(1024),
             drain: DrainLayer::new(shutdown),
         }
@@ -90,7 +86,7 @@ impl ServerLayer {
     /// # let _ = layer;
     /// ```
     pub fn timeout(mut self, after: Duration) -> Self {
-        self.timeout = TimeoutLayer::new(after);
+        self.timeout_after = after;
         self
     }
 
@@ -156,9 +152,16 @@ impl<S> Layer<S> for ServerLayer {
     type Service = ServerService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        let inner = self.drain.layer(WrapError::new(inner));
-        let inner = self.bulkhead.layer(inner);
-        let inner = self.timeout.layer(inner);
-        self.rate_limit.layer(inner)
+        let (shutdown, drain_retry_after) = self.drain.parts();
+        ServerService::new(
+            inner,
+            Arc::new(Shared {
+                limiter: self.rate_limit.limiter().clone(),
+                after: self.timeout_after,
+                bulkhead: Arc::clone(self.bulkhead.shared()),
+                shutdown: shutdown.clone(),
+                drain_retry_after,
+            }),
+        )
     }
 }

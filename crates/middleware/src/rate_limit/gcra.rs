@@ -66,7 +66,9 @@ struct Gcra {
 }
 
 fn nanos(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+    d.as_secs()
+        .saturating_mul(1_000_000_000)
+        .saturating_add(u64::from(d.subsec_nanos()))
 }
 
 impl RateLimiter {
@@ -147,6 +149,16 @@ impl RateLimiter {
             return Ok(());
         }
         g.check_at(now_since(g.base))
+    }
+
+    /// [`check`](RateLimiter::check) at a clock reading the caller already
+    /// has (the server preset shares one reading with its timeout).
+    pub(crate) fn check_at(&self, now: Instant) -> Result<(), Duration> {
+        let g = &*self.state;
+        if g.emission == 0 {
+            return Ok(());
+        }
+        g.check_at(nanos(now.saturating_duration_since(g.base)))
     }
 
     /// Whether two handles share one limiter.

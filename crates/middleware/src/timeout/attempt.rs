@@ -10,7 +10,8 @@ use super::future::AttemptFuture;
 use crate::error::{Error, LayerError};
 
 /// A per-attempt timeout: readiness passes through, the timer covers the
-/// call. Place it under [`Retry`](crate::Retry).
+/// call. The clock starts at the response future's first poll, and only if
+/// the response is not ready at once. Place it under [`Retry`](crate::Retry).
 ///
 /// # Examples
 ///

@@ -7,9 +7,20 @@
 //! limit, a `Buffer`, a reconnecting client) is not covered at all
 //! (tower#648): a request can wait forever before its "timeout" starts.
 //!
-//! [`Timeout`] reports ready at once and moves the inner service into the
-//! response future (the inner service must be `Clone`; `call` leaves a clone
-//! in its place), where readiness and the call both run under one timer.
+//! [`Timeout`] starts its clock as soon as it has to wait: when the inner
+//! service's `poll_ready` is pending, a timer runs inside `poll_ready`, and
+//! if it fires first the service reports ready *without* the inner service
+//! (which holds no reserved slot, since it never became ready) and `call`
+//! fails with `TimedOut`. The response future then gets what is left of the
+//! same deadline. When the inner service is ready at once (the common case)
+//! the clock starts when the response future is first polled, and only if
+//! the response is not ready at once: a response that is immediately
+//! ready (a cache hit, a rejection from a layer below) costs no timer.
+//!
+//! The deadline starts at the first `poll_ready` that has to wait, so a
+//! caller that polls readiness long before it has a request (a `Buffer`
+//! worker) should not sit a `Timeout` directly above a service that is
+//! often not ready.
 //! [`AttemptTimeout`] is tower's shape: readiness passes through, the timer
 //! covers the call only; put it under [`Retry`](crate::Retry) so each attempt
 //! gets its own budget while a [`Timeout`] above bounds them all.
@@ -18,14 +29,17 @@
 mod attempt;
 pub mod future;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use tokio::time::{Instant, Sleep};
 use tower_layer::Layer;
 use tower_service::Service;
 
+use crate::admit::Admit;
 use crate::error::{Error, LayerError};
-use crate::ready_call::take_service;
 
 pub use attempt::{AttemptTimeout, AttemptTimeoutLayer};
 
@@ -50,10 +64,21 @@ pub use attempt::{AttemptTimeout, AttemptTimeoutLayer};
 /// assert!(matches!(svc.oneshot(5).await, Err(Error::TimedOut { .. })));
 /// # }
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Timeout<S> {
     inner: S,
     after: Duration,
+    /// Set when `poll_ready` first had to wait: the deadline, and its timer.
+    waiting: Option<(Option<Instant>, Pin<Box<Sleep>>)>,
+    /// The timer fired while waiting for readiness: the next call fails.
+    expired: bool,
+}
+
+impl<S: Clone> Clone for Timeout<S> {
+    fn clone(&self) -> Self {
+        // A clone starts fresh: a deadline belongs to one request.
+        Self::new(self.inner.clone(), self.after)
+    }
 }
 
 impl<S> Timeout<S> {
@@ -64,7 +89,12 @@ impl<S> Timeout<S> {
     /// assert_eq!(svc.duration(), std::time::Duration::from_secs(1));
     /// ```
     pub fn new(inner: S, after: Duration) -> Self {
-        Self { inner, after }
+        Self {
+            inner,
+            after,
+            waiting: None,
+            expired: false,
+        }
     }
 
     /// The timeout.
@@ -76,25 +106,68 @@ impl<S> Timeout<S> {
     pub fn duration(&self) -> Duration {
         self.after
     }
+
+    /// The wrapped service.
+    ///
+    /// ```
+    /// let svc = evenkeel_middleware::Timeout::new(3_u8, std::time::Duration::from_secs(2));
+    /// assert_eq!(*svc.get_ref(), 3);
+    /// ```
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
 }
 
 impl<S, Req> Service<Req> for Timeout<S>
 where
-    S: Service<Req> + Clone,
+    S: Service<Req>,
     S::Error: LayerError,
 {
     type Response = S::Response;
     type Error = Error<<S::Error as LayerError>::Inner>;
-    type Future = future::ResponseFuture<S, Req>;
+    type Future = future::ResponseFuture<S::Future, <S::Error as LayerError>::Inner>;
 
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        // Readiness is awaited inside the response future, under the timer.
-        Poll::Ready(Ok(()))
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        if self.expired {
+            // Timed out: ready without the inner service; `call` fails.
+            return Poll::Ready(Ok(()));
+        }
+        match self.inner.poll_ready(cx) {
+            Poll::Ready(result) => Poll::Ready(result.map_err(LayerError::into_error)),
+            Poll::Pending => {
+                let after = self.after;
+                let (_, sleep) = self.waiting.get_or_insert_with(|| {
+                    // `None`: a deadline too far to represent never fires.
+                    let deadline = Instant::now().checked_add(after);
+                    let sleep = tokio::time::sleep_until(deadline.unwrap_or_else(far_future));
+                    (deadline, Box::pin(sleep))
+                });
+                if sleep.as_mut().poll(cx).is_ready() {
+                    self.expired = true;
+                    return Poll::Ready(Ok(()));
+                }
+                Poll::Pending
+            }
+        }
     }
 
     fn call(&mut self, req: Req) -> Self::Future {
-        future::ResponseFuture::new(take_service(&mut self.inner), req, self.after)
+        let waited = self.waiting.take();
+        if std::mem::take(&mut self.expired) {
+            let error = Error::TimedOut { after: self.after };
+            return future::ResponseFuture::new(Admit::rejected(error), None, self.after);
+        }
+        // Known if readiness had to wait; otherwise the clock starts at the
+        // first poll of the response, and only if it is not ready at once.
+        let deadline = waited.and_then(|(deadline, _)| deadline);
+        future::ResponseFuture::new(Admit::called(self.inner.call(req)), deadline, self.after)
     }
+}
+
+/// A deadline for durations too long to add to an `Instant`: about 30
+/// years away, as tokio's own `sleep` uses.
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(86_400 * 365 * 30)
 }
 
 /// Applies [`Timeout`].

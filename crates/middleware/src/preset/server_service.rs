@@ -1,0 +1,275 @@
+//! [`ServerService`]: the server preset's stack fused into one service.
+//!
+//! Composed from the separate layers, the stack costs one shared-state
+//! `Arc` clone per layer per request, a nested future per layer, and two
+//! clock readings (the rate limiter's and the timeout's). Fused, it clones
+//! one `Arc`, builds one future, and reads the clock once: the rate
+//! limiter's reading is the timeout's start. The behaviour is exactly that
+//! of `RateLimit → Timeout → Bulkhead → Drain`, with the same errors, and
+//! the same rule that a refusal never polls the inner service.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use evenkeel_shutdown::{DrainGuard, Shutdown};
+use pin_project_lite::pin_project;
+use tokio::time::{Instant, Sleep};
+use tower_service::Service;
+
+use crate::admit::Admit;
+use crate::bulkhead::permit::{self, Permit, Wait};
+use crate::error::Error;
+use crate::rate_limit::RateLimiter;
+use crate::timeout::future::ResponseFuture as DeadlineFuture;
+use crate::wrap::WrapErrorFuture;
+
+/// Everything the preset's services share.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) limiter: RateLimiter,
+    pub(crate) after: Duration,
+    pub(crate) bulkhead: Arc<permit::Shared>,
+    pub(crate) shutdown: Shutdown,
+    pub(crate) drain_retry_after: Duration,
+}
+
+/// The service a [`ServerLayer`](super::ServerLayer) builds around `S`:
+/// rate limit → total timeout → bulkhead → drain → `S`, fused.
+///
+/// The total timeout starts when the rate limiter admits the request in
+/// `poll_ready` (with axum and hyper, which call at once, that is when the
+/// request arrives) and covers waiting for a bulkhead permit, for `S` to be
+/// ready, and the response. A `call` not preceded by a ready `poll_ready`
+/// is refused as overloaded.
+///
+/// ```
+/// use evenkeel_middleware::preset::ServerLayer;
+/// use tower::{Layer, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let svc = ServerLayer::new(evenkeel_shutdown::Shutdown::new())
+///     .layer(tower::service_fn(|x: u8| async move { Ok::<_, std::io::Error>(x) }));
+/// assert_eq!(svc.oneshot(1).await.unwrap(), 1);
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct ServerService<S> {
+    inner: S,
+    shared: Arc<Shared>,
+    front: Front,
+}
+
+/// Where one request stands between `poll_ready` and `call`.
+#[derive(Debug)]
+enum Front {
+    Undecided,
+    /// Refused; `call` returns this (an `Error` without its inner type).
+    Refused(Refusal),
+    /// Admitted by the rate limiter at `start`; collecting the rest.
+    Admitting(Box<Admitting>),
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Refusal {
+    RateLimited(Duration),
+    Overloaded(Duration),
+    ShuttingDown(Duration),
+    TimedOut(Duration),
+}
+
+impl Refusal {
+    fn into_error<E>(self) -> Error<E> {
+        match self {
+            Self::RateLimited(retry_after) => Error::RateLimited { retry_after },
+            Self::Overloaded(retry_after) => Error::Overloaded { retry_after },
+            Self::ShuttingDown(retry_after) => Error::ShuttingDown { retry_after },
+            Self::TimedOut(after) => Error::TimedOut { after },
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Admitting {
+    deadline: Instant,
+    permit: Option<Permit>,
+    wait: Option<Wait>,
+    guard: Option<DrainGuard>,
+    /// Runs while something below is pending.
+    timer: Option<Pin<Box<Sleep>>>,
+}
+
+impl<S> ServerService<S> {
+    pub(crate) fn new(inner: S, shared: Arc<Shared>) -> Self {
+        Self {
+            inner,
+            shared,
+            front: Front::Undecided,
+        }
+    }
+}
+
+impl<S: Clone> Clone for ServerService<S> {
+    fn clone(&self) -> Self {
+        // A clone starts undecided: an admission belongs to one request.
+        Self::new(self.inner.clone(), Arc::clone(&self.shared))
+    }
+}
+
+/// `start + after`, or about 30 years away when that overflows.
+fn deadline(start: Instant, after: Duration) -> Instant {
+    start
+        .checked_add(after)
+        .unwrap_or_else(|| start + Duration::from_secs(86_400 * 365 * 30))
+}
+
+impl<S, Req> Service<Req> for ServerService<S>
+where
+    S: Service<Req>,
+{
+    type Response = S::Response;
+    type Error = Error<S::Error>;
+    type Future = ServerFuture<S::Future, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        let shared = &*self.shared;
+        if let Front::Undecided = self.front {
+            let now = Instant::now();
+            self.front = match shared.limiter.check_at(now) {
+                Ok(()) => Front::Admitting(Box::new(Admitting {
+                    deadline: deadline(now, shared.after),
+                    permit: None,
+                    wait: None,
+                    guard: None,
+                    timer: None,
+                })),
+                Err(retry_after) => Front::Refused(Refusal::RateLimited(retry_after)),
+            };
+        }
+        let Front::Admitting(a) = &mut self.front else {
+            // Refused: ready without the inner service; `call` fails.
+            return Poll::Ready(Ok(()));
+        };
+        'below: {
+            if a.permit.is_none() {
+                let bulkhead = &shared.bulkhead;
+                a.permit = permit::try_acquire(bulkhead);
+                if a.permit.is_none() {
+                    let refused = Refusal::Overloaded(bulkhead.retry_after);
+                    let Some(max_wait) = bulkhead.max_wait.filter(|w| !w.is_zero()) else {
+                        self.front = Front::Refused(refused);
+                        return Poll::Ready(Ok(()));
+                    };
+                    let wait = a.wait.get_or_insert_with(|| Wait::new(bulkhead, max_wait));
+                    match wait.poll(cx) {
+                        Poll::Ready(Some(permit)) => {
+                            a.permit = Some(permit);
+                            a.wait = None;
+                        }
+                        Poll::Ready(None) => {
+                            self.front = Front::Refused(refused);
+                            return Poll::Ready(Ok(()));
+                        }
+                        Poll::Pending => break 'below,
+                    }
+                }
+            }
+            if a.guard.is_none() {
+                let Ok(guard) = shared.shutdown.guard() else {
+                    let refused = Refusal::ShuttingDown(shared.drain_retry_after);
+                    self.front = Front::Refused(refused);
+                    return Poll::Ready(Ok(()));
+                };
+                a.guard = Some(guard);
+            }
+            if let Poll::Ready(result) = self.inner.poll_ready(cx) {
+                return Poll::Ready(result.map_err(Error::Inner));
+            }
+        }
+        // Something below is pending: the total timeout runs meanwhile.
+        let timer = a
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(a.deadline)));
+        if timer.as_mut().poll(cx).is_ready() {
+            self.front = Front::Refused(Refusal::TimedOut(shared.after));
+            return Poll::Ready(Ok(()));
+        }
+        Poll::Pending
+    }
+
+    fn call(&mut self, req: Req) -> Self::Future {
+        let after = self.shared.after;
+        let refusal = match std::mem::replace(&mut self.front, Front::Undecided) {
+            Front::Admitting(a) => match *a {
+                Admitting {
+                    deadline,
+                    permit: Some(permit),
+                    guard: Some(guard),
+                    ..
+                } => {
+                    let future = WrapErrorFuture::new(self.inner.call(req));
+                    return ServerFuture {
+                        inner: DeadlineFuture::new(Admit::called(future), Some(deadline), after),
+                        permit: Some(permit),
+                        guard: Some(guard),
+                    };
+                }
+                // `call` before `poll_ready` finished: refuse.
+                _ => Refusal::Overloaded(self.shared.bulkhead.retry_after),
+            },
+            Front::Refused(refusal) => refusal,
+            Front::Undecided => Refusal::Overloaded(self.shared.bulkhead.retry_after),
+        };
+        ServerFuture {
+            inner: DeadlineFuture::new(Admit::rejected(refusal.into_error()), None, after),
+            permit: None,
+            guard: None,
+        }
+    }
+}
+
+pin_project! {
+    /// The response future of [`ServerService`]: the inner response under
+    /// the deadline, holding the bulkhead permit and the drain guard until
+    /// it completes or is dropped; or the refusal on its first poll.
+    ///
+    /// ```
+    /// use evenkeel_middleware::preset::ServerLayer;
+    /// use tower::{Layer, Service, ServiceExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let mut svc = ServerLayer::new(evenkeel_shutdown::Shutdown::new())
+    ///     .layer(tower::service_fn(|x: u8| async move { Ok::<_, std::io::Error>(x) }));
+    /// let fut = svc.ready().await.unwrap().call(2);
+    /// assert_eq!(fut.await.unwrap(), 2);
+    /// # }
+    /// ```
+    #[must_use = "futures do nothing unless polled"]
+    #[derive(Debug)]
+    pub struct ServerFuture<F, E> {
+        #[pin]
+        inner: DeadlineFuture<WrapErrorFuture<F>, E>,
+        permit: Option<Permit>,
+        guard: Option<DrainGuard>,
+    }
+}
+
+impl<F, T, E> Future for ServerFuture<F, E>
+where
+    F: Future<Output = Result<T, E>>,
+{
+    type Output = Result<T, Error<E>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let out = std::task::ready!(this.inner.poll(cx));
+        // Release the permit and the guard as soon as the response is in.
+        this.permit.take();
+        this.guard.take();
+        Poll::Ready(out)
+    }
+}
