@@ -227,6 +227,13 @@ fn rate_limiters(c: &mut Criterion) {
         b.iter(|| black_box(theirs.check()).is_err());
     });
     group.finish();
+
+    // The clocks themselves: the limiter reads tokio's (pausable in tests),
+    // governor reads std's.
+    let mut group = c.benchmark_group("clock");
+    group.bench_function("tokio_instant_now", |b| b.iter(tokio::time::Instant::now));
+    group.bench_function("std_instant_now", |b| b.iter(std::time::Instant::now));
+    group.finish();
 }
 
 criterion_group!(benches, layers, rate_limiters);

@@ -277,3 +277,40 @@ async fn stale_outcomes_are_dropped() {
     assert!(slow_success.await.unwrap().is_ok());
     assert_eq!(b.state(), State::ForcedOpen);
 }
+
+proptest::proptest! {
+    /// For any sequence of outcomes, a count window of `n` calls with a
+    /// minimum of `min` calls opens at exactly the first call after which
+    /// the failures among the last `n` calls (once at least `min` were
+    /// made) reach the threshold, computed naively.
+    #[test]
+    fn count_window_opens_exactly_at_the_naive_threshold(
+        n in 1_usize..12,
+        min in 1_u64..12,
+        percent in 1_u32..=100,
+        outcomes in proptest::collection::vec(proptest::bool::ANY, 1..60),
+    ) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap();
+        rt.block_on(async {
+            let b = Breaker::builder()
+                .sliding_window(SlidingWindow::Count(n))
+                .minimum_calls(min)
+                .failure_rate_threshold(f64::from(percent))
+                .build();
+            let svc = CircuitBreakerLayer::new(b.clone()).layer(flaky());
+            let min = min.min(n as u64);
+            for (i, &ok) in outcomes.iter().enumerate() {
+                let _ = svc.clone().oneshot((ok, 0)).await;
+                let window = &outcomes[(i + 1).saturating_sub(n)..=i];
+                let calls = window.len() as u64;
+                let failures = window.iter().filter(|ok| !**ok).count() as u64;
+                let trips = calls >= min && failures * 100 >= u64::from(percent) * calls;
+                proptest::prop_assert_eq!(b.state() == State::Open, trips, "after call {}", i);
+                if trips {
+                    break;
+                }
+            }
+            Ok(())
+        })?;
+    }
+}

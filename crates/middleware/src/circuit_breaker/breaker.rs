@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::builder::{Builder, Listener};
 use super::classify::Outcome;
 use super::window::{SlidingWindow, Window};
 
@@ -58,193 +59,6 @@ pub struct StateChange {
     pub from: State,
     /// The state entered.
     pub to: State,
-}
-
-type Listener = Arc<dyn Fn(StateChange) + Send + Sync>;
-
-/// Configures a [`Breaker`].
-///
-/// # Defaults
-///
-/// | setting | default |
-/// |---|---|
-/// | [`sliding_window`](Builder::sliding_window) | `SlidingWindow::Count(100)` |
-/// | [`minimum_calls`](Builder::minimum_calls) | 20 (capped at a count window's size) |
-/// | [`failure_rate_threshold`](Builder::failure_rate_threshold) | 50 (%) |
-/// | [`slow_call_rate_threshold`](Builder::slow_call_rate_threshold) | 100 (%) |
-/// | [`slow_call_duration`](Builder::slow_call_duration) | 60 s |
-/// | [`open_duration`](Builder::open_duration) | 30 s |
-/// | [`half_open_calls`](Builder::half_open_calls) | 5 |
-/// | [`on_state_change`](Builder::on_state_change) | none |
-///
-/// ```
-/// use std::time::Duration;
-/// use evenkeel_middleware::circuit_breaker::{Breaker, SlidingWindow};
-///
-/// let breaker = Breaker::builder()
-///     .sliding_window(SlidingWindow::Time(Duration::from_secs(10)))
-///     .minimum_calls(10)
-///     .failure_rate_threshold(50.0)
-///     .slow_call_rate_threshold(80.0)
-///     .slow_call_duration(Duration::from_secs(2))
-///     .open_duration(Duration::from_secs(5))
-///     .half_open_calls(3)
-///     .on_state_change(|c| eprintln!("breaker: {:?} -> {:?}", c.from, c.to))
-///     .build();
-/// # let _ = breaker;
-/// ```
-#[must_use = "a builder does nothing until `build` is called"]
-#[derive(Clone)]
-pub struct Builder {
-    window: SlidingWindow,
-    minimum_calls: u64,
-    failure_rate: f64,
-    slow_rate: f64,
-    slow_duration: Duration,
-    open_duration: Duration,
-    half_open_calls: u32,
-    listener: Option<Listener>,
-}
-
-impl fmt::Debug for Builder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Builder")
-            .field("window", &self.window)
-            .field("minimum_calls", &self.minimum_calls)
-            .field("failure_rate", &self.failure_rate)
-            .field("slow_rate", &self.slow_rate)
-            .field("slow_duration", &self.slow_duration)
-            .field("open_duration", &self.open_duration)
-            .field("half_open_calls", &self.half_open_calls)
-            .field("listener", &self.listener.is_some())
-            .finish()
-    }
-}
-
-impl Builder {
-    /// The window the rates are computed over.
-    ///
-    /// ```
-    /// use evenkeel_middleware::circuit_breaker::{Breaker, SlidingWindow};
-    /// let b = Breaker::builder().sliding_window(SlidingWindow::Count(10)).build();
-    /// # let _ = b;
-    /// ```
-    pub fn sliding_window(mut self, window: SlidingWindow) -> Self {
-        self.window = window;
-        self
-    }
-
-    /// How many calls the window must hold before the rates can trip it.
-    ///
-    /// ```
-    /// let b = evenkeel_middleware::circuit_breaker::Breaker::builder().minimum_calls(5).build();
-    /// # let _ = b;
-    /// ```
-    pub fn minimum_calls(mut self, n: u64) -> Self {
-        self.minimum_calls = n.max(1);
-        self
-    }
-
-    /// Trip when at least this percentage (0–100] of the window's calls failed.
-    ///
-    /// ```
-    /// let b = evenkeel_middleware::circuit_breaker::Breaker::builder().failure_rate_threshold(25.0).build();
-    /// # let _ = b;
-    /// ```
-    pub fn failure_rate_threshold(mut self, percent: f64) -> Self {
-        self.failure_rate = percent;
-        self
-    }
-
-    /// Trip when at least this percentage (0–100] of the window's calls were slow.
-    ///
-    /// ```
-    /// let b = evenkeel_middleware::circuit_breaker::Breaker::builder().slow_call_rate_threshold(50.0).build();
-    /// # let _ = b;
-    /// ```
-    pub fn slow_call_rate_threshold(mut self, percent: f64) -> Self {
-        self.slow_rate = percent;
-        self
-    }
-
-    /// A call taking at least this long is slow.
-    ///
-    /// ```
-    /// let b = evenkeel_middleware::circuit_breaker::Breaker::builder().slow_call_duration(std::time::Duration::from_secs(1)).build();
-    /// # let _ = b;
-    /// ```
-    pub fn slow_call_duration(mut self, d: Duration) -> Self {
-        self.slow_duration = d;
-        self
-    }
-
-    /// How long the circuit stays open before letting trial calls through.
-    ///
-    /// ```
-    /// let b = evenkeel_middleware::circuit_breaker::Breaker::builder().open_duration(std::time::Duration::from_secs(10)).build();
-    /// # let _ = b;
-    /// ```
-    pub fn open_duration(mut self, d: Duration) -> Self {
-        self.open_duration = d;
-        self
-    }
-
-    /// How many trial calls half-open admits; when they have all completed,
-    /// their rates decide between closed and open (0 is treated as 1).
-    ///
-    /// ```
-    /// let b = evenkeel_middleware::circuit_breaker::Breaker::builder().half_open_calls(1).build();
-    /// # let _ = b;
-    /// ```
-    pub fn half_open_calls(mut self, n: u32) -> Self {
-        self.half_open_calls = n.max(1);
-        self
-    }
-
-    /// Calls `f` after every state change (outside the breaker's lock, so
-    /// `f` may query the breaker).
-    ///
-    /// ```
-    /// let b = evenkeel_middleware::circuit_breaker::Breaker::builder().on_state_change(|change| println!("{change:?}")).build();
-    /// # let _ = b;
-    /// ```
-    pub fn on_state_change(mut self, f: impl Fn(StateChange) + Send + Sync + 'static) -> Self {
-        self.listener = Some(Arc::new(f));
-        self
-    }
-
-    /// Builds the breaker, closed.
-    ///
-    /// ```
-    /// let b = evenkeel_middleware::circuit_breaker::Breaker::builder().build();
-    /// # let _ = b;
-    /// ```
-    pub fn build(self) -> Breaker {
-        let minimum_calls = match self.window {
-            SlidingWindow::Count(n) => self.minimum_calls.min(n.max(1) as u64),
-            SlidingWindow::Time(_) => self.minimum_calls,
-        };
-        Breaker {
-            shared: Arc::new(Shared {
-                gate: AtomicU64::new(gate(0, State::Closed)),
-                machine: Mutex::new(Machine {
-                    state: State::Closed,
-                    epoch: 0,
-                    opened_at: Instant::now(),
-                    window: Window::new(self.window),
-                    trials: Trials::default(),
-                }),
-                window: self.window,
-                minimum_calls,
-                failure_rate: self.failure_rate,
-                slow_rate: self.slow_rate,
-                slow_duration: self.slow_duration,
-                open_duration: self.open_duration,
-                half_open_calls: self.half_open_calls,
-                listener: self.listener,
-            }),
-        }
-    }
 }
 
 /// A circuit breaker's shared state; clones share it.
@@ -348,15 +162,33 @@ impl Breaker {
     /// # let _ = breaker;
     /// ```
     pub fn builder() -> Builder {
-        Builder {
-            window: SlidingWindow::Count(100),
-            minimum_calls: 20,
-            failure_rate: 50.0,
-            slow_rate: 100.0,
-            slow_duration: Duration::from_secs(60),
-            open_duration: Duration::from_secs(30),
-            half_open_calls: 5,
-            listener: None,
+        Builder::with_defaults()
+    }
+
+    pub(super) fn from_builder(b: Builder) -> Self {
+        let minimum_calls = match b.window {
+            SlidingWindow::Count(n) => b.minimum_calls.min(n.max(1) as u64),
+            SlidingWindow::Time(_) => b.minimum_calls,
+        };
+        Breaker {
+            shared: Arc::new(Shared {
+                gate: AtomicU64::new(gate(0, State::Closed)),
+                machine: Mutex::new(Machine {
+                    state: State::Closed,
+                    epoch: 0,
+                    opened_at: Instant::now(),
+                    window: Window::new(b.window),
+                    trials: Trials::default(),
+                }),
+                window: b.window,
+                minimum_calls,
+                failure_rate: b.failure_rate,
+                slow_rate: b.slow_rate,
+                slow_duration: b.slow_duration,
+                open_duration: b.open_duration,
+                half_open_calls: b.half_open_calls,
+                listener: b.listener,
+            }),
         }
     }
 
@@ -475,19 +307,12 @@ impl Breaker {
         }
     }
 
-    /// Records a completed call admitted with `ticket`.
-    pub(crate) fn record(
-        &self,
-        mut ticket: Ticket,
-        outcome: Outcome,
-        elapsed: Duration,
-        now: Instant,
-    ) {
-        ticket.done = true;
+    /// Records a completed call admitted in `epoch`.
+    fn record(&self, epoch: u64, outcome: Outcome, elapsed: Duration, now: Instant) {
         let s = &*self.shared;
         let change = {
             let mut m = self.lock();
-            if m.epoch != ticket.epoch {
+            if m.epoch != epoch {
                 return;
             }
             let failed = outcome == Outcome::Failure;
@@ -543,9 +368,10 @@ impl Breaker {
 
 impl Ticket {
     /// Records the completed call this ticket admitted.
-    pub(crate) fn record(self, outcome: Outcome, elapsed: Duration, now: Instant) {
-        let breaker = self.breaker.clone();
-        breaker.record(self, outcome, elapsed, now);
+    pub(crate) fn record(mut self, outcome: Outcome, elapsed: Duration, now: Instant) {
+        // Recorded now: the drop below must not give a trial slot back.
+        self.done = true;
+        self.breaker.record(self.epoch, outcome, elapsed, now);
     }
 }
 

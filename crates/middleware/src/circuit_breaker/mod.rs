@@ -19,6 +19,7 @@
 //! the call is rejected in `call`.
 
 mod breaker;
+mod builder;
 mod classify;
 pub mod future;
 mod window;
@@ -32,7 +33,8 @@ use tower_service::Service;
 use crate::admit::Admit;
 use crate::error::{Error, LayerError};
 
-pub use breaker::{Breaker, Builder, State, StateChange};
+pub use breaker::{Breaker, State, StateChange};
+pub use builder::Builder;
 pub use classify::{Classify, DefaultClassifier, HttpClassifier, Outcome};
 pub use window::SlidingWindow;
 
