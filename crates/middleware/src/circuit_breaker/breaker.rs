@@ -101,8 +101,10 @@ struct Shared {
     window: SlidingWindow,
     minimum_calls: u64,
     failure_rate: f64,
-    slow_rate: f64,
+    slow_rate: Option<f64>,
     slow_duration: Duration,
+    /// Whether calls must be timed (slow-call rate on, or a time window).
+    timed: bool,
     open_duration: Duration,
     half_open_calls: u32,
     listener: Option<Listener>,
@@ -185,6 +187,7 @@ impl Breaker {
                 failure_rate: b.failure_rate,
                 slow_rate: b.slow_rate,
                 slow_duration: b.slow_duration,
+                timed: b.slow_rate.is_some() || matches!(b.window, SlidingWindow::Time(_)),
                 open_duration: b.open_duration,
                 half_open_calls: b.half_open_calls,
                 listener: b.listener,
@@ -308,7 +311,12 @@ impl Breaker {
     }
 
     /// Records a completed call admitted in `epoch`.
-    fn record(&self, epoch: u64, outcome: Outcome, elapsed: Duration, now: Instant) {
+    /// Whether calls must be timed for this breaker.
+    pub(crate) fn timed(&self) -> bool {
+        self.shared.timed
+    }
+
+    fn record(&self, epoch: u64, outcome: Outcome, elapsed: Duration, now: Option<Instant>) {
         let s = &*self.shared;
         let change = {
             let mut m = self.lock();
@@ -316,7 +324,9 @@ impl Breaker {
                 return;
             }
             let failed = outcome == Outcome::Failure;
-            let slow = elapsed >= s.slow_duration;
+            let slow = s.slow_rate.is_some() && elapsed >= s.slow_duration;
+            let slow_trips =
+                |slow: u64, calls: u64| s.slow_rate.is_some_and(|p| reaches(slow, calls, p));
             match (m.state, outcome) {
                 (State::HalfOpen, Outcome::Ignore) => {
                     m.trials.admitted = m.trials.admitted.saturating_sub(1);
@@ -328,9 +338,9 @@ impl Breaker {
                     let t = m.window.totals(now);
                     let trip = t.calls >= s.minimum_calls
                         && (reaches(t.failures, t.calls, s.failure_rate)
-                            || reaches(t.slow, t.calls, s.slow_rate));
+                            || slow_trips(t.slow, t.calls));
                     if trip {
-                        self.transition(&mut m, State::Open, now)
+                        self.transition(&mut m, State::Open, now.unwrap_or_else(Instant::now))
                     } else {
                         None
                     }
@@ -343,9 +353,9 @@ impl Breaker {
                     if t.completed >= s.half_open_calls {
                         let total = u64::from(t.completed);
                         let reopen = reaches(u64::from(t.failures), total, s.failure_rate)
-                            || reaches(u64::from(t.slow), total, s.slow_rate);
+                            || slow_trips(u64::from(t.slow), total);
                         let to = if reopen { State::Open } else { State::Closed };
-                        self.transition(&mut m, to, now)
+                        self.transition(&mut m, to, now.unwrap_or_else(Instant::now))
                     } else {
                         None
                     }
@@ -368,7 +378,7 @@ impl Breaker {
 
 impl Ticket {
     /// Records the completed call this ticket admitted.
-    pub(crate) fn record(mut self, outcome: Outcome, elapsed: Duration, now: Instant) {
+    pub(crate) fn record(mut self, outcome: Outcome, elapsed: Duration, now: Option<Instant>) {
         // Recorded now: the drop below must not give a trial slot back.
         self.done = true;
         self.breaker.record(self.epoch, outcome, elapsed, now);

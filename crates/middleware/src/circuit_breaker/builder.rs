@@ -18,7 +18,7 @@ pub(super) type Listener = Arc<dyn Fn(StateChange) + Send + Sync>;
 /// | [`sliding_window`](Builder::sliding_window) | `SlidingWindow::Count(100)` |
 /// | [`minimum_calls`](Builder::minimum_calls) | 20 (capped at a count window's size) |
 /// | [`failure_rate_threshold`](Builder::failure_rate_threshold) | 50 (%) |
-/// | [`slow_call_rate_threshold`](Builder::slow_call_rate_threshold) | 100 (%) |
+/// | [`slow_call_rate_threshold`](Builder::slow_call_rate_threshold) | off (no clock reads per call with a count window) |
 /// | [`slow_call_duration`](Builder::slow_call_duration) | 60 s |
 /// | [`open_duration`](Builder::open_duration) | 30 s |
 /// | [`half_open_calls`](Builder::half_open_calls) | 5 |
@@ -46,7 +46,7 @@ pub struct Builder {
     pub(super) window: SlidingWindow,
     pub(super) minimum_calls: u64,
     pub(super) failure_rate: f64,
-    pub(super) slow_rate: f64,
+    pub(super) slow_rate: Option<f64>,
     pub(super) slow_duration: Duration,
     pub(super) open_duration: Duration,
     pub(super) half_open_calls: u32,
@@ -103,14 +103,15 @@ impl Builder {
         self
     }
 
-    /// Trip when at least this percentage (0–100] of the window's calls were slow.
+    /// Trip when at least this percentage (0–100] of the window's calls were
+    /// slow. Off by default: timing every call costs two clock reads.
     ///
     /// ```
     /// let b = evenkeel_middleware::circuit_breaker::Breaker::builder().slow_call_rate_threshold(50.0).build();
     /// # let _ = b;
     /// ```
     pub fn slow_call_rate_threshold(mut self, percent: f64) -> Self {
-        self.slow_rate = percent;
+        self.slow_rate = Some(percent);
         self
     }
 
@@ -175,7 +176,7 @@ impl Builder {
             window: SlidingWindow::Count(100),
             minimum_calls: 20,
             failure_rate: 50.0,
-            slow_rate: 100.0,
+            slow_rate: None,
             slow_duration: Duration::from_secs(60),
             open_duration: Duration::from_secs(30),
             half_open_calls: 5,

@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use pin_project_lite::pin_project;
 use tokio::time::Instant;
@@ -37,17 +38,22 @@ pin_project! {
         inner: Admit<F, E>,
         ticket: Option<Ticket>,
         classifier: C,
-        start: Instant,
+        start: Option<Instant>,
     }
 }
 
 impl<F, C, E> ResponseFuture<F, C, E> {
-    pub(crate) fn new(inner: Admit<F, E>, ticket: Option<Ticket>, classifier: C) -> Self {
+    pub(crate) fn new(
+        inner: Admit<F, E>,
+        ticket: Option<Ticket>,
+        classifier: C,
+        timed: bool,
+    ) -> Self {
         Self {
             inner,
             ticket,
             classifier,
-            start: Instant::now(),
+            start: timed.then(Instant::now),
         }
     }
 }
@@ -65,8 +71,13 @@ where
         let out = std::task::ready!(this.inner.poll(cx));
         if let Some(ticket) = this.ticket.take() {
             let outcome = this.classifier.classify(&out);
-            let now = Instant::now();
-            ticket.record(outcome, now.saturating_duration_since(*this.start), now);
+            // Only a timed breaker (slow calls, time window) reads the clock.
+            let now = this.start.map(|_| Instant::now());
+            let elapsed = match (*this.start, now) {
+                (Some(start), Some(now)) => now.saturating_duration_since(start),
+                _ => Duration::ZERO,
+            };
+            ticket.record(outcome, elapsed, now);
         }
         Poll::Ready(out)
     }

@@ -152,11 +152,13 @@ where
                 Admit::called(self.inner.call(req)),
                 Some(ticket),
                 classifier,
+                self.breaker.timed(),
             ),
             Err(retry_after) => future::ResponseFuture::new(
                 Admit::rejected(Error::CircuitOpen { retry_after }),
                 None,
                 classifier,
+                false,
             ),
         }
     }

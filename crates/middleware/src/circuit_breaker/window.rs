@@ -88,7 +88,8 @@ impl Window {
     }
 
     /// Records one call's outcome.
-    pub(crate) fn record(&mut self, failed: bool, slow: bool, now: Instant) {
+    /// `now` is read only by a time window; a count window passes `None`.
+    pub(crate) fn record(&mut self, failed: bool, slow: bool, now: Option<Instant>) {
         match self {
             Self::Count { size, ring, totals } => {
                 if ring.len() == *size
@@ -124,7 +125,7 @@ impl Window {
     }
 
     /// Totals over the calls still inside the window at `now`.
-    pub(crate) fn totals(&mut self, now: Instant) -> Totals {
+    pub(crate) fn totals(&mut self, now: Option<Instant>) -> Totals {
         self.expire(now);
         match self {
             Self::Count { totals, .. } | Self::Time { totals, .. } => *totals,
@@ -132,7 +133,7 @@ impl Window {
     }
 
     /// Drops buckets that aged out; returns the index of the current bucket.
-    fn expire(&mut self, now: Instant) -> u64 {
+    fn expire(&mut self, now: Option<Instant>) -> u64 {
         let Self::Time {
             base,
             width,
@@ -142,6 +143,7 @@ impl Window {
         else {
             return 0;
         };
+        let now = now.unwrap_or_else(Instant::now);
         let elapsed =
             u64::try_from(now.saturating_duration_since(*base).as_nanos()).unwrap_or(u64::MAX);
         let current = elapsed / *width;
