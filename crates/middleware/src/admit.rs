@@ -8,6 +8,9 @@
 //! its `call` returns this future in the `Rejected` state, which resolves to
 //! the error on its first poll. The service itself stays usable.
 
+// Shared by several layers: with only some features on, parts go unused.
+#![cfg_attr(not(feature = "full"), allow(dead_code))]
+
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};

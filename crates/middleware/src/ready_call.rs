@@ -8,6 +8,9 @@
 //! service into the future: `call` swaps a fresh clone into the layer and
 //! takes the original, which then becomes ready inside the future.
 
+// Shared by several layers: with only some features on, parts go unused.
+#![cfg_attr(not(feature = "full"), allow(dead_code))]
+
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};

@@ -153,6 +153,7 @@ impl RateLimiter {
 
     /// [`check`](RateLimiter::check) at a clock reading the caller already
     /// has (the server preset shares one reading with its timeout).
+    #[cfg_attr(not(feature = "full"), allow(dead_code))]
     pub(crate) fn check_at(&self, now: Instant) -> Result<(), Duration> {
         let g = &*self.state;
         if g.emission == 0 {

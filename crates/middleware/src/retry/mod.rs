@@ -232,6 +232,7 @@ impl<P> RetryLayer<P> {
 }
 
 impl<P> RetryLayer<P> {
+    #[cfg_attr(not(feature = "full"), allow(dead_code))]
     pub(crate) fn policy_ref(&self) -> &P {
         &self.policy
     }
