@@ -21,6 +21,7 @@
 //! caller that polls readiness long before it has a request (a `Buffer`
 //! worker) should not sit a `Timeout` directly above a service that is
 //! often not ready.
+//!
 //! [`AttemptTimeout`] is tower's shape: readiness passes through, the timer
 //! covers the call only; put it under [`Retry`](crate::Retry) so each attempt
 //! gets its own budget while a [`Timeout`] above bounds them all.
@@ -133,7 +134,12 @@ where
             return Poll::Ready(Ok(()));
         }
         match self.inner.poll_ready(cx) {
-            Poll::Ready(result) => Poll::Ready(result.map_err(LayerError::into_error)),
+            Poll::Ready(Ok(())) => Poll::Ready(Ok(())),
+            Poll::Ready(Err(e)) => {
+                // The request this deadline belonged to will not be made.
+                self.waiting = None;
+                Poll::Ready(Err(e.into_error()))
+            }
             Poll::Pending => {
                 let after = self.after;
                 let (_, sleep) = self.waiting.get_or_insert_with(|| {
