@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
+use crate::codel::{Codel, CodelState, OnShed};
 use crate::error::Error;
 use crate::receiver::Receiver;
 use crate::sender::Sender;
@@ -95,6 +96,7 @@ impl Queue {
             overflow: Overflow::Wait,
             weight: None,
             clock: Some(tokio::time::Instant::now),
+            codel: None,
         }
     }
 }
@@ -105,6 +107,7 @@ impl Queue {
 ///
 /// - overflow: [`Overflow::Wait`]
 /// - weight budget: none (only the count bound applies)
+/// - queue-delay shedding: off
 /// - queue-wait tracking: on, with clock [`tokio::time::Instant::now`] (so
 ///   queue-wait stats follow tokio's paused time in tests)
 ///
@@ -127,6 +130,7 @@ pub struct Builder<T> {
     overflow: Overflow,
     weight: Option<(u32, Weigher<T>)>,
     clock: Option<fn() -> Instant>,
+    codel: Option<(Codel, OnShed<T>)>,
 }
 
 impl<T> fmt::Debug for Builder<T> {
@@ -135,6 +139,7 @@ impl<T> fmt::Debug for Builder<T> {
             .field("capacity", &self.capacity)
             .field("overflow", &self.overflow)
             .field("weight_budget", &self.weight.as_ref().map(|(b, _)| *b))
+            .field("codel", &self.codel.as_ref().map(|(c, _)| *c))
             .finish_non_exhaustive()
     }
 }
@@ -236,6 +241,43 @@ impl<T> Builder<T> {
         self
     }
 
+    /// Sheds items that waited too long, `CoDel`-style (see [`Codel`]): at
+    /// dequeue, an item that waited past the limit is handed to `on_shed`
+    /// instead of to the receiver, and counted in
+    /// [`Stats::shed`](crate::Stats::shed). Default: off.
+    ///
+    /// `on_shed` runs on the receiving task, inside `recv`/`try_recv`: keep
+    /// it short (answer the client, count, log). [`Receiver::drain`] never
+    /// sheds. Needs queue-wait tracking (the default).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use evenkeel_backpressure::{Codel, Queue};
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let (tx, rx) = Queue::builder(64)
+    ///     .codel(Codel::default(), |job: u32| println!("job {job} shed: waited too long"))
+    ///     .build()
+    ///     .unwrap();
+    /// tx.send(1).await.unwrap();
+    /// tokio::time::advance(Duration::from_millis(150)).await; // over the 100 ms interval
+    /// tx.send(2).await.unwrap();
+    /// assert_eq!(rx.recv().await, Some(2)); // 1 waited 150 ms: shed
+    /// assert_eq!(rx.stats().shed, 1);
+    /// # }
+    /// ```
+    ///
+    /// [`Receiver::drain`]: crate::Receiver::drain
+    pub fn codel<F>(mut self, codel: Codel, on_shed: F) -> Self
+    where
+        F: Fn(T) + Send + Sync + 'static,
+    {
+        self.codel = Some((codel, Box::new(on_shed)));
+        self
+    }
+
     /// Builds the queue and returns its two halves.
     ///
     /// # Errors
@@ -244,7 +286,9 @@ impl<T> Builder<T> {
     /// - [`Error::CapacityTooLarge`] above
     ///   [`tokio::sync::Semaphore::MAX_PERMITS`];
     /// - [`Error::ZeroWeightBudget`] for a weight budget of 0;
-    /// - [`Error::DropOldestWithWeight`] for `DropOldest` with a weight budget.
+    /// - [`Error::DropOldestWithWeight`] for `DropOldest` with a weight budget;
+    /// - [`Error::CodelWithoutWaitTracking`] for [`codel`](Self::codel)
+    ///   with [`track_wait(false)`](Self::track_wait).
     ///
     /// # Examples
     ///
@@ -278,11 +322,19 @@ impl<T> Builder<T> {
                 weigher,
             }),
         };
+        let codel = match (self.codel, self.clock) {
+            (None, _) => None,
+            (Some(_), None) => return Err(Error::CodelWithoutWaitTracking),
+            (Some((config, on_shed)), Some(clock)) => {
+                Some(CodelState::new(config, clock(), on_shed))
+            }
+        };
         let shared = Arc::new(Shared::new(
             self.capacity,
             self.overflow,
             weight,
             self.clock,
+            codel,
         ));
         Ok((Sender::new(Arc::clone(&shared)), Receiver::new(shared)))
     }

@@ -37,6 +37,10 @@ pub enum Error {
     /// evicting several would hand back more than one item per send.
     #[error("drop-oldest overflow cannot be combined with a weight budget")]
     DropOldestWithWeight,
+    /// Queue-delay shedding was asked for with queue-wait tracking off: it
+    /// needs the enqueue timestamps.
+    #[error("queue-delay shedding needs queue-wait tracking")]
+    CodelWithoutWaitTracking,
     /// A worker pool was asked for 0 workers.
     #[error("a worker pool needs at least 1 worker")]
     ZeroWorkers,

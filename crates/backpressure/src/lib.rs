@@ -102,6 +102,7 @@
 //! [`async-channel`]: https://docs.rs/async-channel
 
 mod builder;
+mod codel;
 mod error;
 mod permit;
 mod pool;
@@ -112,6 +113,7 @@ mod slots;
 mod stats;
 
 pub use builder::{Builder, Overflow, Queue};
+pub use codel::Codel;
 pub use error::{Error, SendError, TrySendError};
 pub use permit::Permit;
 pub use pool::{PoolReport, WorkerPool};
@@ -164,6 +166,7 @@ fn single_slot<T>() -> (Sender<T>, Receiver<T>) {
         Overflow::Wait,
         None,
         Some(tokio::time::Instant::now),
+        None,
     ));
     (
         Sender::new(std::sync::Arc::clone(&shared)),

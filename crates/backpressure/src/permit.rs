@@ -9,8 +9,9 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::error::SendError;
-use crate::shared::Shared;
+use crate::error::{SendError, TrySendError};
+use crate::sender::Sender;
+use crate::shared::{NoRoom, Shared};
 
 /// A reserved slot in a queue, from [`Sender::reserve`](crate::Sender::reserve)
 /// or [`Sender::try_reserve`](crate::Sender::try_reserve).
@@ -140,5 +141,113 @@ impl<T> fmt::Debug for Permit<T> {
             .field("weight", &self.weight)
             .field("armed", &self.armed)
             .finish_non_exhaustive()
+    }
+}
+
+/// Reserve-then-send: the ways a [`Sender`] hands out a [`Permit`].
+impl<T> Sender<T> {
+    /// Waits for a free slot and returns it as a [`Permit`], before the item
+    /// exists: a server can admit a request (or answer 503 with
+    /// [`try_reserve`](Self::try_reserve)) before it builds the job.
+    ///
+    /// The permit holds one slot (and no weight; see
+    /// [`reserve_weight`](Self::reserve_weight)). Dropping it unsent gives
+    /// the slot back. It waits whatever the overflow policy: a permit is a
+    /// promise of room, so it never evicts.
+    ///
+    /// # Cancellation safety
+    ///
+    /// Cancel-safe: dropping the future gives back anything it had taken, and
+    /// it owns no item. It keeps its place in line only while it lives.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::Closed`] if the queue is or becomes closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use evenkeel_backpressure::bounded;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let (tx, rx) = bounded(1);
+    /// let permit = tx.reserve().await.unwrap();
+    /// assert!(tx.try_send("no room: the permit holds the slot").is_err());
+    /// permit.send("built after admission").unwrap();
+    /// assert_eq!(rx.recv().await, Some("built after admission"));
+    /// # }
+    /// ```
+    pub async fn reserve(&self) -> Result<Permit<T>, SendError<()>> {
+        self.reserve_weight(0).await
+    }
+
+    /// Like [`reserve`](Self::reserve), for a weighted queue: also reserves
+    /// `weight` units of the budget. [`Permit::send`] tops up or gives back
+    /// the difference from the item's actual weight.
+    ///
+    /// # Cancellation safety
+    ///
+    /// Cancel-safe, as [`reserve`](Self::reserve).
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::Closed`]; [`SendError::TooHeavy`] if `weight` exceeds the
+    /// whole budget.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use evenkeel_backpressure::Queue;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let (tx, _rx) = Queue::builder::<Vec<u8>>(8)
+    ///     .weight_budget(1024, |v| v.len() as u32)
+    ///     .build()
+    ///     .unwrap();
+    /// let permit = tx.reserve_weight(512).await.unwrap();
+    /// assert_eq!(tx.stats().weight, 512);
+    /// permit.send(vec![0; 100]).unwrap();
+    /// assert_eq!(tx.stats().weight, 100);
+    /// # }
+    /// ```
+    pub async fn reserve_weight(&self, weight: u32) -> Result<Permit<T>, SendError<()>> {
+        if self.shared.too_heavy(weight) {
+            self.shared.counters.on_reject();
+            return Err(SendError::TooHeavy(()));
+        }
+        match self.shared.admit(weight).await {
+            Ok(()) => Ok(Permit::new(Arc::clone(&self.shared), weight)),
+            Err(_) => Err(SendError::Closed(())),
+        }
+    }
+
+    /// Takes a free slot now, or fails: the admission check of a server
+    /// that answers 503 rather than queueing a request it cannot serve.
+    ///
+    /// # Errors
+    ///
+    /// [`TrySendError::Full`] (counted as `rejected`) or
+    /// [`TrySendError::Closed`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use evenkeel_backpressure::{TrySendError, bounded};
+    ///
+    /// let (tx, _rx) = bounded::<String>(1);
+    /// let permit = tx.try_reserve().unwrap();
+    /// assert!(matches!(tx.try_reserve(), Err(TrySendError::Full(()))));
+    /// drop(permit); // unsent: the slot comes back
+    /// assert!(tx.try_reserve().is_ok());
+    /// ```
+    pub fn try_reserve(&self) -> Result<Permit<T>, TrySendError<()>> {
+        match self.shared.try_admit(0) {
+            Ok(()) => Ok(Permit::new(Arc::clone(&self.shared), 0)),
+            Err(NoRoom::Closed) => Err(TrySendError::Closed(())),
+            Err(NoRoom::Full) => {
+                self.shared.counters.on_reject();
+                Err(TrySendError::Full(()))
+            }
+        }
     }
 }

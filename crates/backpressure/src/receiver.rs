@@ -65,7 +65,9 @@ impl<T> Receiver<T> {
     }
 
     /// Waits for the next item. Returns `None` once the queue is closed and
-    /// empty.
+    /// empty. On a queue with [`Builder::codel`](crate::Builder::codel),
+    /// items that waited too long are handed to the shed callback and
+    /// skipped.
     ///
     /// # Cancellation safety
     ///
@@ -88,8 +90,15 @@ impl<T> Receiver<T> {
     /// # }
     /// ```
     pub async fn recv(&self) -> Option<T> {
-        let env = self.shared.rx.recv().await.ok()?;
-        Some(self.shared.take(env))
+        loop {
+            if self.shared.sheds() {
+                self.shared.note_empty();
+            }
+            let env = self.shared.rx.recv().await.ok()?;
+            if let Some(item) = self.shared.take(env) {
+                return Some(item);
+            }
+        }
     }
 
     /// Takes the next item if one is queued, without waiting.
@@ -109,10 +118,19 @@ impl<T> Receiver<T> {
     /// assert_eq!(rx.try_recv(), Ok(5));
     /// ```
     pub fn try_recv(&self) -> Result<T, TryRecvError> {
-        match self.shared.rx.try_recv() {
-            Ok(env) => Ok(self.shared.take(env)),
-            Err(async_channel::TryRecvError::Empty) => Err(TryRecvError::Empty),
-            Err(async_channel::TryRecvError::Closed) => Err(TryRecvError::Closed),
+        loop {
+            match self.shared.rx.try_recv() {
+                Ok(env) => {
+                    if let Some(item) = self.shared.take(env) {
+                        return Ok(item);
+                    }
+                }
+                Err(async_channel::TryRecvError::Empty) => {
+                    self.shared.note_empty();
+                    return Err(TryRecvError::Empty);
+                }
+                Err(async_channel::TryRecvError::Closed) => return Err(TryRecvError::Closed),
+            }
         }
     }
 
@@ -178,7 +196,9 @@ impl<T> Receiver<T> {
     }
 
     /// Closes the queue and returns every item still in it, oldest first,
-    /// so a shutting-down service can spill them. Items count as dequeued.
+    /// so a shutting-down service can spill them. Items count as dequeued;
+    /// queue-delay shedding does not apply (spilled items are kept, not
+    /// shed).
     ///
     /// Other receivers may take items concurrently; each item goes to
     /// exactly one place.
@@ -197,8 +217,8 @@ impl<T> Receiver<T> {
     pub fn drain(&self) -> Vec<T> {
         self.shared.close();
         let mut items = Vec::with_capacity(self.len());
-        while let Ok(item) = self.try_recv() {
-            items.push(item);
+        while let Ok(env) = self.shared.rx.try_recv() {
+            items.push(self.shared.take_unshed(env));
         }
         items
     }

@@ -36,6 +36,7 @@ use crate::slots::Slots;
 use tokio::time::Instant;
 
 use crate::Overflow;
+use crate::codel::CodelState;
 use crate::error::TrySendError;
 use crate::stats::{Counters, Stats};
 
@@ -82,6 +83,8 @@ pub(crate) struct Shared<T> {
     /// Where enqueue and dequeue timestamps come from; `None` turns queue-wait
     /// tracking off.
     clock: Option<fn() -> Instant>,
+    /// Queue-delay shedding, if configured (requires `clock`).
+    codel: Option<CodelState<T>>,
     /// Serializes a `DropOldest` eviction-and-push against `close`.
     evict_lock: Mutex<()>,
 }
@@ -92,6 +95,7 @@ impl<T> Shared<T> {
         overflow: Overflow,
         weight: Option<Weight<T>>,
         clock: Option<fn() -> Instant>,
+        codel: Option<CodelState<T>>,
     ) -> Self {
         let (tx, rx) = async_channel::bounded(capacity);
         Self {
@@ -105,6 +109,7 @@ impl<T> Shared<T> {
             senders: AtomicUsize::new(1),
             receivers: AtomicUsize::new(1),
             clock,
+            codel,
             evict_lock: Mutex::new(()),
         }
     }
@@ -170,14 +175,21 @@ impl<T> Shared<T> {
     /// Pushes an admitted item. On failure (the queue closed meanwhile) the
     /// slot is given back and the item returned.
     pub(crate) fn push(&self, item: T, weight: u32) -> Result<(), T> {
+        let enqueued_at = self.clock.map(|now| now());
         let env = Envelope {
             item,
-            enqueued_at: self.clock.map(|now| now()),
+            enqueued_at,
             weight,
         };
         match self.tx.try_send(env) {
             Ok(()) => {
                 self.counters.on_enqueue();
+                // The first item into an empty queue: it was empty until now.
+                if let (Some(codel), Some(at)) = (&self.codel, enqueued_at)
+                    && self.tx.len() == 1
+                {
+                    codel.mark_empty(at);
+                }
                 Ok(())
             }
             Err(err) => {
@@ -223,15 +235,54 @@ impl<T> Shared<T> {
     }
 
     /// Unwraps a dequeued envelope: gives its slot back and records stats.
-    pub(crate) fn take(&self, env: Envelope<T>) -> T {
+    /// Returns `None` if queue-delay shedding took the item (it has been
+    /// handed to the shed callback).
+    pub(crate) fn take(&self, env: Envelope<T>) -> Option<T> {
         self.release(env.weight);
-        match (self.clock, env.enqueued_at) {
-            (Some(now), Some(at)) => self
-                .counters
-                .on_dequeue(Some(now().saturating_duration_since(at))),
-            _ => self.counters.on_dequeue(None),
+        let (Some(clock), Some(at)) = (self.clock, env.enqueued_at) else {
+            self.counters.on_dequeue(None);
+            return Some(env.item);
+        };
+        let now = clock();
+        let wait = now.saturating_duration_since(at);
+        if let Some(codel) = &self.codel {
+            let shed = codel.should_shed(now, wait);
+            if self.rx.is_empty() {
+                codel.mark_empty(now);
+            }
+            if shed {
+                self.counters.on_shed();
+                (codel.on_shed)(env.item);
+                return None;
+            }
         }
+        self.counters.on_dequeue(Some(wait));
+        Some(env.item)
+    }
+
+    /// Unwraps a dequeued envelope without shedding (for `drain`).
+    pub(crate) fn take_unshed(&self, env: Envelope<T>) -> T {
+        self.release(env.weight);
+        let wait = match (self.clock, env.enqueued_at) {
+            (Some(clock), Some(at)) => Some(clock().saturating_duration_since(at)),
+            _ => None,
+        };
+        self.counters.on_dequeue(wait);
         env.item
+    }
+
+    /// Tells the shedder the queue is empty (a receiver is about to wait).
+    pub(crate) fn note_empty(&self) {
+        if let (Some(codel), Some(clock)) = (&self.codel, self.clock)
+            && self.rx.is_empty()
+        {
+            codel.mark_empty(clock());
+        }
+    }
+
+    /// `true` if this queue sheds by queue delay.
+    pub(crate) fn sheds(&self) -> bool {
+        self.codel.is_some()
     }
 
     /// Closes intake. Returns `true` if this call closed the queue.

@@ -90,8 +90,8 @@ impl WaitStats {
 /// [`Sender::stats`](crate::Sender::stats) or
 /// [`Receiver::stats`](crate::Receiver::stats).
 ///
-/// The counters obey `enqueued == dequeued + evicted + len` once no send or
-/// receive is in flight. Items refused at the door (`rejected`, and the
+/// The counters obey `enqueued == dequeued + evicted + shed + len` once no
+/// send or receive is in flight. Items refused at the door (`rejected`, and the
 /// `DropNewest` part of `dropped`) were never enqueued.
 ///
 /// # Examples
@@ -136,6 +136,10 @@ pub struct Stats {
     pub evicted: u64,
     /// Items taken out by receivers (`recv`, `try_recv`, `recv_many`, `drain`).
     pub dequeued: u64,
+    /// Items shed at dequeue for waiting too long
+    /// ([`Builder::codel`](crate::Builder::codel)); each went to the shed
+    /// callback.
+    pub shed: u64,
     /// Weight of the items in the queue and of outstanding weighted permits
     /// (0 for a queue without a weight budget).
     pub weight: u64,
@@ -161,6 +165,7 @@ pub(crate) struct ProducerSide {
 #[repr(align(64))]
 pub(crate) struct ConsumerSide {
     pub(crate) dequeued: AtomicU64,
+    pub(crate) shed: AtomicU64,
     pub(crate) wait_sum_nanos: AtomicU64,
     pub(crate) wait_max_nanos: AtomicU64,
     pub(crate) buckets: [AtomicU64; 6],
@@ -204,6 +209,10 @@ impl Counters {
         self.producer.evicted.fetch_add(1, Relaxed);
     }
 
+    pub(crate) fn on_shed(&self) {
+        self.consumer.shed.fetch_add(1, Relaxed);
+    }
+
     /// Records one dequeued item that waited `wait` (`None`: not measured).
     pub(crate) fn on_dequeue(&self, wait: Option<Duration>) {
         let c = &self.consumer;
@@ -234,6 +243,7 @@ impl Counters {
             dropped: p.dropped.load(Relaxed),
             evicted: p.evicted.load(Relaxed),
             dequeued,
+            shed: c.shed.load(Relaxed),
             weight: 0,
             weight_budget: None,
             wait: WaitStats {

@@ -3,7 +3,9 @@
 
 use std::sync::{Arc, Mutex};
 
-use evenkeel_backpressure::{Overflow, Permit, Queue, SendError};
+use std::time::Duration;
+
+use evenkeel_backpressure::{Codel, Overflow, Permit, Queue, SendError};
 use proptest::prelude::*;
 
 #[derive(Clone, Copy, Debug)]
@@ -18,6 +20,8 @@ enum Op {
     PermitDrop,
     Close,
     Yield,
+    /// Moves the paused clock (lets queue-delay shedding kick in).
+    Advance(u64),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -31,6 +35,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::PermitDrop),
         1 => Just(Op::Close),
         2 => Just(Op::Yield),
+        1 => (1u64..150).prop_map(Op::Advance),
     ]
 }
 
@@ -49,6 +54,8 @@ struct Ledger {
     received: Vec<u32>,
     handed_back: Vec<u32>,
     evicted: Vec<u32>,
+    /// Items handed to the queue-delay shed callback.
+    shed: Vec<u32>,
     /// Refusals under `DropNewest` (counted as dropped by the queue).
     dropped_newest: u64,
 }
@@ -68,9 +75,16 @@ impl Ledger {
     }
 }
 
-async fn run(capacity: usize, overflow: Overflow, ops: Vec<Op>) {
-    let (tx, rx) = Queue::builder(capacity).overflow(overflow).build().unwrap();
+async fn run(capacity: usize, overflow: Overflow, codel: bool, ops: Vec<Op>) {
     let ledger = Arc::new(Mutex::new(Ledger::default()));
+    let mut builder = Queue::builder(capacity).overflow(overflow);
+    if codel {
+        let sink = Arc::clone(&ledger);
+        builder = builder.codel(Codel::default(), move |item| {
+            sink.lock().unwrap().shed.push(item);
+        });
+    }
+    let (tx, rx) = builder.build().unwrap();
     let mut next_id = 0u32;
     let mut tasks = Vec::new();
     let mut permits: Vec<Permit<u32>> = Vec::new();
@@ -95,11 +109,16 @@ async fn run(capacity: usize, overflow: Overflow, ops: Vec<Op>) {
                 }
             }
             Op::RecvMany(limit) => {
-                if !rx.is_empty() {
-                    let mut buf = Vec::new();
-                    rx.recv_many(&mut buf, limit).await;
-                    ledger.lock().unwrap().received.extend(buf);
+                // `recv_many` may wait (e.g. if shedding takes the only
+                // item); it is cancel-safe, so racing it against a yield
+                // loses nothing.
+                let mut buf = Vec::new();
+                tokio::select! {
+                    biased;
+                    _ = rx.recv_many(&mut buf, limit) => {}
+                    () = tokio::task::yield_now() => {}
                 }
+                ledger.lock().unwrap().received.extend(buf);
             }
             Op::Reserve => {
                 if let Ok(permit) = tx.try_reserve() {
@@ -118,6 +137,7 @@ async fn run(capacity: usize, overflow: Overflow, ops: Vec<Op>) {
                 tx.close();
             }
             Op::Yield => tokio::task::yield_now().await,
+            Op::Advance(ms) => tokio::time::advance(Duration::from_millis(ms)).await,
         }
         assert!(rx.len() <= capacity, "capacity exceeded");
         let s = rx.stats();
@@ -139,6 +159,7 @@ async fn run(capacity: usize, overflow: Overflow, ops: Vec<Op>) {
         .iter()
         .chain(&ledger.handed_back)
         .chain(&ledger.evicted)
+        .chain(&ledger.shed)
         .copied()
         .collect();
     all.sort_unstable();
@@ -147,7 +168,8 @@ async fn run(capacity: usize, overflow: Overflow, ops: Vec<Op>) {
 
     let s = rx.stats();
     assert_eq!(s.len, 0);
-    assert_eq!(s.enqueued, s.dequeued + s.evicted);
+    assert_eq!(s.enqueued, s.dequeued + s.evicted + s.shed);
+    assert_eq!(s.shed, ledger.shed.len() as u64);
     assert_eq!(s.dequeued, ledger.received.len() as u64);
     assert_eq!(s.evicted, ledger.evicted.len() as u64);
     assert_eq!(s.dropped, s.evicted + ledger.dropped_newest);
@@ -156,14 +178,16 @@ async fn run(capacity: usize, overflow: Overflow, ops: Vec<Op>) {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
-    /// sent = received + handed back + evicted (the counted drops), exactly
-    /// once each, for every policy and random interleaving of send,
-    /// try_send, recv, recv_many, reserve/permit and close; the capacity is
+    /// sent = received + handed back + evicted + shed (the counted drops),
+    /// exactly once each, for every policy, with and without queue-delay
+    /// shedding, over random interleavings of send, try_send, recv,
+    /// recv_many, reserve/permit, close and clock advances; the capacity is
     /// never exceeded and the stats agree with the ledger.
     #[test]
     fn every_item_is_accounted_for(
         capacity in 1usize..5,
         overflow in overflow(),
+        codel in any::<bool>(),
         ops in proptest::collection::vec(op(), 0..60),
     ) {
         tokio::runtime::Builder::new_current_thread()
@@ -171,6 +195,6 @@ proptest! {
             .start_paused(true)
             .build()
             .unwrap()
-            .block_on(run(capacity, overflow, ops));
+            .block_on(run(capacity, overflow, codel, ops));
     }
 }
