@@ -75,6 +75,25 @@ async fn honours_error_retry_after() {
     assert_eq!(start.elapsed(), Duration::from_secs(3));
 }
 
+/// A retry-after hint is capped at the backoff's `max_delay` and counts
+/// against its `max_attempts`: a server cannot stretch the wait or the
+/// number of attempts past the caps.
+#[tokio::test(start_paused = true)]
+async fn retry_after_hint_is_capped_and_counted() {
+    let (svc, calls) = failing(10, || Error::<std::io::Error>::RateLimited {
+        retry_after: Duration::from_secs(3600),
+    });
+    let backoff = Backoff::constant(Duration::from_millis(10))
+        .max_delay(Duration::from_secs(2))
+        .max_attempts(3);
+    let svc = RetryLayer::new(backoff).layer(svc);
+    let start = Instant::now();
+    let err = svc.oneshot(0).await.unwrap_err();
+    assert!(matches!(err, Error::RateLimited { .. }));
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    assert_eq!(start.elapsed(), Duration::from_secs(2 + 2));
+}
+
 /// With `HttpPolicy`, a 503 response is retried after its `Retry-After`;
 /// a 404 is returned as is.
 #[tokio::test(start_paused = true)]

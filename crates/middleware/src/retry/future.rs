@@ -105,14 +105,17 @@ where
             match this.state.as_mut().project() {
                 StateProj::Calling { future } => {
                     let result = std::task::ready!(future.poll(cx)).map_err(LayerError::into_error);
-                    let hint = match this.policy.decide(&result) {
-                        Decision::Stop => return Poll::Ready(result),
-                        Decision::Retry => None,
-                        Decision::RetryAfter(after) => Some(after),
-                    };
                     // The backoff's schedule bounds the attempts; the budget
-                    // bounds retries across all requests.
-                    let Some(delay) = this.backoff.next() else {
+                    // bounds retries across all requests. A retry-after hint
+                    // takes a step of the same schedule, so it counts against
+                    // `max_attempts` and `max_elapsed` and is capped at
+                    // `max_delay` like any other wait.
+                    let next = match this.policy.decide(&result) {
+                        Decision::Stop => return Poll::Ready(result),
+                        Decision::Retry => this.backoff.next(),
+                        Decision::RetryAfter(hint) => this.backoff.next_retry_after(hint),
+                    };
+                    let Some(delay) = next else {
                         return Poll::Ready(result);
                     };
                     if let Some(budget) = this.budget.as_ref()
@@ -120,7 +123,7 @@ where
                     {
                         return Poll::Ready(result);
                     }
-                    let sleep = tokio::time::sleep(hint.unwrap_or(delay));
+                    let sleep = tokio::time::sleep(delay);
                     this.state.set(State::Sleeping { sleep });
                 }
                 StateProj::Sleeping { sleep } => {
