@@ -52,6 +52,11 @@ pub enum Overflow {
     /// Evict the oldest queued item, hand it back, admit the new one (fresh
     /// data beats stale data: telemetry, latest-state updates).
     ///
+    /// Under contention the eviction and the push happen as one step with
+    /// respect to other evicting senders and to `close`: the evicted item
+    /// goes back to the sender whose item replaced it (never to a receiver,
+    /// never nowhere), and a close cannot land between the two.
+    ///
     /// If the queue is full but holds nothing to evict (every slot is held
     /// by an unsent [`Permit`](crate::Permit)), `send` waits for a slot and
     /// `try_send` returns `Full`.

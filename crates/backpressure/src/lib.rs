@@ -37,10 +37,9 @@
 //! ```
 //!
 //! Only one worker at a time can even be *waiting* for work, so hand-offs
-//! serialize and adding workers stops adding throughput (measured on two
-//! cores: 16 workers no faster than 4 with trivial work, and with about
-//! 3 µs of work per item no faster than 1; see the crate's benchmark). The other common shortcut, an
-//! unbounded channel, hides overload until the process runs out of memory.
+//! serialize and adding workers stops adding throughput. The other common
+//! shortcut, an unbounded channel, hides overload until the process runs
+//! out of memory.
 //! And neither answers the questions a job server has: may I admit this
 //! request before building the job? what do I do with what is still queued
 //! at shutdown? how long did items wait?
@@ -63,7 +62,9 @@
 //!   queued; [`Receiver::drain`] returns the rest for spilling.
 //! - [`Stats`]: length, high water, counters, and queue wait (count, sum,
 //!   max, histogram).
-//! - Optional weight budget (bytes, say) on top of the count bound.
+//! - Optional weight budget (bytes, say) on top of the count bound, and
+//!   optional queue-delay shedding ([`Codel`], as in Facebook's "Fail at
+//!   Scale") for standing queues.
 //! - [`WorkerPool`] runs N workers over a [`Receiver`] and reports what
 //!   they did: the textbook exercise, done right.
 //!
@@ -91,6 +92,35 @@
 //! assert_eq!(report.processed + rx.stats().rejected, 100);
 //! # }
 //! ```
+//!
+//! # How admission works
+//!
+//! Items travel through an `async-channel` bounded to the capacity, but the
+//! decision to admit is taken first, on a lock-free count of free slots: a
+//! send takes a slot, then pushes; a receiver pops, then gives the slot
+//! back. A [`Permit`] is a slot taken before the item exists. So queued
+//! items plus outstanding permits never exceed the capacity, a permit's
+//! push always finds room, and a permit dropped unsent gives its slot back.
+//!
+//! # Cancellation
+//!
+//! [`Receiver::recv`] and [`Receiver::recv_many`] are cancel-safe: a dropped
+//! future takes no item. [`Sender::send`] owns its item, so dropping it
+//! while it waits for room drops the item (as with tokio's `mpsc`); nothing
+//! is enqueued and no slot leaks. In a `select!`, race
+//! [`Sender::reserve`] instead (it owns nothing) and send through the
+//! permit, or bound the wait with [`Sender::send_timeout`], which hands the
+//! item back.
+//!
+//! # Performance
+//!
+//! The bookkeeping (slot accounting, counters, two clock reads for queue
+//! wait) costs roughly 100 to 150 ns per item on a small VM. With a few
+//! microseconds of work per item, a [`WorkerPool`] measured 0.94x the
+//! throughput of raw `async-channel` workers and 2.25x the textbook pool
+//! at 16 workers; with trivial work a raw channel is several times faster.
+//! `benches/throughput.rs` measures all of them in one run;
+//! [`Builder::track_wait`] turns the clock reads off.
 //!
 //! # Choosing capacity 0
 //!
