@@ -140,7 +140,7 @@ impl<T> Shared<T> {
                 .forget();
             std::mem::forget(refund);
         }
-        self.counters.on_admit(in_use);
+        self.note_in_use(in_use);
         Ok(())
     }
 
@@ -158,8 +158,16 @@ impl<T> Shared<T> {
                 }
             }
         }
-        self.counters.on_admit(in_use);
+        self.note_in_use(in_use);
         Ok(())
+    }
+
+    /// Updates the high water mark from a take's upper bound on slots in
+    /// use, confirming a would-be new maximum with a fresh count.
+    fn note_in_use(&self, upper_bound: usize) {
+        if upper_bound > self.counters.high_water() {
+            self.counters.on_admit(self.slots.in_use().min(upper_bound));
+        }
     }
 
     /// Gives back a slot and `weight` units.

@@ -3,19 +3,31 @@
 //! This is a counting semaphore cut down to what the queue needs: take one
 //! slot (now or by waiting), give slots back, close. It exists because the
 //! hot path runs it twice per item (a producer takes, a consumer gives), and
-//! `tokio::sync::Semaphore` takes a mutex on every give; here a give is one
-//! atomic add, plus a wake-up only when someone is actually waiting.
+//! `tokio::sync::Semaphore` takes a mutex on every give.
+//!
+//! # Split counters
+//!
+//! Instead of one "free" count that producers and consumers both write
+//! (its cache line would bounce between cores on every item), producers
+//! count slots `admitted` and consumers count slots `released`, each on its
+//! own cache line; the slots in use are `admitted - released`. A producer
+//! also keeps the last `released` it read (`seen_released`): since
+//! `released` only grows, a stale copy can only make the queue look fuller
+//! than it is, never emptier, so the producer re-reads the consumers' line
+//! only when the queue looks full. A consumer's give is one atomic add, plus
+//! a wake-up only when someone is actually waiting.
 //!
 //! # The no-lost-wake-up argument
 //!
 //! A waiter announces itself (`waiters += 1`), registers with the
-//! [`Notify`], then checks `free` again before sleeping. A giver adds to
-//! `free`, then reads `waiters`. All four are sequentially consistent, so at
-//! least one side sees the other: either the waiter's re-check finds the new
-//! slot, or the giver sees a waiter and calls `notify_one`, which reaches the
-//! registered waiter (or is stored for the next one). A waiter dropped after
-//! being notified passes the notification on (tokio's `Notified` does this),
-//! so a cancelled `take` cannot swallow a wake-up meant for someone else.
+//! [`Notify`], then tries again, reading `released` fresh before it
+//! concludes the queue is full. A giver adds to `released`, then reads
+//! `waiters`. All four are sequentially consistent, so at least one side
+//! sees the other: either the waiter's fresh read finds the new slot, or the
+//! giver sees a waiter and calls `notify_one`, which reaches the registered
+//! waiter (or is stored for the next one). A waiter dropped after being
+//! notified passes the notification on (tokio's `Notified` does this), so a
+//! cancelled `take` cannot swallow a wake-up meant for someone else.
 //!
 //! Waiters are not served first-come-first-served: a producer arriving just
 //! as a slot frees up may take it ahead of one that was waiting (as with
@@ -23,21 +35,41 @@
 //! back, so none waits forever while the queue makes progress.
 
 use std::pin::pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst};
 
 use tokio::sync::Notify;
 
 use crate::shared::{Closed, NoRoom};
 
-/// Aligned to a cache line of its own: producers and consumers both write
-/// `free`, and nothing else should share the line it bounces on.
-#[derive(Debug)]
+/// Written by producers.
+#[derive(Debug, Default)]
 #[repr(align(64))]
-pub(crate) struct Slots {
-    capacity: usize,
-    free: AtomicUsize,
+struct ProducerLine {
+    admitted: AtomicUsize,
+    seen_released: AtomicUsize,
+}
+
+/// Written by consumers.
+#[derive(Debug, Default)]
+#[repr(align(64))]
+struct ConsumerLine {
+    released: AtomicUsize,
+}
+
+/// Read on every operation, written rarely.
+#[derive(Debug, Default)]
+#[repr(align(64))]
+struct WaitLine {
     waiters: AtomicUsize,
     closed: AtomicBool,
+}
+
+#[derive(Debug)]
+pub(crate) struct Slots {
+    capacity: usize,
+    producer: ProducerLine,
+    consumer: ConsumerLine,
+    wait: WaitLine,
     notify: Notify,
 }
 
@@ -45,37 +77,53 @@ impl Slots {
     pub(crate) fn new(capacity: usize) -> Self {
         Self {
             capacity,
-            free: AtomicUsize::new(capacity),
-            waiters: AtomicUsize::new(0),
-            closed: AtomicBool::new(false),
+            producer: ProducerLine::default(),
+            consumer: ConsumerLine::default(),
+            wait: WaitLine::default(),
             notify: Notify::new(),
         }
     }
 
-    /// Takes one slot if one is free now; returns how many slots are in use
-    /// just after.
+    /// Takes one slot if one is free now. Returns an upper bound on the
+    /// slots in use just after (exact if `released` was read fresh).
     pub(crate) fn try_take(&self) -> Result<usize, NoRoom> {
-        if self.closed.load(SeqCst) {
+        if self.wait.closed.load(SeqCst) {
             return Err(NoRoom::Closed);
         }
-        let mut free = self.free.load(SeqCst);
+        let mut admitted = self.producer.admitted.load(SeqCst);
+        let mut released = self.producer.seen_released.load(Relaxed);
         loop {
-            if free == 0 {
-                return Err(NoRoom::Full);
+            if admitted.wrapping_sub(released) >= self.capacity {
+                // Looks full: only a fresh read of `released` can tell.
+                let fresh = self.consumer.released.load(SeqCst);
+                if fresh == released {
+                    return Err(NoRoom::Full);
+                }
+                released = fresh;
+                self.producer.seen_released.fetch_max(fresh, Relaxed);
+                continue;
             }
-            match self
-                .free
-                .compare_exchange_weak(free, free - 1, SeqCst, SeqCst)
-            {
-                Ok(_) => return Ok(self.capacity - (free - 1)),
-                Err(now) => free = now,
+            match self.producer.admitted.compare_exchange_weak(
+                admitted,
+                admitted.wrapping_add(1),
+                SeqCst,
+                SeqCst,
+            ) {
+                Ok(_) => return Ok(admitted.wrapping_add(1).wrapping_sub(released)),
+                Err(now) => admitted = now,
             }
         }
     }
 
+    /// The slots in use now, from fresh reads of both counters.
+    pub(crate) fn in_use(&self) -> usize {
+        let released = self.consumer.released.load(SeqCst);
+        self.producer.admitted.load(SeqCst).wrapping_sub(released)
+    }
+
     /// Takes one slot, waiting for one to be given back if none is free;
-    /// returns how many slots are in use just after. Cancel-safe: a dropped
-    /// future holds nothing.
+    /// returns an upper bound on the slots in use just after. Cancel-safe: a
+    /// dropped future holds nothing.
     pub(crate) async fn take(&self) -> Result<usize, Closed> {
         loop {
             match self.try_take() {
@@ -83,7 +131,7 @@ impl Slots {
                 Err(NoRoom::Closed) => return Err(Closed),
                 Err(NoRoom::Full) => {}
             }
-            let _waiting = WaiterGuard::new(&self.waiters);
+            let _waiting = WaiterGuard::new(&self.wait.waiters);
             let mut notified = pin!(self.notify.notified());
             notified.as_mut().enable();
             match self.try_take() {
@@ -96,8 +144,8 @@ impl Slots {
 
     /// Gives `n` slots back and wakes as many waiters.
     pub(crate) fn give(&self, n: usize) {
-        self.free.fetch_add(n, SeqCst);
-        if self.waiters.load(SeqCst) > 0 {
+        self.consumer.released.fetch_add(n, SeqCst);
+        if self.wait.waiters.load(SeqCst) > 0 {
             for _ in 0..n {
                 self.notify.notify_one();
             }
@@ -106,7 +154,7 @@ impl Slots {
 
     /// Refuses every later take and wakes every waiter.
     pub(crate) fn close(&self) {
-        self.closed.store(true, SeqCst);
+        self.wait.closed.store(true, SeqCst);
         self.notify.notify_waiters();
     }
 }

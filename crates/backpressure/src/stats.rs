@@ -188,6 +188,10 @@ impl Counters {
         self.producer.enqueued.fetch_add(1, Relaxed);
     }
 
+    pub(crate) fn high_water(&self) -> usize {
+        self.producer.high_water.load(Relaxed)
+    }
+
     /// Records a slot taken; `in_use` is how many are taken just after.
     pub(crate) fn on_admit(&self, in_use: usize) {
         // Read first: the common case (not a new maximum) then writes nothing.
