@@ -114,13 +114,13 @@
 //!
 //! # Performance
 //!
-//! The bookkeeping (slot accounting, counters, two clock reads for queue
-//! wait) costs roughly 100 to 150 ns per item on a small VM. With a few
-//! microseconds of work per item, a [`WorkerPool`] measured 0.94x the
-//! throughput of raw `async-channel` workers and 2.25x the textbook pool
-//! at 16 workers; with trivial work a raw channel is several times faster.
-//! `benches/throughput.rs` measures all of them in one run;
-//! [`Builder::track_wait`] turns the clock reads off.
+//! The bookkeeping (slot accounting on split counters, a few relaxed
+//! counters, two clock reads for queue wait) is a fixed per-item cost. With
+//! about 3 µs of work per item, a 16-worker [`WorkerPool`] measured 1.02x
+//! the throughput of raw `async-channel` workers and 2.5x the textbook pool
+//! on a 2-core VM; with about 0.3 µs, 0.76x and 2.5x.
+//! `benches/throughput.rs` measures all of them in one run (the README has
+//! the table); [`Builder::track_wait`] turns the clock reads off.
 //!
 //! # Choosing capacity 0
 //!
