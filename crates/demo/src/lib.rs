@@ -1,12 +1,23 @@
 //! The evenkeel demo: a worker-pool job server that composes every evenkeel
-//! crate.
+//! crate, with the tools to exercise it.
 //!
-//! Clients post jobs over HTTP; a bounded queue admits them or answers 503
-//! with `Retry-After`; supervised workers process them, calling a flaky
-//! downstream through retries, timeouts and a circuit breaker; and a signal
-//! starts a phased drain that finishes or spills every accepted job, so that
-//! nothing accepted is lost. The server lands with its own issue; until then
-//! `cargo xtask demo` says so and exits non-zero.
+//! Clients post jobs over HTTP; a bounded queue (`evenkeel-backpressure`)
+//! admits them or answers 503 with `Retry-After`; the server-side tower stack
+//! (`evenkeel-middleware`) rate-limits and sheds load; supervised workers
+//! (`evenkeel-tasks`) process the jobs with retries and backoff
+//! (`evenkeel-retry`), calling a flaky downstream through the client-side
+//! stack (timeout, retry with budget, circuit breaker); and SIGINT/SIGTERM
+//! start a phased drain (`evenkeel-shutdown`) that finishes or spills every
+//! accepted job, so that nothing accepted is lost.
+//!
+//! The binary `evenkeel-demo` has four subcommands, one module each:
+//!
+//! - [`server`]: `serve`, the job server itself;
+//! - [`downstream`]: a flaky HTTP service for the workers to call;
+//! - [`load`]: a load generator that honours `Retry-After`;
+//! - [`story`]: the end-to-end run behind `cargo xtask demo`: overflow,
+//!   rate limit, downstream outage, SIGTERM under load, restart from the
+//!   spill file, and a final accounting in which `lost` must be 0.
 
 pub mod server;
 
