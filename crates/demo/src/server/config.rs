@@ -175,45 +175,9 @@ pub enum LogFormat {
     Json,
 }
 
-/// Parses `250ms`, `25s`, `1.5s`, `2m`, `1h` or a bare number of seconds.
-///
-/// # Errors
-///
-/// Returns a message when the text is not a non-negative number with one of
-/// those units.
-///
-/// ```
-/// use std::time::Duration;
-/// use evenkeel_demo::server::parse_duration;
-///
-/// assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-/// assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
-/// assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
-/// assert!(parse_duration("soon").is_err());
-/// ```
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration like 250ms, 25s or 2m"))?;
-    let seconds_per_unit = match unit.trim() {
-        "ms" => 0.001,
-        "" | "s" => 1.0,
-        "m" => 60.0,
-        "h" => 3600.0,
-        other => {
-            return Err(format!(
-                "unknown duration unit `{other}` (use ms, s, m or h)"
-            ));
-        }
-    };
-    Duration::try_from_secs_f64(value * seconds_per_unit)
-        .map_err(|e| format!("`{text}` is out of range: {e}"))
-}
+/// The flag parser for durations is shared with the load generator and the
+/// downstream: `250ms`, `25s`, `1.5s`, `2m`, `1h` or a bare number of seconds.
+pub use crate::load::parse_duration;
 
 #[cfg(test)]
 mod tests {
