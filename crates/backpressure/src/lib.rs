@@ -115,10 +115,13 @@
 //! # Performance
 //!
 //! The bookkeeping (slot accounting on split counters, a few relaxed
-//! counters, two clock reads for queue wait) is a fixed per-item cost. With
-//! about 3 µs of work per item, a 16-worker [`WorkerPool`] measured 1.02x
-//! the throughput of raw `async-channel` workers and 2.5x the textbook pool
-//! on a 2-core VM; with about 0.3 µs, 0.76x and 2.5x.
+//! counters striped per thread on the consumer side, two clock reads for
+//! queue wait) is a fixed per-item cost. With about 3 µs of work per item,
+//! a 16-worker [`WorkerPool`] kept up with raw `async-channel` workers
+//! (0.97x to 1.26x across runs) and ran 3.4x the textbook pool on a 2-core
+//! VM; with about 0.3 µs, 0.76x raw `async-channel` (short of the 0.9x
+//! aim; some runs on that VM measured as low as 0.43x) and 3.4x the
+//! textbook pool.
 //! `benches/throughput.rs` measures all of them in one run (the README has
 //! the table); [`Builder::track_wait`] turns the clock reads off.
 //!

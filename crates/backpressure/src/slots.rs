@@ -100,7 +100,10 @@ impl Slots {
                     return Err(NoRoom::Full);
                 }
                 released = fresh;
-                self.producer.seen_released.fetch_max(fresh, Relaxed);
+                // A plain store: racing producers may leave an older value
+                // here, which is still a value `released` once had, so the
+                // copy stays at or below it (only ever "fuller").
+                self.producer.seen_released.store(fresh, Relaxed);
                 continue;
             }
             match self.producer.admitted.compare_exchange_weak(

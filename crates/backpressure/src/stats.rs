@@ -3,8 +3,13 @@
 //! Producers and consumers update different counters, so the two groups live
 //! on separate cache lines ([`ProducerSide`], [`ConsumerSide`]): a producer
 //! bumping `enqueued` does not steal the line a worker is bumping
-//! `dequeued` on. Every counter is a relaxed atomic; a snapshot is a
-//! consistent picture of each counter, not of all of them at one instant.
+//! `dequeued` on. Consumers are many and run on every runtime thread, so
+//! their counters are striped: a dequeue writes the stripe of the thread it
+//! runs on, and a snapshot adds the stripes up (the largest for the maximum
+//! wait). Workers on different threads then do not take the same cache line
+//! from each other on every item. Every counter is a relaxed atomic; a
+//! snapshot is a consistent picture of each counter, not of all of them at
+//! one instant, and exact once no send or receive is in flight.
 //!
 //! Queue wait is measured from an item's enqueue timestamp (taken with
 //! [`tokio::time::Instant`], so tests under paused time get exact values) to
@@ -12,6 +17,21 @@
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::Duration;
+
+/// Stripes of consumer counters (see the module docs).
+const STRIPES: usize = 4;
+
+/// The consumer stripe of the calling thread: threads get stripes in turn,
+/// the first time each one dequeues.
+fn stripe() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static STRIPE: usize = NEXT.fetch_add(1, Relaxed) % STRIPES;
+    }
+    // During thread teardown the thread-local may be gone: any stripe is
+    // correct, only the spread differs.
+    STRIPE.try_with(|s| *s).unwrap_or(0)
+}
 
 /// Upper bounds of the queue-wait histogram buckets in [`WaitStats::buckets`]:
 /// bucket `i` counts waits `<= WAIT_BUCKET_BOUNDS[i]` (and above the previous
@@ -160,11 +180,13 @@ pub(crate) struct ProducerSide {
     pub(crate) high_water: AtomicUsize,
 }
 
-/// Counters written by consumers.
+/// Counters written by consumers (one stripe of them).
 #[derive(Debug, Default)]
 #[repr(align(64))]
 pub(crate) struct ConsumerSide {
-    pub(crate) dequeued: AtomicU64,
+    /// Dequeues whose wait was not measured; the measured ones are counted
+    /// by `buckets` alone, so `dequeued` is this plus the buckets.
+    pub(crate) unmeasured: AtomicU64,
     pub(crate) shed: AtomicU64,
     pub(crate) wait_sum_nanos: AtomicU64,
     pub(crate) wait_max_nanos: AtomicU64,
@@ -175,7 +197,7 @@ pub(crate) struct ConsumerSide {
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
     pub(crate) producer: ProducerSide,
-    pub(crate) consumer: ConsumerSide,
+    pub(crate) consumer: [ConsumerSide; STRIPES],
 }
 
 fn nanos(d: Duration) -> u64 {
@@ -214,14 +236,16 @@ impl Counters {
     }
 
     pub(crate) fn on_shed(&self) {
-        self.consumer.shed.fetch_add(1, Relaxed);
+        self.consumer[stripe()].shed.fetch_add(1, Relaxed);
     }
 
     /// Records one dequeued item that waited `wait` (`None`: not measured).
     pub(crate) fn on_dequeue(&self, wait: Option<Duration>) {
-        let c = &self.consumer;
-        c.dequeued.fetch_add(1, Relaxed);
-        let Some(wait) = wait else { return };
+        let c = &self.consumer[stripe()];
+        let Some(wait) = wait else {
+            c.unmeasured.fetch_add(1, Relaxed);
+            return;
+        };
         let n = nanos(wait);
         c.wait_sum_nanos.fetch_add(n, Relaxed);
         if n > c.wait_max_nanos.load(Relaxed) {
@@ -236,8 +260,21 @@ impl Counters {
 
     pub(crate) fn snapshot(&self, len: usize, capacity: usize) -> Stats {
         let p = &self.producer;
-        let c = &self.consumer;
-        let dequeued = c.dequeued.load(Relaxed);
+        let sum = |f: fn(&ConsumerSide) -> &AtomicU64| {
+            self.consumer
+                .iter()
+                .map(|c| f(c).load(Relaxed))
+                .fold(0, u64::wrapping_add)
+        };
+        let buckets: [u64; 6] = std::array::from_fn(|i| {
+            self.consumer
+                .iter()
+                .map(|c| c.buckets[i].load(Relaxed))
+                .fold(0, u64::wrapping_add)
+        });
+        let dequeued = buckets
+            .iter()
+            .fold(sum(|c| &c.unmeasured), |a, b| a.wrapping_add(*b));
         Stats {
             len,
             capacity,
@@ -247,14 +284,20 @@ impl Counters {
             dropped: p.dropped.load(Relaxed),
             evicted: p.evicted.load(Relaxed),
             dequeued,
-            shed: c.shed.load(Relaxed),
+            shed: sum(|c| &c.shed),
             weight: 0,
             weight_budget: None,
             wait: WaitStats {
                 count: dequeued,
-                sum: Duration::from_nanos(c.wait_sum_nanos.load(Relaxed)),
-                max: Duration::from_nanos(c.wait_max_nanos.load(Relaxed)),
-                buckets: std::array::from_fn(|i| c.buckets[i].load(Relaxed)),
+                sum: Duration::from_nanos(sum(|c| &c.wait_sum_nanos)),
+                max: Duration::from_nanos(
+                    self.consumer
+                        .iter()
+                        .map(|c| c.wait_max_nanos.load(Relaxed))
+                        .max()
+                        .unwrap_or(0),
+                ),
+                buckets,
             },
         }
     }
