@@ -226,6 +226,17 @@ fn rate_limiters(c: &mut Criterion) {
     group.bench_function("governor_reject", |b| {
         b.iter(|| black_box(theirs.check()).is_err());
     });
+    // What a layer needs on rejection is the retry-after: ours returns it
+    // from the check; governor's `NotUntil` needs a second clock reading.
+    let clock = governor::clock::DefaultClock::default();
+    group.bench_function("governor_reject_with_retry_after", |b| {
+        b.iter(|| match theirs.check() {
+            Ok(()) => Duration::ZERO,
+            Err(not_until) => {
+                black_box(not_until.wait_time_from(governor::clock::Clock::now(&clock)))
+            }
+        });
+    });
     group.finish();
 
     // The clocks themselves: the limiter reads tokio's (pausable in tests),
