@@ -7,8 +7,12 @@
 //! One iteration sends all items, closes the queue and waits for the workers
 //! to finish, so the figure is end-to-end items per second.
 //!
-//! - `evenkeel`: [`WorkerPool`] over this crate's queue (`Overflow::Wait`,
-//!   queue-wait tracking on: two clock reads per item).
+//! - `evenkeel`: [`WorkerPool`] over this crate's queue with its defaults
+//!   (`Overflow::Wait`, queue-wait tracking on: two clock reads per item,
+//!   from [`Clock::Auto`], which is the time-stamp counter on this
+//!   multi-thread runtime).
+//! - `evenkeel_tokio_clock`: the same reading tokio's clock
+//!   ([`Clock::Tokio`], the OS clock here).
 //! - `evenkeel_nowait`: the same with `track_wait(false)`.
 //! - `textbook`: N tasks sharing `Arc<tokio::sync::Mutex<mpsc::Receiver>>`,
 //!   the lock held across `recv().await`.
@@ -27,7 +31,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use evenkeel_backpressure::{Queue, Receiver, Sender, WorkerPool};
+use evenkeel_backpressure::{Clock, Queue, Receiver, Sender, WorkerPool};
 use tokio::runtime::Runtime;
 
 const CAPACITY: usize = 1024;
@@ -88,8 +92,16 @@ fn runtime() -> Runtime {
         .expect("a bench needs a runtime") // invariant: plain runtime construction
 }
 
-async fn evenkeel(items: u64, workers: usize, work: Work, track_wait: bool) {
-    let (tx, rx) = queue(track_wait);
+/// How a contender built on this crate tracks queue wait.
+#[derive(Clone, Copy)]
+enum Tracking {
+    Default,
+    TokioClock,
+    Off,
+}
+
+async fn evenkeel(items: u64, workers: usize, work: Work, tracking: Tracking) {
+    let (tx, rx) = queue(tracking);
     let pool = WorkerPool::spawn(rx, workers, move |i: u64| {
         work.run();
         black_box(i);
@@ -103,19 +115,21 @@ async fn evenkeel(items: u64, workers: usize, work: Work, track_wait: bool) {
     assert_eq!(pool.join().await.processed, items);
 }
 
-/// This crate's queue as a service would build it.
+/// This crate's queue as a service would build it (built on the bench's
+/// multi-thread runtime, so [`Clock::Auto`] picks the fast clock).
 ///
-/// The clock is set to what the default, `tokio::time::Instant::now`, is in
-/// a normal build. Here the default would not be: this crate's tests need
-/// tokio's `test-util` feature, Cargo turns dev-dependency features on for
-/// benches too, and with `test-util` every `tokio::time::Instant::now`
-/// looks up the runtime handle and locks the (pausable) clock.
-fn queue(track_wait: bool) -> (Sender<u64>, Receiver<u64>) {
-    Queue::builder(CAPACITY)
-        .clock(|| tokio::time::Instant::from_std(Instant::now()))
-        .track_wait(track_wait)
-        .build()
-        .expect("capacity > 0") // invariant: CAPACITY is 1024
+/// [`Clock::Tokio`] here is what it is in a normal build, the OS clock:
+/// this crate's tests need tokio's `test-util` feature, and Cargo turns
+/// dev-dependency features on for benches too, but tokio only takes its
+/// slower test path once a test has paused time.
+fn queue(tracking: Tracking) -> (Sender<u64>, Receiver<u64>) {
+    let builder = Queue::builder(CAPACITY);
+    let builder = match tracking {
+        Tracking::Default => builder,
+        Tracking::TokioClock => builder.clock(Clock::Tokio),
+        Tracking::Off => builder.track_wait(false),
+    };
+    builder.build().expect("capacity > 0") // invariant: CAPACITY is 1024
 }
 
 async fn textbook(items: u64, workers: usize, work: Work) {
@@ -199,16 +213,15 @@ fn pools(c: &mut Criterion) {
         group.throughput(Throughput::Elements(items));
         group.sample_size(10);
         for workers in WORKERS {
-            group.bench_with_input(BenchmarkId::new("evenkeel", workers), &workers, |b, &n| {
-                b.iter(|| run(&rt, evenkeel(items, n, work, true)));
-            });
-            group.bench_with_input(
-                BenchmarkId::new("evenkeel_nowait", workers),
-                &workers,
-                |b, &n| {
-                    b.iter(|| run(&rt, evenkeel(items, n, work, false)));
-                },
-            );
+            for (name, tracking) in [
+                ("evenkeel", Tracking::Default),
+                ("evenkeel_tokio_clock", Tracking::TokioClock),
+                ("evenkeel_nowait", Tracking::Off),
+            ] {
+                group.bench_with_input(BenchmarkId::new(name, workers), &workers, |b, &n| {
+                    b.iter(|| run(&rt, evenkeel(items, n, work, tracking)));
+                });
+            }
             group.bench_with_input(
                 BenchmarkId::new("async_channel", workers),
                 &workers,

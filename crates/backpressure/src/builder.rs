@@ -8,8 +8,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use tokio::time::Instant;
-
+use crate::clock::{Clock, TimeSource};
 use crate::codel::{Codel, CodelState, OnShed};
 use crate::error::Error;
 use crate::receiver::Receiver;
@@ -100,7 +99,8 @@ impl Queue {
             capacity,
             overflow: Overflow::Wait,
             weight: None,
-            clock: Some(tokio::time::Instant::now),
+            clock: Clock::Auto,
+            track_wait: true,
             codel: None,
         }
     }
@@ -113,8 +113,9 @@ impl Queue {
 /// - overflow: [`Overflow::Wait`]
 /// - weight budget: none (only the count bound applies)
 /// - queue-delay shedding: off
-/// - queue-wait tracking: on, with clock [`tokio::time::Instant::now`] (so
-///   queue-wait stats follow tokio's paused time in tests)
+/// - queue-wait tracking: on, with [`Clock::Auto`] (tokio's clock on a
+///   current-thread runtime, so queue-wait stats follow paused time in
+///   tests; the CPU's time-stamp counter elsewhere)
 ///
 /// # Examples
 ///
@@ -134,7 +135,8 @@ pub struct Builder<T> {
     capacity: usize,
     overflow: Overflow,
     weight: Option<(u32, Weigher<T>)>,
-    clock: Option<fn() -> Instant>,
+    clock: Clock,
+    track_wait: bool,
     codel: Option<(Codel, OnShed<T>)>,
 }
 
@@ -196,25 +198,22 @@ impl<T> Builder<T> {
         self
     }
 
-    /// Sets where enqueue and dequeue timestamps (for the queue-wait stats)
-    /// come from. Default: [`tokio::time::Instant::now`], which follows
-    /// tokio's paused clock in tests.
+    /// Sets where enqueue and dequeue timestamps (queue-wait stats,
+    /// [`codel`](Self::codel) shedding) come from. Default: [`Clock::Auto`],
+    /// which picks [`Clock::Tokio`] on a current-thread runtime (where tests
+    /// pause time) and the cheaper [`Clock::Fast`] elsewhere.
     ///
     /// # Examples
     ///
     /// ```
-    /// use evenkeel_backpressure::Queue;
-    /// use tokio::time::Instant;
+    /// use evenkeel_backpressure::{Clock, Queue};
     ///
-    /// // Wall-clock stamps even under tokio's paused time.
-    /// let (tx, _rx) = Queue::builder::<u8>(4)
-    ///     .clock(|| Instant::from_std(std::time::Instant::now()))
-    ///     .build()
-    ///     .unwrap();
-    /// # drop(tx);
+    /// // Follow tokio's clock wherever the queue is built.
+    /// let (tx, _rx) = Queue::builder::<u8>(4).clock(Clock::Tokio).build().unwrap();
+    /// assert_eq!(tx.clock(), Some(Clock::Tokio));
     /// ```
-    pub fn clock(mut self, clock: fn() -> Instant) -> Self {
-        self.clock = Some(clock);
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
         self
     }
 
@@ -238,11 +237,7 @@ impl<T> Builder<T> {
     /// assert_eq!(rx.stats().wait.count, 0);
     /// ```
     pub fn track_wait(mut self, on: bool) -> Self {
-        self.clock = if on {
-            Some(self.clock.unwrap_or(tokio::time::Instant::now))
-        } else {
-            None
-        };
+        self.track_wait = on;
         self
     }
 
@@ -327,18 +322,17 @@ impl<T> Builder<T> {
                 weigher,
             }),
         };
-        let codel = match (self.codel, self.clock) {
+        let codel = match (self.codel, self.track_wait) {
             (None, _) => None,
-            (Some(_), None) => return Err(Error::CodelWithoutWaitTracking),
-            (Some((config, on_shed)), Some(clock)) => {
-                Some(CodelState::new(config, clock(), on_shed))
-            }
+            (Some(_), false) => return Err(Error::CodelWithoutWaitTracking),
+            (Some((config, on_shed)), true) => Some(CodelState::new(config, on_shed)),
         };
+        let clock = self.track_wait.then(|| TimeSource::new(self.clock));
         let shared = Arc::new(Shared::new(
             self.capacity,
             self.overflow,
             weight,
-            self.clock,
+            clock,
             codel,
         ));
         Ok((Sender::new(Arc::clone(&shared)), Receiver::new(shared)))

@@ -19,8 +19,6 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
-use tokio::time::Instant;
-
 /// Queue-delay shedding settings (see [`Builder::codel`](crate::Builder::codel)).
 ///
 /// # Defaults
@@ -62,46 +60,41 @@ impl Default for Codel {
 /// What a shed item is handed to.
 pub(crate) type OnShed<T> = Box<dyn Fn(T) + Send + Sync>;
 
-/// The shedding state of one queue.
+/// The shedding state of one queue. Times are the queue clock's
+/// nanoseconds since the queue was built (see the `clock` module).
 pub(crate) struct CodelState<T> {
-    config: Codel,
-    /// Time origin for `last_empty`.
-    base: Instant,
-    /// Nanoseconds after `base` at which the queue was last seen empty.
+    /// `Codel::target` in nanoseconds.
+    target: u64,
+    /// `Codel::interval` in nanoseconds.
+    interval: u64,
+    /// When the queue was last seen empty (it starts empty, at 0).
     last_empty: AtomicU64,
     pub(crate) on_shed: OnShed<T>,
 }
 
 impl<T> CodelState<T> {
-    /// A queue starts empty, at `now`.
-    pub(crate) fn new(config: Codel, now: Instant, on_shed: OnShed<T>) -> Self {
+    pub(crate) fn new(config: Codel, on_shed: OnShed<T>) -> Self {
+        let nanos = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
         Self {
-            config,
-            base: now,
+            target: nanos(config.target),
+            interval: nanos(config.interval),
             last_empty: AtomicU64::new(0),
             on_shed,
         }
     }
 
-    fn since_base(&self, now: Instant) -> u64 {
-        u64::try_from(now.saturating_duration_since(self.base).as_nanos()).unwrap_or(u64::MAX)
-    }
-
     /// Records that the queue was seen empty at `now`.
-    pub(crate) fn mark_empty(&self, now: Instant) {
-        self.last_empty.fetch_max(self.since_base(now), Relaxed);
+    pub(crate) fn mark_empty(&self, now: u64) {
+        self.last_empty.fetch_max(now, Relaxed);
     }
 
     /// Whether an item dequeued at `now` after waiting `wait` is shed.
-    pub(crate) fn should_shed(&self, now: Instant, wait: Duration) -> bool {
-        let empty_ago = Duration::from_nanos(
-            self.since_base(now)
-                .saturating_sub(self.last_empty.load(Relaxed)),
-        );
-        let limit = if empty_ago > self.config.interval {
-            self.config.target
+    pub(crate) fn should_shed(&self, now: u64, wait: u64) -> bool {
+        let empty_ago = now.saturating_sub(self.last_empty.load(Relaxed));
+        let limit = if empty_ago > self.interval {
+            self.target
         } else {
-            self.config.interval
+            self.interval
         };
         wait > limit
     }
@@ -110,7 +103,8 @@ impl<T> CodelState<T> {
 impl<T> fmt::Debug for CodelState<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CodelState")
-            .field("config", &self.config)
+            .field("target_nanos", &self.target)
+            .field("interval_nanos", &self.interval)
             .finish_non_exhaustive()
     }
 }

@@ -135,6 +135,7 @@
 //! [`async-channel`]: https://docs.rs/async-channel
 
 mod builder;
+mod clock;
 mod codel;
 mod error;
 mod permit;
@@ -142,10 +143,12 @@ mod pool;
 mod receiver;
 mod sender;
 mod shared;
+mod signal;
 mod slots;
 mod stats;
 
 pub use builder::{Builder, Overflow, Queue};
+pub use clock::Clock;
 pub use codel::Codel;
 pub use error::{Error, SendError, TrySendError};
 pub use permit::Permit;
@@ -198,7 +201,7 @@ fn single_slot<T>() -> (Sender<T>, Receiver<T>) {
         1,
         Overflow::Wait,
         None,
-        Some(tokio::time::Instant::now),
+        Some(clock::TimeSource::new(Clock::Auto)),
         None,
     ));
     (

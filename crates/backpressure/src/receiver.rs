@@ -11,6 +11,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use crate::clock::Clock;
 use crate::shared::Shared;
 use crate::stats::Stats;
 
@@ -94,7 +95,7 @@ impl<T> Receiver<T> {
             if self.shared.sheds() {
                 self.shared.note_empty();
             }
-            let env = self.shared.rx.recv().await.ok()?;
+            let env = self.shared.pop().await?;
             if let Some(item) = self.shared.take(env) {
                 return Some(item);
             }
@@ -119,17 +120,17 @@ impl<T> Receiver<T> {
     /// ```
     pub fn try_recv(&self) -> Result<T, TryRecvError> {
         loop {
-            match self.shared.rx.try_recv() {
+            match self.shared.try_pop() {
                 Ok(env) => {
                     if let Some(item) = self.shared.take(env) {
                         return Ok(item);
                     }
                 }
-                Err(async_channel::TryRecvError::Empty) => {
+                Err(concurrent_queue::PopError::Empty) => {
                     self.shared.note_empty();
                     return Err(TryRecvError::Empty);
                 }
-                Err(async_channel::TryRecvError::Closed) => return Err(TryRecvError::Closed),
+                Err(concurrent_queue::PopError::Closed) => return Err(TryRecvError::Closed),
             }
         }
     }
@@ -217,7 +218,7 @@ impl<T> Receiver<T> {
     pub fn drain(&self) -> Vec<T> {
         self.shared.close();
         let mut items = Vec::with_capacity(self.len());
-        while let Ok(env) = self.shared.rx.try_recv() {
+        while let Ok(env) = self.shared.try_pop() {
             items.push(self.shared.take_unshed(env));
         }
         items
@@ -250,7 +251,7 @@ impl<T> Receiver<T> {
     /// assert_eq!(rx.len(), 1);
     /// ```
     pub fn len(&self) -> usize {
-        self.shared.rx.len()
+        self.shared.len()
     }
 
     /// Returns `true` if no item is queued.
@@ -264,7 +265,7 @@ impl<T> Receiver<T> {
     /// assert!(rx.is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
-        self.shared.rx.is_empty()
+        self.shared.len() == 0
     }
 
     /// The queue's capacity (count bound).
@@ -279,6 +280,24 @@ impl<T> Receiver<T> {
     /// ```
     pub fn capacity(&self) -> usize {
         self.shared.capacity
+    }
+
+    /// The clock the queue reads for queue-wait stats ([`Clock::Auto`]
+    /// resolved when the queue was built), or `None` if it does not track
+    /// queue wait.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use evenkeel_backpressure::{Clock, Queue};
+    ///
+    /// let (tx, rx) = Queue::builder::<u8>(4).clock(Clock::Fast).build().unwrap();
+    /// assert_eq!(rx.clock(), Some(Clock::Fast));
+    /// let (tx, rx) = Queue::builder::<u8>(4).track_wait(false).build().unwrap();
+    /// assert_eq!(rx.clock(), None);
+    /// ```
+    pub fn clock(&self) -> Option<Clock> {
+        self.shared.clock()
     }
 
     /// A snapshot of the queue's counters (shared by both halves).

@@ -11,6 +11,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::Overflow;
+use crate::clock::Clock;
 use crate::error::{SendError, TrySendError};
 use crate::shared::{NoRoom, Shared};
 use crate::stats::Stats;
@@ -265,7 +266,7 @@ impl<T> Sender<T> {
     /// assert_eq!(tx.len(), 1);
     /// ```
     pub fn len(&self) -> usize {
-        self.shared.tx.len()
+        self.shared.len()
     }
 
     /// Returns `true` if no item is queued.
@@ -279,7 +280,7 @@ impl<T> Sender<T> {
     /// assert!(tx.is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
-        self.shared.tx.is_empty()
+        self.shared.len() == 0
     }
 
     /// The queue's capacity (count bound).
@@ -308,6 +309,24 @@ impl<T> Sender<T> {
     /// ```
     pub fn overflow(&self) -> Overflow {
         self.shared.overflow
+    }
+
+    /// The clock the queue reads for queue-wait stats ([`Clock::Auto`]
+    /// resolved when the queue was built), or `None` if it does not track
+    /// queue wait.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use evenkeel_backpressure::{Clock, Queue};
+    ///
+    /// let (tx, rx) = Queue::builder::<u8>(4).clock(Clock::Fast).build().unwrap();
+    /// assert_eq!(tx.clock(), Some(Clock::Fast));
+    /// let (tx, rx) = Queue::builder::<u8>(4).track_wait(false).build().unwrap();
+    /// assert_eq!(tx.clock(), None);
+    /// ```
+    pub fn clock(&self) -> Option<Clock> {
+        self.shared.clock()
     }
 
     /// A snapshot of the queue's counters (shared by both halves).

@@ -2,21 +2,34 @@
 //!
 //! # How admission works
 //!
-//! Items travel through an [`async_channel`] bounded to the queue's
-//! capacity. Admission, though, is decided by a count of free slots
-//! ([`Slots`], a small semaphore), because the channel alone cannot lend out a slot before the item
-//! exists (reserve-then-send) and cannot say "wait for room" apart from
-//! "push". The rule every path follows:
+//! Items travel through a lock-free MPMC queue
+//! ([`concurrent_queue::ConcurrentQueue`], the one `async-channel` is built
+//! on) bounded to the queue's capacity. Admission, though, is decided by a
+//! count of free slots ([`Slots`], a small semaphore), because a channel
+//! cannot lend out a slot before the item exists (reserve-then-send) and
+//! cannot say "wait for room" apart from "push". The rule every path
+//! follows:
 //!
 //! 1. take a slot (wait, or fail at once);
-//! 2. push the item into the channel with `try_send`;
-//! 3. a receiver pops an item from the channel, *then* gives its slot back.
+//! 2. push the item into the queue (and wake a waiting receiver, if any);
+//! 3. a receiver pops an item, *then* gives its slot back.
 //!
-//! So every item in the channel is backed by a taken slot, and the
-//! channel (same capacity) always has room for a slot holder: capacity is
-//! never exceeded and `try_send` in step 2 can only fail if the queue was
-//! closed meanwhile, in which case the slot is given back and the item is
-//! handed back to the caller.
+//! So every item in the queue is backed by a taken slot, and the queue
+//! (same capacity) always has room for a slot holder: capacity is never
+//! exceeded and the push in step 2 can only fail if the queue was closed
+//! meanwhile, in which case the slot is given back and the item is handed
+//! back to the caller.
+//!
+//! # Why not `async-channel` itself
+//!
+//! Earlier versions pushed through `async-channel`. Since admission is the
+//! slots' job, its channel never filled and no sender ever waited on it,
+//! yet every receive still notified its (empty) list of blocked senders,
+//! and every send its list of blocked receivers, each under the list's
+//! mutex: two lock round trips per item, the largest cost left in profiles
+//! of a busy worker pool. Here the receive side waits on a [`Signal`],
+//! which a push touches only when a receiver is actually asleep, and the
+//! send side has no wait list at all.
 //!
 //! A weighted queue adds a second semaphore (tokio's, for its fair
 //! `acquire_many`), of weight units; an item takes
@@ -32,20 +45,24 @@ use std::sync::atomic::AtomicUsize;
 
 use tokio::sync::{Semaphore, TryAcquireError};
 
+use concurrent_queue::{ConcurrentQueue, PopError};
+
+use crate::clock::TimeSource;
+use crate::signal::Signal;
 use crate::slots::Slots;
-use tokio::time::Instant;
 
 use crate::Overflow;
 use crate::codel::CodelState;
 use crate::error::TrySendError;
 use crate::stats::{Counters, Stats};
 
-/// An item on its way through the channel, with what its dequeue needs.
+/// An item on its way through the queue, with what its dequeue needs.
 #[derive(Debug)]
 pub(crate) struct Envelope<T> {
     pub(crate) item: T,
-    /// `None` when the queue does not track queue wait.
-    pub(crate) enqueued_at: Option<Instant>,
+    /// When it was enqueued, on the queue's clock (0 when the queue does not
+    /// track queue wait).
+    pub(crate) enqueued_at: u64,
     pub(crate) weight: u32,
 }
 
@@ -71,8 +88,10 @@ pub(crate) enum NoRoom {
 }
 
 pub(crate) struct Shared<T> {
-    pub(crate) tx: async_channel::Sender<Envelope<T>>,
-    pub(crate) rx: async_channel::Receiver<Envelope<T>>,
+    /// The items, in order; never fuller than the slots taken.
+    queue: ConcurrentQueue<Envelope<T>>,
+    /// Receivers waiting for an item (or for the close).
+    items: Signal,
     pub(crate) slots: Slots,
     pub(crate) weight: Option<Weight<T>>,
     pub(crate) capacity: usize,
@@ -82,7 +101,7 @@ pub(crate) struct Shared<T> {
     pub(crate) receivers: AtomicUsize,
     /// Where enqueue and dequeue timestamps come from; `None` turns queue-wait
     /// tracking off.
-    clock: Option<fn() -> Instant>,
+    clock: Option<TimeSource>,
     /// Queue-delay shedding, if configured (requires `clock`).
     codel: Option<CodelState<T>>,
     /// Serializes a `DropOldest` eviction-and-push against `close`.
@@ -94,13 +113,12 @@ impl<T> Shared<T> {
         capacity: usize,
         overflow: Overflow,
         weight: Option<Weight<T>>,
-        clock: Option<fn() -> Instant>,
+        clock: Option<TimeSource>,
         codel: Option<CodelState<T>>,
     ) -> Self {
-        let (tx, rx) = async_channel::bounded(capacity);
         Self {
-            tx,
-            rx,
+            queue: ConcurrentQueue::bounded(capacity),
+            items: Signal::new(false),
             slots: Slots::new(capacity),
             weight,
             capacity,
@@ -183,20 +201,21 @@ impl<T> Shared<T> {
     /// Pushes an admitted item. On failure (the queue closed meanwhile) the
     /// slot is given back and the item returned.
     pub(crate) fn push(&self, item: T, weight: u32) -> Result<(), T> {
-        let enqueued_at = self.clock.map(|now| now());
+        let enqueued_at = self.now().unwrap_or(0);
         let env = Envelope {
             item,
             enqueued_at,
             weight,
         };
-        match self.tx.try_send(env) {
+        match self.queue.push(env) {
             Ok(()) => {
+                self.items.wake();
                 self.counters.on_enqueue();
                 // The first item into an empty queue: it was empty until now.
-                if let (Some(codel), Some(at)) = (&self.codel, enqueued_at)
-                    && self.tx.len() == 1
+                if let Some(codel) = &self.codel
+                    && self.queue.len() == 1
                 {
-                    codel.mark_empty(at);
+                    codel.mark_empty(enqueued_at);
                 }
                 Ok(())
             }
@@ -216,10 +235,10 @@ impl<T> Shared<T> {
             .evict_lock
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if self.tx.is_closed() {
+        if self.queue.is_closed() {
             return Err(TrySendError::Closed(item));
         }
-        let Ok(old) = self.rx.try_recv() else {
+        let Ok(old) = self.queue.pop() else {
             return Err(TrySendError::Full(item));
         };
         // `old`'s slot now backs `item`. The push cannot fail: `close` needs
@@ -227,11 +246,12 @@ impl<T> Shared<T> {
         self.counters.on_evict();
         let env = Envelope {
             item,
-            enqueued_at: self.clock.map(|now| now()),
+            enqueued_at: self.now().unwrap_or(0),
             weight: 0,
         };
-        match self.tx.try_send(env) {
+        match self.queue.push(env) {
             Ok(()) => {
+                self.items.wake();
                 self.counters.on_enqueue();
                 Ok(Some(old.item))
             }
@@ -247,15 +267,14 @@ impl<T> Shared<T> {
     /// handed to the shed callback).
     pub(crate) fn take(&self, env: Envelope<T>) -> Option<T> {
         self.release(env.weight);
-        let (Some(clock), Some(at)) = (self.clock, env.enqueued_at) else {
+        let Some(now) = self.now() else {
             self.counters.on_dequeue(None);
             return Some(env.item);
         };
-        let now = clock();
-        let wait = now.saturating_duration_since(at);
+        let wait = now.saturating_sub(env.enqueued_at);
         if let Some(codel) = &self.codel {
             let shed = codel.should_shed(now, wait);
-            if self.rx.is_empty() {
+            if self.queue.is_empty() {
                 codel.mark_empty(now);
             }
             if shed {
@@ -271,20 +290,29 @@ impl<T> Shared<T> {
     /// Unwraps a dequeued envelope without shedding (for `drain`).
     pub(crate) fn take_unshed(&self, env: Envelope<T>) -> T {
         self.release(env.weight);
-        let wait = match (self.clock, env.enqueued_at) {
-            (Some(clock), Some(at)) => Some(clock().saturating_duration_since(at)),
-            _ => None,
-        };
+        let wait = self.now().map(|now| now.saturating_sub(env.enqueued_at));
         self.counters.on_dequeue(wait);
         env.item
     }
 
+    /// The queue clock's time now, if the queue tracks queue wait.
+    #[inline]
+    fn now(&self) -> Option<u64> {
+        self.clock.as_ref().map(TimeSource::now)
+    }
+
+    /// The clock the queue uses, if it tracks queue wait.
+    pub(crate) fn clock(&self) -> Option<crate::Clock> {
+        self.clock.as_ref().map(TimeSource::kind)
+    }
+
     /// Tells the shedder the queue is empty (a receiver is about to wait).
     pub(crate) fn note_empty(&self) {
-        if let (Some(codel), Some(clock)) = (&self.codel, self.clock)
-            && self.rx.is_empty()
+        if let Some(codel) = &self.codel
+            && self.queue.is_empty()
+            && let Some(now) = self.now()
         {
-            codel.mark_empty(clock());
+            codel.mark_empty(now);
         }
     }
 
@@ -299,7 +327,8 @@ impl<T> Shared<T> {
             .evict_lock
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let closed_now = self.tx.close();
+        let closed_now = self.queue.close();
+        self.items.wake_all();
         self.slots.close();
         if let Some(w) = &self.weight {
             w.units.close();
@@ -308,11 +337,34 @@ impl<T> Shared<T> {
     }
 
     pub(crate) fn is_closed(&self) -> bool {
-        self.tx.is_closed()
+        self.queue.is_closed()
+    }
+
+    /// Items in the queue now.
+    pub(crate) fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Pops the oldest item without waiting.
+    pub(crate) fn try_pop(&self) -> Result<Envelope<T>, PopError> {
+        self.queue.pop()
+    }
+
+    /// Pops the oldest item, waiting for one; `None` once the queue is
+    /// closed and empty. Cancel-safe: an item leaves the queue only in the
+    /// poll that returns it.
+    pub(crate) async fn pop(&self) -> Option<Envelope<T>> {
+        self.items
+            .wait_for(|| match self.queue.pop() {
+                Ok(env) => Some(Some(env)),
+                Err(PopError::Closed) => Some(None),
+                Err(PopError::Empty) => None,
+            })
+            .await
     }
 
     pub(crate) fn stats(&self) -> Stats {
-        let mut stats = self.counters.snapshot(self.tx.len(), self.capacity);
+        let mut stats = self.counters.snapshot(self.queue.len(), self.capacity);
         if self.clock.is_none() {
             stats.wait = crate::stats::WaitStats::default();
         }

@@ -17,29 +17,22 @@
 //! only when the queue looks full. A consumer's give is one atomic add, plus
 //! a wake-up only when someone is actually waiting.
 //!
-//! # The no-lost-wake-up argument
+//! # Waiting
 //!
-//! A waiter announces itself (`waiters += 1`), registers with the
-//! [`Notify`], then tries again, reading `released` fresh before it
-//! concludes the queue is full. A giver adds to `released`, then reads
-//! `waiters`. All four are sequentially consistent, so at least one side
-//! sees the other: either the waiter's fresh read finds the new slot, or the
-//! giver sees a waiter and calls `notify_one`, which reaches the registered
-//! waiter (or is stored for the next one). A waiter dropped after being
-//! notified passes the notification on (tokio's `Notified` does this), so a
-//! cancelled `take` cannot swallow a wake-up meant for someone else.
+//! A producer that finds no free slot waits on a [`Signal`]; a consumer's
+//! give wakes one waiter per slot, and only if someone waits. The
+//! no-lost-wake-up argument is the signal's: the waiter re-checks after
+//! announcing itself, the giver reads the waiter count after its add.
 //!
 //! Waiters are not served first-come-first-served: a producer arriving just
 //! as a slot frees up may take it ahead of one that was waiting (as with
 //! `async-channel` itself). Every waiter is still woken while slots come
 //! back, so none waits forever while the queue makes progress.
 
-use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst};
 
-use tokio::sync::Notify;
-
 use crate::shared::{Closed, NoRoom};
+use crate::signal::Signal;
 
 /// Written by producers.
 #[derive(Debug, Default)]
@@ -56,21 +49,15 @@ struct ConsumerLine {
     released: AtomicUsize,
 }
 
-/// Read on every operation, written rarely.
-#[derive(Debug, Default)]
-#[repr(align(64))]
-struct WaitLine {
-    waiters: AtomicUsize,
-    closed: AtomicBool,
-}
-
 #[derive(Debug)]
 pub(crate) struct Slots {
     capacity: usize,
     producer: ProducerLine,
     consumer: ConsumerLine,
-    wait: WaitLine,
-    notify: Notify,
+    /// Set once by `close`; read by every take.
+    closed: AtomicBool,
+    /// Producers waiting for a slot.
+    signal: Signal,
 }
 
 impl Slots {
@@ -79,15 +66,15 @@ impl Slots {
             capacity,
             producer: ProducerLine::default(),
             consumer: ConsumerLine::default(),
-            wait: WaitLine::default(),
-            notify: Notify::new(),
+            closed: AtomicBool::new(false),
+            signal: Signal::new(true),
         }
     }
 
     /// Takes one slot if one is free now. Returns an upper bound on the
     /// slots in use just after (exact if `released` was read fresh).
     pub(crate) fn try_take(&self) -> Result<usize, NoRoom> {
-        if self.wait.closed.load(SeqCst) {
+        if self.closed.load(SeqCst) {
             return Err(NoRoom::Closed);
         }
         let mut admitted = self.producer.admitted.load(SeqCst);
@@ -128,52 +115,24 @@ impl Slots {
     /// returns an upper bound on the slots in use just after. Cancel-safe: a
     /// dropped future holds nothing.
     pub(crate) async fn take(&self) -> Result<usize, Closed> {
-        loop {
-            match self.try_take() {
-                Ok(in_use) => return Ok(in_use),
-                Err(NoRoom::Closed) => return Err(Closed),
-                Err(NoRoom::Full) => {}
-            }
-            let _waiting = WaiterGuard::new(&self.wait.waiters);
-            let mut notified = pin!(self.notify.notified());
-            notified.as_mut().enable();
-            match self.try_take() {
-                Ok(in_use) => return Ok(in_use),
-                Err(NoRoom::Closed) => return Err(Closed),
-                Err(NoRoom::Full) => notified.await,
-            }
-        }
+        self.signal
+            .wait_for(|| match self.try_take() {
+                Ok(in_use) => Some(Ok(in_use)),
+                Err(NoRoom::Closed) => Some(Err(Closed)),
+                Err(NoRoom::Full) => None,
+            })
+            .await
     }
 
     /// Gives `n` slots back and wakes as many waiters.
     pub(crate) fn give(&self, n: usize) {
         self.consumer.released.fetch_add(n, SeqCst);
-        if self.wait.waiters.load(SeqCst) > 0 {
-            for _ in 0..n {
-                self.notify.notify_one();
-            }
-        }
+        self.signal.wake();
     }
 
     /// Refuses every later take and wakes every waiter.
     pub(crate) fn close(&self) {
-        self.wait.closed.store(true, SeqCst);
-        self.notify.notify_waiters();
-    }
-}
-
-/// Counts a waiter for as long as it waits (including if it is cancelled).
-struct WaiterGuard<'a>(&'a AtomicUsize);
-
-impl<'a> WaiterGuard<'a> {
-    fn new(waiters: &'a AtomicUsize) -> Self {
-        waiters.fetch_add(1, SeqCst);
-        Self(waiters)
-    }
-}
-
-impl Drop for WaiterGuard<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, SeqCst);
+        self.closed.store(true, SeqCst);
+        self.signal.wake_all();
     }
 }

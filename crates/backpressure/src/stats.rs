@@ -200,9 +200,17 @@ pub(crate) struct Counters {
     pub(crate) consumer: [ConsumerSide; STRIPES],
 }
 
-fn nanos(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
-}
+/// [`WAIT_BUCKET_BOUNDS`] in nanoseconds (each well under `u64::MAX`).
+#[allow(clippy::cast_possible_truncation)]
+const WAIT_BUCKET_NANOS: [u64; 5] = {
+    let mut out = [0; 5];
+    let mut i = 0;
+    while i < out.len() {
+        out[i] = WAIT_BUCKET_BOUNDS[i].as_nanos() as u64;
+        i += 1;
+    }
+    out
+};
 
 impl Counters {
     /// Records one enqueued item.
@@ -239,22 +247,22 @@ impl Counters {
         self.consumer[stripe()].shed.fetch_add(1, Relaxed);
     }
 
-    /// Records one dequeued item that waited `wait` (`None`: not measured).
-    pub(crate) fn on_dequeue(&self, wait: Option<Duration>) {
+    /// Records one dequeued item that waited `wait` nanoseconds (`None`:
+    /// not measured).
+    pub(crate) fn on_dequeue(&self, wait: Option<u64>) {
         let c = &self.consumer[stripe()];
-        let Some(wait) = wait else {
+        let Some(n) = wait else {
             c.unmeasured.fetch_add(1, Relaxed);
             return;
         };
-        let n = nanos(wait);
         c.wait_sum_nanos.fetch_add(n, Relaxed);
         if n > c.wait_max_nanos.load(Relaxed) {
             c.wait_max_nanos.fetch_max(n, Relaxed);
         }
-        let bucket = WAIT_BUCKET_BOUNDS
+        let bucket = WAIT_BUCKET_NANOS
             .iter()
-            .position(|bound| wait <= *bound)
-            .unwrap_or(WAIT_BUCKET_BOUNDS.len());
+            .position(|bound| n <= *bound)
+            .unwrap_or(WAIT_BUCKET_NANOS.len());
         c.buckets[bucket].fetch_add(1, Relaxed);
     }
 
