@@ -46,9 +46,10 @@
 //!
 //! # How this crate fixes it
 //!
-//! - The queue is an MPMC channel ([`async-channel`], the one tokio's
-//!   tutorial points to): receivers are clones, each waits on its own, and
+//! - The queue is MPMC: receivers are clones, each waits on its own, and
 //!   each item goes to exactly one of them. No lock across an `.await`.
+//!   Items sit in [`concurrent-queue`]'s lock-free ring (the one
+//!   `async-channel`, the channel tokio's tutorial points to, is built on).
 //! - It is bounded, and what a full queue does is a policy chosen once:
 //!   [`Overflow::Wait`], [`Reject`](Overflow::Reject),
 //!   [`DropOldest`](Overflow::DropOldest) or
@@ -95,12 +96,19 @@
 //!
 //! # How admission works
 //!
-//! Items travel through an `async-channel` bounded to the capacity, but the
+//! Items travel through a lock-free ring bounded to the capacity, but the
 //! decision to admit is taken first, on a lock-free count of free slots: a
 //! send takes a slot, then pushes; a receiver pops, then gives the slot
 //! back. A [`Permit`] is a slot taken before the item exists. So queued
 //! items plus outstanding permits never exceed the capacity, a permit's
 //! push always finds room, and a permit dropped unsent gives its slot back.
+//!
+//! Because admission is decided on the slots, the ring never fills and no
+//! sender ever waits on it. So the queue does not go through
+//! `async-channel`'s send and receive, which notify their lists of blocked
+//! senders and receivers under a mutex on every item: a push wakes a
+//! receiver only if one is asleep, a freed slot wakes a producer only if one
+//! is asleep and no wake-up is already on its way to one.
 //!
 //! # Cancellation
 //!
@@ -115,15 +123,25 @@
 //! # Performance
 //!
 //! The bookkeeping (slot accounting on split counters, a few relaxed
-//! counters striped per thread on the consumer side, two clock reads for
-//! queue wait) is a fixed per-item cost. With about 3 µs of work per item,
-//! a 16-worker [`WorkerPool`] kept up with raw `async-channel` workers
-//! (0.97x to 1.26x across runs) and ran 3.4x the textbook pool on a 2-core
-//! VM; with about 0.3 µs, 0.76x raw `async-channel` (short of the 0.9x
-//! aim; some runs on that VM measured as low as 0.43x) and 3.4x the
-//! textbook pool.
-//! `benches/throughput.rs` measures all of them in one run (the README has
-//! the table); [`Builder::track_wait`] turns the clock reads off.
+//! counters striped per thread on the consumer side, two reads of a
+//! [`Clock`] for queue wait) is a fixed per-item cost, paid back by not
+//! taking `async-channel`'s two list locks per item. `benches/throughput.rs`
+//! measures a 16-worker [`WorkerPool`] against raw `async-channel` workers
+//! and the textbook pool, with criterion and in paired rounds that cancel
+//! the drift of a shared machine; the README has the figures. In short, on
+//! a 2-core VM: level with raw `async-channel` at about 0.3 µs and 3 µs of
+//! work per item, ahead of it with no work, and at least 2x the textbook
+//! pool throughout.
+//!
+//! # Clocks
+//!
+//! Queue wait is stamped with [`Clock::Auto`] unless the builder says
+//! otherwise: tokio's clock on a current-thread runtime, the only kind a
+//! test can pause, so wait stats and [`Codel`] shedding follow
+//! `tokio::time::advance` exactly there; the CPU's time-stamp counter
+//! (through [`quanta`], about 9 ns a read against about 24 ns for the OS
+//! clock on the benchmark VM) everywhere else. [`Builder::clock`] picks one
+//! explicitly; [`Builder::track_wait`] turns the reads off.
 //!
 //! # Choosing capacity 0
 //!
@@ -132,7 +150,7 @@
 //! halves directly, treats 0 as 1 (the smallest queue there is), as
 //! documented on it.
 //!
-//! [`async-channel`]: https://docs.rs/async-channel
+//! [`concurrent-queue`]: https://docs.rs/concurrent-queue
 
 mod builder;
 mod clock;

@@ -118,7 +118,7 @@ impl<T> Shared<T> {
     ) -> Self {
         Self {
             queue: ConcurrentQueue::bounded(capacity),
-            items: Signal::new(false),
+            items: Signal::new(usize::MAX),
             slots: Slots::new(capacity),
             weight,
             capacity,

@@ -10,8 +10,8 @@
 //! - whoever makes the condition true (frees a slot, pushes an item) then
 //!   reads `waiters`, and only if someone waits calls `notify_one`.
 //!
-//! So the hot path of an uncontended queue is one extra load per operation,
-//! with no lock and no read-modify-write on a shared line.
+//! So the hot path is a fence and a load or two per operation, with no
+//! lock and no read-modify-write on a shared line.
 //!
 //! # The no-lost-wake-up argument
 //!
@@ -25,23 +25,36 @@
 //! notified passes the notification on (tokio's `Notified` does this), so a
 //! cancelled wait cannot swallow a wake-up meant for someone else.
 //!
-//! # Coalescing
+//! # Wake-ups in flight
 //!
-//! A waker that finds a wake-up already on its way (the `pending` flag)
-//! does not send another: the waiter it reaches will re-check anyway, and
-//! its check sees this waker's change too (the waker set the condition and
-//! fenced before it read the flag; the waiter clears the flag and fences
-//! before it checks). A waiter that succeeds after being woken passes one
-//! wake-up on, so wake-ups skipped meanwhile are not lost when there is
-//! more for the other waiters. This turns "one `notify_one` per freed slot"
-//! into "one per sleep" when a producer outpaces its consumers.
+//! A task woken by `notify_one` can sit in the run queue for a while before
+//! it runs and leaves the wait. Counting only `waiters`, every push in that
+//! time would send another `notify_one` (a read-modify-write on the
+//! [`Notify`]'s state, shared by every thread): measured on a 16-worker
+//! pool, one per item. So the signal also counts the wake-ups in flight
+//! (`pending`), and a waker sends one only while `pending` is below both
+//! the number of waiters and the signal's limit: unbounded for receivers
+//! (a burst of items wakes as many receivers at once), 1 for producers (a
+//! burst of freed slots wakes one producer, which hands the wake-up on).
 //!
-//! The flag is only ever left set while some waiter (or a wake-up stored in
-//! the [`Notify`] for the next one to register) is bound to clear it: a
-//! waiter clears it whenever it has been woken or has consumed a stored
-//! wake-up, and one cancelled after being woken hands its wake-up to the
-//! next waiter, which then clears it. Clearing it without holding the
-//! wake-up is harmless: it only allows an extra wake-up.
+//! A skipped wake-up is not lost. The waker changed the condition and
+//! fenced before it read `pending`; a waiter that wakes resets `pending`
+//! to 0 and fences before its next check. A waker only skips when
+//! `pending` is at least 1, so some wake-up sent since the last reset is
+//! still on its way, and the waiter it reaches resets after the waker's
+//! read and so sees the waker's change. A waiter that succeeds after being
+//! woken sends one wake-up on (skipped wake-ups may have been meant for the
+//! others).
+//!
+//! The count is only ever left above 0 while some waiter, or a wake-up
+//! stored in the [`Notify`] for the next waiter to register, is bound to
+//! reset it: a waiter resets it whenever it has been woken or has consumed a
+//! stored wake-up, and one cancelled after being woken hands its wake-up to
+//! the next waiter, which then resets it. Resetting rather than counting
+//! down matters: several `notify_one` calls made while nobody was registered
+//! merge into one stored wake-up, and the one waiter that consumes it
+//! clears them all. Resetting too much is harmless: it only allows extra
+//! wake-ups.
 //!
 //! Waiters are woken in the order tokio's [`Notify`] keeps (first come,
 //! first served), but a task that arrives just as the condition comes true
@@ -50,43 +63,42 @@
 //! no waiter sleeps through a change while the queue makes progress.
 
 use std::pin::pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst, fence};
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst, fence};
 
 use tokio::sync::Notify;
 
-/// The waiter count, alone on its cache line: it is read on every
-/// operation and written only when a task goes to sleep or wakes.
+/// The two counts every wake reads, together on one cache line: it is
+/// read on every operation and written only when a task goes to sleep,
+/// wakes, or is sent a wake-up.
 #[derive(Debug, Default)]
 #[repr(align(64))]
-struct Waiters(AtomicUsize);
+struct Counts {
+    /// Tasks between announcing themselves and leaving the wait.
+    waiters: AtomicUsize,
+    /// Wake-ups sent (or stored) that no waiter has yet acted on; reset to
+    /// 0 by each waiter that wakes (see "Wake-ups in flight").
+    pending: AtomicUsize,
+}
 
 /// Tasks waiting for a condition (see the module docs).
 #[derive(Debug)]
 pub(crate) struct Signal {
-    /// Whether wake-ups coalesce (see the module docs).
-    coalesce: bool,
-    waiters: Waiters,
-    /// Set while a wake-up is on its way to a waiter that has not yet
-    /// re-checked (see "Coalescing" in the module docs).
-    pending: Pending,
+    /// At most this many wake-ups in flight at once.
+    limit: usize,
+    counts: Counts,
     notify: Notify,
 }
 
-/// The coalescing flag, on its own line for the same reason.
-#[derive(Debug, Default)]
-#[repr(align(64))]
-struct Pending(AtomicBool);
-
 impl Signal {
-    /// A signal nobody waits on yet. With `coalesce`, at most one wake-up is
-    /// on its way at a time (for producers waiting for slots); without, every
-    /// wake reaches a sleeping waiter (for receivers: several items pushed in
-    /// a row wake several receivers at once, as `async-channel` does).
-    pub(crate) fn new(coalesce: bool) -> Self {
+    /// A signal nobody waits on yet, that has at most `limit` wake-ups on
+    /// their way at a time (never more than there are waiters): 1 for
+    /// producers waiting for slots (the one woken hands it on), unbounded
+    /// for receivers, so items pushed in a burst wake as many receivers at
+    /// once.
+    pub(crate) fn new(limit: usize) -> Self {
         Self {
-            coalesce,
-            waiters: Waiters::default(),
-            pending: Pending::default(),
+            limit: limit.max(1),
+            counts: Counts::default(),
             notify: Notify::new(),
         }
     }
@@ -100,14 +112,15 @@ impl Signal {
         let mut woken = false;
         loop {
             if let Some(done) = attempt() {
-                if woken && self.coalesce {
-                    // Wake-ups skipped while ours was pending: pass one on,
-                    // in case there is more for the others.
+                if woken {
+                    // Wake-ups may have been skipped while ours was in
+                    // flight: pass one on, in case there is more for the
+                    // others.
                     self.wake();
                 }
                 return done;
             }
-            let announce = Announce::new(&self.waiters.0);
+            let announce = Announce::new(&self.counts.waiters);
             let mut notified = pin!(self.notify.notified());
             // May consume a wake-up stored by a `notify_one` that found
             // nobody registered.
@@ -117,18 +130,14 @@ impl Signal {
                 notified.as_mut().await;
             }
             drop(announce);
-            if !self.coalesce {
-                if let Some(done) = done {
-                    return done;
-                }
-                continue;
-            }
-            // This waiter may now hold the pending wake-up (it was woken,
-            // or `enable` consumed a stored one), and nothing else will
-            // clear the flag for it. Clearing it when it held none only
-            // allows one extra wake-up later. No `.await` lies between the
-            // wake-up and this store, so cancellation cannot skip it.
-            self.pending.0.store(false, SeqCst);
+            // This waiter may now hold a wake-up in flight (it was woken, or
+            // `enable` consumed a stored one), and nothing else will count
+            // it off. Resetting the count, rather than taking one off, also
+            // clears wake-ups that merged into one stored permit; a reset
+            // that clears too much only allows extra wake-ups later. No
+            // `.await` lies between the wake-up and this store, so
+            // cancellation cannot skip it.
+            self.counts.pending.store(0, SeqCst);
             fence(SeqCst);
             woken = true;
             if let Some(done) = done {
@@ -138,15 +147,36 @@ impl Signal {
         }
     }
 
-    /// Wakes a waiter, if there is one (and, when coalescing, no wake-up is
-    /// already on its way). Call it *after* the change that makes the condition true.
+    /// Wakes a waiter, if one is waiting without a wake-up already on its
+    /// way (and fewer than the limit are). Call it *after* the change that
+    /// makes the condition true.
     pub(crate) fn wake(&self) {
         fence(SeqCst);
-        if self.waiters.0.load(SeqCst) == 0 {
+        self.wake_after_seqcst();
+    }
+
+    /// [`wake`](Self::wake) for a caller whose change was itself a `SeqCst`
+    /// read-modify-write: that already takes part in the single total
+    /// order the argument needs, so the fence (an `mfence` on x86) can go.
+    pub(crate) fn wake_after_seqcst(&self) {
+        let waiters = self.counts.waiters.load(SeqCst);
+        if waiters == 0 {
             return;
         }
-        if !self.coalesce || (!self.pending.0.load(SeqCst) && !self.pending.0.swap(true, SeqCst)) {
-            self.notify.notify_one();
+        let most = waiters.min(self.limit);
+        let mut pending = self.counts.pending.load(SeqCst);
+        while pending < most {
+            match self
+                .counts
+                .pending
+                .compare_exchange_weak(pending, pending + 1, SeqCst, SeqCst)
+            {
+                Ok(_) => {
+                    self.notify.notify_one();
+                    return;
+                }
+                Err(now) => pending = now,
+            }
         }
     }
 

@@ -67,7 +67,7 @@ impl Slots {
             producer: ProducerLine::default(),
             consumer: ConsumerLine::default(),
             closed: AtomicBool::new(false),
-            signal: Signal::new(true),
+            signal: Signal::new(1),
         }
     }
 
@@ -124,10 +124,11 @@ impl Slots {
             .await
     }
 
-    /// Gives `n` slots back and wakes as many waiters.
+    /// Gives `n` slots back and wakes a waiting producer (one woken producer
+    /// hands the wake-up on, so `n` slots still reach `n` waiters).
     pub(crate) fn give(&self, n: usize) {
         self.consumer.released.fetch_add(n, SeqCst);
-        self.signal.wake();
+        self.signal.wake_after_seqcst();
     }
 
     /// Refuses every later take and wakes every waiter.

@@ -27,7 +27,10 @@ async fn auto_is_fast_on_a_multi_thread_runtime() {
 #[test]
 fn auto_is_fast_outside_a_runtime() {
     let (tx, rx) = bounded::<u8>(4);
-    assert_eq!((tx.clock(), rx.clock()), (Some(Clock::Fast), Some(Clock::Fast)));
+    assert_eq!(
+        (tx.clock(), rx.clock()),
+        (Some(Clock::Fast), Some(Clock::Fast))
+    );
 }
 
 /// An explicit choice is kept whatever the runtime.

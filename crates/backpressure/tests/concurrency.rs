@@ -188,8 +188,8 @@ async fn a_burst_of_freed_slots_wakes_every_blocked_producer() {
 }
 
 /// The same for receivers: items pushed in a burst reach every receiver
-/// that was waiting (receiver wake-ups do not coalesce, so several wake at
-/// once, but every one must wake).
+/// that was waiting (receiver wake-ups are not limited to one in flight,
+/// so several wake at once, but every one must wake).
 #[tokio::test(start_paused = true)]
 async fn a_burst_of_items_wakes_every_waiting_receiver() {
     let (tx, rx) = bounded(8);

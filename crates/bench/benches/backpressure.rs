@@ -1,5 +1,7 @@
-//! Worker-pool throughput: this crate against the textbook pool, raw
-//! `async-channel` and a single `tokio::sync::mpsc` consumer, in one run.
+//! Worker-pool throughput: `evenkeel-backpressure` against the textbook
+//! pool, raw `async-channel` and a single `tokio::sync::mpsc` consumer, in
+//! one run. (Here rather than in the crate itself so that tokio is built
+//! without `test-util`: see this package's docs.)
 //!
 //! Every contender moves the same items from one producer through a queue of
 //! capacity 1024 to N workers (1, 4, 16), each doing a fixed amount of
@@ -7,7 +9,7 @@
 //! One iteration sends all items, closes the queue and waits for the workers
 //! to finish, so the figure is end-to-end items per second.
 //!
-//! - `evenkeel`: [`WorkerPool`] over this crate's queue with its defaults
+//! - `evenkeel`: [`WorkerPool`] over an evenkeel queue with its defaults
 //!   (`Overflow::Wait`, queue-wait tracking on: two clock reads per item,
 //!   from [`Clock::Auto`], which is the time-stamp counter on this
 //!   multi-thread runtime).
@@ -30,8 +32,9 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
 use evenkeel_backpressure::{Clock, Queue, Receiver, Sender, WorkerPool};
+use evenkeel_bench::{Work, benching, run, runtime};
 use tokio::runtime::Runtime;
 
 const CAPACITY: usize = 1024;
@@ -45,54 +48,7 @@ const WORK: [(&str, Duration, u64); 3] = [
     ("work_3us", Duration::from_micros(3), 10_000),
 ];
 
-/// A fixed amount of CPU work: `n` rounds of a dependent arithmetic chain.
-///
-/// Counted in rounds, not timed against the clock: on a shared machine a
-/// worker thread that is descheduled mid-spin would otherwise "finish" its
-/// work while not running at all, which flatters designs that run fewer
-/// threads at once.
-#[derive(Clone, Copy)]
-struct Work(u64);
-
-impl Work {
-    /// Rounds that take about `d` on this machine: the fastest of several
-    /// timed runs, so a run slowed by other load does not inflate it.
-    fn calibrate(d: Duration) -> Self {
-        const PROBE: u64 = 200_000;
-        if d.is_zero() {
-            return Self(0);
-        }
-        let fastest = (0..7)
-            .map(|_| {
-                let start = Instant::now();
-                Self(PROBE).run();
-                start.elapsed()
-            })
-            .min()
-            .unwrap_or(Duration::from_millis(1));
-        let per_round = fastest.as_secs_f64() / PROBE as f64;
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        let rounds = (d.as_secs_f64() / per_round).round() as u64;
-        Self(rounds.max(1))
-    }
-
-    fn run(self) {
-        let mut x = 0x9E37_79B9_7F4A_7C15_u64;
-        for _ in 0..self.0 {
-            x = black_box(x.rotate_left(5) ^ 0x2545_F491);
-        }
-        black_box(x);
-    }
-}
-
-fn runtime() -> Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .build()
-        .expect("a bench needs a runtime") // invariant: plain runtime construction
-}
-
-/// How a contender built on this crate tracks queue wait.
+/// How an evenkeel contender tracks queue wait.
 #[derive(Clone, Copy)]
 enum Tracking {
     Default,
@@ -115,13 +71,10 @@ async fn evenkeel(items: u64, workers: usize, work: Work, tracking: Tracking) {
     assert_eq!(pool.join().await.processed, items);
 }
 
-/// This crate's queue as a service would build it (built on the bench's
-/// multi-thread runtime, so [`Clock::Auto`] picks the fast clock).
-///
-/// [`Clock::Tokio`] here is what it is in a normal build, the OS clock:
-/// this crate's tests need tokio's `test-util` feature, and Cargo turns
-/// dev-dependency features on for benches too, but tokio only takes its
-/// slower test path once a test has paused time.
+/// An evenkeel queue as a service would build it (built on the bench's
+/// multi-thread runtime, so [`Clock::Auto`] picks the fast clock;
+/// [`Clock::Tokio`] is the OS clock here, tokio being built without
+/// `test-util`).
 fn queue(tracking: Tracking) -> (Sender<u64>, Receiver<u64>) {
     let builder = Queue::builder(CAPACITY);
     let builder = match tracking {
@@ -196,15 +149,8 @@ async fn tokio_mpsc(items: u64, work: Work) {
     let _ = consumer.await;
 }
 
-/// Runs `fut` as a task on `rt` (so the producer, too, runs on the two
-/// runtime threads) and waits for it.
-fn run<F: Future<Output = ()> + Send + 'static>(rt: &Runtime, fut: F) {
-    rt.block_on(async { tokio::spawn(fut).await })
-        .expect("bench task panicked"); // invariant: contenders do not panic
-}
-
 fn pools(c: &mut Criterion) {
-    let benching = std::env::args().any(|a| a == "--bench");
+    let benching = benching();
     let rt = runtime();
     for (label, per_item, bench_items) in WORK {
         let work = Work::calibrate(per_item);
@@ -240,5 +186,70 @@ fn pools(c: &mut Criterion) {
     }
 }
 
+/// Rounds of the paired comparison, and runs of each contender per round.
+const ROUNDS: usize = 15;
+const RUNS_PER_ROUND: u32 = 3;
+
+/// The paired comparison at 16 workers: on a shared VM whose speed drifts
+/// by up to 2x over minutes, criterion's one-contender-after-another
+/// figures can compare a fast minute with a slow one. Here each round runs
+/// every contender back to back (rotating who goes first) and takes the
+/// ratio within the round, so drift cancels; the medians of those ratios
+/// are printed after criterion's report.
+fn paired(rt: &Runtime, benching: bool) {
+    let rounds = if benching { ROUNDS } else { 1 };
+    println!(
+        "\npaired rounds, 16 workers ({rounds} rounds, throughput ratios, median [min, max]):"
+    );
+    for (label, per_item, bench_items) in WORK {
+        let work = Work::calibrate(per_item);
+        let items = if benching { bench_items } else { 200 };
+        let time = |contender: usize| {
+            let start = Instant::now();
+            for _ in 0..RUNS_PER_ROUND {
+                match contender {
+                    0 => run(rt, evenkeel(items, 16, work, Tracking::Default)),
+                    1 => run(rt, raw_async_channel(items, 16, work)),
+                    _ => run(rt, textbook(items, 16, work)),
+                }
+            }
+            start.elapsed().as_secs_f64()
+        };
+        let mut vs_channel = Vec::with_capacity(rounds);
+        let mut vs_textbook = Vec::with_capacity(rounds);
+        for round in 0..rounds {
+            let mut secs = [0.0; 3];
+            for k in 0..3 {
+                let contender = (round + k) % 3;
+                secs[contender] = time(contender);
+            }
+            // Same items each: the throughput ratio is the inverse time ratio.
+            vs_channel.push(secs[1] / secs[0]);
+            vs_textbook.push(secs[2] / secs[0]);
+        }
+        println!(
+            "  {label}: evenkeel / async_channel {}, evenkeel / textbook {}",
+            summary(&mut vs_channel),
+            summary(&mut vs_textbook)
+        );
+    }
+}
+
+/// "median [min, max]" of `ratios`.
+fn summary(ratios: &mut [f64]) -> String {
+    ratios.sort_by(f64::total_cmp);
+    let median = ratios[ratios.len() / 2];
+    format!(
+        "{median:.2}x [{:.2}, {:.2}]",
+        ratios[0],
+        ratios[ratios.len() - 1]
+    )
+}
+
 criterion_group!(benches, pools);
-criterion_main!(benches);
+
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    paired(&runtime(), benching());
+}
