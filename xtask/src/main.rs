@@ -158,65 +158,23 @@ fn demo(root: &Path) -> Result<(), String> {
     step(root, "evenkeel-demo story", run)
 }
 
-/// Runs benchmarks. Each package is benched in a Cargo invocation of its
-/// own: benching several at once would unify their dev-dependencies'
-/// features, turning tokio's `test-util` on for `evenkeel-bench`, whose
-/// point is to measure without it (see its docs).
 fn bench(root: &Path, rest: &[String]) -> Result<(), String> {
-    let Some((krate, filter)) = rest.split_first() else {
-        for package in benched_packages(root)? {
-            let mut cmd = cargo();
-            cmd.args(["bench", "--package", &package]);
-            step(root, &format!("cargo bench -p {package}"), cmd)?;
-        }
-        return Ok(());
-    };
-    let name = krate.strip_prefix("evenkeel-").unwrap_or(krate);
     let mut cmd = cargo();
     cmd.arg("bench");
-    if root
-        .join(format!("crates/bench/benches/{name}.rs"))
-        .is_file()
-    {
-        // A crate whose benchmark lives in `evenkeel-bench`.
-        cmd.args(["--package", "evenkeel-bench", "--bench", name]);
-    } else {
-        cmd.args(["--package", &format!("evenkeel-{name}")]);
-    }
-    cmd.arg("--").args(filter);
-    step(root, "cargo bench", cmd)
-}
-
-/// The packages under `crates/` that have a `benches/` directory, by the
-/// `name` in their manifest, sorted.
-fn benched_packages(root: &Path) -> Result<Vec<String>, String> {
-    let crates = root.join("crates");
-    let entries =
-        std::fs::read_dir(&crates).map_err(|e| format!("cannot list {}: {e}", crates.display()))?;
-    let mut packages = Vec::new();
-    for entry in entries.flatten() {
-        let dir = entry.path();
-        if !dir.join("benches").is_dir() {
-            continue;
+    match rest.split_first() {
+        Some((krate, filter)) => {
+            let package = if krate.starts_with("evenkeel-") {
+                krate.clone()
+            } else {
+                format!("evenkeel-{krate}")
+            };
+            cmd.args(["--package", &package, "--"]).args(filter);
         }
-        let manifest = dir.join("Cargo.toml");
-        let text = std::fs::read_to_string(&manifest)
-            .map_err(|e| format!("cannot read {}: {e}", manifest.display()))?;
-        let name = text
-            .lines()
-            .find_map(|line| {
-                let value = line
-                    .trim()
-                    .strip_prefix("name")?
-                    .trim_start()
-                    .strip_prefix('=')?;
-                Some(value.trim().trim_matches('"').to_owned())
-            })
-            .ok_or_else(|| format!("{} has no package name", manifest.display()))?;
-        packages.push(name);
+        None => {
+            cmd.arg("--workspace");
+        }
     }
-    packages.sort();
-    Ok(packages)
+    step(root, "cargo bench", cmd)
 }
 
 /// Lessons are the runnable examples of the `evenkeel-examples` crate, one

@@ -124,14 +124,14 @@
 //!
 //! The bookkeeping (slot accounting on split counters, a few relaxed
 //! counters striped per thread on the consumer side, two reads of a
-//! [`Clock`] for queue wait) is a fixed per-item cost, paid back by not
-//! taking `async-channel`'s two list locks per item. `benches/throughput.rs`
-//! measures a 16-worker [`WorkerPool`] against raw `async-channel` workers
-//! and the textbook pool, with criterion and in paired rounds that cancel
-//! the drift of a shared machine; the README has the figures. In short, on
-//! a 2-core VM: level with raw `async-channel` at about 0.3 µs and 3 µs of
-//! work per item, ahead of it with no work, and at least 2x the textbook
-//! pool throughout.
+//! [`Clock`] for queue wait) is a fixed per-item cost, partly paid back by
+//! not taking `async-channel`'s two list locks per item.
+//! `benches/throughput.rs` measures a 16-worker [`WorkerPool`] against raw
+//! `async-channel` workers and the textbook pool, with criterion and in
+//! paired rounds that cancel the drift of a shared machine; the README has
+//! the figures. In short, on a 2-core VM: 1.5x raw `async-channel` or
+//! better with no work per item, level with it at about 3 µs, 0.88-0.90x at
+//! about 0.3 µs, and 2.3x to 3x the textbook pool.
 //!
 //! # Clocks
 //!

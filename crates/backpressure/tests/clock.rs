@@ -46,22 +46,26 @@ async fn an_explicit_clock_is_kept() {
     assert_eq!(tx.clock(), None, "no clock is read without wait tracking");
 }
 
-/// The fast clock measures real elapsed time: an item held back for at
-/// least 20 ms of wall time is recorded as waiting at least that long (and
-/// not absurdly longer). Only the lower bound is exact; the upper one just
-/// catches a unit mistake.
+/// The fast clock measures real elapsed time: an item held back while at
+/// least 2 ms pass on the OS clock is recorded as waiting about that long.
+/// (A busy wait on the OS clock, not a sleep: it bounds the elapsed time
+/// from below, which is all the check needs; the 10 % margin allows for
+/// the counter's calibration against that clock.)
 #[test]
 fn fast_clock_measures_wall_time() {
     let (tx, rx) = Queue::builder(4).clock(Clock::Fast).build().unwrap();
     tx.try_send(1).unwrap();
-    std::thread::sleep(Duration::from_millis(20));
+    let start = std::time::Instant::now();
+    while start.elapsed() < Duration::from_millis(2) {
+        std::hint::spin_loop();
+    }
     rx.try_recv().unwrap();
     let wait = rx.stats().wait;
     assert_eq!(wait.count, 1);
-    assert!(wait.max >= Duration::from_millis(20), "{:?}", wait.max);
+    assert!(wait.max >= Duration::from_micros(1800), "{:?}", wait.max);
     assert!(wait.max < Duration::from_secs(60), "{:?}", wait.max);
-    // <=100us, <=1ms, <=10ms: empty; the 20 ms wait lands at <=100ms or above.
-    assert_eq!(wait.buckets[..3], [0, 0, 0]);
+    // <=100us, <=1ms: empty; the wait lands in a later bucket.
+    assert_eq!(wait.buckets[..2], [0, 0]);
 }
 
 /// The fast clock ignores tokio's paused time: advancing it adds nothing.

@@ -1,7 +1,5 @@
-//! Worker-pool throughput: `evenkeel-backpressure` against the textbook
-//! pool, raw `async-channel` and a single `tokio::sync::mpsc` consumer, in
-//! one run. (Here rather than in the crate itself so that tokio is built
-//! without `test-util`: see this package's docs.)
+//! Worker-pool throughput: this crate against the textbook pool, raw
+//! `async-channel` and a single `tokio::sync::mpsc` consumer, in one run.
 //!
 //! Every contender moves the same items from one producer through a queue of
 //! capacity 1024 to N workers (1, 4, 16), each doing a fixed amount of
@@ -9,7 +7,7 @@
 //! One iteration sends all items, closes the queue and waits for the workers
 //! to finish, so the figure is end-to-end items per second.
 //!
-//! - `evenkeel`: [`WorkerPool`] over an evenkeel queue with its defaults
+//! - `evenkeel`: [`WorkerPool`] over this crate's queue with its defaults
 //!   (`Overflow::Wait`, queue-wait tracking on: two clock reads per item,
 //!   from [`Clock::Auto`], which is the time-stamp counter on this
 //!   multi-thread runtime).
@@ -34,7 +32,6 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
 use evenkeel_backpressure::{Clock, Queue, Receiver, Sender, WorkerPool};
-use evenkeel_bench::{Work, benching, run, runtime};
 use tokio::runtime::Runtime;
 
 const CAPACITY: usize = 1024;
@@ -48,7 +45,82 @@ const WORK: [(&str, Duration, u64); 3] = [
     ("work_3us", Duration::from_micros(3), 10_000),
 ];
 
-/// How an evenkeel contender tracks queue wait.
+/// A fixed amount of CPU work: `n` rounds of a dependent arithmetic chain.
+///
+/// Counted in rounds, not timed against the clock: on a shared machine a
+/// worker thread that is descheduled mid-spin would otherwise "finish" its
+/// work while not running at all, which flatters designs that run fewer
+/// threads at once.
+#[derive(Clone, Copy)]
+struct Work(u64);
+
+impl Work {
+    /// Rounds that take about `d` on this machine: the fastest of several
+    /// timed runs, so a run slowed by other load does not inflate it.
+    #[must_use]
+    fn calibrate(d: Duration) -> Self {
+        const PROBE: u64 = 200_000;
+        if d.is_zero() {
+            return Self(0);
+        }
+        let fastest = (0..7)
+            .map(|_| {
+                let start = Instant::now();
+                Self(PROBE).run();
+                start.elapsed()
+            })
+            .min()
+            .unwrap_or(Duration::from_millis(1));
+        let per_round = fastest.as_secs_f64() / PROBE as f64;
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let rounds = (d.as_secs_f64() / per_round).round() as u64;
+        Self(rounds.max(1))
+    }
+
+    /// Does the work.
+    fn run(self) {
+        let mut x = 0x9E37_79B9_7F4A_7C15_u64;
+        for _ in 0..self.0 {
+            x = black_box(x.rotate_left(5) ^ 0x2545_F491);
+        }
+        black_box(x);
+    }
+}
+
+/// The runtime every contender runs on: multi-thread, 2 worker threads
+/// (the benchmark machine has 2 cores).
+///
+/// # Panics
+///
+/// If the runtime cannot be built (no threads can be spawned).
+#[must_use]
+fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .expect("a bench needs a runtime") // invariant: plain runtime construction
+}
+
+/// Runs `fut` as a task on `rt` (so the producer, too, runs on the runtime
+/// threads) and waits for it.
+///
+/// # Panics
+///
+/// If the task panics.
+fn run<F: Future<Output = ()> + Send + 'static>(rt: &Runtime, fut: F) {
+    rt.block_on(async { tokio::spawn(fut).await })
+        .expect("bench task panicked"); // invariant: contenders do not panic
+}
+
+/// `true` when the bench binary was started by `cargo bench` (criterion
+/// measures), `false` under `cargo test --all-targets` (each routine runs
+/// once, so benches cut their item counts).
+#[must_use]
+fn benching() -> bool {
+    std::env::args().any(|a| a == "--bench")
+}
+
+/// How a contender built on this crate tracks queue wait.
 #[derive(Clone, Copy)]
 enum Tracking {
     Default,
@@ -71,10 +143,14 @@ async fn evenkeel(items: u64, workers: usize, work: Work, tracking: Tracking) {
     assert_eq!(pool.join().await.processed, items);
 }
 
-/// An evenkeel queue as a service would build it (built on the bench's
-/// multi-thread runtime, so [`Clock::Auto`] picks the fast clock;
-/// [`Clock::Tokio`] is the OS clock here, tokio being built without
-/// `test-util`).
+/// This crate's queue as a service would build it (built on the bench's
+/// multi-thread runtime, so [`Clock::Auto`] picks the fast clock).
+///
+/// [`Clock::Tokio`] is the OS clock here as in a normal build: the crate's
+/// tests turn on tokio's `test-util` feature, and Cargo turns it on for
+/// benches too, but tokio takes its slower test path only once a test has
+/// paused time. (Built without `test-util`, the paired ratios below came
+/// out the same within the run-to-run spread.)
 fn queue(tracking: Tracking) -> (Sender<u64>, Receiver<u64>) {
     let builder = Queue::builder(CAPACITY);
     let builder = match tracking {
