@@ -27,9 +27,10 @@
 //! yet every receive still notified its (empty) list of blocked senders,
 //! and every send its list of blocked receivers, each under the list's
 //! mutex: two lock round trips per item, the largest cost left in profiles
-//! of a busy worker pool. Here the receive side waits on a [`Signal`],
-//! which a push touches only when a receiver is actually asleep, and the
-//! send side has no wait list at all.
+//! of a busy worker pool. Here receivers wait on a [`Signal`], which a push
+//! notifies only when a receiver sleeps without a wake-up already on its
+//! way, and producers wait only on the slots (with the same kind of
+//! signal), never on the ring.
 //!
 //! A weighted queue adds a second semaphore (tokio's, for its fair
 //! `acquire_many`), of weight units; an item takes
