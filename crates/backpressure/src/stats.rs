@@ -19,11 +19,11 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::Duration;
 
 /// Stripes of consumer counters (see the module docs).
-const STRIPES: usize = 4;
+pub(crate) const STRIPES: usize = 4;
 
 /// The consumer stripe of the calling thread: threads get stripes in turn,
 /// the first time each one dequeues.
-fn stripe() -> usize {
+pub(crate) fn stripe() -> usize {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     thread_local! {
         static STRIPE: usize = NEXT.fetch_add(1, Relaxed) % STRIPES;
