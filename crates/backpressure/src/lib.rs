@@ -129,9 +129,10 @@
 //! `benches/throughput.rs` measures a 16-worker [`WorkerPool`] against raw
 //! `async-channel` workers and the textbook pool, with criterion and in
 //! paired rounds that cancel the drift of a shared machine; the README has
-//! the figures. In short, on a 2-core VM: 1.5x raw `async-channel` or
-//! better with no work per item, level with it at about 3 µs, 0.88-0.90x at
-//! about 0.3 µs, and 2.3x to 3x the textbook pool.
+//! the figures. In short, on a 2-core VM: level with raw `async-channel`
+//! at about 3 µs of work per item, 0.90x to 0.93x at about 0.3 µs, ahead
+//! of it with no work (on all but the VM's slow stretches), and 2.4x to
+//! 4.5x the textbook pool.
 //!
 //! # Clocks
 //!
