@@ -14,6 +14,7 @@
 //! built, from whichever source was chosen.
 
 use std::fmt;
+use std::sync::OnceLock;
 
 /// Where a queue's timestamps (queue-wait stats, [`Codel`](crate::Codel)
 /// shedding) come from; set with [`Builder::clock`](crate::Builder::clock).
@@ -44,8 +45,9 @@ pub enum Clock {
     /// calibrated against the OS clock (it falls back to the OS clock on
     /// CPUs without an invariant counter). About 9 ns a read on the
     /// benchmark machine. Does *not* follow tokio's paused time. The first
-    /// fast clock in a process calibrates the counter, which takes about a
-    /// millisecond (at most 200 ms).
+    /// queue with a fast clock in a process calibrates the counter, which
+    /// took about 0.6 ms on the benchmark machine (quanta caps it at
+    /// 200 ms); later ones reuse it.
     Fast,
 }
 
@@ -70,7 +72,7 @@ impl TimeSource {
                 origin: tokio::time::Instant::now(),
             }
         } else {
-            let clock = quanta::Clock::new();
+            let clock = fast_clock();
             let origin = clock.raw();
             Self::Fast { clock, origin }
         }
@@ -96,6 +98,15 @@ impl TimeSource {
             Self::Fast { .. } => Clock::Fast,
         }
     }
+}
+
+/// The process's fast clock, set up once: `quanta::Clock::new` calibrates
+/// the counter the first time (about 0.6 ms on the benchmark VM) and asks
+/// the CPU about it every time (`cpuid`, about 15 µs there, as a VM traps
+/// it), so queues share one and clone it.
+fn fast_clock() -> quanta::Clock {
+    static CLOCK: OnceLock<quanta::Clock> = OnceLock::new();
+    CLOCK.get_or_init(quanta::Clock::new).clone()
 }
 
 impl fmt::Debug for TimeSource {
