@@ -100,6 +100,64 @@ async fn cancelled_waiters_pass_wake_ups_on() {
     assert_eq!(got.len(), (PRODUCERS * PER_PRODUCER / 4) as usize);
 }
 
+/// Receivers that keep cancelling their wait for an item (a `recv` losing
+/// a `select!` to a yield, then retrying), among more receivers than
+/// items in flight: the wake-ups counted as in flight for them are not
+/// lost when they are cancelled, so every item is received exactly once
+/// and every task finishes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_receivers_pass_wake_ups_on() {
+    let (tx, rx) = bounded(4);
+    let consumers: Vec<_> = (0..8)
+        .map(|_| {
+            let rx = rx.clone();
+            tokio::spawn(async move {
+                let mut got = Vec::new();
+                loop {
+                    tokio::select! {
+                        item = rx.recv() => match item {
+                            Some(id) => got.push(id),
+                            None => break,
+                        },
+                        () = tokio::task::yield_now() => {}
+                    }
+                }
+                got
+            })
+        })
+        .collect();
+    drop(rx);
+    let producers: Vec<_> = (0..PRODUCERS)
+        .map(|p| {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                for i in 0..PER_PRODUCER / 4 {
+                    tx.send(p * 100_000 + i).await.unwrap();
+                    if i % 16 == 0 {
+                        // Let the queue run dry now and then, so receivers
+                        // go to sleep and must be woken.
+                        tokio::task::yield_now().await;
+                    }
+                }
+            })
+        })
+        .collect();
+    drop(tx);
+    for p in producers {
+        p.await.unwrap();
+    }
+    let mut all = Vec::new();
+    for c in consumers {
+        all.extend(c.await.unwrap());
+    }
+    all.sort_unstable();
+    let mut want: Vec<u32> = (0..PRODUCERS)
+        .flat_map(|p| (0..PER_PRODUCER / 4).map(move |i| p * 100_000 + i))
+        .collect();
+    want.sort_unstable();
+    assert_eq!(all, want);
+}
+
 /// `DropOldest` under contention: producers evicting concurrently with
 /// consumers receiving. Each item is received or handed back as evicted,
 /// exactly once, and the stats agree.
