@@ -91,7 +91,8 @@ impl TimeSource {
         }
     }
 
-    /// The resolved choice, for `Debug` output and tests.
+    /// The resolved choice (for `Sender::clock`, `Receiver::clock` and
+    /// `Debug` output).
     pub(crate) fn kind(&self) -> Clock {
         match self {
             Self::Tokio { .. } => Clock::Tokio,

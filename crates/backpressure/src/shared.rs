@@ -46,7 +46,7 @@ use std::sync::atomic::AtomicUsize;
 
 use tokio::sync::{Semaphore, TryAcquireError};
 
-use concurrent_queue::{ConcurrentQueue, PopError};
+use concurrent_queue::{ConcurrentQueue, PopError, PushError};
 
 use crate::clock::TimeSource;
 use crate::signal::Signal;
@@ -202,16 +202,10 @@ impl<T> Shared<T> {
     /// Pushes an admitted item. On failure (the queue closed meanwhile) the
     /// slot is given back and the item returned.
     pub(crate) fn push(&self, item: T, weight: u32) -> Result<(), T> {
-        let enqueued_at = self.now().unwrap_or(0);
-        let env = Envelope {
-            item,
-            enqueued_at,
-            weight,
-        };
-        match self.queue.push(env) {
+        let env = self.stamp(item, weight);
+        let enqueued_at = env.enqueued_at;
+        match self.enqueue(env) {
             Ok(()) => {
-                self.items.wake();
-                self.counters.on_enqueue();
                 // The first item into an empty queue: it was empty until now.
                 if let Some(codel) = &self.codel
                     && self.queue.len() == 1
@@ -220,11 +214,30 @@ impl<T> Shared<T> {
                 }
                 Ok(())
             }
-            Err(err) => {
+            Err(env) => {
                 self.release(weight);
-                Err(err.into_inner().item)
+                Err(env.item)
             }
         }
+    }
+
+    /// Wraps an item for the queue, stamped with the queue clock's time.
+    fn stamp(&self, item: T, weight: u32) -> Envelope<T> {
+        Envelope {
+            item,
+            enqueued_at: self.now().unwrap_or(0),
+            weight,
+        }
+    }
+
+    /// Pushes an admitted envelope, wakes a waiting receiver and counts it
+    /// as enqueued: the one way into the ring. Hands the envelope back if
+    /// the queue closed meanwhile.
+    fn enqueue(&self, env: Envelope<T>) -> Result<(), Envelope<T>> {
+        self.queue.push(env).map_err(PushError::into_inner)?;
+        self.items.wake();
+        self.counters.on_enqueue();
+        Ok(())
     }
 
     /// The `DropOldest` path for a queue with no free slot: evict the oldest
@@ -245,20 +258,11 @@ impl<T> Shared<T> {
         // `old`'s slot now backs `item`. The push cannot fail: `close` needs
         // the lock we hold, and popping `old` left the channel a free place.
         self.counters.on_evict();
-        let env = Envelope {
-            item,
-            enqueued_at: self.now().unwrap_or(0),
-            weight: 0,
-        };
-        match self.queue.push(env) {
-            Ok(()) => {
-                self.items.wake();
-                self.counters.on_enqueue();
-                Ok(Some(old.item))
-            }
-            Err(err) => {
+        match self.enqueue(self.stamp(item, 0)) {
+            Ok(()) => Ok(Some(old.item)),
+            Err(env) => {
                 self.release(0);
-                Err(TrySendError::Closed(err.into_inner().item))
+                Err(TrySendError::Closed(env.item))
             }
         }
     }

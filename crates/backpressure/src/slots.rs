@@ -25,10 +25,12 @@
 //!
 //! # Waiting
 //!
-//! A producer that finds no free slot waits on a [`Signal`]; a consumer's
-//! give wakes one waiter per slot, and only if someone waits. The
-//! no-lost-wake-up argument is the signal's: the waiter re-checks after
-//! announcing itself, the giver reads the waiter count after its add.
+//! A producer that finds no free slot waits on a [`Signal`] with one
+//! wake-up in flight at most: a consumer's give wakes a producer only if
+//! one waits and none is already being woken, and a woken producer that
+//! takes a slot hands the wake-up on. The no-lost-wake-up argument is the
+//! signal's: the waiter re-checks after announcing itself, the giver reads
+//! the waiter count after its add.
 //!
 //! Waiters are not served first-come-first-served: a producer arriving just
 //! as a slot frees up may take it ahead of one that was waiting (as with
