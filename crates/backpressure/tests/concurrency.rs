@@ -5,16 +5,32 @@
 use std::time::Duration;
 
 use evenkeel_backpressure::{Overflow, Queue, bounded};
+use tokio::task::JoinHandle;
 
 const PRODUCERS: u32 = 4;
 const PER_PRODUCER: u32 = 2_000;
 
-fn expected() -> Vec<u32> {
+/// Every id the producers send when each sends `per_producer`, sorted.
+fn ids(per_producer: u32) -> Vec<u32> {
     let mut ids: Vec<u32> = (0..PRODUCERS)
-        .flat_map(|p| (0..PER_PRODUCER).map(move |i| p * 100_000 + i))
+        .flat_map(|p| (0..per_producer).map(move |i| p * 100_000 + i))
         .collect();
     ids.sort_unstable();
     ids
+}
+
+fn expected() -> Vec<u32> {
+    ids(PER_PRODUCER)
+}
+
+/// Waits for every task and returns all the ids they collected, sorted.
+async fn gather(tasks: Vec<JoinHandle<Vec<u32>>>) -> Vec<u32> {
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.unwrap());
+    }
+    all.sort_unstable();
+    all
 }
 
 /// Many producers and consumers through a queue of capacity 2: every item
@@ -50,12 +66,7 @@ async fn many_producers_many_consumers() {
     for p in producers {
         p.await.unwrap();
     }
-    let mut all = Vec::new();
-    for c in consumers {
-        all.extend(c.await.unwrap());
-    }
-    all.sort_unstable();
-    assert_eq!(all, expected());
+    assert_eq!(gather(consumers).await, expected());
     let s = rx.stats();
     assert!(s.high_water <= 2);
     assert_eq!(s.enqueued, u64::from(PRODUCERS * PER_PRODUCER));
@@ -146,16 +157,7 @@ async fn cancelled_receivers_pass_wake_ups_on() {
     for p in producers {
         p.await.unwrap();
     }
-    let mut all = Vec::new();
-    for c in consumers {
-        all.extend(c.await.unwrap());
-    }
-    all.sort_unstable();
-    let mut want: Vec<u32> = (0..PRODUCERS)
-        .flat_map(|p| (0..PER_PRODUCER / 4).map(move |i| p * 100_000 + i))
-        .collect();
-    want.sort_unstable();
-    assert_eq!(all, want);
+    assert_eq!(gather(consumers).await, ids(PER_PRODUCER / 4));
 }
 
 /// `DropOldest` under contention: producers evicting concurrently with
@@ -201,9 +203,7 @@ async fn drop_oldest_under_contention() {
         evicted += back.len() as u64;
         all.extend(back);
     }
-    for c in consumers {
-        all.extend(c.await.unwrap());
-    }
+    all.extend(gather(consumers).await);
     all.sort_unstable();
     assert_eq!(all, expected());
     let s = rx.stats();
