@@ -105,6 +105,7 @@
 mod backoff;
 mod blocking;
 mod budget;
+mod deadline;
 mod decision;
 mod error;
 mod jitter;
@@ -116,6 +117,7 @@ mod timeout;
 pub use backoff::Backoff;
 pub use blocking::retry_blocking;
 pub use budget::RetryBudget;
+pub use deadline::{FAR_FUTURE, deadline_after, saturating_deadline};
 pub use decision::Decision;
 pub use error::{RetryError, TimeoutError};
 pub use jitter::Jitter;
