@@ -4,6 +4,7 @@
 //! Every cargo invocation goes through `$CARGO` (the cargo that started us),
 //! so the toolchain that runs `cargo xtask` is the one that builds and tests.
 
+mod ci;
 mod tidy;
 
 use std::env;
@@ -14,9 +15,14 @@ const HELP: &str = "\
 cargo xtask <task>
 
 Tasks:
-  ci       everything CI checks: fmt --check, clippy (warnings denied) on all
-           targets, the whole test suite including doc tests, rustdoc
-           (warnings denied), tidy
+  ci       everything CI checks: fmt --check, tidy, clippy (warnings denied)
+           on all targets, the whole test suite including doc tests, rustdoc
+           (warnings denied); then each library crate alone with no default,
+           default, all and each single feature (clippy + tests), `cargo
+           package` of the library crates, and the loom models
+           (ci --fast: only the workspace-wide part)
+  loom     run the loom models (bounded preemptions, as CI does);
+           loom --exhaustive lifts the bound (slow)
   tidy     house rules: every .rs file opens with a //! doc, every library
            crate has README.md and CHANGELOG.md, every member inherits the
            workspace lints, every dependency version lives in the root
@@ -30,7 +36,8 @@ fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
     let root = workspace_root();
     let result = match args.first().map(String::as_str) {
-        Some("ci") => ci(&root),
+        Some("ci") => ci(&root, &args[1..]),
+        Some("loom") => loom(&root, &args[1..]),
         Some("tidy") => run_tidy(&root),
         Some("demo") => demo(&root),
         Some("bench") => bench(&root, &args[1..]),
@@ -66,12 +73,12 @@ fn workspace_root() -> PathBuf {
         .map_or_else(|| manifest_dir.clone(), Path::to_path_buf)
 }
 
-fn cargo() -> Command {
+pub(crate) fn cargo() -> Command {
     Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
 }
 
 /// Runs one step, echoing it first, and turns a failure into an error.
-fn step(root: &Path, what: &str, mut cmd: Command) -> Result<(), String> {
+pub(crate) fn step(root: &Path, what: &str, mut cmd: Command) -> Result<(), String> {
     println!("\n==> {what}");
     let status = cmd
         .current_dir(root)
@@ -84,47 +91,7 @@ fn step(root: &Path, what: &str, mut cmd: Command) -> Result<(), String> {
     }
 }
 
-fn ci(root: &Path) -> Result<(), String> {
-    let mut fmt = cargo();
-    fmt.args(["fmt", "--all", "--", "--check"]);
-    step(root, "cargo fmt --check", fmt)?;
-
-    run_tidy(root)?;
-
-    let mut clippy = cargo();
-    clippy.args([
-        "clippy",
-        "--workspace",
-        "--all-targets",
-        "--all-features",
-        "--",
-        "-D",
-        "warnings",
-    ]);
-    step(root, "cargo clippy (warnings denied)", clippy)?;
-
-    let mut test = cargo();
-    test.args(["test", "--workspace", "--all-targets", "--all-features"]);
-    step(
-        root,
-        "cargo test (unit, integration, benches as tests)",
-        test,
-    )?;
-
-    let mut doctest = cargo();
-    doctest.args(["test", "--workspace", "--doc", "--all-features"]);
-    step(root, "cargo test --doc", doctest)?;
-
-    let mut doc = cargo();
-    doc.args(["doc", "--workspace", "--no-deps", "--all-features"])
-        .env("RUSTDOCFLAGS", "-D warnings");
-    step(root, "cargo doc (warnings denied)", doc)?;
-
-    println!("\nci: all checks passed");
-    Ok(())
-}
-
-fn run_tidy(root: &Path) -> Result<(), String> {
+pub(crate) fn run_tidy(root: &Path) -> Result<(), String> {
     println!("\n==> tidy");
     let problems = tidy::check(root).map_err(|e| format!("tidy: {e}"))?;
     if problems.is_empty() {
@@ -136,6 +103,34 @@ fn run_tidy(root: &Path) -> Result<(), String> {
         }
         Err(format!("tidy: {} problem(s)", problems.len()))
     }
+}
+
+fn ci(root: &Path, rest: &[String]) -> Result<(), String> {
+    let fast = match rest {
+        [] => false,
+        [flag] if flag == "--fast" => true,
+        _ => return Err(format!("ci: unknown arguments {rest:?} (ci [--fast])")),
+    };
+    ci::ci(
+        root,
+        ci::Parts {
+            features: !fast,
+            loom: !fast,
+        },
+    )
+}
+
+fn loom(root: &Path, rest: &[String]) -> Result<(), String> {
+    let exhaustive = match rest {
+        [] => false,
+        [flag] if flag == "--exhaustive" => true,
+        _ => {
+            return Err(format!(
+                "loom: unknown arguments {rest:?} (loom [--exhaustive])"
+            ));
+        }
+    };
+    ci::loom(root, exhaustive)
 }
 
 fn demo(root: &Path) -> Result<(), String> {
