@@ -4,6 +4,7 @@
 //! Every cargo invocation goes through `$CARGO` (the cargo that started us),
 //! so the toolchain that runs `cargo xtask` is the one that builds and tests.
 
+mod bench;
 mod ci;
 mod tidy;
 
@@ -28,7 +29,10 @@ Tasks:
            workspace lints, every dependency version lives in the root
   demo     run the job-server demo end to end
   lesson   run a teaching lesson (lesson <name>), or list them (lesson)
-  bench    run the criterion benchmarks (all, or: bench <crate> [filter])
+  bench    every benchmark beside its peer, median of several runs, written
+           to BENCHMARKS.md and benchmarks.svg (bench --quick: a few minutes;
+           bench --runs N); bench <crate> [filter] runs one crate's
+           criterion benches as they are
   help     this text
 ";
 
@@ -154,22 +158,21 @@ fn demo(root: &Path) -> Result<(), String> {
 }
 
 fn bench(root: &Path, rest: &[String]) -> Result<(), String> {
-    let mut cmd = cargo();
-    cmd.arg("bench");
-    match rest.split_first() {
-        Some((krate, filter)) => {
-            let package = if krate.starts_with("evenkeel-") {
-                krate.clone()
-            } else {
-                format!("evenkeel-{krate}")
-            };
-            cmd.args(["--package", &package, "--"]).args(filter);
-        }
-        None => {
-            cmd.arg("--workspace");
-        }
+    // `bench <crate> [filter]`: one crate's criterion benches, raw.
+    if let Some((krate, filter)) = rest.split_first()
+        && !krate.starts_with("--")
+    {
+        let package = if krate.starts_with("evenkeel-") {
+            krate.clone()
+        } else {
+            format!("evenkeel-{krate}")
+        };
+        let mut cmd = cargo();
+        cmd.args(["bench", "--package", &package, "--"])
+            .args(filter);
+        return step(root, "cargo bench", cmd);
     }
-    step(root, "cargo bench", cmd)
+    bench::run(root, bench::Settings::parse(rest)?)
 }
 
 /// Lessons are the runnable examples of the `evenkeel-examples` crate, one

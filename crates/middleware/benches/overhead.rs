@@ -93,6 +93,23 @@ impl Service<u64> for YieldOnce {
     }
 }
 
+/// tower's own retry policy for the peer row: retries nothing (the bench's
+/// calls all succeed) and clones the request, as any retry must be able to.
+#[derive(Clone, Copy)]
+struct NeverRetry;
+
+impl<Res, E> tower::retry::Policy<u64, Res, E> for NeverRetry {
+    type Future = Ready<()>;
+
+    fn retry(&mut self, _: &mut u64, _: &mut Result<Res, E>) -> Option<Self::Future> {
+        None
+    }
+
+    fn clone_request(&mut self, req: &u64) -> Option<u64> {
+        Some(*req)
+    }
+}
+
 /// Clone, ready, call, and poll until done (at most twice), as a server
 /// does per request.
 fn one_call<S>(svc: &S, cx: &mut Context<'_>) -> bool
@@ -160,6 +177,12 @@ where
         g,
         "retry",
         &RetryLayer::new(backoff).layer(inner.clone()),
+    );
+    bench_layer(
+        c,
+        g,
+        "tower_retry",
+        &tower::retry::RetryLayer::new(NeverRetry).layer(inner.clone()),
     );
 
     let server = ServerLayer::new(Shutdown::new())

@@ -162,5 +162,29 @@ fn trigger_10k(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, guard_round_trip, trigger_10k);
+/// A scope's life as a request handler sees it: make a parent, make a child
+/// scope of it, trigger the parent, and see the child observe it. Beside
+/// tokio-util's `CancellationToken::child_token` doing the same.
+fn child_scope(c: &mut Criterion) {
+    let mut group = c.benchmark_group("child_scope");
+    group.bench_function("evenkeel", |b| {
+        b.iter(|| {
+            let parent = Shutdown::new();
+            let child = black_box(parent.child());
+            parent.trigger(Reason::Requested);
+            assert!(child.is_triggered());
+        });
+    });
+    group.bench_function("cancellation_token", |b| {
+        b.iter(|| {
+            let parent = CancellationToken::new();
+            let child = black_box(parent.child_token());
+            parent.cancel();
+            assert!(child.is_cancelled());
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, guard_round_trip, trigger_10k, child_scope);
 criterion_main!(benches);

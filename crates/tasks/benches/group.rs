@@ -26,7 +26,7 @@ use tokio::task::JoinSet;
 use tokio_util::task::TaskTracker;
 
 /// Tasks per batch.
-const BATCH: u64 = 256;
+const BATCH: u64 = 1_000;
 /// The limit used by the `limited` group.
 const LIMIT: usize = 8;
 
