@@ -190,8 +190,11 @@ fn lesson(root: &Path, name: Option<&str>) -> Result<(), String> {
     lessons.sort();
     let Some(name) = name else {
         println!("lessons (run one with `cargo xtask lesson <name>`):");
+        let width = lessons.iter().map(String::len).max().unwrap_or(0);
         for lesson in &lessons {
-            println!("  {lesson}");
+            let text =
+                std::fs::read_to_string(dir.join(format!("{lesson}.rs"))).unwrap_or_default();
+            println!("  {lesson:<width$}  {}", lesson_summary(lesson, &text));
         }
         return Ok(());
     };
@@ -211,4 +214,41 @@ fn lesson(root: &Path, name: Option<&str>) -> Result<(), String> {
         name,
     ]);
     step(root, &format!("lesson {name}"), run)
+}
+
+/// A lesson's one-line summary: the first sentence of its file's `//!`
+/// doc, without the "Lesson `name`:" that opens it.
+fn lesson_summary(name: &str, source: &str) -> String {
+    let paragraph: Vec<&str> = source
+        .lines()
+        .map_while(|l| l.strip_prefix("//!"))
+        .map(str::trim)
+        .take_while(|l| !l.is_empty())
+        .collect();
+    let text = paragraph.join(" ");
+    let text = text
+        .strip_prefix(&format!("Lesson `{name}`:"))
+        .unwrap_or(&text)
+        .trim();
+    match text.find(". ") {
+        Some(end) => text[..=end].to_owned(),
+        None => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lesson_summary;
+
+    /// Pins that the listing shows the first sentence of a lesson's doc,
+    /// without its "Lesson `name`:" opening.
+    #[test]
+    fn summary_is_the_first_sentence() {
+        let source = "//! Lesson `retry`: the textbook loop beside\n//! the crate. More here.\n//!\n//! Details.\n";
+        assert_eq!(
+            lesson_summary("retry", source),
+            "the textbook loop beside the crate."
+        );
+        assert_eq!(lesson_summary("x", "fn main() {}"), "");
+    }
 }
