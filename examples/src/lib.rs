@@ -31,9 +31,14 @@
 //! - [`tasks`]: `JoinSet` and `tokio::spawn` run everything at once, panic
 //!   on a cancelled task and leak tasks past their owner; a `TaskGroup`
 //!   limits, reports, cancels on the first error and aborts on drop.
+//! - [`timeouts`]: a timeout that replaces the call's error, one timeout
+//!   around all the attempts, and one that starts only in `call`; beside a
+//!   timeout that keeps the error, per-attempt limits under a deadline, and
+//!   a layer whose clock covers the wait for readiness.
 
 pub mod backpressure;
 pub mod middleware;
 pub mod retry;
 pub mod shutdown;
 pub mod tasks;
+pub mod timeouts;
