@@ -19,6 +19,10 @@
 //! - [`backpressure`]: an unbounded, mutex-shared pool hoards a backlog
 //!   that grows with the overload; a bounded queue rejects, hands the job
 //!   back, and stays within capacity.
+//! - [`errors`]: `handle.await??` with no context logs "connection refused"
+//!   and a panic by tokio's task id; context added at the spawn boundary
+//!   and a named join say which task, which input, and what it was doing;
+//!   the crates' typed errors hand back the refused item and the attempts.
 //! - [`middleware`]: tower's `ConcurrencyLimit` queues an overload for
 //!   seconds and nothing stops calls to a dead dependency; `RateLimit`,
 //!   `Bulkhead` and `CircuitBreaker` refuse at once with a typed error and
@@ -37,6 +41,7 @@
 //!   a layer whose clock covers the wait for readiness.
 
 pub mod backpressure;
+pub mod errors;
 pub mod middleware;
 pub mod retry;
 pub mod shutdown;
