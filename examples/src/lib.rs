@@ -35,6 +35,10 @@
 //! - [`tasks`]: `JoinSet` and `tokio::spawn` run everything at once, panic
 //!   on a cancelled task and leak tasks past their owner; a `TaskGroup`
 //!   limits, reports, cancels on the first error and aborts on drop.
+//! - [`worker_pool`]: the chapter's closing exercise, a worker pool that
+//!   stops on a real Ctrl+C: the textbook version drops what is queued; the
+//!   crates composed (bounded queue, task group, retry, shutdown) account
+//!   for every job.
 //! - [`timeouts`]: a timeout that replaces the call's error, one timeout
 //!   around all the attempts, and one that starts only in `call`; beside a
 //!   timeout that keeps the error, per-attempt limits under a deadline, and
@@ -47,3 +51,4 @@ pub mod retry;
 pub mod shutdown;
 pub mod tasks;
 pub mod timeouts;
+pub mod worker_pool;
