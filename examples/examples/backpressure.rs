@@ -51,6 +51,12 @@ async fn main() {
          hands every refused job back to the caller (answer 503 + Retry-After), loses nothing\n\
          silently, and lets every idle worker wait on its own receiver clone."
     );
+    println!(
+        "\nExercise: in examples/src/backpressure.rs, set `capacity` to 8 in\n\
+         `Scenario::default` and run the lesson again. Expect the evenkeel queue's peak to stay at 8\n\
+         and more jobs to be handed back to the producer, while the naive backlog does not change:\n\
+         its channel has no bound to change."
+    );
 }
 
 fn print_outcome(label: &str, o: &Outcome) {

@@ -59,6 +59,12 @@ async fn main() {
          decide in poll_ready and answer in call at once, with a typed Error (RateLimited,\n\
          Overloaded, CircuitOpen) that carries the retry-after and maps to 429/503."
     );
+    println!(
+        "\nExercise: in examples/src/middleware.rs, set `open_duration` to 100 ms in\n\
+         `Scenario::default` and run the lesson again. Expect the breaker to let a trial call through\n\
+         ten times as often during the outage, so more calls wait out the dead dependency's 500 ms,\n\
+         and to close sooner after it recovers: the open duration trades wasted calls for recovery time."
+    );
 }
 
 fn print_overload(o: &Outcome) {

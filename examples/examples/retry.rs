@@ -65,6 +65,11 @@ async fn main() {
          and meets it again later. evenkeel-retry treats 0 attempts as one call, caps every delay\n\
          (after jitter), bounds the total time with a deadline, and full jitter spreads the herd."
     );
+    println!(
+        "\nExercise: in examples/src/retry.rs, set `max_delay` to 10 s in `Scenario::default`\n\
+         and run the lesson again. Expect the evenkeel herd to spread over a longer time (a lower peak\n\
+         per window) and the last client to finish later: the cap trades recovery time for load."
+    );
 }
 
 fn print_herd(label: &str, o: &Outcome) {

@@ -54,6 +54,12 @@ async fn main() {
          Guards make the drain wait for every accepted job, and Shutdown::triggered resolves\n\
          for futures made after the trigger too."
     );
+    println!(
+        "\nExercise: in examples/src/shutdown.rs, set `burst` to 200 in `Scenario::default` and run\n\
+         the lesson again. Expect the naive pool to lose more jobs (more are queued when the stop comes)\n\
+         and the evenkeel pool still to lose none: 200 jobs of 10 ms on 4 workers fit in the 5 s\n\
+         drain deadline."
+    );
 }
 
 fn print_run(run: usize, outcome: &Outcome) {

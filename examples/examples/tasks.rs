@@ -75,6 +75,11 @@ async fn main() {
          tasks running. A TaskGroup limits, names and reports every outcome, cancels the siblings\n\
          on the first error, and aborts its tasks when dropped."
     );
+    println!(
+        "\nExercise: in examples/src/tasks.rs, set `limit` to 50 in `Scenario::default` and run the\n\
+         lesson again. Expect part 1 of the TaskGroup to look like the JoinSet's (50 running, done in\n\
+         100 ms): the limit is the whole difference there, and it is one argument."
+    );
 }
 
 fn print_first_error(label: &str, o: &Outcome) {
