@@ -33,6 +33,11 @@ Tasks:
            to BENCHMARKS.md and benchmarks.svg (bench --quick: a few minutes;
            bench --runs N); bench <crate> [filter] runs one crate's
            criterion benches as they are
+  reliability
+           the reliability suite against the real server binary (release):
+           shutdown under load, SIGKILL crashes, panicking workers, overload,
+           bad input; writes RELIABILITY.md (reliability --quick: what CI
+           runs, a few minutes, written to target/RELIABILITY-quick.md)
   help     this text
 ";
 
@@ -45,6 +50,7 @@ fn main() -> ExitCode {
         Some("tidy") => run_tidy(&root),
         Some("demo") => demo(&root),
         Some("bench") => bench(&root, &args[1..]),
+        Some("reliability") => reliability(&root, &args[1..]),
         Some("lesson") => lesson(&root, args.get(1).map(String::as_str)),
         Some("help" | "-h" | "--help") => {
             print!("{HELP}");
@@ -173,6 +179,44 @@ fn bench(root: &Path, rest: &[String]) -> Result<(), String> {
         return step(root, "cargo bench", cmd);
     }
     bench::run(root, bench::Settings::parse(rest)?)
+}
+
+fn reliability(root: &Path, rest: &[String]) -> Result<(), String> {
+    let quick = match rest {
+        [] => false,
+        [flag] if flag == "--quick" => true,
+        _ => {
+            return Err(format!(
+                "reliability: unknown arguments {rest:?} (reliability [--quick])"
+            ));
+        }
+    };
+    let mut build = cargo();
+    build.args([
+        "build",
+        "--release",
+        "--package",
+        "evenkeel-demo",
+        "--package",
+        "evenkeel-reliability",
+    ]);
+    step(root, "build the server and the suite (release)", build)?;
+    let target = env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    let release = target.join("release");
+    let out = if quick {
+        target.join("RELIABILITY-quick.md")
+    } else {
+        root.join("RELIABILITY.md")
+    };
+    let mut run = Command::new(release.join("evenkeel-reliability"));
+    run.arg("--demo")
+        .arg(release.join("evenkeel-demo"))
+        .arg("--out")
+        .arg(&out);
+    if quick {
+        run.arg("--quick");
+    }
+    step(root, "reliability suite", run)
 }
 
 /// Lessons are the runnable examples of the `evenkeel-examples` crate, one

@@ -1,0 +1,202 @@
+//! Bad input, as raw HTTP/1.1 bytes on a fresh TCP connection each.
+//!
+//! Raw bytes, because a well-behaved client library refuses to send most
+//! of these (a truncated body, invalid UTF-8 in a JSON body, a megabyte of
+//! header). Each case names the statuses the demo's API table documents
+//! for it; every 4xx answer must carry the JSON error body.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{Context as _, anyhow};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// One malformed request.
+pub(crate) struct Case {
+    pub(crate) name: String,
+    pub(crate) raw: Vec<u8>,
+    pub(crate) expect: Vec<u16>,
+}
+
+fn post(content_type: Option<&str>, body: &[u8], declared_len: Option<usize>) -> Vec<u8> {
+    let mut raw = format!(
+        "POST /jobs HTTP/1.1\r\nhost: reliability\r\nconnection: close\r\ncontent-length: {}\r\n",
+        declared_len.unwrap_or(body.len())
+    )
+    .into_bytes();
+    if let Some(ct) = content_type {
+        raw.extend_from_slice(format!("content-type: {ct}\r\n").as_bytes());
+    }
+    raw.extend_from_slice(b"\r\n");
+    raw.extend_from_slice(body);
+    raw
+}
+
+fn json(body: &str) -> Vec<u8> {
+    post(Some("application/json"), body.as_bytes(), None)
+}
+
+fn case(name: &str, raw: Vec<u8>, expect: &[u16]) -> Case {
+    Case {
+        name: name.to_owned(),
+        raw,
+        expect: expect.to_vec(),
+    }
+}
+
+/// Every case the suite sends.
+pub(crate) fn cases() -> Vec<Case> {
+    let nested = format!(
+        "{{\"payload\": {}{}}}",
+        "[".repeat(10_000),
+        "]".repeat(10_000)
+    );
+    let huge = format!("{{\"payload\": \"{}\"}}", "x".repeat(1 << 20));
+    let mut invalid_utf8 = b"{\"payload\": \"".to_vec();
+    invalid_utf8.extend_from_slice(&[0xff, 0xfe, 0xfd]);
+    invalid_utf8.extend_from_slice(b"\"}");
+    let big_header = format!(
+        "POST /jobs HTTP/1.1\r\nhost: r\r\nconnection: close\r\nx-junk: {}\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{{}}",
+        "a".repeat(1 << 20)
+    );
+    let mut cases = vec![
+        case("malformed JSON", json("{\"payload\":"), &[400]),
+        case(
+            "truncated body (declared 100 bytes, sent 12)",
+            post(Some("application/json"), b"{\"payload\":1", Some(100)),
+            &[400],
+        ),
+        case("empty body", json(""), &[400]),
+        case(
+            "wrong type for work_ms",
+            json("{\"payload\":{},\"work_ms\":\"ten\"}"),
+            &[422],
+        ),
+        case(
+            "negative work_ms",
+            json("{\"payload\":{},\"work_ms\":-5}"),
+            &[422],
+        ),
+        case(
+            "absurd work_ms",
+            json("{\"payload\":{},\"work_ms\":1000000000000}"),
+            &[422],
+        ),
+        case(
+            "fail_rate above 1",
+            json("{\"payload\":{},\"fail_rate\":7.5}"),
+            &[422],
+        ),
+        case("JSON null", json("null"), &[422, 400]),
+        case("JSON array", json("[1,2,3]"), &[422, 400]),
+        case(
+            "unknown field",
+            json("{\"payload\":{},\"bogus\":1}"),
+            &[422],
+        ),
+        case("deeply nested payload", json(&nested), &[400, 413, 422]),
+        case("1 MiB body", json(&huge), &[413]),
+        case(
+            "invalid UTF-8",
+            post(Some("application/json"), &invalid_utf8, None),
+            &[400],
+        ),
+        case(
+            "no content type",
+            post(None, b"{\"payload\":{}}", None),
+            &[415],
+        ),
+        case(
+            "text/plain",
+            post(Some("text/plain"), b"{\"payload\":{}}", None),
+            &[415],
+        ),
+        case("1 MiB header", big_header.into_bytes(), &[431, 400]),
+        case(
+            "unknown job",
+            b"GET /jobs/ffffffffffffffff HTTP/1.1\r\nhost: r\r\nconnection: close\r\n\r\n".to_vec(),
+            &[404],
+        ),
+        case(
+            "malformed job id",
+            b"GET /jobs/%00%ff HTTP/1.1\r\nhost: r\r\nconnection: close\r\n\r\n".to_vec(),
+            &[400, 404],
+        ),
+    ];
+    // A few random byte strings as bodies, seeded: the parser must answer,
+    // not hang or crash.
+    for seed in 0..8_u64 {
+        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let body: Vec<u8> = (0..64 + seed * 31)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x.to_le_bytes()[0]
+            })
+            .collect();
+        cases.push(case(
+            &format!("random bytes #{seed}"),
+            post(Some("application/json"), &body, None),
+            &[400],
+        ));
+    }
+    cases
+}
+
+/// Sends `raw`, reads the whole answer (the request asks the server to
+/// close), and returns its status and body.
+pub(crate) async fn send(addr: SocketAddr, raw: &[u8]) -> anyhow::Result<(u16, String)> {
+    let mut stream = TcpStream::connect(addr).await.context("connect")?;
+    // The server may answer (and close) before reading all of a huge
+    // request: a failed write is not a failure of the case.
+    let _ = stream.write_all(raw).await;
+    let _ = stream.shutdown().await;
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut answer))
+        .await
+        .map_err(|_| anyhow!("no complete answer within 20 s"))?
+        .or_else(|e| {
+            // A reset after a complete answer still leaves the answer.
+            if answer.is_empty() { Err(e) } else { Ok(0) }
+        })?;
+    let text = String::from_utf8_lossy(&answer);
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse::<u16>().ok())
+        .ok_or_else(|| {
+            anyhow!(
+                "not an HTTP answer: {:?}",
+                text.chars().take(80).collect::<String>()
+            )
+        })?;
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    Ok((status, body))
+}
+
+/// Joins the chunks of a chunked body (sizes in hex, each line ended by
+/// CRLF, a zero-size chunk last).
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        body = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}

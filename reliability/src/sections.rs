@@ -1,0 +1,481 @@
+//! The suite's sections: shutdown under load, crashes, overload, bad input
+//! and faults. Each returns a [`Section`]: what was run, what held, what
+//! failed (with enough to reproduce it), and the figure that matters, lost.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{Value, json};
+
+use crate::load::{ACCOUNT_PATIENCE, Accounting, account, flood, quantile};
+use crate::server::{Launch, Scratch, Server};
+
+/// One section's results.
+#[derive(Debug, Default)]
+pub(crate) struct Section {
+    pub(crate) name: &'static str,
+    /// What one run does, in a sentence.
+    pub(crate) what: String,
+    pub(crate) runs: u64,
+    pub(crate) jobs: u64,
+    pub(crate) lost: u64,
+    /// Failures, each with its reproduction (seed, variant).
+    pub(crate) failures: Vec<String>,
+    /// Further figures: (label, value).
+    pub(crate) figures: Vec<(String, String)>,
+}
+
+impl Section {
+    pub(crate) fn held(&self) -> bool {
+        self.failures.is_empty() && self.lost == 0
+    }
+}
+
+/// A job that never fails on its own and takes `work_ms`.
+fn steady_job(work_ms: u64) -> Value {
+    json!({"payload": {"from": "reliability"}, "work_ms": work_ms, "fail_rate": 0.0})
+}
+
+/// Restarts on `launch`'s data directory, accounts for `ids`, stops the
+/// restarted server gracefully.
+async fn restart_and_account(launch: &Launch, ids: &[String]) -> anyhow::Result<Accounting> {
+    let mut server = Server::start(launch).await?;
+    let acc = account(&server, ids, ACCOUNT_PATIENCE).await;
+    server.signal(Signal::SIGTERM)?;
+    server.wait(ACCOUNT_PATIENCE).await?;
+    Ok(acc)
+}
+
+/// The ways the shutdown section stops a server under load.
+#[derive(Debug, Clone, Copy)]
+enum Stop {
+    Sigterm,
+    Sigint,
+    /// Two SIGTERMs 20 ms apart: the second forces.
+    TwoSignals,
+    /// SIGTERM, then SIGINT during the pre-drain delay.
+    DuringPreDrain,
+    /// SIGTERM, then SIGTERM during the drain (after the pre-drain delay).
+    DuringDrain,
+}
+
+const STOPS: [Stop; 5] = [
+    Stop::Sigterm,
+    Stop::Sigint,
+    Stop::TwoSignals,
+    Stop::DuringPreDrain,
+    Stop::DuringDrain,
+];
+
+/// Shutdown under load: `runs` randomized runs cycling through [`STOPS`].
+pub(crate) async fn shutdown(bin: &std::path::Path, runs: u64, seed: u64) -> Section {
+    let mut section = Section {
+        name: "Shutdown under load",
+        what: "8 clients post 10-40 ms jobs; at a random moment (100-500 ms) the server gets \
+               SIGTERM, SIGINT, two signals in a row, a second signal during the 200 ms \
+               pre-drain delay, or one during the drain; it must exit by itself, then a \
+               restart on the same data must finish every job that got a 202"
+            .into(),
+        ..Section::default()
+    };
+    let mut exit_codes = std::collections::BTreeMap::<String, u64>::new();
+    for run in 0..runs {
+        let stop = STOPS[usize::try_from(run).unwrap_or(0) % STOPS.len()];
+        let run_seed = seed.wrapping_add(run);
+        let mut rng = StdRng::seed_from_u64(run_seed);
+        let outcome = async {
+            let scratch = Scratch::new(&format!("shutdown-{run}"))?;
+            let launch = Launch {
+                bin: bin.to_owned(),
+                data_dir: scratch.path().join("data"),
+                flags: vec!["--pre-drain-delay".into(), "200ms".into()],
+            };
+            let mut server = Server::start(&launch).await?;
+            let stop_flag = Arc::new(AtomicBool::new(false));
+            let job = steady_job(rng.random_range(10..=40));
+            let load = tokio::spawn(flood(server.addr, 8, job, Arc::clone(&stop_flag)));
+            tokio::time::sleep(Duration::from_millis(rng.random_range(100..=500))).await;
+            let (first, second, gap) = match stop {
+                Stop::Sigterm => (Signal::SIGTERM, None, 0),
+                Stop::Sigint => (Signal::SIGINT, None, 0),
+                Stop::TwoSignals => (Signal::SIGTERM, Some(Signal::SIGTERM), 20),
+                Stop::DuringPreDrain => (Signal::SIGTERM, Some(Signal::SIGINT), 100),
+                Stop::DuringDrain => (Signal::SIGTERM, Some(Signal::SIGTERM), 260),
+            };
+            server.signal(first)?;
+            if let Some(second) = second {
+                tokio::time::sleep(Duration::from_millis(gap)).await;
+                let _ = server.signal(second);
+            }
+            let status = server.wait(Duration::from_secs(40)).await?;
+            // The server's own word on what it lost, from its final record.
+            let claimed_lost = server
+                .final_record()
+                .and_then(|r| r.get("lost").and_then(Value::as_u64))
+                .unwrap_or(0);
+            if claimed_lost > 0 {
+                anyhow::bail!("the server's final record says lost = {claimed_lost}");
+            }
+            stop_flag.store(true, Ordering::Relaxed);
+            let flooded = load.await?;
+            let code = status
+                .code()
+                .map_or_else(|| "killed by a signal".to_owned(), |c| c.to_string());
+            *exit_codes.entry(format!("{stop:?}: {code}")).or_default() += 1;
+            let acc = restart_and_account(&launch, &flooded.accepted).await?;
+            anyhow::Ok(acc)
+        }
+        .await;
+        section.runs += 1;
+        match outcome {
+            Ok(acc) => {
+                section.jobs += acc.accepted;
+                section.lost += acc.lost;
+                if acc.lost > 0 {
+                    section.failures.push(format!(
+                        "run {run} ({stop:?}, seed {run_seed}): {} of {} accepted jobs lost",
+                        acc.lost, acc.accepted
+                    ));
+                }
+            }
+            Err(e) => section
+                .failures
+                .push(format!("run {run} ({stop:?}, seed {run_seed}): {e:#}")),
+        }
+    }
+    let codes: Vec<String> = exit_codes
+        .iter()
+        .map(|(k, n)| format!("{k} ({n}x)"))
+        .collect();
+    section
+        .figures
+        .push(("exit codes by stop".into(), codes.join("; ")));
+    section
+}
+
+/// Crashes: SIGKILL at a random moment under load, then a restart.
+pub(crate) async fn crashes(bin: &std::path::Path, runs: u64, seed: u64) -> Section {
+    let mut section = Section {
+        name: "Crashes (SIGKILL)",
+        what: "8 clients post 5-30 ms jobs that never fail on their own; at a random moment \
+               (100-800 ms) the server is killed with SIGKILL; a restart on the same data \
+               directory must finish every job that got a 202"
+            .into(),
+        ..Section::default()
+    };
+    let mut repeated = 0;
+    for run in 0..runs {
+        let run_seed = seed.wrapping_add(1_000 + run);
+        let mut rng = StdRng::seed_from_u64(run_seed);
+        let outcome = async {
+            let scratch = Scratch::new(&format!("crash-{run}"))?;
+            let launch = Launch {
+                bin: bin.to_owned(),
+                data_dir: scratch.path().join("data"),
+                flags: Vec::new(),
+            };
+            let mut server = Server::start(&launch).await?;
+            let stop_flag = Arc::new(AtomicBool::new(false));
+            let job = steady_job(rng.random_range(5..=30));
+            let load = tokio::spawn(flood(server.addr, 8, job, Arc::clone(&stop_flag)));
+            tokio::time::sleep(Duration::from_millis(rng.random_range(100..=800))).await;
+            server.signal(Signal::SIGKILL)?;
+            server.wait(Duration::from_secs(10)).await?;
+            stop_flag.store(true, Ordering::Relaxed);
+            let flooded = load.await?;
+            restart_and_account(&launch, &flooded.accepted).await
+        }
+        .await;
+        section.runs += 1;
+        match outcome {
+            Ok(acc) => {
+                section.jobs += acc.accepted;
+                section.lost += acc.lost;
+                repeated += acc.ran_more_than_once;
+                if acc.lost > 0 {
+                    section.failures.push(format!(
+                        "run {run} (seed {run_seed}): {} of {} accepted jobs lost",
+                        acc.lost, acc.accepted
+                    ));
+                }
+            }
+            Err(e) => section
+                .failures
+                .push(format!("run {run} (seed {run_seed}): {e:#}")),
+        }
+    }
+    section.figures.push((
+        "jobs that ran more than once (at-least-once after a kill)".into(),
+        repeated.to_string(),
+    ));
+    section
+}
+
+/// Overload: ten times what the workers can finish, for `secs` seconds.
+pub(crate) async fn overload(bin: &std::path::Path, secs: u64) -> Section {
+    let mut section = Section {
+        name: "Overload",
+        what: format!(
+            "2 workers at 20 ms a job can finish about 100 jobs/s; 64 clients post as fast as \
+             they are answered (well over 10x that) for {secs} s; the server must shed with \
+             503/429, keep accepted latency bounded, and keep its RSS flat"
+        ),
+        runs: 1,
+        ..Section::default()
+    };
+    let outcome = async {
+        let scratch = Scratch::new("overload")?;
+        let launch = Launch {
+            bin: bin.to_owned(),
+            data_dir: scratch.path().join("data"),
+            flags: vec!["--workers".into(), "2".into()],
+        };
+        let mut server = Server::start(&launch).await?;
+        let at_rest = server.rss_kib().unwrap_or(0);
+        let stop_flag = Arc::new(AtomicBool::new(false));
+        let load = tokio::spawn(flood(
+            server.addr,
+            64,
+            steady_job(20),
+            Arc::clone(&stop_flag),
+        ));
+        let started = Instant::now();
+        let mut samples = Vec::new();
+        while started.elapsed() < Duration::from_secs(secs) {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            samples.push(server.rss_kib().unwrap_or(0));
+        }
+        stop_flag.store(true, Ordering::Relaxed);
+        let mut flooded = load.await?;
+        let healthy = server.get("/healthz").await.map(|a| a.status.as_u16());
+        let after = server.rss_kib().unwrap_or(0);
+        server.signal(Signal::SIGTERM)?;
+        server.wait(Duration::from_secs(60)).await?;
+        let acc = restart_and_account(&launch, &flooded.accepted).await?;
+        anyhow::Ok((
+            at_rest,
+            samples,
+            after,
+            healthy,
+            flooded.statuses.clone(),
+            {
+                let p50 = quantile(&mut flooded.accept_latency, 0.5);
+                let p99 = quantile(&mut flooded.accept_latency, 0.99);
+                let r99 = quantile(&mut flooded.refuse_latency, 0.99);
+                (p50, p99, r99)
+            },
+            acc,
+        ))
+    }
+    .await;
+    match outcome {
+        Ok(measured) => judge_overload(&mut section, measured),
+        Err(e) => section.failures.push(format!("{e:#}")),
+    }
+    section
+}
+
+/// What the overload run measured.
+type OverloadMeasure = (
+    u64,
+    Vec<u64>,
+    u64,
+    anyhow::Result<u16>,
+    std::collections::BTreeMap<u16, u64>,
+    (Option<Duration>, Option<Duration>, Option<Duration>),
+    Accounting,
+);
+
+fn judge_overload(section: &mut Section, measured: OverloadMeasure) {
+    let (at_rest, samples, after, healthy, statuses, (p50, p99, r99), acc) = measured;
+    section.jobs = acc.accepted;
+    section.lost = acc.lost;
+    let half = samples.len() / 2;
+    let first = samples[..half].iter().copied().max().unwrap_or(0);
+    let second = samples[half..].iter().copied().max().unwrap_or(0);
+    let peak = first.max(second);
+    let shed: u64 = statuses
+        .iter()
+        .filter(|(s, _)| matches!(**s, 429 | 503))
+        .map(|(_, n)| n)
+        .sum();
+    if shed == 0 {
+        section
+            .failures
+            .push("no request was shed under 10x load".into());
+    }
+    if healthy.as_ref().ok() != Some(&200) {
+        section
+            .failures
+            .push(format!("/healthz after the overload: {healthy:?}"));
+    }
+    // Flat: the second half may not grow past the first by more
+    // than a quarter plus 4 MiB of allocator slack.
+    if second > first + first / 4 + 4096 {
+        section.failures.push(format!(
+            "RSS grew under sustained overload: first half peak {first} KiB, second half {second} KiB"
+        ));
+    }
+    let fmt = |d: Option<Duration>| {
+        d.map_or("–".into(), |d| format!("{:.1} ms", d.as_secs_f64() * 1e3))
+    };
+    section.figures.extend([
+        ("answers by status".into(), format!("{statuses:?}")),
+        (
+            "202 latency p50 / p99".into(),
+            format!("{} / {}", fmt(p50), fmt(p99)),
+        ),
+        ("refusal latency p99".into(), fmt(r99)),
+        (
+            "RSS at rest / peak under overload / after".into(),
+            format!("{at_rest} KiB / {peak} KiB / {after} KiB"),
+        ),
+    ]);
+}
+
+/// Bad input: malformed requests, each answered with its documented status
+/// and a JSON error body, and the server healthy after every one.
+pub(crate) async fn bad_input(bin: &std::path::Path) -> Section {
+    let mut section = Section {
+        name: "Bad input",
+        what: "malformed, truncated, oversized, deeply nested, wrongly typed and mislabelled \
+               requests sent over raw TCP; each must get its documented 4xx with a JSON \
+               `error`, and `/healthz` must answer 200 after every case"
+            .into(),
+        runs: 1,
+        ..Section::default()
+    };
+    let outcome = async {
+        let scratch = Scratch::new("bad-input")?;
+        let launch = Launch {
+            bin: bin.to_owned(),
+            data_dir: scratch.path().join("data"),
+            flags: Vec::new(),
+        };
+        let mut server = Server::start(&launch).await?;
+        let cases = crate::bad_input::cases();
+        let mut tried = 0;
+        for case in &cases {
+            tried += 1;
+            let got = crate::bad_input::send(server.addr, &case.raw).await;
+            match got {
+                Ok((status, body)) => {
+                    if !case.expect.contains(&status) {
+                        section.failures.push(format!(
+                            "{}: expected {:?}, got {status} ({body})",
+                            case.name, case.expect
+                        ));
+                    } else if status >= 400
+                        && serde_json::from_str::<Value>(&body)
+                            .ok()
+                            .and_then(|v| v.get("error").cloned())
+                            .is_none()
+                    {
+                        section.failures.push(format!(
+                            "{}: status {status} without a JSON error body: {body}",
+                            case.name
+                        ));
+                    }
+                }
+                Err(e) => section
+                    .failures
+                    .push(format!("{}: no answer: {e:#}", case.name)),
+            }
+            let health = server.get("/healthz").await.map(|a| a.status.as_u16());
+            if health.as_ref().ok() != Some(&200) {
+                section
+                    .failures
+                    .push(format!("after {}: /healthz answered {health:?}", case.name));
+            }
+        }
+        section.jobs = tried;
+        section
+            .figures
+            .push(("inputs tried".into(), tried.to_string()));
+        server.signal(Signal::SIGTERM)?;
+        server.wait(Duration::from_secs(30)).await?;
+        anyhow::Ok(())
+    }
+    .await;
+    if let Err(e) = outcome {
+        section.failures.push(format!("{e:#}"));
+    }
+    section
+}
+
+/// Faults inside the server: workers that panic at random. The panicking
+/// jobs must end dead, the others succeed, and nothing may be lost.
+pub(crate) async fn worker_panics(bin: &std::path::Path, seed: u64) -> Section {
+    let mut section = Section {
+        name: "Faults: workers that panic",
+        what: "16 clients post jobs of which about one in five panics in its worker; after \
+               2 s the server is stopped gracefully and restarted: every 202 must end \
+               succeeded (the steady jobs) or dead (the panicking ones)"
+            .into(),
+        runs: 1,
+        ..Section::default()
+    };
+    let outcome = async {
+        let scratch = Scratch::new("panics")?;
+        let launch = Launch {
+            bin: bin.to_owned(),
+            data_dir: scratch.path().join("data"),
+            flags: vec!["--max-attempts".into(), "2".into()],
+        };
+        let mut server = Server::start(&launch).await?;
+        let stop_flag = Arc::new(AtomicBool::new(false));
+        let steady = tokio::spawn(flood(
+            server.addr,
+            12,
+            steady_job(5),
+            Arc::clone(&stop_flag),
+        ));
+        let panicky = json!({"payload": {"seed": seed}, "work_ms": 5, "panic": true});
+        let bad = tokio::spawn(flood(server.addr, 4, panicky, Arc::clone(&stop_flag)));
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        stop_flag.store(true, Ordering::Relaxed);
+        let (steady, bad) = (steady.await?, bad.await?);
+        let healthy = server.get("/healthz").await.map(|a| a.status.as_u16());
+        server.signal(Signal::SIGTERM)?;
+        server.wait(Duration::from_secs(40)).await?;
+        let ids: Vec<String> = steady
+            .accepted
+            .iter()
+            .chain(&bad.accepted)
+            .cloned()
+            .collect();
+        let acc = restart_and_account(&launch, &ids).await?;
+        anyhow::Ok((acc, healthy, bad.accepted.len() as u64))
+    }
+    .await;
+    match outcome {
+        Ok((acc, healthy, panicking)) => {
+            section.jobs = acc.accepted;
+            section.lost = acc.lost;
+            if healthy.as_ref().ok() != Some(&200) {
+                section
+                    .failures
+                    .push(format!("/healthz while workers panic: {healthy:?}"));
+            }
+            if acc.dead < panicking {
+                section.failures.push(format!(
+                    "{panicking} panicking jobs accepted but only {} dead",
+                    acc.dead
+                ));
+            }
+            section.figures.extend([
+                ("panicking jobs accepted".into(), panicking.to_string()),
+                (
+                    "succeeded / dead".into(),
+                    format!("{} / {}", acc.succeeded, acc.dead),
+                ),
+            ]);
+        }
+        Err(e) => section.failures.push(format!("{e:#}")),
+    }
+    section
+}
