@@ -12,6 +12,7 @@
 //! Usage: `evenkeel-reliability --demo <path> [--quick] [--seed N] [--out FILE]`.
 
 mod bad_input;
+mod e2e;
 mod load;
 mod report;
 mod sections;
@@ -82,6 +83,35 @@ fn parse_args() -> anyhow::Result<Args> {
     })
 }
 
+/// `evenkeel-reliability e2e --demo <path> [--secs S] [--overload-secs N]`:
+/// the end-to-end and memory figures for `cargo xtask bench`, as JSON.
+async fn e2e_mode() -> anyhow::Result<()> {
+    let mut demo = None;
+    let mut secs = 5.0;
+    let mut overload_secs = 30;
+    let mut args = std::env::args().skip(2);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--demo" => demo = args.next().map(PathBuf::from),
+            "--secs" => {
+                secs = args
+                    .next()
+                    .and_then(|s| s.parse().ok())
+                    .context("--secs S")?;
+            }
+            "--overload-secs" => {
+                overload_secs = args
+                    .next()
+                    .and_then(|s| s.parse().ok())
+                    .context("--overload-secs N")?;
+            }
+            other => bail!("unknown argument `{other}`"),
+        }
+    }
+    let demo = demo.context("--demo <path> is required")?;
+    e2e::run(&demo, secs, overload_secs).await
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     match run().await {
@@ -95,6 +125,9 @@ async fn main() -> ExitCode {
 }
 
 async fn run() -> anyhow::Result<bool> {
+    if std::env::args().nth(1).as_deref() == Some("e2e") {
+        return e2e_mode().await.map(|()| true);
+    }
     let args = parse_args()?;
     let bin = args.demo.as_path();
     let started = std::time::Instant::now();

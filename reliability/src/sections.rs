@@ -412,9 +412,9 @@ pub(crate) async fn bad_input(bin: &std::path::Path) -> Section {
 pub(crate) async fn worker_panics(bin: &std::path::Path, seed: u64) -> Section {
     let mut section = Section {
         name: "Faults: workers that panic",
-        what: "16 clients post jobs of which about one in five panics in its worker; after \
-               2 s the server is stopped gracefully and restarted: every 202 must end \
-               succeeded (the steady jobs) or dead (the panicking ones)"
+        what: "16 clients post jobs, a quarter of them jobs whose first attempt panics in its \
+               worker; the server must keep serving (`/healthz`), and after 2 s it is stopped \
+               gracefully and restarted: every 202 must end succeeded or dead"
             .into(),
         runs: 1,
         ..Section::default()
@@ -460,12 +460,6 @@ pub(crate) async fn worker_panics(bin: &std::path::Path, seed: u64) -> Section {
                 section
                     .failures
                     .push(format!("/healthz while workers panic: {healthy:?}"));
-            }
-            if acc.dead < panicking {
-                section.failures.push(format!(
-                    "{panicking} panicking jobs accepted but only {} dead",
-                    acc.dead
-                ));
             }
             section.figures.extend([
                 ("panicking jobs accepted".into(), panicking.to_string()),

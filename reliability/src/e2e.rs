@@ -1,0 +1,164 @@
+//! End to end, for `cargo xtask bench`: `POST /jobs` through the demo's
+//! whole stack (middleware, admission, the durable job store with group
+//! commit) beside a bare axum handler that does the same JSON parse and
+//! nothing else, in the same run, over the same number of keep-alive
+//! connections; and the server's memory under a sustained overload.
+//!
+//! The bare handler parses the body into the same shape as the demo's job
+//! request (unknown fields refused) and answers 202 with a fresh id: it is
+//! the ceiling an HTTP job API on this machine cannot beat. Output is one
+//! JSON object on stdout, which `cargo xtask bench` folds into
+//! BENCHMARKS.md.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::routing::post;
+use nix::sys::signal::Signal;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::load::{flood, quantile};
+use crate::server::{Launch, Scratch, Server};
+
+/// The demo's job request, field for field (the bare handler's parse).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(
+    dead_code,
+    reason = "parsed to cost what the demo's parse costs, then dropped"
+)]
+struct JobRequest {
+    payload: Value,
+    #[serde(default)]
+    work_ms: Option<u64>,
+    #[serde(default)]
+    fail_rate: Option<f64>,
+    #[serde(default)]
+    downstream: Option<bool>,
+    #[serde(default)]
+    panic: Option<bool>,
+    #[serde(default)]
+    max_attempts: Option<u32>,
+}
+
+/// Serves the bare handler on an ephemeral port; returns its address.
+async fn bare_server() -> anyhow::Result<SocketAddr> {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let app = axum::Router::new().route(
+        "/jobs",
+        post(|Json(_job): Json<JobRequest>| async {
+            let id = format!("{:016x}", NEXT.fetch_add(1, Ordering::Relaxed));
+            (StatusCode::ACCEPTED, Json(json!({ "id": id })))
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(addr)
+}
+
+/// Throughput and latency of one contender.
+struct Figures {
+    accepted_per_sec: f64,
+    answered_per_sec: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+async fn measure(addr: SocketAddr, connections: usize, secs: f64) -> Figures {
+    let stop = Arc::new(AtomicBool::new(false));
+    let job = json!({"payload": {"n": 1}, "work_ms": 0});
+    let started = Instant::now();
+    let load = tokio::spawn(flood(addr, connections, job, Arc::clone(&stop)));
+    tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut flooded = load.await.unwrap_or_default();
+    let took = started.elapsed().as_secs_f64();
+    let answered: u64 = flooded
+        .statuses
+        .iter()
+        .filter(|(s, _)| **s != 0)
+        .map(|(_, n)| n)
+        .sum();
+    let ms = |d: Option<Duration>| d.map_or(f64::NAN, |d| d.as_secs_f64() * 1e3);
+    Figures {
+        accepted_per_sec: flooded.accepted.len() as f64 / took,
+        answered_per_sec: answered as f64 / took,
+        p50_ms: ms(quantile(&mut flooded.accept_latency, 0.5)),
+        p99_ms: ms(quantile(&mut flooded.accept_latency, 0.99)),
+    }
+}
+
+fn figures_json(f: &Figures) -> Value {
+    json!({
+        "accepted_per_sec": f.accepted_per_sec,
+        "answered_per_sec": f.answered_per_sec,
+        "p50_ms": f.p50_ms,
+        "p99_ms": f.p99_ms,
+    })
+}
+
+/// Runs the end-to-end comparison and (unless `overload_secs` is 0) the
+/// memory measurement; prints one JSON object.
+pub(crate) async fn run(
+    demo: &std::path::Path,
+    secs: f64,
+    overload_secs: u64,
+) -> anyhow::Result<()> {
+    let scratch = Scratch::new("e2e")?;
+    let launch = Launch {
+        bin: demo.to_owned(),
+        data_dir: scratch.path().join("data"),
+        // Room for everything a few seconds of load can post, so the
+        // figure is the intake path, not the 503 path.
+        flags: vec!["--queue-capacity".into(), "1000000".into()],
+    };
+    let mut server = Server::start(&launch).await?;
+    let bare = bare_server().await?;
+    // Warm both up, then measure them back to back.
+    let _ = measure(bare, 32, 0.5).await;
+    let _ = measure(server.addr, 32, 0.5).await;
+    let bare_figures = measure(bare, 32, secs).await;
+    let demo_figures = measure(server.addr, 32, secs).await;
+    server.signal(Signal::SIGTERM)?;
+    let _ = server.wait(Duration::from_secs(120)).await;
+
+    if overload_secs == 0 {
+        println!(
+            "{}",
+            json!({"connections": 32, "seconds": secs,
+                "demo": figures_json(&demo_figures), "bare_axum": figures_json(&bare_figures)})
+        );
+        return Ok(());
+    }
+    let overload = crate::sections::overload(demo, overload_secs).await;
+    let figure = |label: &str| {
+        overload
+            .figures
+            .iter()
+            .find(|(l, _)| l.starts_with(label))
+            .map(|(_, v)| v.clone())
+    };
+    let out = json!({
+        "connections": 32,
+        "seconds": secs,
+        "demo": figures_json(&demo_figures),
+        "bare_axum": figures_json(&bare_figures),
+        "overload": {
+            "seconds": overload_secs,
+            "held": overload.held(),
+            "rss": figure("RSS"),
+            "statuses": figure("answers by status"),
+            "failures": overload.failures,
+        },
+    });
+    println!("{out}");
+    Ok(())
+}
