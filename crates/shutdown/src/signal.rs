@@ -49,7 +49,7 @@ use crate::{Reason, Shutdown, ShutdownError, Signal};
 ///
 /// ```no_run
 /// use std::time::Duration;
-/// use evenkeel_shutdown::{Shutdown, SignalListener, Signal};
+/// use evenkeel_shutdown::{Outcome, Shutdown, SignalListener, Signal};
 ///
 /// #[tokio::main]
 /// async fn main() {
@@ -61,12 +61,13 @@ use crate::{Reason, Shutdown, ShutdownError, Signal};
 ///
 ///     // ... run the service with `shutdown` ...
 ///
-///     let reason = shutdown.triggered().await;
-///     tokio::select! {
-///         report = shutdown.drain(Duration::from_secs(25)) => println!("{report:?}"),
-///         forced = shutdown.forced() => std::process::exit(forced.exit_code()),
-///     }
-///     std::process::exit(reason.exit_code());
+///     shutdown.triggered().await;
+///     let outcome = tokio::select! {
+///         report = shutdown.drain(Duration::from_secs(25)) => Outcome::from(&report),
+///         _ = shutdown.forced() => Outcome::Forced, // the second signal
+///     };
+///     // 0 when everything drained in time, 124 timed out, 137 forced.
+///     std::process::exit(shutdown.exit_code(outcome));
 /// }
 /// ```
 #[derive(Clone, Debug)]
