@@ -2,15 +2,21 @@
 //!
 //! Forcing is a second, separate token beside the trigger's, so that the
 //! first reason stays recorded while `forced()` futures still learn that the
-//! drain is being abandoned.
+//! drain is being abandoned. Which call was first is decided by a
+//! write-once marker that children inherit (`record.rs`), so two concurrent
+//! forces report exactly one winner.
 
 use crate::future::Forced;
+use crate::record::{self, Record};
+use crate::shutdown::Inner;
 use crate::{Reason, Shutdown, trace};
 
 impl Shutdown {
     /// Escalates: triggers with [`Reason::Forced`] if nothing triggered yet,
     /// and resolves every [`forced`](Shutdown::forced) future of this scope
-    /// and its children. Returns whether this call was the first to force.
+    /// and its children. Returns whether this call was the first to force
+    /// this scope: of two concurrent calls exactly one returns `true`, and a
+    /// child whose parent was forced first returns `false`.
     ///
     /// The [`SignalListener`](crate::SignalListener) calls it on the second
     /// signal. A binary waiting on `forced()` should spill what it can and exit
@@ -30,7 +36,9 @@ impl Shutdown {
     /// ```
     pub fn force(&self) -> bool {
         self.trigger(Reason::Forced);
-        let first = !self.inner.force.is_cancelled();
+        // One write-once marker decides the winner (checking the token and
+        // then cancelling it would let two racing calls both win).
+        let first = record::settle(&*self.inner, Inner::forced_record, ());
         self.inner.force.cancel();
         if first {
             trace::forced();
@@ -77,5 +85,11 @@ impl Shutdown {
     /// ```
     pub fn forced(&self) -> Forced {
         Forced::new(self.inner.force.clone())
+    }
+}
+
+impl Inner {
+    pub(crate) fn forced_record(&self) -> &Record<()> {
+        &self.forced
     }
 }

@@ -157,12 +157,19 @@ mod exit;
 mod force;
 mod future;
 mod guard;
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod model;
 mod phase;
 mod reason;
+mod record;
 mod shutdown;
-#[cfg(feature = "signal")]
+// tokio has no signal driver under `--cfg loom` (the model builds).
+#[cfg(all(feature = "signal", not(loom)))]
 mod signal;
+mod sync;
 mod trace;
+mod word;
 
 pub use builder::Builder;
 pub use drain::DrainReport;
@@ -173,7 +180,7 @@ pub use guard::{DrainGuard, Tracked};
 pub use phase::Phase;
 pub use reason::{Reason, Signal};
 pub use shutdown::Shutdown;
-#[cfg(feature = "signal")]
+#[cfg(all(feature = "signal", not(loom)))]
 pub use signal::SignalListener;
 
 /// The README's example, compiled as a doc test so it cannot rot.

@@ -154,7 +154,7 @@ impl Inner {
     }
 
     fn is_draining(&self) -> bool {
-        self.state.is_draining() || self.parent.as_ref().is_some_and(|p| p.is_draining())
+        self.word.is_draining() || self.parent.as_ref().is_some_and(|p| p.is_draining())
     }
 
     fn phase(&self) -> Phase {
