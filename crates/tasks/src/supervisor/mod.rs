@@ -47,11 +47,16 @@ use event::Emitter;
 ///   up: it stops every child and [`run`](Supervisor::run) returns the
 ///   [`SupervisorError`] that says why.
 /// - **Shutdown.** [`run`](Supervisor::run) takes an
-///   `evenkeel_shutdown::Shutdown`. When it triggers, the children are
+///   `evenkeel_shutdown::Shutdown`. When its drain begins
+///   ([`Phase::Draining`](evenkeel_shutdown::Phase::Draining), set by
+///   `Shutdown::drain` once the pre-drain delay is over), the children are
 ///   stopped one at a time in reverse start order, each by cancelling its
 ///   token, waiting up to its own grace period, then aborting it. The
-///   supervisor holds a drain guard while it runs, so `Shutdown::drain`
-///   waits for this orderly stop.
+///   *trigger* alone does not stop them: during the pre-drain phase the
+///   service is still serving (readiness false, intake open) and its
+///   workers must keep working. The supervisor holds a drain guard while it
+///   runs, so `Shutdown::drain` waits for this orderly stop; call `drain`
+///   (not only `trigger`) to stop a supervisor.
 /// - **Events.** Every start, exit, scheduled restart, stop and give-up is a
 ///   [`SupervisorEvent`] passed to the [`on_event`](Supervisor::on_event)
 ///   callback (and logged through `tracing` with the `tracing` feature).
@@ -73,7 +78,7 @@ use event::Emitter;
 ///
 /// ```
 /// use evenkeel_retry::Backoff;
-/// use evenkeel_shutdown::{Reason, Shutdown};
+/// use evenkeel_shutdown::Shutdown;
 /// use evenkeel_tasks::{ChildSpec, Restart, Strategy, Supervisor, SupervisorEvent};
 /// use std::sync::{Arc, Mutex};
 /// use std::time::Duration;
@@ -102,7 +107,10 @@ use event::Emitter;
 ///     }))
 ///     .on_event(move |event| {
 ///         if let SupervisorEvent::Started { restarts: 2, .. } = event {
-///             stop.trigger(Reason::Requested); // enough for this example
+///             // Enough for this example: drain (the trigger alone does not
+///             // stop the children; the drain does).
+///             let stop = stop.clone();
+///             tokio::spawn(async move { stop.drain(Duration::from_secs(5)).await });
 ///         }
 ///         seen.lock().unwrap().push(format!("{event:?}"));
 ///     });
@@ -264,11 +272,15 @@ impl Supervisor {
         self
     }
 
-    /// Starts the children and supervises them until `shutdown` triggers,
+    /// Starts the children and supervises them until the drain of
+    /// `shutdown` begins ([`Phase::Draining`](evenkeel_shutdown::Phase::Draining)),
     /// no child is left to run, or the supervisor gives up.
     ///
-    /// If `shutdown` has already triggered, or its drain has begun, no
-    /// child is started and this returns `Ok(())` at once. The returned
+    /// The trigger alone does not stop the children (during the pre-drain
+    /// delay they keep working); `Shutdown::drain` does, and waits for them.
+    /// If the drain has already begun, no child is started and this returns
+    /// `Ok(())` at once; a supervisor run after the trigger but before the
+    /// drain starts its children as usual. The returned
     /// future is `Send + 'static`, so it can be spawned.
     ///
     /// Time is measured with tokio's clock (the runtime needs its time
@@ -282,12 +294,13 @@ impl Supervisor {
     /// # Cancellation safety
     ///
     /// Not cancel-safe: dropping the future aborts the children at once
-    /// (they are owned by it) without their grace periods. Trigger the
+    /// (they are owned by it) without their grace periods. Drain the
     /// `shutdown` to stop them in order.
     ///
     /// # Example
     ///
     /// ```
+    /// use std::time::Duration;
     /// use evenkeel_shutdown::{Reason, Shutdown};
     /// use evenkeel_tasks::{ChildSpec, Supervisor};
     /// use tokio_util::sync::CancellationToken;
@@ -300,7 +313,8 @@ impl Supervisor {
     ///     Ok::<(), std::io::Error>(())
     /// }));
     /// let running = tokio::spawn(supervisor.run(shutdown.clone()));
-    /// shutdown.trigger(Reason::Requested);
+    /// shutdown.trigger(Reason::Requested); // the children keep running...
+    /// shutdown.drain(Duration::from_secs(10)).await; // ...until the drain stops them
     /// running.await.unwrap().unwrap();
     /// # }
     /// ```

@@ -3,7 +3,9 @@
 //! Children run as tasks in one `JoinSet`; each slot remembers its child's
 //! state (running with its token and abort handle, waiting for a restart at
 //! an instant, or done). The loop waits, in this order of priority, for the
-//! shutdown trigger, a child's exit, or the next restart instant.
+//! shutdown's drain to begin ([`Phase::Draining`], not the trigger: during
+//! the pre-drain delay a server still serves and its workers keep working),
+//! a child's exit, or the next restart instant.
 //!
 //! Stopping a child (for shutdown, for a sibling's restart, or when giving
 //! up) means: cancel its token, join until it exits or its grace period
@@ -17,7 +19,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use evenkeel_retry::Backoff;
-use evenkeel_shutdown::{Shutdown, Triggered};
+use evenkeel_shutdown::{Phase, Shutdown, WaitForPhase};
 use tokio::task::{AbortHandle, Id, JoinError, JoinSet};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -69,21 +71,20 @@ struct Runner {
 }
 
 pub(super) async fn run(supervisor: Supervisor, shutdown: Shutdown) -> Result<(), SupervisorError> {
-    if shutdown.is_triggered() {
-        return Ok(());
-    }
     // Held until the children are stopped, so `Shutdown::drain` waits for
     // the orderly stop. Refused once draining began: then start nothing.
+    // During the pre-drain phase (triggered, intake still open) guards are
+    // granted and the children run: a server still serving needs its workers.
     let Ok(_guard) = shutdown.guard() else {
         return Ok(());
     };
-    let triggered = shutdown.triggered();
-    tokio::pin!(triggered);
+    let draining = shutdown.wait_for_phase(Phase::Draining);
+    tokio::pin!(draining);
     let mut runner = Runner::new(supervisor);
     for index in 0..runner.slots.len() {
         runner.start(index);
     }
-    let outcome = runner.supervise(triggered).await;
+    let outcome = runner.supervise(draining).await;
     if let Err(error) = &outcome {
         runner.emitter.emit(&SupervisorEvent::GaveUp {
             error: error.clone(),
@@ -132,7 +133,7 @@ impl Runner {
     /// giving up (`Err`). Children may still be running when it returns.
     async fn supervise(
         &mut self,
-        mut triggered: Pin<&mut Triggered>,
+        mut draining: Pin<&mut WaitForPhase>,
     ) -> Result<(), SupervisorError> {
         loop {
             if let Some(exited) = self.deferred.pop_front() {
@@ -152,7 +153,7 @@ impl Runner {
             }
             tokio::select! {
                 biased;
-                _reason = &mut triggered => return Ok(()),
+                _phase = &mut draining => return Ok(()),
                 Some(joined) = self.set.join_next_with_id() => {
                     if let Some(exited) = self.settle(joined) {
                         self.on_exit(exited).await?;
