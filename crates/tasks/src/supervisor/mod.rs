@@ -72,6 +72,7 @@ use event::Emitter;
 /// - backoff: `Backoff::exponential(100 ms)` (factor 2), capped at 10 s, no
 ///   jitter, no attempt limit;
 /// - `reset_after`: the intensity window (5 s);
+/// - abort wait: [`DEFAULT_ABORT_WAIT`](Supervisor::DEFAULT_ABORT_WAIT) (1 s);
 /// - no event callback.
 ///
 /// # Example
@@ -126,6 +127,7 @@ pub struct Supervisor {
     backoff: Backoff,
     reset_after: Option<Duration>,
     emitter: Emitter,
+    abort_wait: Duration,
 }
 
 impl Supervisor {
@@ -133,6 +135,8 @@ impl Supervisor {
     pub const DEFAULT_MAX_RESTARTS: u32 = 3;
     /// …within this window.
     pub const DEFAULT_WINDOW: Duration = Duration::from_secs(5);
+    /// How long an abort is waited for before the child is reported stuck.
+    pub const DEFAULT_ABORT_WAIT: Duration = Duration::from_secs(1);
 
     /// A supervisor with no children and the [defaults](Supervisor#defaults).
     ///
@@ -155,6 +159,7 @@ impl Supervisor {
                 .max_delay(Duration::from_secs(10)),
             reset_after: None,
             emitter: Emitter::default(),
+            abort_wait: Self::DEFAULT_ABORT_WAIT,
         }
     }
 
@@ -254,6 +259,28 @@ impl Supervisor {
         self
     }
 
+    /// How long to wait, after aborting a child that outlived its grace
+    /// period, for the abort to land. A child still running then never
+    /// yields (a blocking call or busy loop in async code; tokio aborts only
+    /// at an `.await`): it is reported as an [`Exited`](SupervisorEvent::Exited)
+    /// event with [`TaskError::Stuck`](crate::TaskError::Stuck) and its name,
+    /// and let go, so it cannot hold the shutdown.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use evenkeel_tasks::Supervisor;
+    /// use std::time::Duration;
+    ///
+    /// let supervisor = Supervisor::new().abort_wait(Duration::from_millis(200));
+    /// # let _ = supervisor;
+    /// ```
+    #[must_use]
+    pub fn abort_wait(mut self, wait: Duration) -> Self {
+        self.abort_wait = wait;
+        self
+    }
+
     /// Calls `callback` with every [`SupervisorEvent`], synchronously, from
     /// the supervisor's task: keep it quick (record, count, send on a
     /// channel).
@@ -339,6 +366,7 @@ impl fmt::Debug for Supervisor {
             .field("backoff", &self.backoff)
             .field("reset_after", &self.reset_after)
             .field("emitter", &self.emitter)
+            .field("abort_wait", &self.abort_wait)
             .finish()
     }
 }

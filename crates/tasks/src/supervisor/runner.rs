@@ -9,7 +9,10 @@
 //!
 //! Stopping a child (for shutdown, for a sibling's restart, or when giving
 //! up) means: cancel its token, join until it exits or its grace period
-//! ends, abort it, join until the abort lands. Other children may exit
+//! ends, abort it, join until the abort lands or the abort wait ends. A
+//! child still running then never yields (tokio aborts only at an `.await`):
+//! it is reported as `TaskError::Stuck` under its name and let go, so one
+//! stuck task cannot hold the whole shutdown. Other children may exit
 //! meanwhile; their exits are kept in `deferred` and handled by the loop
 //! afterwards, in the order they happened.
 
@@ -18,7 +21,7 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::time::Duration;
 
-use evenkeel_retry::Backoff;
+use evenkeel_retry::{Backoff, saturating_deadline};
 use evenkeel_shutdown::{Phase, Shutdown, WaitForPhase};
 use tokio::task::{AbortHandle, Id, JoinError, JoinSet};
 use tokio::time::Instant;
@@ -68,6 +71,10 @@ struct Runner {
     reset_after: Duration,
     emitter: Emitter,
     deferred: VecDeque<Exited>,
+    abort_wait: Duration,
+    /// Tasks that were aborted and did not stop within `abort_wait`: let go,
+    /// still in the set until (if ever) they yield.
+    stuck: Vec<Id>,
 }
 
 pub(super) async fn run(supervisor: Supervisor, shutdown: Shutdown) -> Result<(), SupervisorError> {
@@ -104,6 +111,7 @@ impl Runner {
             backoff,
             reset_after,
             emitter,
+            abort_wait,
         } = supervisor;
         let slots = children
             .into_iter()
@@ -126,6 +134,8 @@ impl Runner {
             reset_after: reset_after.unwrap_or(window),
             emitter,
             deferred: VecDeque::new(),
+            abort_wait,
+            stuck: Vec::new(),
         }
     }
 
@@ -148,7 +158,7 @@ impl Runner {
                     _ => None,
                 })
                 .min();
-            if self.set.is_empty() && next_start.is_none() {
+            if self.set.len() == self.stuck.len() && next_start.is_none() {
                 return Ok(());
             }
             tokio::select! {
@@ -210,6 +220,11 @@ impl Runner {
             Ok((id, _)) => *id,
             Err(error) => error.id(),
         };
+        if let Some(at) = self.stuck.iter().position(|&stuck| stuck == id) {
+            // A stuck task finally yielded to its abort; it was reported.
+            self.stuck.swap_remove(at);
+            return None;
+        }
         let index = self.slots.iter().position(
             |slot| matches!(slot.state, State::Running { id: running, .. } if running == id),
         )?;
@@ -285,7 +300,7 @@ impl Runner {
         for &j in live.iter().rev() {
             self.stop(j, &live).await;
         }
-        let at = instant_after(now, delay);
+        let at = saturating_deadline(now, delay);
         for j in 0..count {
             if j != index && !live.contains(&j) {
                 continue;
@@ -306,29 +321,32 @@ impl Runner {
     }
 
     /// Stops child `index` if it runs: cancel, wait up to its grace period,
-    /// abort. Exits of children in `stopping` seen meanwhile count as their
-    /// stop; other exits are deferred.
+    /// abort, wait up to the abort wait; a child still running then never
+    /// yields and is reported [`TaskError::Stuck`] and let go. Exits of
+    /// children in `stopping` seen meanwhile count as their stop; other
+    /// exits are deferred.
     async fn stop(&mut self, index: usize, stopping: &[usize]) {
-        let State::Running { token, abort, .. } = &self.slots[index].state else {
+        let State::Running { id, token, abort, .. } = &self.slots[index].state else {
             return;
         };
-        let (token, abort) = (token.clone(), abort.clone());
+        let (id, token, abort) = (*id, token.clone(), abort.clone());
         self.emitter.emit(&SupervisorEvent::Stopping {
             child: self.slots[index].spec.name.clone(),
         });
         token.cancel();
-        let deadline = instant_after(Instant::now(), self.slots[index].spec.grace);
+        let mut deadline = saturating_deadline(Instant::now(), self.slots[index].spec.grace);
         let mut aborted = false;
         loop {
-            let joined = if aborted {
-                self.set.join_next_with_id().await
-            } else if let Ok(joined) =
+            let Ok(joined) =
                 tokio::time::timeout_at(deadline, self.set.join_next_with_id()).await
-            {
-                joined
-            } else {
+            else {
+                if aborted {
+                    self.let_go(index, id);
+                    return;
+                }
                 abort.abort();
                 aborted = true;
+                deadline = saturating_deadline(Instant::now(), self.abort_wait);
                 continue;
             };
             // An empty set means the child is gone already.
@@ -348,6 +366,22 @@ impl Runner {
                 self.deferred.push_back(exited);
             }
         }
+    }
+
+    /// Child `index` (task `id`) was aborted and did not stop: report it as
+    /// stuck, by name, and stop waiting for it.
+    fn let_go(&mut self, index: usize, id: Id) {
+        let slot = &mut self.slots[index];
+        slot.state = State::Done;
+        self.stuck.push(id);
+        let name = slot.spec.name.clone();
+        self.emitter.emit(&SupervisorEvent::Exited {
+            child: name.clone(),
+            exit: Err(TaskError::Stuck {
+                name,
+                waited: self.abort_wait,
+            }),
+        });
     }
 
     /// Stops every running child in reverse start order and drops pending
@@ -378,12 +412,4 @@ async fn sleep_until(at: Option<Instant>) {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
-}
-
-/// `now + delay`, saturating at roughly thirty years ahead instead of
-/// overflowing: a backoff without `max_delay` or a grace period of
-/// `Duration::MAX` may be far larger than an `Instant` can represent.
-fn instant_after(now: Instant, delay: Duration) -> Instant {
-    const FAR_FUTURE: Duration = Duration::from_secs(30 * 365 * 24 * 60 * 60);
-    now.checked_add(delay.min(FAR_FUTURE)).unwrap_or(now)
 }

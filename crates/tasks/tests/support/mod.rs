@@ -65,6 +65,7 @@ pub(crate) fn describe(event: &SupervisorEvent) -> String {
             Err(TaskError::Failed { error, .. }) => format!("exit {child} failed: {error}"),
             Err(TaskError::Panicked { message, .. }) => format!("exit {child} panicked: {message}"),
             Err(TaskError::Cancelled { .. }) => format!("exit {child} cancelled"),
+            Err(TaskError::Stuck { .. }) => format!("exit {child} stuck"),
         },
         SupervisorEvent::RestartScheduled {
             child,
