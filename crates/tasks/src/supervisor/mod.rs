@@ -68,12 +68,27 @@ use event::Emitter;
 /// # Defaults
 ///
 /// - strategy [`Strategy::OneForOne`];
-/// - intensity: at most 3 restarts within 5 seconds;
-/// - backoff: `Backoff::exponential(100 ms)` (factor 2), capped at 10 s, no
-///   jitter, no attempt limit;
-/// - `reset_after`: the intensity window (5 s);
+/// - intensity: at most [`DEFAULT_MAX_RESTARTS`](Supervisor::DEFAULT_MAX_RESTARTS)
+///   (10) restarts within [`DEFAULT_WINDOW`](Supervisor::DEFAULT_WINDOW) (60 s);
+/// - backoff: [`default_backoff`](Supervisor::default_backoff),
+///   `Backoff::exponential(100 ms)` (factor 2), capped at 10 s, no jitter, no
+///   attempt limit;
+/// - `reset_after`: the intensity window (60 s);
 /// - abort wait: [`DEFAULT_ABORT_WAIT`](Supervisor::DEFAULT_ABORT_WAIT) (1 s);
 /// - no event callback.
+///
+/// The defaults are chosen so that the backoff fits inside the intensity
+/// window, as OTP users expect: the first 10 delays (0.1, 0.2, 0.4, 0.8,
+/// 1.6, 3.2, 6.4, 10, 10, 10 s) sum to 42.7 s, less than 60 s. A child that
+/// fails at once on every start is therefore restarted with backoff for
+/// 42.7 s (11 starts) and the supervisor gives up at its eleventh failure;
+/// a child that fails less often than 10 times a minute (once its backoff
+/// has grown) is restarted forever. Keep that property when changing one of
+/// them: with a backoff whose first `N` delays sum to more than the window,
+/// the intensity never trips and a crash-looping child is retried forever;
+/// with one whose sum is far below it, the supervisor gives up after a
+/// fraction of a second of failures (the old default, 3 within 5 s with
+/// this backoff, gave up after 0.7 s).
 ///
 /// # Example
 ///
@@ -132,9 +147,9 @@ pub struct Supervisor {
 
 impl Supervisor {
     /// The default intensity: at most this many restarts…
-    pub const DEFAULT_MAX_RESTARTS: u32 = 3;
+    pub const DEFAULT_MAX_RESTARTS: u32 = 10;
     /// …within this window.
-    pub const DEFAULT_WINDOW: Duration = Duration::from_secs(5);
+    pub const DEFAULT_WINDOW: Duration = Duration::from_secs(60);
     /// How long an abort is waited for before the child is reported stuck.
     pub const DEFAULT_ABORT_WAIT: Duration = Duration::from_secs(1);
 
@@ -155,12 +170,29 @@ impl Supervisor {
             strategy: Strategy::default(),
             max_restarts: Self::DEFAULT_MAX_RESTARTS,
             window: Self::DEFAULT_WINDOW,
-            backoff: Backoff::exponential(Duration::from_millis(100))
-                .max_delay(Duration::from_secs(10)),
+            backoff: Self::default_backoff(),
             reset_after: None,
             emitter: Emitter::default(),
             abort_wait: Self::DEFAULT_ABORT_WAIT,
         }
+    }
+
+    /// The default restart backoff: `Backoff::exponential(100 ms)` (factor
+    /// 2), capped at 10 s, no jitter, no attempt limit. Its first
+    /// [`DEFAULT_MAX_RESTARTS`](Supervisor::DEFAULT_MAX_RESTARTS) delays sum
+    /// to 42.7 s, inside the default window (see `# Defaults`).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use evenkeel_tasks::Supervisor;
+    /// use std::time::Duration;
+    ///
+    /// let first: Vec<Duration> = Supervisor::default_backoff().take(3).collect();
+    /// assert_eq!(first, [100, 200, 400].map(Duration::from_millis));
+    /// ```
+    pub fn default_backoff() -> Backoff {
+        Backoff::exponential(Duration::from_millis(100)).max_delay(Duration::from_secs(10))
     }
 
     /// Adds a child; children start in the order they are added and stop in
