@@ -1,10 +1,11 @@
 //! Escalation: the second signal, or a program that cannot wait any longer.
 //!
-//! Forcing is a second, separate token beside the trigger's, so that the
+//! Forcing is a write-once marker beside the trigger's reason, so that the
 //! first reason stays recorded while `forced()` futures still learn that the
-//! drain is being abandoned. Which call was first is decided by a
-//! write-once marker that children inherit (`record.rs`), so two concurrent
-//! forces report exactly one winner.
+//! drain is being abandoned. The marker is inherited by children
+//! (`record.rs`), so two concurrent forces report exactly one winner and a
+//! parent's force reaches every child; `forced()` futures wait on the tree's
+//! phase-change `Notify`, which the first force announces on.
 
 use crate::future::Forced;
 use crate::record::{self, Record};
@@ -39,10 +40,9 @@ impl Shutdown {
         // One write-once marker decides the winner (checking the token and
         // then cancelling it would let two racing calls both win).
         let first = record::settle(&*self.inner, Inner::forced_record, ());
-        self.inner.force.cancel();
         if first {
             trace::forced();
-            self.inner.events.notify_waiters();
+            self.inner.announce();
         }
         first
     }
@@ -60,7 +60,7 @@ impl Shutdown {
     /// assert!(shutdown.is_forced());
     /// ```
     pub fn is_forced(&self) -> bool {
-        self.inner.force.is_cancelled()
+        record::resolve(&*self.inner, Inner::forced_record).is_some()
     }
 
     /// A future that resolves with [`Reason::Forced`] once the shutdown is
@@ -84,7 +84,7 @@ impl Shutdown {
     /// # }
     /// ```
     pub fn forced(&self) -> Forced {
-        Forced::new(self.inner.force.clone())
+        Forced::new(self.clone())
     }
 }
 

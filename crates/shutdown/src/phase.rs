@@ -138,7 +138,7 @@ impl Shutdown {
     /// Announces a phase this scope itself has entered.
     pub(crate) fn announce(&self, phase: Phase) {
         trace::phase(phase);
-        self.inner.events.notify_waiters();
+        self.inner.announce();
     }
 
     pub(crate) fn mark_done(&self) {

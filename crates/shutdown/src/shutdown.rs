@@ -9,13 +9,14 @@
 //! and keeps an `Arc` to its parent so its drain guards can also be counted
 //! there (`word.rs`).
 //!
-//! Phase changes anywhere in a tree are announced on one `Notify` shared by
-//! the whole tree; waiters re-read the phase after each announcement, so a
-//! change is never missed and a spurious wake-up costs one check.
+//! Phase changes anywhere in a tree are announced on one `Notify` kept by
+//! the root and made by the first waiter; waiters re-read the phase after
+//! each announcement, so a change is never missed (see `Inner::announce`)
+//! and a spurious wake-up costs one check.
 
 use std::fmt;
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering, fence};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -81,12 +82,12 @@ pub struct Shutdown {
 pub(crate) struct Inner {
     /// Cancelled exactly when this scope (or an ancestor) is triggered.
     pub(crate) token: CancellationToken,
-    /// Cancelled when this scope (or an ancestor) is forced.
-    pub(crate) force: CancellationToken,
     /// The first trigger of this scope (its own or inherited): its reason
     /// and when it happened.
     trigger: Record<(Reason, Instant)>,
-    /// Set by the first `force` of this scope (or inherited).
+    /// Set by the first `force` of this scope (or inherited). `forced()`
+    /// futures wait on `events` and read it: no second token per scope,
+    /// which keeps a child scope cheap to create.
     pub(crate) forced: Record<()>,
     /// The draining bit, the drained bit and the count of guards (`word.rs`).
     pub(crate) word: Word,
@@ -96,8 +97,10 @@ pub(crate) struct Inner {
     pub(crate) done: AtomicBool,
     /// How long intake stays open after the trigger.
     pub(crate) pre_drain_delay: Duration,
-    /// Announces a phase change anywhere in this tree.
-    pub(crate) events: Arc<Notify>,
+    /// Announces a phase change (or a force) anywhere in this tree: only
+    /// the root's is used, created by the first waiter (`Inner::events`), so
+    /// a tree nobody waits on never initializes one or takes its lock.
+    events: OnceLock<Notify>,
     /// The enclosing scope, if this is a child.
     pub(crate) parent: Option<Arc<Inner>>,
 }
@@ -136,29 +139,20 @@ impl Shutdown {
     }
 
     pub(crate) fn from_parts(pre_drain_delay: Duration, parent: Option<&Arc<Inner>>) -> Self {
-        let (token, force, events) = match parent {
-            Some(parent) => (
-                parent.token.child_token(),
-                parent.force.child_token(),
-                Arc::clone(&parent.events),
-            ),
-            None => (
-                CancellationToken::new(),
-                CancellationToken::new(),
-                Arc::new(Notify::new()),
-            ),
+        let token = match parent {
+            Some(parent) => parent.token.child_token(),
+            None => CancellationToken::new(),
         };
         Self {
             inner: Arc::new(Inner {
                 token,
-                force,
                 trigger: Record::new(),
                 forced: Record::new(),
                 word: Word::new(),
                 drained: Notify::new(),
                 done: AtomicBool::new(false),
                 pre_drain_delay,
-                events,
+                events: OnceLock::new(),
                 parent: parent.map(Arc::clone),
             }),
         }
@@ -326,6 +320,42 @@ impl Inner {
     /// When this scope was triggered (its own trigger or an ancestor's).
     pub(crate) fn triggered_at(&self) -> Option<Instant> {
         record::resolve(self, Self::trigger_record).map(|(_, at)| at)
+    }
+}
+
+impl Inner {
+    fn root(&self) -> &Inner {
+        let mut scope = self;
+        while let Some(parent) = scope.parent.as_deref() {
+            scope = parent;
+        }
+        scope
+    }
+
+    /// The tree's `Notify`, for a waiter. The waiter creates its `Notified`
+    /// from it, then calls [`Inner::fence`], then reads the state it waits
+    /// for (see `announce`).
+    pub(crate) fn events(&self) -> &Notify {
+        self.root().events.get_or_init(Notify::new)
+    }
+
+    /// The waiter's half of the handshake with `announce`.
+    pub(crate) fn fence() {
+        fence(Ordering::SeqCst);
+    }
+
+    /// Wakes every waiter in the tree after a state change. The change is
+    /// made before the fence, the `Notify` is looked for after it; a waiter
+    /// makes the `Notify` (and its `Notified`) before its own fence and reads
+    /// the state after it. The two SeqCst fences are ordered one way or the
+    /// other: either this call finds the `Notify` (and `notify_waiters`
+    /// reaches every `Notified` already created, polled or not), or the
+    /// waiter's read comes after the change and it does not sleep.
+    pub(crate) fn announce(&self) {
+        fence(Ordering::SeqCst);
+        if let Some(events) = self.root().events.get() {
+            events.notify_waiters();
+        }
     }
 }
 
