@@ -2,8 +2,9 @@
 //!
 //! `drain` triggers, waits out what is left of the pre-drain delay (counted
 //! from the trigger and cut at the deadline), sets the draining bit (from
-//! then on `guard()` refuses; see `guard.rs` for why that is race-free), and
-//! waits for the guard count to reach zero or the deadline to pass.
+//! then on `guard()` refuses; see `word.rs` for why that is race-free), and
+//! waits for the drain to complete (the drained bit, set exactly once when
+//! the count reaches zero) or the deadline to pass.
 
 use std::time::Duration;
 
@@ -143,9 +144,9 @@ impl Shutdown {
         let start = Instant::now();
         let end = saturating_add(start, deadline);
         self.trigger(Reason::Requested);
-        let state = &self.inner.state;
+        let word = &self.inner.word;
 
-        if !state.is_draining() {
+        if !word.is_draining() {
             let intake_stops = self
                 .inner
                 .triggered_at()
@@ -155,14 +156,15 @@ impl Shutdown {
                 tokio::time::sleep_until(intake_stops).await;
             }
         }
-        if state.begin_drain() {
+        let (first, _completed) = word.begin_drain();
+        if first {
             self.announce(Phase::Draining);
         }
 
-        let finished = tokio::time::timeout_at(end, state.zero()).await.is_ok();
+        let finished = tokio::time::timeout_at(end, self.drained()).await.is_ok();
         let elapsed = start.elapsed();
-        let outstanding = state.outstanding();
-        let report = if finished || outstanding == 0 {
+        let outstanding = word.outstanding();
+        let report = if finished || word.is_drained() {
             DrainReport::Complete { elapsed }
         } else {
             trace::timed_out(outstanding, elapsed);
@@ -173,6 +175,23 @@ impl Shutdown {
         };
         self.mark_done();
         report
+    }
+}
+
+impl Shutdown {
+    /// Waits until this scope's drain has completed. Registers for the
+    /// wake-up before reading the word, so a completion in between is not
+    /// missed.
+    async fn drained(&self) {
+        loop {
+            let notified = self.inner.drained.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.inner.word.is_drained() {
+                return;
+            }
+            notified.await;
+        }
     }
 }
 

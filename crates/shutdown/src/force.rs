@@ -1,16 +1,23 @@
 //! Escalation: the second signal, or a program that cannot wait any longer.
 //!
-//! Forcing is a second, separate token beside the trigger's, so that the
+//! Forcing is a write-once marker beside the trigger's reason, so that the
 //! first reason stays recorded while `forced()` futures still learn that the
-//! drain is being abandoned.
+//! drain is being abandoned. The marker is inherited by children
+//! (`record.rs`), so two concurrent forces report exactly one winner and a
+//! parent's force reaches every child; `forced()` futures wait on the tree's
+//! phase-change `Notify`, which the first force announces on.
 
 use crate::future::Forced;
+use crate::record::{self, Record};
+use crate::shutdown::Inner;
 use crate::{Reason, Shutdown, trace};
 
 impl Shutdown {
     /// Escalates: triggers with [`Reason::Forced`] if nothing triggered yet,
     /// and resolves every [`forced`](Shutdown::forced) future of this scope
-    /// and its children. Returns whether this call was the first to force.
+    /// and its children. Returns whether this call was the first to force
+    /// this scope: of two concurrent calls exactly one returns `true`, and a
+    /// child whose parent was forced first returns `false`.
     ///
     /// The [`SignalListener`](crate::SignalListener) calls it on the second
     /// signal. A binary waiting on `forced()` should spill what it can and exit
@@ -30,11 +37,12 @@ impl Shutdown {
     /// ```
     pub fn force(&self) -> bool {
         self.trigger(Reason::Forced);
-        let first = !self.inner.force.is_cancelled();
-        self.inner.force.cancel();
+        // One write-once marker decides the winner (checking the token and
+        // then cancelling it would let two racing calls both win).
+        let first = record::settle(&*self.inner, Inner::forced_record, ());
         if first {
             trace::forced();
-            self.inner.events.notify_waiters();
+            self.inner.announce();
         }
         first
     }
@@ -52,7 +60,7 @@ impl Shutdown {
     /// assert!(shutdown.is_forced());
     /// ```
     pub fn is_forced(&self) -> bool {
-        self.inner.force.is_cancelled()
+        record::resolve(&*self.inner, Inner::forced_record).is_some()
     }
 
     /// A future that resolves with [`Reason::Forced`] once the shutdown is
@@ -76,6 +84,12 @@ impl Shutdown {
     /// # }
     /// ```
     pub fn forced(&self) -> Forced {
-        Forced::new(self.inner.force.clone())
+        Forced::new(self.clone())
+    }
+}
+
+impl Inner {
+    pub(crate) fn forced_record(&self) -> &Record<()> {
+        &self.forced
     }
 }

@@ -1,9 +1,11 @@
 //! The named futures: [`Triggered`], [`Forced`] and [`WaitForPhase`].
 //!
-//! [`Triggered`] and [`Forced`] wrap tokio-util's owned cancellation future,
-//! which registers its waker before it re-checks the flag, so a trigger that
-//! lands between creation and the first poll is not missed; a future created
-//! after the trigger sees the flag set on its first poll.
+//! [`Triggered`] wraps tokio-util's owned cancellation future, which
+//! registers its waker before it re-checks the flag, so a trigger that lands
+//! between creation and the first poll is not missed; a future created after
+//! the trigger sees the flag set on its first poll. [`Forced`] and
+//! [`WaitForPhase`] wait on the tree's `Notify` the same way: register,
+//! then read, then sleep.
 
 use std::fmt;
 use std::future::Future;
@@ -11,8 +13,9 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use pin_project_lite::pin_project;
-use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+use tokio_util::sync::WaitForCancellationFutureOwned;
 
+use crate::shutdown::Inner;
 use crate::{Phase, Reason, Shutdown};
 
 pin_project! {
@@ -71,35 +74,46 @@ impl fmt::Debug for Triggered {
     }
 }
 
-pin_project! {
-    /// Resolves with [`Reason::Forced`] once the shutdown is forced; returned
-    /// by [`Shutdown::forced`].
-    ///
-    /// `Send + 'static`; cancel safe.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use evenkeel_shutdown::Shutdown;
-    ///
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let shutdown = Shutdown::new();
-    /// let forced = shutdown.forced();
-    /// shutdown.force();
-    /// assert_eq!(forced.await.exit_code(), 137);
-    /// # }
-    /// ```
-    #[must_use = "futures do nothing unless polled"]
-    pub struct Forced {
-        #[pin]
-        cancelled: WaitForCancellationFutureOwned,
-    }
+/// Resolves with [`Reason::Forced`] once the shutdown is forced; returned
+/// by [`Shutdown::forced`].
+///
+/// `Send + 'static`; cancel safe.
+///
+/// # Examples
+///
+/// ```
+/// use evenkeel_shutdown::Shutdown;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let shutdown = Shutdown::new();
+/// let forced = shutdown.forced();
+/// shutdown.force();
+/// assert_eq!(forced.await.exit_code(), 137);
+/// # }
+/// ```
+#[must_use = "futures do nothing unless polled"]
+pub struct Forced {
+    future: Pin<Box<dyn Future<Output = Reason> + Send>>,
 }
 
 impl Forced {
-    pub(crate) fn new(token: CancellationToken) -> Self {
+    pub(crate) fn new(shutdown: Shutdown) -> Self {
+        let future = async move {
+            let events = shutdown.inner.events();
+            loop {
+                // Register before reading, so a force in between wakes us.
+                let notified = events.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                Inner::fence();
+                if shutdown.is_forced() {
+                    return Reason::Forced;
+                }
+                notified.await;
+            }
+        };
         Self {
-            cancelled: token.cancelled_owned(),
+            future: Box::pin(future),
         }
     }
 }
@@ -107,9 +121,8 @@ impl Forced {
 impl Future for Forced {
     type Output = Reason;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Reason> {
-        ready!(self.project().cancelled.poll(cx));
-        Poll::Ready(Reason::Forced)
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Reason> {
+        self.future.as_mut().poll(cx)
     }
 }
 
@@ -145,13 +158,14 @@ pub struct WaitForPhase {
 impl WaitForPhase {
     pub(crate) fn new(shutdown: Shutdown, target: Phase) -> Self {
         let future = async move {
-            let events = &shutdown.inner.events;
+            let events = shutdown.inner.events();
             loop {
                 // Register before reading the phase, so a change in between
                 // wakes this future.
                 let notified = events.notified();
                 tokio::pin!(notified);
                 notified.as_mut().enable();
+                Inner::fence();
                 let phase = shutdown.phase();
                 if phase >= target {
                     return phase;

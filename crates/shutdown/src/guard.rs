@@ -1,120 +1,23 @@
-//! Drain guards: the admission side of the drain.
+//! Drain guards: the admission side of the drain, as types.
 //!
-//! Each scope keeps one `AtomicUsize`: the top bit says "draining has begun",
-//! the other bits count the live guards (a tracked task holds a guard). Both
-//! decisions are read-modify-write operations on that one word, and such
-//! operations on one atomic are totally ordered, so there is no
-//! check-then-act window:
-//!
-//! - taking a guard is `fetch_add(1)`; if the *previous* value has the
-//!   draining bit, the guard is refused and the increment undone;
-//! - beginning the drain is `fetch_or(DRAINING)`.
-//!
-//! Either the increment comes first (the guard is granted and the drain sees
-//! it in the count) or the `fetch_or` comes first (the increment sees the bit
-//! and the guard is refused). No guard is granted that the drain does not wait
-//! for.
-//!
-//! A guard taken in a child scope increments the child and every ancestor,
-//! innermost first, and is refused if any of them is draining; dropping it
-//! decrements the same scopes. Whoever brings a draining scope's count to zero
-//! wakes that scope's drain.
-//!
-//! The count cannot overflow into the draining bit: every guard holds a clone
-//! of the scope's `Arc`, and `Arc` aborts the process before its count passes
-//! `isize::MAX`, which is below the top bit.
+//! The protocol (one atomic word per scope: the draining bit, the drained
+//! bit and the guard count, and why no guard slips past the start of the
+//! drain) lives in `word.rs`. Here a [`DrainGuard`] holds the scope it was
+//! taken in and releases it (and its ancestors) on drop; [`Tracked`] is a
+//! future that holds one until it completes.
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
-use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::shutdown::Inner;
+use crate::word::{acquire, release};
 use crate::{Shutdown, ShutdownError};
-
-/// The "draining has begun" bit.
-const DRAINING: usize = 1 << (usize::BITS - 1);
-/// The bits that count guards.
-const COUNT: usize = !DRAINING;
-
-/// One scope's drain state: the draining bit, the guard count, and the
-/// `Notify` that wakes its drains when the count reaches zero.
-pub(crate) struct State {
-    word: AtomicUsize,
-    drained: Notify,
-}
-
-impl State {
-    pub(crate) fn new() -> Self {
-        Self {
-            word: AtomicUsize::new(0),
-            drained: Notify::new(),
-        }
-    }
-
-    pub(crate) fn load(&self) -> usize {
-        self.word.load(Ordering::Acquire)
-    }
-
-    pub(crate) fn outstanding(&self) -> usize {
-        self.load() & COUNT
-    }
-
-    /// Adds one guard; returns whether the scope was already draining.
-    fn increment(&self) -> bool {
-        self.word.fetch_add(1, Ordering::AcqRel) & DRAINING != 0
-    }
-
-    /// Removes one guard, waking the drain if it was the last one.
-    fn decrement(&self) {
-        let previous = self.word.fetch_sub(1, Ordering::AcqRel);
-        if previous == DRAINING | 1 {
-            self.drained.notify_waiters();
-        }
-    }
-
-    /// Sets the draining bit; returns whether this call set it.
-    pub(crate) fn begin_drain(&self) -> bool {
-        self.word.fetch_or(DRAINING, Ordering::AcqRel) & DRAINING == 0
-    }
-
-    pub(crate) fn is_draining(&self) -> bool {
-        self.load() & DRAINING != 0
-    }
-
-    /// Waits until the count is zero. Registers for the wake-up before
-    /// reading the count, so a release in between is not missed.
-    pub(crate) async fn zero(&self) {
-        loop {
-            let notified = self.drained.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if self.outstanding() == 0 {
-                return;
-            }
-            notified.await;
-        }
-    }
-}
-
-/// Decrements `from` and its ancestors, up to and including `last`
-/// (or to the root when `last` is `None`).
-fn release(from: &Inner, last: Option<&Inner>) {
-    let mut scope = Some(from);
-    while let Some(current) = scope {
-        current.state.decrement();
-        if last.is_some_and(|last| std::ptr::eq(last, current)) {
-            return;
-        }
-        scope = current.parent.as_deref();
-    }
-}
 
 /// Keeps the drain open while it lives: in-flight work holds one.
 ///
@@ -146,14 +49,14 @@ pub struct DrainGuard {
 
 impl Drop for DrainGuard {
     fn drop(&mut self) {
-        release(&self.scope, None);
+        release(&*self.scope, None);
     }
 }
 
 impl fmt::Debug for DrainGuard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DrainGuard")
-            .field("outstanding", &self.scope.state.outstanding())
+            .field("outstanding", &self.scope.word.outstanding())
             .finish()
     }
 }
@@ -235,13 +138,8 @@ impl Shutdown {
     /// # }
     /// ```
     pub fn guard(&self) -> Result<DrainGuard, ShutdownError> {
-        let mut scope = Some(&*self.inner);
-        while let Some(current) = scope {
-            if current.state.increment() {
-                release(&self.inner, Some(current));
-                return Err(ShutdownError::Draining);
-            }
-            scope = current.parent.as_deref();
+        if !acquire(&*self.inner) {
+            return Err(ShutdownError::Draining);
         }
         Ok(DrainGuard {
             scope: Arc::clone(&self.inner),
@@ -318,6 +216,6 @@ impl Shutdown {
     /// assert_eq!(parent.outstanding(), 1);
     /// ```
     pub fn outstanding(&self) -> usize {
-        self.inner.state.outstanding()
+        self.inner.word.outstanding()
     }
 }

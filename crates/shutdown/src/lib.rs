@@ -1,7 +1,7 @@
 //! Coordinated graceful shutdown for tokio services: one trigger that every
 //! task observes, drain guards that keep accepted work alive until it is done,
-//! a drain with a deadline, OS signals with second-signal escalation, and a
-//! reason that maps to the exit code.
+//! a drain with a deadline, OS signals with second-signal escalation, and an
+//! exit code that reports how the shutdown ended.
 //!
 //! # The pattern
 //!
@@ -9,7 +9,9 @@
 //! balancers stop sending it traffic, keep accepting for a moment while that
 //! news spreads, stop accepting, finish the work it already accepted, and exit
 //! within the orchestrator's grace period (Kubernetes sends SIGTERM, then
-//! SIGKILL 30 s later) with an exit code that says why it stopped.
+//! SIGKILL 30 s later) with an exit code that says how the stop went: `0`
+//! when everything accepted was finished, non-zero when work was abandoned
+//! (see [`ExitCodes`] for the table).
 //!
 //! # The naive version and its three traps
 //!
@@ -151,25 +153,34 @@
 mod builder;
 mod drain;
 mod error;
+mod exit;
 mod force;
 mod future;
 mod guard;
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod model;
 mod phase;
 mod reason;
+mod record;
 mod shutdown;
-#[cfg(feature = "signal")]
+// tokio has no signal driver under `--cfg loom` (the model builds).
+#[cfg(all(feature = "signal", not(loom)))]
 mod signal;
+mod sync;
 mod trace;
+mod word;
 
 pub use builder::Builder;
 pub use drain::DrainReport;
 pub use error::ShutdownError;
+pub use exit::{ExitCodes, Outcome};
 pub use future::{Forced, Triggered, WaitForPhase};
 pub use guard::{DrainGuard, Tracked};
 pub use phase::Phase;
 pub use reason::{Reason, Signal};
 pub use shutdown::Shutdown;
-#[cfg(feature = "signal")]
+#[cfg(all(feature = "signal", not(loom)))]
 pub use signal::SignalListener;
 
 /// The README's example, compiled as a doc test so it cannot rot.

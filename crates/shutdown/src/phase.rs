@@ -138,7 +138,7 @@ impl Shutdown {
     /// Announces a phase this scope itself has entered.
     pub(crate) fn announce(&self, phase: Phase) {
         trace::phase(phase);
-        self.inner.events.notify_waiters();
+        self.inner.announce();
     }
 
     pub(crate) fn mark_done(&self) {
@@ -154,7 +154,7 @@ impl Inner {
     }
 
     fn is_draining(&self) -> bool {
-        self.state.is_draining() || self.parent.as_ref().is_some_and(|p| p.is_draining())
+        self.word.is_draining() || self.parent.as_ref().is_some_and(|p| p.is_draining())
     }
 
     fn phase(&self) -> Phase {

@@ -1,10 +1,9 @@
 //! Why a shutdown happened, and the process exit code that says so.
 //!
 //! A [`Reason`] is recorded once, by the first [`trigger`](crate::Shutdown::trigger)
-//! (later triggers are ignored), and maps to an exit code a supervisor
-//! understands: `0` for a requested clean stop, `128 + N` for a stop caused by
-//! signal `N` (the shell convention: 130 for SIGINT, 143 for SIGTERM), and a
-//! documented non-zero constant for the other causes.
+//! (later triggers are ignored). [`Reason::exit_code`] names the trigger
+//! (`128 + N` for signal `N`); the process's exit code comes from how the
+//! drain ended, see `exit.rs`.
 
 use std::error::Error;
 use std::fmt;
@@ -143,7 +142,14 @@ impl Reason {
         Self::Fatal(Arc::from(error.into()))
     }
 
-    /// The process exit code for this reason.
+    /// The exit code that names this *trigger*: `128 + N` for signal `N`.
+    ///
+    /// This is what a process killed by the signal would exit with, so a
+    /// clean, complete drain after SIGTERM reported this way looks like a
+    /// crash (143). For the process's exit code use
+    /// [`Shutdown::exit_code`](crate::Shutdown::exit_code), which reports the
+    /// [`Outcome`](crate::Outcome) of the drain (`0` when it completed) and
+    /// offers this convention as [`ExitCodes::SignalConvention`](crate::ExitCodes::SignalConvention).
     ///
     /// | reason | code |
     /// |---|---|

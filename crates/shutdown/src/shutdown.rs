@@ -1,18 +1,21 @@
 //! The [`Shutdown`] handle: one trigger, observed by every clone and child.
 //!
 //! A scope is an `Arc<Inner>`. The trigger is a [`CancellationToken`] plus a
-//! `OnceLock` holding the first reason: the reason is written *before* the
-//! token is cancelled, so anyone who sees the token cancelled also sees a
-//! reason. A child scope owns a child token (the parent's cancel reaches it,
-//! its own cancel does not reach the parent) and keeps an `Arc` to its parent
-//! so its drain guards can also be counted there (see `guard.rs`).
+//! write-once record of the first reason (`record.rs`): the reason is written
+//! *before* the token is cancelled, so anyone who sees the token cancelled
+//! also finds a reason. A child scope owns a child token (the parent's cancel
+//! reaches it, its own cancel does not reach the parent), inherits its
+//! parent's reason the first time it is looked at (so it never reports two),
+//! and keeps an `Arc` to its parent so its drain guards can also be counted
+//! there (`word.rs`).
 //!
-//! Phase changes anywhere in a tree are announced on one `Notify` shared by
-//! the whole tree; waiters re-read the phase after each announcement, so a
-//! change is never missed and a spurious wake-up costs one check.
+//! Phase changes anywhere in a tree are announced on one `Notify` kept by
+//! the root and made by the first waiter; waiters re-read the phase after
+//! each announcement, so a change is never missed (see `Inner::announce`)
+//! and a spurious wake-up costs one check.
 
 use std::fmt;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering, fence};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -21,7 +24,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::future::Triggered;
-use crate::guard::State;
+use crate::record::{self, Record};
+use crate::word::{Scope, Word};
 use crate::{Builder, Phase, Reason, trace};
 
 /// A cloneable handle to one shutdown: trigger it, observe it, and drain the
@@ -78,18 +82,25 @@ pub struct Shutdown {
 pub(crate) struct Inner {
     /// Cancelled exactly when this scope (or an ancestor) is triggered.
     pub(crate) token: CancellationToken,
-    /// Cancelled when this scope (or an ancestor) is forced.
-    pub(crate) force: CancellationToken,
-    /// The first trigger of this scope itself: its reason and when it happened.
-    trigger: OnceLock<(Reason, Instant)>,
-    /// The DRAINING bit and the count of guards (see `guard.rs`).
-    pub(crate) state: State,
+    /// The first trigger of this scope (its own or inherited): its reason
+    /// and when it happened.
+    trigger: Record<(Reason, Instant)>,
+    /// Set by the first `force` of this scope (or inherited). `forced()`
+    /// futures wait on `events` and read it: no second token per scope,
+    /// which keeps a child scope cheap to create.
+    pub(crate) forced: Record<()>,
+    /// The draining bit, the drained bit and the count of guards (`word.rs`).
+    pub(crate) word: Word,
+    /// Wakes this scope's drains when the drain completes.
+    pub(crate) drained: Notify,
     /// Set when a `drain` of this scope has returned.
     pub(crate) done: AtomicBool,
     /// How long intake stays open after the trigger.
     pub(crate) pre_drain_delay: Duration,
-    /// Announces a phase change anywhere in this tree.
-    pub(crate) events: Arc<Notify>,
+    /// Announces a phase change (or a force) anywhere in this tree: only
+    /// the root's is used, created by the first waiter (`Inner::events`), so
+    /// a tree nobody waits on never initializes one or takes its lock.
+    events: OnceLock<Notify>,
     /// The enclosing scope, if this is a child.
     pub(crate) parent: Option<Arc<Inner>>,
 }
@@ -128,27 +139,20 @@ impl Shutdown {
     }
 
     pub(crate) fn from_parts(pre_drain_delay: Duration, parent: Option<&Arc<Inner>>) -> Self {
-        let (token, force, events) = match parent {
-            Some(parent) => (
-                parent.token.child_token(),
-                parent.force.child_token(),
-                Arc::clone(&parent.events),
-            ),
-            None => (
-                CancellationToken::new(),
-                CancellationToken::new(),
-                Arc::new(Notify::new()),
-            ),
+        let token = match parent {
+            Some(parent) => parent.token.child_token(),
+            None => CancellationToken::new(),
         };
         Self {
             inner: Arc::new(Inner {
                 token,
-                force,
-                trigger: OnceLock::new(),
-                state: State::new(),
+                trigger: Record::new(),
+                forced: Record::new(),
+                word: Word::new(),
+                drained: Notify::new(),
                 done: AtomicBool::new(false),
                 pre_drain_delay,
-                events,
+                events: OnceLock::new(),
                 parent: parent.map(Arc::clone),
             }),
         }
@@ -157,6 +161,10 @@ impl Shutdown {
     /// Triggers the shutdown with `reason`. The first trigger wins: it returns
     /// `true` and its reason is the one every observer sees; any later call
     /// (including one that lost a race) returns `false` and changes nothing.
+    /// A child whose parent was triggered first (or was seen triggered
+    /// first) keeps the parent's reason and returns `false`; a child
+    /// triggered in a race with its parent reports one reason, never one and
+    /// then the other.
     ///
     /// Triggering wakes every [`triggered`](Shutdown::triggered) future and
     /// cancels every [`token`](Shutdown::token) of this scope and its
@@ -174,21 +182,12 @@ impl Shutdown {
     /// assert_eq!(shutdown.reason().unwrap().exit_code(), 143);
     /// ```
     pub fn trigger(&self, reason: Reason) -> bool {
-        // A scope already triggered through an ancestor keeps that reason.
-        if self.inner.token.is_cancelled() {
-            return false;
-        }
-        let mut first = false;
-        let mut reason = Some(reason);
-        self.inner.trigger.get_or_init(|| {
-            first = true;
-            // The closure runs at most once, and `reason` is only taken here.
-            (reason.take().unwrap_or(Reason::Requested), Instant::now())
-        });
+        let first = record::settle(&*self.inner, Inner::trigger_record, (reason, Instant::now()));
+        // Winner or not, the reason is recorded by now (ours, a concurrent
+        // winner's or an ancestor's), so the token may be cancelled: after
+        // any `trigger` returns, `is_triggered` is true.
+        self.inner.token.cancel();
         if first {
-            // The reason is stored before the token is cancelled, so every
-            // observer of the cancellation finds a reason (see `reason`).
-            self.inner.token.cancel();
             if let Some(reason) = self.reason() {
                 trace::triggered(&reason);
             }
@@ -216,7 +215,8 @@ impl Shutdown {
     /// The reason of the first trigger, or `None` if not triggered yet.
     ///
     /// A child triggered through its parent reports the parent's reason; a
-    /// child triggered on its own first keeps its own.
+    /// child triggered on its own first keeps its own. Once a reason has been
+    /// returned it never changes.
     ///
     /// # Examples
     ///
@@ -309,22 +309,67 @@ impl Shutdown {
 }
 
 impl Inner {
+    fn trigger_record(&self) -> &Record<(Reason, Instant)> {
+        &self.trigger
+    }
+
     fn reason(&self) -> Option<Reason> {
-        match self.trigger.get() {
-            Some((reason, _)) => Some(reason.clone()),
-            None => self.parent.as_ref().and_then(|parent| parent.reason()),
-        }
+        record::resolve(self, Self::trigger_record).map(|(reason, _)| reason)
     }
 
     /// When this scope was triggered (its own trigger or an ancestor's).
     pub(crate) fn triggered_at(&self) -> Option<Instant> {
-        match self.trigger.get() {
-            Some((_, at)) => Some(*at),
-            None => self
-                .parent
-                .as_ref()
-                .and_then(|parent| parent.triggered_at()),
+        record::resolve(self, Self::trigger_record).map(|(_, at)| at)
+    }
+}
+
+impl Inner {
+    fn root(&self) -> &Inner {
+        let mut scope = self;
+        while let Some(parent) = scope.parent.as_deref() {
+            scope = parent;
         }
+        scope
+    }
+
+    /// The tree's `Notify`, for a waiter. The waiter creates its `Notified`
+    /// from it, then calls [`Inner::fence`], then reads the state it waits
+    /// for (see `announce`).
+    pub(crate) fn events(&self) -> &Notify {
+        self.root().events.get_or_init(Notify::new)
+    }
+
+    /// The waiter's half of the handshake with `announce`.
+    pub(crate) fn fence() {
+        fence(Ordering::SeqCst);
+    }
+
+    /// Wakes every waiter in the tree after a state change. The change is
+    /// made before the fence, the `Notify` is looked for after it; a waiter
+    /// makes the `Notify` (and its `Notified`) before its own fence and reads
+    /// the state after it. The two SeqCst fences are ordered one way or the
+    /// other: either this call finds the `Notify` (and `notify_waiters`
+    /// reaches every `Notified` already created, polled or not), or the
+    /// waiter's read comes after the change and it does not sleep.
+    pub(crate) fn announce(&self) {
+        fence(Ordering::SeqCst);
+        if let Some(events) = self.root().events.get() {
+            events.notify_waiters();
+        }
+    }
+}
+
+impl Scope for Inner {
+    fn word(&self) -> &Word {
+        &self.word
+    }
+
+    fn parent(&self) -> Option<&Self> {
+        self.parent.as_deref()
+    }
+
+    fn drained(&self) {
+        self.drained.notify_waiters();
     }
 }
 

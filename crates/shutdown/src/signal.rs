@@ -5,9 +5,11 @@
 //! registers every handler before it returns (so a signal that arrives right
 //! after `install` is caught, not fatal), then runs as a task:
 //!
-//! - a signal while the shutdown is untriggered triggers it with
-//!   [`Reason::Signal`];
-//! - a signal once it is triggered (the operator pressing Ctrl+C again, or the
+//! - the first signal triggers the shutdown with [`Reason::Signal`] (or, if
+//!   the program already triggered it itself, leaves it draining with its
+//!   earlier reason: a Kubernetes pod that started draining on its own and
+//!   then gets its SIGTERM keeps draining);
+//! - the second signal (the operator pressing Ctrl+C again, or the
 //!   orchestrator repeating SIGTERM) escalates with [`Shutdown::force`], and the
 //!   listener ends. The binary, waiting on [`Shutdown::forced`], spills what it
 //!   can and exits with [`Reason::Forced`]'s exit code.
@@ -26,10 +28,12 @@ use crate::{Reason, Shutdown, ShutdownError, Signal};
 /// Triggers a [`Shutdown`] on OS signals and forces it on the next one.
 ///
 /// [`install`](SignalListener::install) registers every handler before it
-/// returns, then spawns a task: a signal while the shutdown is untriggered
-/// triggers it with [`Reason::Signal`]; a signal once it is triggered (Ctrl+C
-/// pressed again, SIGTERM repeated) escalates with [`Shutdown::force`] and the
-/// task ends. tokio keeps the handlers installed for the life of the process,
+/// returns, then spawns a task: the first signal triggers the shutdown with
+/// [`Reason::Signal`] (a shutdown the program already triggered itself keeps
+/// its reason and keeps draining); the second signal (Ctrl+C pressed again,
+/// SIGTERM repeated) escalates with [`Shutdown::force`] and the task ends.
+/// What counts is the number of *signals*, never whether the shutdown was
+/// already triggered. tokio keeps the handlers installed for the life of the process,
 /// so later signals are swallowed: the binary should exit once
 /// [`forced`](Shutdown::forced) resolves.
 ///
@@ -45,7 +49,7 @@ use crate::{Reason, Shutdown, ShutdownError, Signal};
 ///
 /// ```no_run
 /// use std::time::Duration;
-/// use evenkeel_shutdown::{Shutdown, SignalListener, Signal};
+/// use evenkeel_shutdown::{Outcome, Shutdown, SignalListener, Signal};
 ///
 /// #[tokio::main]
 /// async fn main() {
@@ -57,12 +61,13 @@ use crate::{Reason, Shutdown, ShutdownError, Signal};
 ///
 ///     // ... run the service with `shutdown` ...
 ///
-///     let reason = shutdown.triggered().await;
-///     tokio::select! {
-///         report = shutdown.drain(Duration::from_secs(25)) => println!("{report:?}"),
-///         forced = shutdown.forced() => std::process::exit(forced.exit_code()),
-///     }
-///     std::process::exit(reason.exit_code());
+///     shutdown.triggered().await;
+///     let outcome = tokio::select! {
+///         report = shutdown.drain(Duration::from_secs(25)) => Outcome::from(&report),
+///         _ = shutdown.forced() => Outcome::Forced, // the second signal
+///     };
+///     // 0 when everything drained in time, 124 timed out, 137 forced.
+///     std::process::exit(shutdown.exit_code(outcome));
 /// }
 /// ```
 #[derive(Clone, Debug)]
@@ -161,8 +166,17 @@ impl SignalListener {
         }
         let shutdown = shutdown.clone();
         Ok(runtime.spawn(async move {
+            // Counting signals, not asking whether the shutdown is triggered:
+            // a program that triggered itself (an admin endpoint, a parent
+            // scope, an idle timeout) and then gets its first SIGTERM must
+            // keep draining. Only a second *signal* escalates.
+            let mut first = true;
             while let Some(signal) = poll_fn(|cx| poll_any(&mut streams, cx)).await {
-                if !shutdown.trigger(Reason::Signal(signal)) {
+                if first {
+                    first = false;
+                    // Keeps the earlier reason if the program triggered first.
+                    shutdown.trigger(Reason::Signal(signal));
+                } else {
                     shutdown.force();
                     return;
                 }

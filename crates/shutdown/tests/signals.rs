@@ -8,8 +8,9 @@ use nix::sys::signal::{Signal as Os, raise};
 
 /// SIGTERM triggers with `Reason::Signal(Terminate)` (exit code 143) and a
 /// second signal (SIGINT) during the drain resolves `forced()`; SIGINT alone
-/// triggers with exit code 130 and a configured SIGHUP escalates; a signal
-/// after a programmatic trigger escalates at once. One test, because signals
+/// triggers with exit code 130 and a configured SIGHUP escalates; after a
+/// programmatic trigger the first signal keeps the drain going and only the
+/// second escalates (it counts signals, not triggers). One test, because signals
 /// are process-wide and tests in one binary run in parallel.
 #[tokio::test]
 async fn signals_trigger_then_escalate() {
@@ -47,14 +48,35 @@ async fn signals_trigger_then_escalate() {
     shutdown.forced().await;
     listener.await.unwrap();
 
-    // Already triggered by the program: the first signal escalates.
+    // Already triggered by the program (an admin endpoint, an idle timeout):
+    // the first signal does not force, the drain goes on; the second does.
     let shutdown = Shutdown::new();
     let listener = shutdown.listen_for_signals().unwrap();
     shutdown.trigger(Reason::Requested);
+    signal_seen_by_listener(Os::SIGTERM).await;
+    assert!(
+        !shutdown.is_forced(),
+        "the first signal after a programmatic trigger must not force"
+    );
+    assert!(!listener.is_finished(), "the listener waits for a second signal");
     raise(Os::SIGTERM).unwrap();
     shutdown.forced().await;
     listener.await.unwrap();
-    assert!(shutdown.reason().unwrap().is_clean());
+    assert!(shutdown.reason().unwrap().is_clean(), "first reason kept");
+}
+
+/// Raises `signal` and returns once the listener tasks woken by it have run:
+/// a stream of our own sees the same delivery, and the listener, woken by the
+/// same driver event, is queued before this task resumes (current-thread
+/// runtime); yielding lets it run. No wall-clock wait.
+async fn signal_seen_by_listener(signal: Os) {
+    use tokio::signal::unix::{SignalKind, signal as listen};
+    let mut ours = listen(SignalKind::from_raw(signal as i32)).unwrap();
+    raise(signal).unwrap();
+    ours.recv().await.unwrap();
+    for _ in 0..16 {
+        tokio::task::yield_now().await;
+    }
 }
 
 /// Asking for a signal the platform lacks is an error, not a panic.

@@ -78,6 +78,17 @@ pub enum TaskError<E> {
         /// The task's name.
         name: TaskName,
     },
+    /// The task was aborted but had not stopped `waited` later: it never
+    /// yields (a blocking call or a busy loop in async code), and tokio can
+    /// only abort a task at an `.await`. It was let go (detached) so the
+    /// shutdown is not held by it; it may still be running.
+    #[error("task `{name}` did not stop within {waited:?} of being aborted (it never yields)")]
+    Stuck {
+        /// The task's name.
+        name: TaskName,
+        /// How long the abort was waited for.
+        waited: Duration,
+    },
 }
 
 impl<E> TaskError<E> {
@@ -93,9 +104,10 @@ impl<E> TaskError<E> {
     /// ```
     pub fn name(&self) -> &str {
         match self {
-            Self::Failed { name, .. } | Self::Panicked { name, .. } | Self::Cancelled { name } => {
-                name
-            }
+            Self::Failed { name, .. }
+            | Self::Panicked { name, .. }
+            | Self::Cancelled { name }
+            | Self::Stuck { name, .. } => name,
         }
     }
 
@@ -121,6 +133,7 @@ impl<E> TaskError<E> {
             },
             Self::Panicked { name, message } => TaskError::Panicked { name, message },
             Self::Cancelled { name } => TaskError::Cancelled { name },
+            Self::Stuck { name, waited } => TaskError::Stuck { name, waited },
         }
     }
 }

@@ -81,6 +81,8 @@ use crate::stats::{Counters, TaskStats};
 /// - no limit ([`new`](TaskGroup::new));
 /// - grace period of [`DEFAULT_GRACE_PERIOD`](TaskGroup::DEFAULT_GRACE_PERIOD)
 ///   (5 s), changed with [`grace_period`](TaskGroup::grace_period);
+/// - abort wait of [`DEFAULT_ABORT_WAIT`](TaskGroup::DEFAULT_ABORT_WAIT)
+///   (1 s), changed with [`abort_wait`](TaskGroup::abort_wait);
 /// - a fresh token, or a child of another one with
 ///   [`child_of`](TaskGroup::child_of).
 ///
@@ -107,6 +109,8 @@ pub struct TaskGroup<T, E> {
     pub(crate) shared: Arc<Shared>,
     limit: Option<usize>,
     pub(crate) grace: Duration,
+    /// How long `cancel` waits for its aborts to land.
+    pub(crate) abort_wait: Duration,
     /// Outcomes collected while cancelling, handed out first by `join_next`.
     pub(crate) finished: VecDeque<Result<T, TaskError<E>>>,
     pub(crate) counters: Counters,
@@ -121,6 +125,12 @@ impl<T, E> TaskGroup<T, E> {
     /// their own before aborting them, unless
     /// [`grace_period`](TaskGroup::grace_period) says otherwise: 5 seconds.
     pub const DEFAULT_GRACE_PERIOD: Duration = Duration::from_secs(5);
+
+    /// How long [`cancel`](TaskGroup::cancel) waits for aborted tasks to
+    /// stop before reporting them [`Stuck`](TaskError::Stuck), unless
+    /// [`abort_wait`](TaskGroup::abort_wait) says otherwise: 1 second (an
+    /// abort lands within microseconds on any task that yields).
+    pub const DEFAULT_ABORT_WAIT: Duration = Duration::from_secs(1);
 
     /// Creates an empty group with no concurrency limit.
     ///
@@ -168,6 +178,7 @@ impl<T, E> TaskGroup<T, E> {
             }),
             limit,
             grace: Self::DEFAULT_GRACE_PERIOD,
+            abort_wait: Self::DEFAULT_ABORT_WAIT,
             finished: VecDeque::new(),
             counters: Counters::default(),
             token_lent: AtomicBool::new(false),
@@ -189,6 +200,25 @@ impl<T, E> TaskGroup<T, E> {
     #[must_use]
     pub fn grace_period(mut self, grace: Duration) -> Self {
         self.grace = grace;
+        self
+    }
+
+    /// Sets how long [`cancel`](TaskGroup::cancel) waits, after aborting,
+    /// for the aborts to land before it lets the tasks still running go and
+    /// reports them [`Stuck`](TaskError::Stuck).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use evenkeel_tasks::TaskGroup;
+    /// use std::time::Duration;
+    ///
+    /// let group = TaskGroup::<(), std::io::Error>::new().abort_wait(Duration::from_millis(100));
+    /// # let _ = group;
+    /// ```
+    #[must_use]
+    pub fn abort_wait(mut self, wait: Duration) -> Self {
+        self.abort_wait = wait;
         self
     }
 

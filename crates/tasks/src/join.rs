@@ -9,6 +9,7 @@
 
 use std::borrow::Cow;
 
+use evenkeel_retry::saturating_deadline;
 use tokio::task::{Id, JoinError};
 use tokio::time::Instant;
 
@@ -150,7 +151,12 @@ where
 
     /// Cancels the group: cancels its token, waits up to the
     /// [grace period](TaskGroup::grace_period) for the tasks to return, then
-    /// aborts the rest and waits for the aborts to land.
+    /// aborts the rest and waits up to the [abort wait](TaskGroup::abort_wait)
+    /// for the aborts to land. A task still running after that never yields
+    /// (tokio aborts a task only at an `.await`): it is let go, so it cannot
+    /// hold the caller (a shutdown) forever, and reported by name as
+    /// [`TaskError::Stuck`]. Both waits saturate: `Duration::MAX` means
+    /// "no limit", never a panic.
     ///
     /// Tasks still waiting for a slot are not started. Every outcome is
     /// kept: the next [`join_next`](TaskGroup::join_next) /
@@ -186,7 +192,7 @@ where
     /// ```
     pub async fn cancel(&mut self) {
         self.shared.token.cancel();
-        let deadline = Instant::now() + self.grace;
+        let deadline = saturating_deadline(Instant::now(), self.grace);
         loop {
             match tokio::time::timeout_at(deadline, self.set.join_next_with_id()).await {
                 Ok(Some(joined)) => {
@@ -198,9 +204,27 @@ where
             }
         }
         self.set.abort_all();
-        while let Some(joined) = self.set.join_next_with_id().await {
-            let outcome = self.settle(joined);
-            self.finished.push_back(outcome);
+        // An abort lands at the task's next `.await`; a task that never
+        // yields never sees it. Wait for the aborts only so long.
+        let landed = saturating_deadline(Instant::now(), self.abort_wait);
+        loop {
+            match tokio::time::timeout_at(landed, self.set.join_next_with_id()).await {
+                Ok(Some(joined)) => {
+                    let outcome = self.settle(joined);
+                    self.finished.push_back(outcome);
+                }
+                Ok(None) => return,
+                Err(_elapsed) => break,
+            }
+        }
+        // What is left is stuck: let it go, and report each one by name.
+        self.set.detach_all();
+        for name in self.names.take_all() {
+            self.counters.stuck += 1;
+            self.finished.push_back(Err(TaskError::Stuck {
+                name,
+                waited: self.abort_wait,
+            }));
         }
     }
 
@@ -225,6 +249,7 @@ where
             Err(TaskError::Failed { .. }) => &mut self.counters.failed,
             Err(TaskError::Panicked { .. }) => &mut self.counters.panicked,
             Err(TaskError::Cancelled { .. }) => &mut self.counters.cancelled,
+            Err(TaskError::Stuck { .. }) => &mut self.counters.stuck,
         };
         *counter += 1;
         outcome

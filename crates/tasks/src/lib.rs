@@ -69,7 +69,8 @@
 //! restart intensity (at most N restarts within a window) makes it give up
 //! with a [`SupervisorError`] instead of looping; an
 //! `evenkeel_shutdown::Shutdown` stops the children in reverse start order,
-//! each with its own grace period. Every start, exit and restart is a
+//! each with its own grace period, when its drain begins (not at the
+//! trigger: during the pre-drain delay the workers keep working). Every start, exit and restart is a
 //! [`SupervisorEvent`].
 //!
 //! # Examples
@@ -118,8 +119,10 @@
 //!     }));
 //! }
 //! let running = tokio::spawn(supervisor.run(shutdown.clone()));
-//! // ... later, on SIGTERM:
+//! // ... later, on SIGTERM: the children keep working through the pre-drain
+//! // delay and are stopped (in reverse order) when the drain begins.
 //! shutdown.trigger(Reason::Requested);
+//! shutdown.drain(Duration::from_secs(30)).await;
 //! if let Err(gave_up) = running.await.unwrap() {
 //!     eprintln!("supervisor gave up: {gave_up}");
 //! }

@@ -36,6 +36,12 @@ impl Names {
         self.live += 1;
     }
 
+    /// Removes and returns every name still in the table, in id order.
+    pub(crate) fn take_all(&mut self) -> Vec<TaskName> {
+        self.live = 0;
+        self.entries.drain(..).filter_map(|(_, name)| name).collect()
+    }
+
     pub(crate) fn remove(&mut self, id: Id) -> Option<TaskName> {
         // Tasks often finish in (or in reverse of) the order they were
         // spawned: try both ends before searching.

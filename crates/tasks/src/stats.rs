@@ -46,6 +46,10 @@ pub struct TaskStats {
     /// Tasks joined that were cancelled (aborted, or never started because
     /// the group was cancelled first).
     pub cancelled: u64,
+    /// Tasks that did not stop within the abort wait after
+    /// [`cancel`](crate::TaskGroup::cancel) aborted them
+    /// ([`TaskError::Stuck`](crate::TaskError::Stuck)); let go, maybe still running.
+    pub stuck: u64,
 }
 
 /// The group-side counters (updated with `&mut` access, so plain integers).
@@ -56,6 +60,7 @@ pub(crate) struct Counters {
     pub(crate) failed: u64,
     pub(crate) panicked: u64,
     pub(crate) cancelled: u64,
+    pub(crate) stuck: u64,
 }
 
 impl Counters {
@@ -67,6 +72,7 @@ impl Counters {
             failed: self.failed,
             panicked: self.panicked,
             cancelled: self.cancelled,
+            stuck: self.stuck,
         }
     }
 }

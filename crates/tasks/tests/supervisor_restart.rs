@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use evenkeel_retry::Backoff;
-use evenkeel_shutdown::{Reason, Shutdown};
+use evenkeel_shutdown::Shutdown;
 use evenkeel_tasks::{ChildSpec, Restart, Supervisor, SupervisorError, SupervisorEvent, TaskError};
 use support::Recorder;
 use tokio_util::sync::CancellationToken;
@@ -46,7 +46,7 @@ fn stop_at_start(
     move |event| {
         record(event);
         if matches!(event, SupervisorEvent::Started { restarts, .. } if *restarts == nth) {
-            shutdown.trigger(Reason::Requested);
+            support::drain_now(&shutdown);
         }
     }
 }
@@ -243,7 +243,7 @@ async fn restart_policies_follow_otp() {
     let stop = shutdown.clone();
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_secs(1)).await;
-        stop.trigger(Reason::Requested);
+        stop.drain(Duration::from_secs(3600)).await;
     });
     supervisor.run(shutdown).await.unwrap();
     let starts: Vec<u32> = counts.iter().map(|c| c.load(Ordering::SeqCst)).collect();

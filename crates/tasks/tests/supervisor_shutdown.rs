@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use evenkeel_shutdown::{DrainReport, Reason, Shutdown};
+use evenkeel_shutdown::{DrainReport, Phase, Reason, Shutdown};
 use evenkeel_tasks::{ChildSpec, Supervisor, SupervisorEvent};
 use support::Recorder;
 use tokio_util::sync::CancellationToken;
@@ -41,7 +41,7 @@ async fn children_stop_in_reverse_order_each_with_its_grace() {
         .on_event(move |event| {
             record(event);
             if matches!(event, SupervisorEvent::Started { child, .. } if child == "c") {
-                trigger.trigger(Reason::Requested);
+                support::drain_now(&trigger);
             }
         });
     supervisor.run(shutdown).await.unwrap();
@@ -86,11 +86,11 @@ async fn drain_waits_for_the_supervisor() {
     running.await.unwrap().unwrap();
 }
 
-/// A supervisor run after the shutdown was triggered starts nothing.
+/// A supervisor run after the drain began starts nothing.
 #[tokio::test(start_paused = true)]
-async fn an_already_triggered_shutdown_starts_nothing() {
+async fn a_draining_shutdown_starts_nothing() {
     let shutdown = Shutdown::new();
-    shutdown.trigger(Reason::Requested);
+    shutdown.drain(Duration::from_secs(1)).await;
     let recorder = Recorder::new();
     Supervisor::new()
         .child(cooperative("never"))
@@ -99,4 +99,53 @@ async fn an_already_triggered_shutdown_starts_nothing() {
         .await
         .unwrap();
     assert!(recorder.all().is_empty());
+}
+
+/// The trigger does not stop the children: during the pre-drain delay (5 s
+/// here) the service still serves, so its workers keep working (a worker
+/// counting ticks every 100 ms keeps counting). They are stopped when the
+/// drain begins, at 5 s, and the drain waits for that stop.
+#[tokio::test(start_paused = true)]
+async fn children_keep_working_through_the_pre_drain_delay() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    let shutdown = Shutdown::builder()
+        .pre_drain_delay(Duration::from_secs(5))
+        .build();
+    let ticks = Arc::new(AtomicU32::new(0));
+    let recorder = Recorder::new();
+    let counted = Arc::clone(&ticks);
+    let supervisor = Supervisor::new()
+        .child(ChildSpec::new("worker", move |token: CancellationToken| {
+            let ticks = Arc::clone(&counted);
+            async move {
+                loop {
+                    tokio::select! {
+                        () = token.cancelled() => return Ok::<(), String>(()),
+                        () = tokio::time::sleep(Duration::from_millis(100)) => {
+                            ticks.fetch_add(1, Ordering::SeqCst);
+                        }
+                    }
+                }
+            }
+        }))
+        .on_event(recorder.callback());
+    let running = tokio::spawn(supervisor.run(shutdown.clone()));
+    tokio::time::sleep(Duration::from_millis(1050)).await;
+    shutdown.trigger(Reason::Requested); // at 1.05 s: readiness false, intake open
+    let drain = tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move { shutdown.drain(Duration::from_secs(30)).await }
+    });
+    tokio::time::sleep(Duration::from_secs(4)).await; // 5.05 s: still pre-drain
+    assert_eq!(shutdown.phase(), Phase::PreDrain);
+    assert_eq!(recorder.matching("stop"), [], "nothing stopped before draining");
+    assert_eq!(ticks.load(Ordering::SeqCst), 50, "the worker kept working");
+    let report = drain.await.unwrap();
+    running.await.unwrap().unwrap();
+    // The drain began at 6.05 s (5 s after the trigger) and stopped the worker then.
+    assert_eq!(report, DrainReport::Complete { elapsed: Duration::from_secs(5) });
+    assert_eq!(recorder.matching("stop"), [(6050, "stop worker".to_string())]);
+    assert_eq!(ticks.load(Ordering::SeqCst), 60);
 }

@@ -6,7 +6,7 @@ mod support;
 use std::time::Duration;
 
 use evenkeel_retry::Backoff;
-use evenkeel_shutdown::{Reason, Shutdown};
+use evenkeel_shutdown::Shutdown;
 use evenkeel_tasks::{ChildSpec, Restart, Strategy, Supervisor};
 use support::Recorder;
 use tokio_util::sync::CancellationToken;
@@ -45,7 +45,7 @@ async fn scenario(strategy: Strategy, children: Vec<ChildSpec>) -> (Recorder, Ve
     let stop = shutdown.clone();
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_secs(1)).await;
-        stop.trigger(Reason::Requested);
+        stop.drain(Duration::from_secs(3600)).await;
     });
     supervisor.run(shutdown).await.unwrap();
     let after_starts: Vec<String> = recorder

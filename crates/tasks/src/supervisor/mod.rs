@@ -47,11 +47,16 @@ use event::Emitter;
 ///   up: it stops every child and [`run`](Supervisor::run) returns the
 ///   [`SupervisorError`] that says why.
 /// - **Shutdown.** [`run`](Supervisor::run) takes an
-///   `evenkeel_shutdown::Shutdown`. When it triggers, the children are
+///   `evenkeel_shutdown::Shutdown`. When its drain begins
+///   ([`Phase::Draining`](evenkeel_shutdown::Phase::Draining), set by
+///   `Shutdown::drain` once the pre-drain delay is over), the children are
 ///   stopped one at a time in reverse start order, each by cancelling its
 ///   token, waiting up to its own grace period, then aborting it. The
-///   supervisor holds a drain guard while it runs, so `Shutdown::drain`
-///   waits for this orderly stop.
+///   *trigger* alone does not stop them: during the pre-drain phase the
+///   service is still serving (readiness false, intake open) and its
+///   workers must keep working. The supervisor holds a drain guard while it
+///   runs, so `Shutdown::drain` waits for this orderly stop; call `drain`
+///   (not only `trigger`) to stop a supervisor.
 /// - **Events.** Every start, exit, scheduled restart, stop and give-up is a
 ///   [`SupervisorEvent`] passed to the [`on_event`](Supervisor::on_event)
 ///   callback (and logged through `tracing` with the `tracing` feature).
@@ -63,17 +68,33 @@ use event::Emitter;
 /// # Defaults
 ///
 /// - strategy [`Strategy::OneForOne`];
-/// - intensity: at most 3 restarts within 5 seconds;
-/// - backoff: `Backoff::exponential(100 ms)` (factor 2), capped at 10 s, no
-///   jitter, no attempt limit;
-/// - `reset_after`: the intensity window (5 s);
+/// - intensity: at most [`DEFAULT_MAX_RESTARTS`](Supervisor::DEFAULT_MAX_RESTARTS)
+///   (10) restarts within [`DEFAULT_WINDOW`](Supervisor::DEFAULT_WINDOW) (60 s);
+/// - backoff: [`default_backoff`](Supervisor::default_backoff),
+///   `Backoff::exponential(100 ms)` (factor 2), capped at 10 s, no jitter, no
+///   attempt limit;
+/// - `reset_after`: the intensity window (60 s);
+/// - abort wait: [`DEFAULT_ABORT_WAIT`](Supervisor::DEFAULT_ABORT_WAIT) (1 s);
 /// - no event callback.
+///
+/// The defaults are chosen so that the backoff fits inside the intensity
+/// window, as OTP users expect: the first 10 delays (0.1, 0.2, 0.4, 0.8,
+/// 1.6, 3.2, 6.4, 10, 10, 10 s) sum to 42.7 s, less than 60 s. A child that
+/// fails at once on every start is therefore restarted with backoff for
+/// 42.7 s (11 starts) and the supervisor gives up at its eleventh failure;
+/// a child that fails less often than 10 times a minute (once its backoff
+/// has grown) is restarted forever. Keep that property when changing one of
+/// them: with a backoff whose first `N` delays sum to more than the window,
+/// the intensity never trips and a crash-looping child is retried forever;
+/// with one whose sum is far below it, the supervisor gives up after a
+/// fraction of a second of failures (the old default, 3 within 5 s with
+/// this backoff, gave up after 0.7 s).
 ///
 /// # Example
 ///
 /// ```
 /// use evenkeel_retry::Backoff;
-/// use evenkeel_shutdown::{Reason, Shutdown};
+/// use evenkeel_shutdown::Shutdown;
 /// use evenkeel_tasks::{ChildSpec, Restart, Strategy, Supervisor, SupervisorEvent};
 /// use std::sync::{Arc, Mutex};
 /// use std::time::Duration;
@@ -102,7 +123,10 @@ use event::Emitter;
 ///     }))
 ///     .on_event(move |event| {
 ///         if let SupervisorEvent::Started { restarts: 2, .. } = event {
-///             stop.trigger(Reason::Requested); // enough for this example
+///             // Enough for this example: drain (the trigger alone does not
+///             // stop the children; the drain does).
+///             let stop = stop.clone();
+///             tokio::spawn(async move { stop.drain(Duration::from_secs(5)).await });
 ///         }
 ///         seen.lock().unwrap().push(format!("{event:?}"));
 ///     });
@@ -118,13 +142,16 @@ pub struct Supervisor {
     backoff: Backoff,
     reset_after: Option<Duration>,
     emitter: Emitter,
+    abort_wait: Duration,
 }
 
 impl Supervisor {
     /// The default intensity: at most this many restarts…
-    pub const DEFAULT_MAX_RESTARTS: u32 = 3;
+    pub const DEFAULT_MAX_RESTARTS: u32 = 10;
     /// …within this window.
-    pub const DEFAULT_WINDOW: Duration = Duration::from_secs(5);
+    pub const DEFAULT_WINDOW: Duration = Duration::from_secs(60);
+    /// How long an abort is waited for before the child is reported stuck.
+    pub const DEFAULT_ABORT_WAIT: Duration = Duration::from_secs(1);
 
     /// A supervisor with no children and the [defaults](Supervisor#defaults).
     ///
@@ -143,11 +170,29 @@ impl Supervisor {
             strategy: Strategy::default(),
             max_restarts: Self::DEFAULT_MAX_RESTARTS,
             window: Self::DEFAULT_WINDOW,
-            backoff: Backoff::exponential(Duration::from_millis(100))
-                .max_delay(Duration::from_secs(10)),
+            backoff: Self::default_backoff(),
             reset_after: None,
             emitter: Emitter::default(),
+            abort_wait: Self::DEFAULT_ABORT_WAIT,
         }
+    }
+
+    /// The default restart backoff: `Backoff::exponential(100 ms)` (factor
+    /// 2), capped at 10 s, no jitter, no attempt limit. Its first
+    /// [`DEFAULT_MAX_RESTARTS`](Supervisor::DEFAULT_MAX_RESTARTS) delays sum
+    /// to 42.7 s, inside the default window (see `# Defaults`).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use evenkeel_tasks::Supervisor;
+    /// use std::time::Duration;
+    ///
+    /// let first: Vec<Duration> = Supervisor::default_backoff().take(3).collect();
+    /// assert_eq!(first, [100, 200, 400].map(Duration::from_millis));
+    /// ```
+    pub fn default_backoff() -> Backoff {
+        Backoff::exponential(Duration::from_millis(100)).max_delay(Duration::from_secs(10))
     }
 
     /// Adds a child; children start in the order they are added and stop in
@@ -246,6 +291,28 @@ impl Supervisor {
         self
     }
 
+    /// How long to wait, after aborting a child that outlived its grace
+    /// period, for the abort to land. A child still running then never
+    /// yields (a blocking call or busy loop in async code; tokio aborts only
+    /// at an `.await`): it is reported as an [`Exited`](SupervisorEvent::Exited)
+    /// event with [`TaskError::Stuck`](crate::TaskError::Stuck) and its name,
+    /// and let go, so it cannot hold the shutdown.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use evenkeel_tasks::Supervisor;
+    /// use std::time::Duration;
+    ///
+    /// let supervisor = Supervisor::new().abort_wait(Duration::from_millis(200));
+    /// # let _ = supervisor;
+    /// ```
+    #[must_use]
+    pub fn abort_wait(mut self, wait: Duration) -> Self {
+        self.abort_wait = wait;
+        self
+    }
+
     /// Calls `callback` with every [`SupervisorEvent`], synchronously, from
     /// the supervisor's task: keep it quick (record, count, send on a
     /// channel).
@@ -264,11 +331,15 @@ impl Supervisor {
         self
     }
 
-    /// Starts the children and supervises them until `shutdown` triggers,
+    /// Starts the children and supervises them until the drain of
+    /// `shutdown` begins ([`Phase::Draining`](evenkeel_shutdown::Phase::Draining)),
     /// no child is left to run, or the supervisor gives up.
     ///
-    /// If `shutdown` has already triggered, or its drain has begun, no
-    /// child is started and this returns `Ok(())` at once. The returned
+    /// The trigger alone does not stop the children (during the pre-drain
+    /// delay they keep working); `Shutdown::drain` does, and waits for them.
+    /// If the drain has already begun, no child is started and this returns
+    /// `Ok(())` at once; a supervisor run after the trigger but before the
+    /// drain starts its children as usual. The returned
     /// future is `Send + 'static`, so it can be spawned.
     ///
     /// Time is measured with tokio's clock (the runtime needs its time
@@ -282,12 +353,13 @@ impl Supervisor {
     /// # Cancellation safety
     ///
     /// Not cancel-safe: dropping the future aborts the children at once
-    /// (they are owned by it) without their grace periods. Trigger the
+    /// (they are owned by it) without their grace periods. Drain the
     /// `shutdown` to stop them in order.
     ///
     /// # Example
     ///
     /// ```
+    /// use std::time::Duration;
     /// use evenkeel_shutdown::{Reason, Shutdown};
     /// use evenkeel_tasks::{ChildSpec, Supervisor};
     /// use tokio_util::sync::CancellationToken;
@@ -300,7 +372,8 @@ impl Supervisor {
     ///     Ok::<(), std::io::Error>(())
     /// }));
     /// let running = tokio::spawn(supervisor.run(shutdown.clone()));
-    /// shutdown.trigger(Reason::Requested);
+    /// shutdown.trigger(Reason::Requested); // the children keep running...
+    /// shutdown.drain(Duration::from_secs(10)).await; // ...until the drain stops them
     /// running.await.unwrap().unwrap();
     /// # }
     /// ```
@@ -325,6 +398,7 @@ impl fmt::Debug for Supervisor {
             .field("backoff", &self.backoff)
             .field("reset_after", &self.reset_after)
             .field("emitter", &self.emitter)
+            .field("abort_wait", &self.abort_wait)
             .finish()
     }
 }

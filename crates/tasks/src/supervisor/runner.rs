@@ -3,11 +3,16 @@
 //! Children run as tasks in one `JoinSet`; each slot remembers its child's
 //! state (running with its token and abort handle, waiting for a restart at
 //! an instant, or done). The loop waits, in this order of priority, for the
-//! shutdown trigger, a child's exit, or the next restart instant.
+//! shutdown's drain to begin ([`Phase::Draining`], not the trigger: during
+//! the pre-drain delay a server still serves and its workers keep working),
+//! a child's exit, or the next restart instant.
 //!
 //! Stopping a child (for shutdown, for a sibling's restart, or when giving
 //! up) means: cancel its token, join until it exits or its grace period
-//! ends, abort it, join until the abort lands. Other children may exit
+//! ends, abort it, join until the abort lands or the abort wait ends. A
+//! child still running then never yields (tokio aborts only at an `.await`):
+//! it is reported as `TaskError::Stuck` under its name and let go, so one
+//! stuck task cannot hold the whole shutdown. Other children may exit
 //! meanwhile; their exits are kept in `deferred` and handled by the loop
 //! afterwards, in the order they happened.
 
@@ -16,8 +21,8 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::time::Duration;
 
-use evenkeel_retry::Backoff;
-use evenkeel_shutdown::{Shutdown, Triggered};
+use evenkeel_retry::{Backoff, saturating_deadline};
+use evenkeel_shutdown::{Phase, Shutdown, WaitForPhase};
 use tokio::task::{AbortHandle, Id, JoinError, JoinSet};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -66,24 +71,27 @@ struct Runner {
     reset_after: Duration,
     emitter: Emitter,
     deferred: VecDeque<Exited>,
+    abort_wait: Duration,
+    /// Tasks that were aborted and did not stop within `abort_wait`: let go,
+    /// still in the set until (if ever) they yield.
+    stuck: Vec<Id>,
 }
 
 pub(super) async fn run(supervisor: Supervisor, shutdown: Shutdown) -> Result<(), SupervisorError> {
-    if shutdown.is_triggered() {
-        return Ok(());
-    }
     // Held until the children are stopped, so `Shutdown::drain` waits for
     // the orderly stop. Refused once draining began: then start nothing.
+    // During the pre-drain phase (triggered, intake still open) guards are
+    // granted and the children run: a server still serving needs its workers.
     let Ok(_guard) = shutdown.guard() else {
         return Ok(());
     };
-    let triggered = shutdown.triggered();
-    tokio::pin!(triggered);
+    let draining = shutdown.wait_for_phase(Phase::Draining);
+    tokio::pin!(draining);
     let mut runner = Runner::new(supervisor);
     for index in 0..runner.slots.len() {
         runner.start(index);
     }
-    let outcome = runner.supervise(triggered).await;
+    let outcome = runner.supervise(draining).await;
     if let Err(error) = &outcome {
         runner.emitter.emit(&SupervisorEvent::GaveUp {
             error: error.clone(),
@@ -103,6 +111,7 @@ impl Runner {
             backoff,
             reset_after,
             emitter,
+            abort_wait,
         } = supervisor;
         let slots = children
             .into_iter()
@@ -125,6 +134,8 @@ impl Runner {
             reset_after: reset_after.unwrap_or(window),
             emitter,
             deferred: VecDeque::new(),
+            abort_wait,
+            stuck: Vec::new(),
         }
     }
 
@@ -132,7 +143,7 @@ impl Runner {
     /// giving up (`Err`). Children may still be running when it returns.
     async fn supervise(
         &mut self,
-        mut triggered: Pin<&mut Triggered>,
+        mut draining: Pin<&mut WaitForPhase>,
     ) -> Result<(), SupervisorError> {
         loop {
             if let Some(exited) = self.deferred.pop_front() {
@@ -147,12 +158,12 @@ impl Runner {
                     _ => None,
                 })
                 .min();
-            if self.set.is_empty() && next_start.is_none() {
+            if self.set.len() == self.stuck.len() && next_start.is_none() {
                 return Ok(());
             }
             tokio::select! {
                 biased;
-                _reason = &mut triggered => return Ok(()),
+                _phase = &mut draining => return Ok(()),
                 Some(joined) = self.set.join_next_with_id() => {
                     if let Some(exited) = self.settle(joined) {
                         self.on_exit(exited).await?;
@@ -209,6 +220,11 @@ impl Runner {
             Ok((id, _)) => *id,
             Err(error) => error.id(),
         };
+        if let Some(at) = self.stuck.iter().position(|&stuck| stuck == id) {
+            // A stuck task finally yielded to its abort; it was reported.
+            self.stuck.swap_remove(at);
+            return None;
+        }
         let index = self.slots.iter().position(
             |slot| matches!(slot.state, State::Running { id: running, .. } if running == id),
         )?;
@@ -284,7 +300,7 @@ impl Runner {
         for &j in live.iter().rev() {
             self.stop(j, &live).await;
         }
-        let at = instant_after(now, delay);
+        let at = saturating_deadline(now, delay);
         for j in 0..count {
             if j != index && !live.contains(&j) {
                 continue;
@@ -305,29 +321,32 @@ impl Runner {
     }
 
     /// Stops child `index` if it runs: cancel, wait up to its grace period,
-    /// abort. Exits of children in `stopping` seen meanwhile count as their
-    /// stop; other exits are deferred.
+    /// abort, wait up to the abort wait; a child still running then never
+    /// yields and is reported [`TaskError::Stuck`] and let go. Exits of
+    /// children in `stopping` seen meanwhile count as their stop; other
+    /// exits are deferred.
     async fn stop(&mut self, index: usize, stopping: &[usize]) {
-        let State::Running { token, abort, .. } = &self.slots[index].state else {
+        let State::Running { id, token, abort, .. } = &self.slots[index].state else {
             return;
         };
-        let (token, abort) = (token.clone(), abort.clone());
+        let (id, token, abort) = (*id, token.clone(), abort.clone());
         self.emitter.emit(&SupervisorEvent::Stopping {
             child: self.slots[index].spec.name.clone(),
         });
         token.cancel();
-        let deadline = instant_after(Instant::now(), self.slots[index].spec.grace);
+        let mut deadline = saturating_deadline(Instant::now(), self.slots[index].spec.grace);
         let mut aborted = false;
         loop {
-            let joined = if aborted {
-                self.set.join_next_with_id().await
-            } else if let Ok(joined) =
+            let Ok(joined) =
                 tokio::time::timeout_at(deadline, self.set.join_next_with_id()).await
-            {
-                joined
-            } else {
+            else {
+                if aborted {
+                    self.let_go(index, id);
+                    return;
+                }
                 abort.abort();
                 aborted = true;
+                deadline = saturating_deadline(Instant::now(), self.abort_wait);
                 continue;
             };
             // An empty set means the child is gone already.
@@ -347,6 +366,22 @@ impl Runner {
                 self.deferred.push_back(exited);
             }
         }
+    }
+
+    /// Child `index` (task `id`) was aborted and did not stop: report it as
+    /// stuck, by name, and stop waiting for it.
+    fn let_go(&mut self, index: usize, id: Id) {
+        let slot = &mut self.slots[index];
+        slot.state = State::Done;
+        self.stuck.push(id);
+        let name = slot.spec.name.clone();
+        self.emitter.emit(&SupervisorEvent::Exited {
+            child: name.clone(),
+            exit: Err(TaskError::Stuck {
+                name,
+                waited: self.abort_wait,
+            }),
+        });
     }
 
     /// Stops every running child in reverse start order and drops pending
@@ -377,12 +412,4 @@ async fn sleep_until(at: Option<Instant>) {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
-}
-
-/// `now + delay`, saturating at roughly thirty years ahead instead of
-/// overflowing: a backoff without `max_delay` or a grace period of
-/// `Duration::MAX` may be far larger than an `Instant` can represent.
-fn instant_after(now: Instant, delay: Duration) -> Instant {
-    const FAR_FUTURE: Duration = Duration::from_secs(30 * 365 * 24 * 60 * 60);
-    now.checked_add(delay.min(FAR_FUTURE)).unwrap_or(now)
 }

@@ -7,6 +7,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use evenkeel_shutdown::Shutdown;
 use evenkeel_tasks::{SupervisorEvent, TaskError};
 use tokio::time::Instant;
 
@@ -64,6 +65,7 @@ pub(crate) fn describe(event: &SupervisorEvent) -> String {
             Err(TaskError::Failed { error, .. }) => format!("exit {child} failed: {error}"),
             Err(TaskError::Panicked { message, .. }) => format!("exit {child} panicked: {message}"),
             Err(TaskError::Cancelled { .. }) => format!("exit {child} cancelled"),
+            Err(TaskError::Stuck { .. }) => format!("exit {child} stuck"),
         },
         SupervisorEvent::RestartScheduled {
             child,
@@ -74,4 +76,12 @@ pub(crate) fn describe(event: &SupervisorEvent) -> String {
         SupervisorEvent::GaveUp { error } => format!("gave up: {error}"),
         other => format!("{other:?}"),
     }
+}
+
+/// Begins `shutdown`'s drain from a synchronous context (an event callback):
+/// spawns `drain`, which triggers and, with no pre-drain delay, stops
+/// intake at once; the supervisor stops its children when the drain begins.
+pub(crate) fn drain_now(shutdown: &Shutdown) {
+    let shutdown = shutdown.clone();
+    tokio::spawn(async move { shutdown.drain(std::time::Duration::from_secs(3600)).await });
 }
