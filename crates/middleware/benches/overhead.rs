@@ -167,7 +167,7 @@ where
         "bulkhead",
         &BulkheadLayer::new(1024).layer(inner.clone()),
     );
-    let breaker = CircuitBreakerLayer::new(Breaker::builder().build()).layer(inner.clone());
+    let breaker = CircuitBreakerLayer::new(Breaker::builder().build().unwrap()).layer(inner.clone());
     bench_layer(c, g, "circuit_breaker", &breaker);
     let drain = DrainLayer::new(Shutdown::new()).layer(inner.clone());
     bench_layer(c, g, "drain", &drain);

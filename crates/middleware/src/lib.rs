@@ -123,7 +123,10 @@
 
 mod admit;
 pub mod error;
+#[cfg(any(feature = "bulkhead", feature = "drain"))]
+pub mod hold;
 mod ready_call;
+mod sync;
 mod wrap;
 
 #[cfg(feature = "axum")]
@@ -144,6 +147,8 @@ pub mod retry;
 pub mod timeout;
 
 pub use error::{Error, LayerError};
+#[cfg(any(feature = "bulkhead", feature = "drain"))]
+pub use hold::{Hold, HoldBody, ResponseHold};
 pub use wrap::{WrapError, WrapErrorFuture, WrapErrorLayer};
 
 #[cfg(feature = "axum")]

@@ -14,7 +14,7 @@ use tower_test::mock;
 /// configured retry-after, and the inner service is never polled for it.
 #[tokio::test(start_paused = true)]
 async fn rejects_when_full_without_polling_inner() {
-    let layer = BulkheadLayer::new(1).retry_after(Duration::from_secs(3));
+    let layer = BulkheadLayer::builder(1).retry_after(Duration::from_secs(3)).build();
     let (mut a, mut handle) = mock::spawn_layer::<u32, u32, _>(layer.clone());
     let mut b = mock::Spawn::new(layer.layer(a.get_ref().get_ref().clone()));
     handle.allow(1);
@@ -71,7 +71,7 @@ async fn permit_taken_in_poll_ready_not_cloned() {
 /// refused once `max_wait` has passed.
 #[tokio::test(start_paused = true)]
 async fn waits_up_to_max_wait() {
-    let layer = BulkheadLayer::new(1).max_wait(Duration::from_millis(100));
+    let layer = BulkheadLayer::builder(1).max_wait(Duration::from_millis(100)).build();
     let (mut a, mut handle) = mock::spawn_layer::<u32, u32, _>(layer.clone());
     let mut b = mock::Spawn::new(layer.layer(a.get_ref().get_ref().clone()));
     handle.allow(2);

@@ -34,6 +34,7 @@ fn breaker(window: usize, min: u64) -> Breaker {
         .open_duration(Duration::from_secs(10))
         .half_open_calls(2)
         .build()
+        .unwrap()
 }
 
 async fn run<S>(svc: &S, outcomes: &[bool])
@@ -130,7 +131,8 @@ async fn dropped_trial_returns_its_slot() {
         .minimum_calls(1)
         .half_open_calls(1)
         .open_duration(Duration::from_secs(1))
-        .build();
+        .build()
+        .unwrap();
     let svc = CircuitBreakerLayer::new(b.clone()).layer(flaky());
     run(&svc, &[false]).await;
     tokio::time::advance(Duration::from_secs(1)).await;
@@ -153,7 +155,8 @@ async fn slow_call_rate_opens() {
         .minimum_calls(4)
         .slow_call_duration(Duration::from_millis(500))
         .slow_call_rate_threshold(75.0)
-        .build();
+        .build()
+        .unwrap();
     let svc = CircuitBreakerLayer::new(b.clone()).layer(flaky());
     for delay in [10, 500, 600, 499] {
         svc.clone().oneshot((true, delay)).await.unwrap();
@@ -169,7 +172,8 @@ async fn time_window_forgets_old_calls() {
     let b = Breaker::builder()
         .sliding_window(SlidingWindow::Time(Duration::from_secs(10)))
         .minimum_calls(4)
-        .build();
+        .build()
+        .unwrap();
     let svc = CircuitBreakerLayer::new(b.clone()).layer(flaky());
     run(&svc, &[false, false]).await;
     tokio::time::advance(Duration::from_secs(11)).await;
@@ -227,7 +231,8 @@ async fn clones_share_state_manual_control_and_events() {
         .sliding_window(SlidingWindow::Count(2))
         .minimum_calls(2)
         .on_state_change(move |c| log.lock().unwrap().push(c))
-        .build();
+        .build()
+        .unwrap();
     let layer = CircuitBreakerLayer::new(b.clone());
     let one = layer.clone().layer(flaky());
     let two = layer.layer(flaky());
@@ -296,7 +301,8 @@ proptest::proptest! {
                 .sliding_window(SlidingWindow::Count(n))
                 .minimum_calls(min)
                 .failure_rate_threshold(f64::from(percent))
-                .build();
+                .build()
+        .unwrap();
             let svc = CircuitBreakerLayer::new(b.clone()).layer(flaky());
             let min = min.min(n as u64);
             for (i, &ok) in outcomes.iter().enumerate() {

@@ -24,7 +24,7 @@ async fn stacked_layers_yield_one_flat_error() {
         .layer(TimeoutLayer::new(Duration::from_secs(1)))
         .layer(BulkheadLayer::new(10))
         .layer(DrainLayer::new(Shutdown::new()))
-        .layer(CircuitBreakerLayer::new(Breaker::builder().build()))
+        .layer(CircuitBreakerLayer::new(Breaker::default()))
         .layer(AttemptTimeoutLayer::new(Duration::from_millis(500)))
         .service_fn(|()| async { Err::<(), _>(std::io::Error::other("boom")) });
     let err: Error<std::io::Error> = svc.oneshot(()).await.unwrap_err();

@@ -33,7 +33,7 @@ async fn server_preset_order() {
     let server = ServerLayer::new(shutdown.clone())
         .rate_limit(RateLimiter::new(2, Duration::from_secs(60)))
         .timeout(Duration::from_secs(1))
-        .bulkhead(BulkheadLayer::new(1).max_wait(Duration::from_secs(10)));
+        .bulkhead(BulkheadLayer::builder(1).max_wait(Duration::from_secs(10)).build());
     let svc = server.layer(sleeper());
 
     let busy = tokio::spawn(svc.clone().oneshot(5_000));
@@ -68,7 +68,8 @@ async fn client_preset_does_not_retry_an_open_circuit() {
     let breaker = Breaker::builder()
         .sliding_window(SlidingWindow::Count(4))
         .minimum_calls(4)
-        .build();
+        .build()
+        .unwrap();
     let client = ClientLayer::new()
         .backoff(Backoff::constant(Duration::from_millis(10)).max_attempts(4))
         .breaker(breaker.clone());

@@ -5,14 +5,16 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
+use tokio::sync::OwnedSemaphorePermit;
 
-use super::permit::Permit;
 use crate::admit::Admit;
 use crate::error::{Error, LayerError};
+use crate::hold::{Hold, ResponseHold};
 
 pin_project! {
-    /// The inner response, holding the bulkhead permit until it completes or
-    /// is dropped; or [`Error::Overloaded`] on its first poll.
+    /// The inner response, carrying the bulkhead permit until the response
+    /// is complete (see [`ResponseHold`]); or [`Error::Overloaded`] on its
+    /// first poll. Dropped before it resolves, it gives the permit back.
     ///
     /// ```
     /// use evenkeel_middleware::BulkheadLayer;
@@ -32,12 +34,12 @@ pin_project! {
     pub struct ResponseFuture<F, E> {
         #[pin]
         inner: Admit<F, E>,
-        permit: Option<Permit>,
+        permit: Option<OwnedSemaphorePermit>,
     }
 }
 
 impl<F, E> ResponseFuture<F, E> {
-    pub(crate) fn new(inner: Admit<F, E>, permit: Option<Permit>) -> Self {
+    pub(crate) fn new(inner: Admit<F, E>, permit: Option<OwnedSemaphorePermit>) -> Self {
         Self { inner, permit }
     }
 }
@@ -46,14 +48,18 @@ impl<F, T, SE> Future for ResponseFuture<F, SE::Inner>
 where
     F: Future<Output = Result<T, SE>>,
     SE: LayerError,
+    T: ResponseHold,
 {
-    type Output = Result<T, Error<SE::Inner>>;
+    type Output = Result<T::Held, Error<SE::Inner>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let out = std::task::ready!(this.inner.poll(cx));
-        // Release the permit as soon as the response is in.
-        this.permit.take();
-        Poll::Ready(out)
+        // An error is complete now; a response keeps the permit until it is.
+        let permit = this.permit.take();
+        Poll::Ready(out.map(|response| match permit {
+            Some(permit) => response.hold(Hold::permit(permit)),
+            None => response.hold(Hold::default()),
+        }))
     }
 }

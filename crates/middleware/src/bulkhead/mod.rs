@@ -6,37 +6,75 @@
 //!
 //! [`Bulkhead`] takes a permit in `poll_ready`, before touching the inner
 //! service, exactly like `ConcurrencyLimit`, and holds it until the
-//! response future completes or is dropped. When no permit is free it
-//! reports ready without polling the inner service, and `call` resolves to
-//! [`Error::Overloaded`] with a retry-after hint.
-//! Optionally it waits up to [`max_wait`](BulkheadLayer::max_wait) for a
-//! permit first. Clones of the layer and of the service share the permits.
+//! response is *complete*: for an `http::Response<B>` that is the end of
+//! its body (see [`ResponseHold`](crate::ResponseHold)), so a streaming
+//! response counts against the limit for as long as it streams. When no
+//! permit is free it reports ready without polling the inner service, and
+//! `call` resolves to [`Error::Overloaded`] with a retry-after hint.
+//! Optionally it waits up to [`max_wait`](Builder::max_wait) for a permit
+//! first, in a fair queue. Clones of the layer and of the service share the
+//! permits (a tokio `Semaphore`).
+//!
+//! A refusal cached by `poll_ready` is re-checked by the next `poll_ready`
+//! (callers such as tower's balance poll readiness early and again before
+//! calling), so a freed permit is not refused on stale information.
 
+mod builder;
 pub mod future;
-pub(crate) mod permit;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use tokio::sync::OwnedSemaphorePermit;
 use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::admit::Admit;
 use crate::error::{Error, LayerError};
-use permit::{Permit, Shared, Wait, try_acquire};
+use crate::hold::ResponseHold;
+
+pub use builder::{Builder, BulkheadEvent};
+pub(crate) use builder::Shared;
+
+/// A bounded wait for a permit: `None` once the maximum wait has passed.
+pub(crate) type Acquire = Pin<Box<dyn Future<Output = Option<OwnedSemaphorePermit>> + Send + Sync>>;
+
+/// Starts a bounded, fair wait for one of `shared`'s permits.
+pub(crate) fn acquire(shared: &Shared, max_wait: Duration) -> Acquire {
+    let semaphore = Arc::clone(&shared.semaphore);
+    Box::pin(async move {
+        // The semaphore is never closed, so `acquire_owned` cannot fail.
+        match tokio::time::timeout(max_wait, semaphore.acquire_owned()).await {
+            Ok(Ok(permit)) => Some(permit),
+            Ok(Err(_)) | Err(_) => None,
+        }
+    })
+}
 
 /// Where a [`Bulkhead`] service stands between `poll_ready` and `call`.
-#[derive(Debug)]
 enum Admission {
     /// Nothing decided yet.
     Undecided,
     /// Waiting (up to the maximum) for a permit.
-    Waiting(Wait),
+    Waiting(Acquire),
     /// Holding a permit for the next call.
-    Admitted(Permit),
-    /// Full: the next call is rejected.
+    Admitted(OwnedSemaphorePermit),
+    /// Full: the next call is rejected (re-checked by the next `poll_ready`).
     Rejected,
+}
+
+impl std::fmt::Debug for Admission {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Undecided => "Undecided",
+            Self::Waiting(_) => "Waiting",
+            Self::Admitted(_) => "Admitted",
+            Self::Rejected => "Rejected",
+        })
+    }
 }
 
 /// Limits concurrent requests to the inner service; rejects the excess.
@@ -52,7 +90,7 @@ enum Admission {
 /// let mut a = layer.layer(tower::service_fn(|x: u8| async move { Ok::<_, std::io::Error>(x) }));
 /// let mut b = a.clone();
 ///
-/// // `a` holds the only permit from `poll_ready` until its future completes.
+/// // `a` holds the only permit from `poll_ready` until its response is complete.
 /// let in_flight = a.ready().await.unwrap().call(1);
 /// let rejected = b.ready().await.unwrap().call(2).await;
 /// assert!(matches!(rejected, Err(Error::Overloaded { .. })));
@@ -98,7 +136,7 @@ impl<S> Bulkhead<S> {
     /// assert_eq!(svc.available(), 4);
     /// ```
     pub fn available(&self) -> usize {
-        self.shared.available()
+        self.shared.semaphore.available_permits()
     }
 
     /// The configured maximum concurrency.
@@ -117,8 +155,9 @@ impl<S, Req> Service<Req> for Bulkhead<S>
 where
     S: Service<Req>,
     S::Error: LayerError,
+    S::Response: ResponseHold,
 {
-    type Response = S::Response;
+    type Response = <S::Response as ResponseHold>::Held;
     type Error = Error<<S::Error as LayerError>::Inner>;
     type Future = future::ResponseFuture<S::Future, <S::Error as LayerError>::Inner>;
 
@@ -126,25 +165,40 @@ where
         loop {
             match &mut self.admission {
                 Admission::Undecided => {
-                    self.admission = match try_acquire(&self.shared) {
-                        Some(permit) => Admission::Admitted(permit),
-                        None => match self.shared.max_wait {
-                            Some(wait) if !wait.is_zero() => {
-                                Admission::Waiting(Wait::new(&self.shared, wait))
+                    self.admission = match Arc::clone(&self.shared.semaphore).try_acquire_owned() {
+                        Ok(permit) => Admission::Admitted(permit),
+                        Err(_) => match self.shared.wait() {
+                            Some(wait) => Admission::Waiting(acquire(&self.shared, wait)),
+                            None => {
+                                self.shared.rejected(Duration::ZERO);
+                                Admission::Rejected
                             }
-                            _ => Admission::Rejected,
                         },
                     };
                 }
                 Admission::Waiting(wait) => {
-                    self.admission = match std::task::ready!(wait.poll(cx)) {
+                    self.admission = match std::task::ready!(wait.as_mut().poll(cx)) {
                         Some(permit) => Admission::Admitted(permit),
-                        None => Admission::Rejected,
+                        None => {
+                            self.shared.rejected(self.shared.max_wait.unwrap_or_default());
+                            Admission::Rejected
+                        }
                     };
                 }
-                // Full: report ready without polling the inner service, so no
-                // inner readiness is reserved for a call that will not happen.
-                Admission::Rejected => return Poll::Ready(Ok(())),
+                Admission::Rejected => {
+                    // Polled again: the refusal may be stale (a permit freed
+                    // since). Re-check once, without starting another wait.
+                    return match Arc::clone(&self.shared.semaphore).try_acquire_owned() {
+                        Ok(permit) => {
+                            self.admission = Admission::Admitted(permit);
+                            continue;
+                        }
+                        // Still full: ready without polling the inner
+                        // service, so no inner readiness is reserved for a
+                        // call that will not happen.
+                        Err(_) => Poll::Ready(Ok(())),
+                    };
+                }
                 Admission::Admitted(_) => {
                     return self.inner.poll_ready(cx).map_err(LayerError::into_error);
                 }
@@ -171,20 +225,26 @@ where
     }
 }
 
-/// Applies [`Bulkhead`]; every service it makes shares one set of permits.
+/// Applies [`Bulkhead`]; every service it makes, and every clone of the
+/// layer, shares one set of permits. Configure it with
+/// [`builder`](BulkheadLayer::builder).
 ///
 /// # Defaults
 ///
-/// No waiting (reject at once when full); a retry-after hint of 1 second.
+/// No waiting (reject at once when full); a retry-after hint of 1 second
+/// (see [`Builder`]). A limit above tokio's `Semaphore::MAX_PERMITS`
+/// (2⁶¹ − 1 on 64-bit targets) is that maximum.
 ///
 /// ```
 /// use std::time::Duration;
 /// use evenkeel_middleware::BulkheadLayer;
 ///
-/// let layer = BulkheadLayer::new(64)
+/// let layer = BulkheadLayer::builder(64)
 ///     .max_wait(Duration::from_millis(50))
-///     .retry_after(Duration::from_secs(2));
-/// # let _ = layer;
+///     .retry_after(Duration::from_secs(2))
+///     .build();
+/// let clone = layer.clone(); // shares the 64 permits
+/// # let _ = clone;
 /// ```
 #[derive(Debug, Clone)]
 pub struct BulkheadLayer {
@@ -192,46 +252,27 @@ pub struct BulkheadLayer {
 }
 
 impl BulkheadLayer {
-    /// At most `max_concurrency` requests in flight at once.
+    /// At most `max_concurrency` requests in flight at once, with the
+    /// defaults.
     ///
     /// ```
     /// let layer = evenkeel_middleware::BulkheadLayer::new(16);
-    /// # let _ = layer;
+    /// assert_eq!(layer.available(), 16);
     /// ```
     pub fn new(max_concurrency: usize) -> Self {
-        Self::build(max_concurrency, None, Duration::from_secs(1))
+        Self::builder(max_concurrency).build()
     }
 
-    fn build(max_concurrency: usize, max_wait: Option<Duration>, retry_after: Duration) -> Self {
-        Self {
-            shared: Arc::new(Shared::new(max_concurrency, max_wait, retry_after)),
-        }
-    }
-
-    /// Waits up to `max_wait` for a permit before rejecting. Returns a new
-    /// layer with fresh permits: configure before cloning.
+    /// A [`Builder`] for a bulkhead of `max_concurrency` permits.
     ///
     /// ```
-    /// let layer = evenkeel_middleware::BulkheadLayer::new(16).max_wait(std::time::Duration::from_millis(10));
+    /// let layer = evenkeel_middleware::BulkheadLayer::builder(16)
+    ///     .max_wait(std::time::Duration::from_millis(10))
+    ///     .build();
     /// # let _ = layer;
     /// ```
-    #[must_use]
-    pub fn max_wait(self, max_wait: Duration) -> Self {
-        let s = &self.shared;
-        Self::build(s.max, Some(max_wait), s.retry_after)
-    }
-
-    /// The retry-after hint carried by [`Error::Overloaded`]. Returns a new
-    /// layer with fresh permits: configure before cloning.
-    ///
-    /// ```
-    /// let layer = evenkeel_middleware::BulkheadLayer::new(16).retry_after(std::time::Duration::from_secs(5));
-    /// # let _ = layer;
-    /// ```
-    #[must_use]
-    pub fn retry_after(self, retry_after: Duration) -> Self {
-        let s = &self.shared;
-        Self::build(s.max, s.max_wait, retry_after)
+    pub fn builder(max_concurrency: usize) -> Builder {
+        Builder::new(max_concurrency)
     }
 
     /// The shared permits (for the server preset, which fuses them in).
@@ -246,7 +287,16 @@ impl BulkheadLayer {
     /// assert_eq!(evenkeel_middleware::BulkheadLayer::new(3).available(), 3);
     /// ```
     pub fn available(&self) -> usize {
-        self.shared.available()
+        self.shared.semaphore.available_permits()
+    }
+
+    /// The configured maximum concurrency.
+    ///
+    /// ```
+    /// assert_eq!(evenkeel_middleware::BulkheadLayer::new(3).max_concurrency(), 3);
+    /// ```
+    pub fn max_concurrency(&self) -> usize {
+        self.shared.max
     }
 }
 

@@ -7,31 +7,41 @@
 //!   Closed ───────────────────────────────────────▶ Open
 //!     ▲                                              │ open_duration elapsed
 //!     │ trial calls below thresholds                 ▼ (on the next request)
-//!     └──────────────────────────────────────── HalfOpen ──▶ Open (trials failed)
+//!     └──────────────────────────────────────── HalfOpen ──▶ Open (trials failed,
+//!                                                              or max_half_open_wait
+//!                                                              passed with trials
+//!                                                              still running)
 //!
 //!   force_open() ─▶ ForcedOpen (until close())      close() ─▶ Closed, window cleared
 //! ```
 //!
 //! Every transition bumps an epoch; a call records its outcome only if the
 //! epoch it was admitted in is still current, so slow calls admitted while
-//! closed cannot trip (or close) a circuit that has moved on.
+//! closed cannot trip (or close) a circuit that has moved on. A ticket kept
+//! between `poll_ready` and `call` is checked against the epoch again, so a
+//! decision does not outlive the state that made it.
+//!
+//! Time is compared, never added: a state's age is
+//! `now.saturating_duration_since(since)`, so any open duration (even
+//! `Duration::MAX`, "until closed by hand") works without an overflow.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::PoisonError;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::builder::{Builder, Listener};
+use super::builder::{Builder, EventListener, Listener};
 use super::classify::Outcome;
-use super::window::{SlidingWindow, Window};
+use super::event::{BreakerEvent, StateChange};
+use super::window::{SlidingWindow, Totals, Window};
+use crate::sync::{Arc, AtomicU64, Mutex, MutexGuard, Ordering};
 
 /// The state of a circuit breaker.
 ///
 /// ```
 /// use evenkeel_middleware::circuit_breaker::{Breaker, State};
-/// assert_eq!(Breaker::builder().build().state(), State::Closed);
+/// assert_eq!(Breaker::builder().build().unwrap().state(), State::Closed);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum State {
@@ -46,21 +56,6 @@ pub enum State {
     ForcedOpen,
 }
 
-/// A state transition, passed to the [`on_state_change`](Builder::on_state_change) callback.
-///
-/// ```
-/// use evenkeel_middleware::circuit_breaker::{State, StateChange};
-/// let change = StateChange { from: State::Closed, to: State::Open };
-/// assert_eq!(change.to, State::Open);
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StateChange {
-    /// The state left.
-    pub from: State,
-    /// The state entered.
-    pub to: State,
-}
-
 /// A circuit breaker's shared state; clones share it.
 ///
 /// Obtain one from [`Breaker::builder`], hand it to
@@ -72,16 +67,29 @@ pub struct StateChange {
 /// ```
 /// use evenkeel_middleware::circuit_breaker::{Breaker, State};
 ///
-/// let breaker = Breaker::builder().build();
+/// let breaker = Breaker::builder().build()?;
 /// let handle = breaker.clone();
 /// handle.force_open();
 /// assert_eq!(breaker.state(), State::ForcedOpen);
 /// breaker.close();
 /// assert_eq!(handle.state(), State::Closed);
+/// # Ok::<(), evenkeel_middleware::circuit_breaker::ConfigError>(())
 /// ```
 #[derive(Clone)]
 pub struct Breaker {
     shared: Arc<Shared>,
+}
+
+impl Default for Breaker {
+    /// A breaker with [`Builder`]'s documented defaults (always valid).
+    ///
+    /// ```
+    /// use evenkeel_middleware::circuit_breaker::{Breaker, State};
+    /// assert_eq!(Breaker::default().state(), State::Closed);
+    /// ```
+    fn default() -> Self {
+        Self::from_builder(Builder::with_defaults())
+    }
 }
 
 impl fmt::Debug for Breaker {
@@ -107,15 +115,25 @@ struct Shared {
     timed: bool,
     open_duration: Duration,
     half_open_calls: u32,
+    max_half_open_wait: Duration,
     listener: Option<Listener>,
+    events: Option<EventListener>,
 }
 
 struct Machine {
     state: State,
     epoch: u64,
-    opened_at: Instant,
+    /// When the current state was entered.
+    since: Instant,
     window: Window,
     trials: Trials,
+}
+
+/// What a locked section has to report once the lock is released.
+#[derive(Default)]
+struct Report {
+    change: Option<BreakerEvent>,
+    other: Option<BreakerEvent>,
 }
 
 /// Half-open bookkeeping.
@@ -153,14 +171,20 @@ fn gate(epoch: u64, state: State) -> u64 {
 
 /// Whether `part` out of `whole` reaches `percent`, computed exactly.
 fn reaches(part: u64, whole: u64, percent: f64) -> bool {
-    whole > 0 && (part as f64 * 100.0) / whole as f64 >= percent
+    whole > 0 && rate(part, whole) >= percent
+}
+
+/// `part` out of `whole` as a percentage (`whole > 0`).
+#[allow(clippy::cast_precision_loss, reason = "call counts far below 2^52")]
+fn rate(part: u64, whole: u64) -> f64 {
+    (part as f64 * 100.0) / whole as f64
 }
 
 impl Breaker {
     /// A builder with the documented defaults.
     ///
     /// ```
-    /// let breaker = evenkeel_middleware::circuit_breaker::Breaker::builder().build();
+    /// let breaker = evenkeel_middleware::circuit_breaker::Breaker::builder().build().unwrap();
     /// # let _ = breaker;
     /// ```
     pub fn builder() -> Builder {
@@ -178,7 +202,7 @@ impl Breaker {
                 machine: Mutex::new(Machine {
                     state: State::Closed,
                     epoch: 0,
-                    opened_at: Instant::now(),
+                    since: Instant::now(),
                     window: Window::new(b.window),
                     trials: Trials::default(),
                 }),
@@ -190,12 +214,16 @@ impl Breaker {
                 timed: b.slow_rate.is_some() || matches!(b.window, SlidingWindow::Time(_)),
                 open_duration: b.open_duration,
                 half_open_calls: b.half_open_calls,
+                max_half_open_wait: b.max_half_open_wait,
                 listener: b.listener,
+                events: b.events,
             }),
         }
     }
 
     fn lock(&self) -> MutexGuard<'_, Machine> {
+        // A panic while the lock was held (only a listener could panic,
+        // and listeners run outside it) leaves a consistent machine.
         self.shared
             .machine
             .lock()
@@ -207,7 +235,7 @@ impl Breaker {
     ///
     /// ```
     /// use evenkeel_middleware::circuit_breaker::{Breaker, State};
-    /// assert_eq!(Breaker::builder().build().state(), State::Closed);
+    /// assert_eq!(Breaker::builder().build().unwrap().state(), State::Closed);
     /// ```
     pub fn state(&self) -> State {
         self.lock().state
@@ -218,7 +246,7 @@ impl Breaker {
     ///
     /// ```
     /// use evenkeel_middleware::circuit_breaker::{Breaker, State};
-    /// let b = Breaker::builder().build();
+    /// let b = Breaker::builder().build().unwrap();
     /// b.force_open();
     /// assert_eq!(b.state(), State::ForcedOpen);
     /// ```
@@ -230,7 +258,7 @@ impl Breaker {
     ///
     /// ```
     /// use evenkeel_middleware::circuit_breaker::{Breaker, State};
-    /// let b = Breaker::builder().build();
+    /// let b = Breaker::builder().build().unwrap();
     /// b.force_open();
     /// b.close();
     /// assert_eq!(b.state(), State::Closed);
@@ -242,28 +270,52 @@ impl Breaker {
     fn transition_now(&self, to: State) {
         let change = {
             let mut m = self.lock();
-            self.transition(&mut m, to, Instant::now())
+            self.transition(&mut m, to, Instant::now(), None)
         };
-        self.notify(change);
+        self.report(Report {
+            change,
+            other: None,
+        });
     }
 
-    fn transition(&self, m: &mut Machine, to: State, now: Instant) -> Option<StateChange> {
+    /// Moves to `to`; `rates` are the (failure, slow-call) rates that
+    /// decided it, if any. Returns the event to report, for a real change.
+    fn transition(
+        &self,
+        m: &mut Machine,
+        to: State,
+        now: Instant,
+        rates: Option<(f64, Option<f64>)>,
+    ) -> Option<BreakerEvent> {
         let from = m.state;
         m.state = to;
         m.epoch += 1;
+        m.since = now;
         self.shared.gate.store(gate(m.epoch, to), Ordering::Release);
         m.trials = Trials::default();
-        match to {
-            State::Open | State::ForcedOpen => m.opened_at = now,
-            State::Closed => m.window = Window::new(self.shared.window),
-            State::HalfOpen => {}
+        if to == State::Closed {
+            m.window = Window::new(self.shared.window);
         }
-        (from != to).then_some(StateChange { from, to })
+        (from != to).then_some(BreakerEvent::Transition {
+            from,
+            to,
+            failure_rate: rates.map(|(f, _)| f),
+            slow_call_rate: rates.and_then(|(_, s)| s),
+        })
     }
 
-    fn notify(&self, change: Option<StateChange>) {
-        if let (Some(change), Some(listener)) = (change, &self.shared.listener) {
-            listener(change);
+    /// Delivers what a locked section decided, after the lock is released.
+    fn report(&self, report: Report) {
+        let s = &*self.shared;
+        for event in [report.change, report.other].into_iter().flatten() {
+            event.trace();
+            if let (BreakerEvent::Transition { from, to, .. }, Some(listener)) = (event, &s.listener)
+            {
+                listener(StateChange { from, to });
+            }
+            if let Some(events) = &s.events {
+                events(&event);
+            }
         }
     }
 
@@ -277,27 +329,40 @@ impl Breaker {
             return Ok(self.ticket(word >> 2, false));
         }
         let now = Instant::now();
-        let mut change = None;
+        let mut report = Report::default();
         let result = {
             let mut m = self.lock();
-            if m.state == State::Open {
-                let reopen = m.opened_at + s.open_duration;
-                if now < reopen {
-                    return Err(reopen - now);
-                }
-                change = self.transition(&mut m, State::HalfOpen, now);
+            let age = now.saturating_duration_since(m.since);
+            if m.state == State::Open && age >= s.open_duration {
+                report.change = self.transition(&mut m, State::HalfOpen, now, None);
+            } else if m.state == State::HalfOpen
+                && m.trials.admitted >= s.half_open_calls
+                && age >= s.max_half_open_wait
+            {
+                // The trials did not all complete in time (a hung call
+                // holds its slot): give up on them and open again.
+                report.change = self.transition(&mut m, State::Open, now, None);
             }
+            let age = now.saturating_duration_since(m.since);
             match m.state {
                 State::Closed => Ok(self.ticket(m.epoch, false)),
                 State::HalfOpen if m.trials.admitted < s.half_open_calls => {
                     m.trials.admitted += 1;
                     Ok(self.ticket(m.epoch, true))
                 }
-                // Trial slots all taken, or forced open.
-                State::HalfOpen | State::Open | State::ForcedOpen => Err(s.open_duration),
+                // Trial slots all taken: the next decision is at the latest
+                // when the half-open wait runs out.
+                State::HalfOpen => Err((State::HalfOpen, s.max_half_open_wait.saturating_sub(age))),
+                State::Open => Err((State::Open, s.open_duration.saturating_sub(age))),
+                // No deadline: the configured open duration is the hint.
+                State::ForcedOpen => Err((State::ForcedOpen, s.open_duration)),
             }
         };
-        self.notify(change);
+        let result = result.map_err(|(state, retry_after)| {
+            report.other = Some(BreakerEvent::Rejected { state, retry_after });
+            retry_after
+        });
+        self.report(report);
         result
     }
 
@@ -310,24 +375,36 @@ impl Breaker {
         }
     }
 
-    /// Records a completed call admitted in `epoch`.
     /// Whether calls must be timed for this breaker.
     pub(crate) fn timed(&self) -> bool {
         self.shared.timed
     }
 
+    /// Records a completed call admitted in `epoch`.
     fn record(&self, epoch: u64, outcome: Outcome, elapsed: Duration, now: Option<Instant>) {
         let s = &*self.shared;
-        let change = {
+        let slow = s.slow_rate.is_some() && elapsed >= s.slow_duration;
+        let mut report = Report {
+            change: None,
+            other: slow.then_some(BreakerEvent::SlowCall { elapsed }),
+        };
+        {
             let mut m = self.lock();
             if m.epoch != epoch {
-                return;
+                drop(m);
+                return self.report(report);
             }
             let failed = outcome == Outcome::Failure;
-            let slow = s.slow_rate.is_some() && elapsed >= s.slow_duration;
-            let slow_trips =
-                |slow: u64, calls: u64| s.slow_rate.is_some_and(|p| reaches(slow, calls, p));
-            match (m.state, outcome) {
+            // The rates of `t`, and whether they trip the thresholds.
+            let judge = |t: Totals| {
+                let failure = (t.calls > 0).then(|| rate(t.failures, t.calls));
+                let slow_rate = s.slow_rate.and_then(|_| failure.map(|_| rate(t.slow, t.calls)));
+                let trips = reaches(t.failures, t.calls, s.failure_rate)
+                    || s.slow_rate.is_some_and(|p| reaches(t.slow, t.calls, p));
+                (trips, failure.map(|f| (f, slow_rate)))
+            };
+            let now_or_read = || now.unwrap_or_else(Instant::now);
+            report.change = match (m.state, outcome) {
                 (State::HalfOpen, Outcome::Ignore) => {
                     m.trials.admitted = m.trials.admitted.saturating_sub(1);
                     None
@@ -336,13 +413,11 @@ impl Breaker {
                 (State::Closed, _) => {
                     m.window.record(failed, slow, now);
                     let t = m.window.totals(now);
-                    let trip = t.calls >= s.minimum_calls
-                        && (reaches(t.failures, t.calls, s.failure_rate)
-                            || slow_trips(t.slow, t.calls));
-                    if trip {
-                        self.transition(&mut m, State::Open, now.unwrap_or_else(Instant::now))
-                    } else {
-                        None
+                    match judge(t) {
+                        (true, rates) if t.calls >= s.minimum_calls => {
+                            self.transition(&mut m, State::Open, now_or_read(), rates)
+                        }
+                        _ => None,
                     }
                 }
                 (State::HalfOpen, _) => {
@@ -351,24 +426,26 @@ impl Breaker {
                     m.trials.slow += u32::from(slow);
                     let t = m.trials;
                     if t.completed >= s.half_open_calls {
-                        let total = u64::from(t.completed);
-                        let reopen = reaches(u64::from(t.failures), total, s.failure_rate)
-                            || slow_trips(u64::from(t.slow), total);
+                        let (reopen, rates) = judge(Totals {
+                            calls: u64::from(t.completed),
+                            failures: u64::from(t.failures),
+                            slow: u64::from(t.slow),
+                        });
                         let to = if reopen { State::Open } else { State::Closed };
-                        self.transition(&mut m, to, now.unwrap_or_else(Instant::now))
+                        self.transition(&mut m, to, now_or_read(), rates)
                     } else {
                         None
                     }
                 }
-            }
-        };
-        self.notify(change);
+            };
+        }
+        self.report(report);
     }
 
     /// Whether two handles share one breaker.
     ///
     /// ```
-    /// let a = evenkeel_middleware::circuit_breaker::Breaker::builder().build();
+    /// let a = evenkeel_middleware::circuit_breaker::Breaker::builder().build().unwrap();
     /// assert!(a.shares_state_with(&a.clone()));
     /// ```
     pub fn shares_state_with(&self, other: &Self) -> bool {
@@ -377,6 +454,12 @@ impl Breaker {
 }
 
 impl Ticket {
+    /// Whether the state this ticket was admitted in is still current
+    /// (a decision kept since `poll_ready` may have gone stale).
+    pub(crate) fn is_current(&self) -> bool {
+        self.breaker.shared.gate.load(Ordering::Acquire) >> 2 == self.epoch
+    }
+
     /// Records the completed call this ticket admitted.
     pub(crate) fn record(mut self, outcome: Outcome, elapsed: Duration, now: Option<Instant>) {
         // Recorded now: the drop below must not give a trial slot back.

@@ -1,13 +1,48 @@
-//! [`Builder`]: a circuit breaker's configuration, with documented defaults.
+//! [`Builder`]: a circuit breaker's configuration, with documented
+//! defaults, checked by [`Builder::build`] ([`ConfigError`]).
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::breaker::{Breaker, StateChange};
+use super::breaker::Breaker;
+use super::event::{BreakerEvent, StateChange};
 use super::window::SlidingWindow;
 
 pub(super) type Listener = Arc<dyn Fn(StateChange) + Send + Sync>;
+pub(super) type EventListener = Arc<dyn Fn(&BreakerEvent) + Send + Sync>;
+
+/// A breaker configuration that [`Builder::build`] refuses.
+///
+/// ```
+/// use evenkeel_middleware::circuit_breaker::{Breaker, ConfigError};
+///
+/// let err = Breaker::builder().failure_rate_threshold(0.0).build().unwrap_err();
+/// assert_eq!(err, ConfigError::FailureRateThreshold { percent: 0.0 });
+/// assert_eq!(err.to_string(), "failure rate threshold must be a percentage in (0, 100], got 0");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The failure-rate threshold is not in (0, 100] (0 would trip on
+    /// success; NaN or more than 100 would never trip).
+    #[error("failure rate threshold must be a percentage in (0, 100], got {percent}")]
+    FailureRateThreshold {
+        /// The value given.
+        percent: f64,
+    },
+    /// The slow-call-rate threshold is not in (0, 100].
+    #[error("slow call rate threshold must be a percentage in (0, 100], got {percent}")]
+    SlowCallRateThreshold {
+        /// The value given.
+        percent: f64,
+    },
+}
+
+/// Whether `percent` is a usable threshold: in (0, 100], not NaN.
+fn valid_percent(percent: f64) -> bool {
+    percent > 0.0 && percent <= 100.0
+}
 
 /// Configures a [`Breaker`].
 ///
@@ -22,7 +57,9 @@ pub(super) type Listener = Arc<dyn Fn(StateChange) + Send + Sync>;
 /// | [`slow_call_duration`](Builder::slow_call_duration) | 60 s |
 /// | [`open_duration`](Builder::open_duration) | 30 s |
 /// | [`half_open_calls`](Builder::half_open_calls) | 5 |
+/// | [`max_half_open_wait`](Builder::max_half_open_wait) | 60 s |
 /// | [`on_state_change`](Builder::on_state_change) | none |
+/// | [`on_event`](Builder::on_event) | none |
 ///
 /// ```
 /// use std::time::Duration;
@@ -36,9 +73,11 @@ pub(super) type Listener = Arc<dyn Fn(StateChange) + Send + Sync>;
 ///     .slow_call_duration(Duration::from_secs(2))
 ///     .open_duration(Duration::from_secs(5))
 ///     .half_open_calls(3)
-///     .on_state_change(|c| eprintln!("breaker: {:?} -> {:?}", c.from, c.to))
-///     .build();
+///     .max_half_open_wait(Duration::from_secs(20))
+///     .on_event(|e| eprintln!("breaker: {e:?}"))
+///     .build()?;
 /// # let _ = breaker;
+/// # Ok::<(), evenkeel_middleware::circuit_breaker::ConfigError>(())
 /// ```
 #[must_use = "a builder does nothing until `build` is called"]
 #[derive(Clone)]
@@ -50,7 +89,9 @@ pub struct Builder {
     pub(super) slow_duration: Duration,
     pub(super) open_duration: Duration,
     pub(super) half_open_calls: u32,
+    pub(super) max_half_open_wait: Duration,
     pub(super) listener: Option<Listener>,
+    pub(super) events: Option<EventListener>,
 }
 
 impl fmt::Debug for Builder {
@@ -63,7 +104,9 @@ impl fmt::Debug for Builder {
             .field("slow_duration", &self.slow_duration)
             .field("open_duration", &self.open_duration)
             .field("half_open_calls", &self.half_open_calls)
+            .field("max_half_open_wait", &self.max_half_open_wait)
             .field("listener", &self.listener.is_some())
+            .field("events", &self.events.is_some())
             .finish()
     }
 }
@@ -92,7 +135,8 @@ impl Builder {
         self
     }
 
-    /// Trip when at least this percentage (0–100] of the window's calls failed.
+    /// Trip when at least this percentage (0–100] of the window's calls
+    /// failed; [`build`](Builder::build) refuses any other value.
     ///
     /// ```
     /// let b = evenkeel_middleware::circuit_breaker::Breaker::builder().failure_rate_threshold(25.0).build();
@@ -104,7 +148,10 @@ impl Builder {
     }
 
     /// Trip when at least this percentage (0–100] of the window's calls were
-    /// slow. Off by default: timing every call costs two clock reads.
+    /// slow; [`build`](Builder::build) refuses any other value. Off by
+    /// default: timing every call costs two clock reads. A call is timed
+    /// from its admission to its response (for an `http::Response`, its
+    /// headers, not the end of its body).
     ///
     /// ```
     /// let b = evenkeel_middleware::circuit_breaker::Breaker::builder().slow_call_rate_threshold(50.0).build();
@@ -127,6 +174,8 @@ impl Builder {
     }
 
     /// How long the circuit stays open before letting trial calls through.
+    /// Any duration is accepted; `Duration::MAX` keeps it open until
+    /// [`Breaker::close`] (no deadline is computed, so nothing overflows).
     ///
     /// ```
     /// let b = evenkeel_middleware::circuit_breaker::Breaker::builder().open_duration(std::time::Duration::from_secs(10)).build();
@@ -149,6 +198,43 @@ impl Builder {
         self
     }
 
+    /// How long half-open may wait for its trial calls to complete. A trial
+    /// call that hangs keeps its slot; past this wait the breaker gives up
+    /// on the trials and opens again (as resilience4j's
+    /// `maxWaitDurationInHalfOpenState`), so a hung call cannot keep the
+    /// circuit half-open, rejecting everything, for good. While the trial
+    /// slots are all taken, a rejection's retry-after is what is left of
+    /// this wait.
+    ///
+    /// ```
+    /// let b = evenkeel_middleware::circuit_breaker::Breaker::builder()
+    ///     .max_half_open_wait(std::time::Duration::from_secs(10))
+    ///     .build();
+    /// # let _ = b;
+    /// ```
+    pub fn max_half_open_wait(mut self, d: Duration) -> Self {
+        self.max_half_open_wait = d;
+        self
+    }
+
+    /// Calls `f` for every [`BreakerEvent`]: transitions (with the failure
+    /// rate that decided them), rejections, slow calls. It runs outside the
+    /// breaker's lock, on the task whose call caused the event.
+    ///
+    /// ```
+    /// use evenkeel_middleware::circuit_breaker::{Breaker, BreakerEvent};
+    /// let b = Breaker::builder()
+    ///     .on_event(|e| if let BreakerEvent::Transition { to, failure_rate, .. } = e {
+    ///         println!("breaker now {to:?} (failure rate {failure_rate:?})");
+    ///     })
+    ///     .build();
+    /// # let _ = b;
+    /// ```
+    pub fn on_event(mut self, f: impl Fn(&BreakerEvent) + Send + Sync + 'static) -> Self {
+        self.events = Some(Arc::new(f));
+        self
+    }
+
     /// Calls `f` after every state change (outside the breaker's lock, so
     /// `f` may query the breaker).
     ///
@@ -160,14 +246,31 @@ impl Builder {
         self.listener = Some(Arc::new(f));
         self
     }
-    /// Builds the breaker, closed.
+
+    /// Builds the breaker, closed; refuses a threshold outside (0, 100].
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] names the setting and the value refused.
     ///
     /// ```
-    /// let b = evenkeel_middleware::circuit_breaker::Breaker::builder().build();
-    /// # let _ = b;
+    /// use evenkeel_middleware::circuit_breaker::{Breaker, ConfigError};
+    /// assert!(Breaker::builder().build().is_ok());
+    /// assert!(matches!(
+    ///     Breaker::builder().slow_call_rate_threshold(f64::NAN).build(),
+    ///     Err(ConfigError::SlowCallRateThreshold { .. })
+    /// ));
     /// ```
-    pub fn build(self) -> Breaker {
-        Breaker::from_builder(self)
+    pub fn build(self) -> Result<Breaker, ConfigError> {
+        if !valid_percent(self.failure_rate) {
+            return Err(ConfigError::FailureRateThreshold {
+                percent: self.failure_rate,
+            });
+        }
+        if let Some(percent) = self.slow_rate.filter(|p| !valid_percent(*p)) {
+            return Err(ConfigError::SlowCallRateThreshold { percent });
+        }
+        Ok(Breaker::from_builder(self))
     }
 
     /// The documented defaults.
@@ -180,7 +283,9 @@ impl Builder {
             slow_duration: Duration::from_secs(60),
             open_duration: Duration::from_secs(30),
             half_open_calls: 5,
+            max_half_open_wait: Duration::from_secs(60),
             listener: None,
+            events: None,
         }
     }
 }

@@ -25,7 +25,7 @@ pin_project! {
     /// use tower::{Layer, Service, ServiceExt};
     ///
     /// # tokio_test::block_on(async {
-    /// let mut svc = CircuitBreakerLayer::new(Breaker::builder().build())
+    /// let mut svc = CircuitBreakerLayer::new(Breaker::builder().build().unwrap())
     ///     .layer(tower::service_fn(|x: u8| async move { Ok::<_, std::io::Error>(x) }));
     /// let fut = svc.ready().await.unwrap().call(1);
     /// assert_eq!(fut.await.unwrap(), 1);

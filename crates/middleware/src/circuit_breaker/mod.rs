@@ -16,11 +16,32 @@
 //!
 //! Admission is decided in `poll_ready` before the inner service is polled:
 //! an open circuit reports ready without touching the inner service, and
-//! the call is rejected in `call`.
+//! the call is rejected in `call`. A decision kept between `poll_ready` and
+//! `call` is re-checked: a refusal is decided afresh by the next
+//! `poll_ready`, and an admission whose state has moved on (the circuit
+//! opened, or closed, meanwhile) is decided again at `call`, so callers
+//! that poll readiness early (tower's balance and ready-cache) do not act
+//! on stale decisions.
+//!
+//! # What is timed
+//!
+//! The slow-call rate times a call from its admission to its response: for
+//! an `http::Response<B>`, to its headers, not to the end of its body. For
+//! a client calling a downstream (the breaker's place in the recommended
+//! order) the headers are what a slow dependency delays; a streamed body
+//! that is slow to read is the reader's pace, not the dependency's health.
+//! Outcomes (and the failure rate) are decided on the response as well.
+//!
+//! # Observability
+//!
+//! [`Builder::on_event`] receives every [`BreakerEvent`] (transitions with
+//! the failure rate that decided them, rejections, slow calls), and with
+//! the `tracing` feature each is a `tracing` event too.
 
 mod breaker;
 mod builder;
 mod classify;
+mod event;
 pub mod future;
 mod window;
 
@@ -33,8 +54,9 @@ use tower_service::Service;
 use crate::admit::Admit;
 use crate::error::{Error, LayerError};
 
-pub use breaker::{Breaker, State, StateChange};
-pub use builder::Builder;
+pub use breaker::{Breaker, State};
+pub use builder::{Builder, ConfigError};
+pub use event::{BreakerEvent, StateChange};
 pub use classify::{Classify, DefaultClassifier, HttpClassifier, Outcome};
 pub use window::SlidingWindow;
 
@@ -56,7 +78,8 @@ use breaker::Ticket;
 ///     .sliding_window(SlidingWindow::Count(4))
 ///     .minimum_calls(4)
 ///     .open_duration(Duration::from_secs(10))
-///     .build();
+///     .build()
+///     .unwrap();
 /// let svc = ServiceBuilder::new()
 ///     .layer(CircuitBreakerLayer::new(breaker.clone()))
 ///     .service_fn(|ok: bool| async move {
@@ -97,7 +120,7 @@ impl<S, C> CircuitBreaker<S, C> {
     ///
     /// ```
     /// use evenkeel_middleware::circuit_breaker::{Breaker, DefaultClassifier};
-    /// let svc = evenkeel_middleware::CircuitBreaker::new((), Breaker::builder().build(), DefaultClassifier);
+    /// let svc = evenkeel_middleware::CircuitBreaker::new((), Breaker::builder().build().unwrap(), DefaultClassifier);
     /// # let _ = svc;
     /// ```
     pub fn new(inner: S, breaker: Breaker, classifier: C) -> Self {
@@ -113,7 +136,7 @@ impl<S, C> CircuitBreaker<S, C> {
     ///
     /// ```
     /// use evenkeel_middleware::circuit_breaker::{Breaker, DefaultClassifier, State};
-    /// let svc = evenkeel_middleware::CircuitBreaker::new((), Breaker::builder().build(), DefaultClassifier);
+    /// let svc = evenkeel_middleware::CircuitBreaker::new((), Breaker::builder().build().unwrap(), DefaultClassifier);
     /// assert_eq!(svc.breaker().state(), State::Closed);
     /// ```
     pub fn breaker(&self) -> &Breaker {
@@ -132,6 +155,15 @@ where
     type Future = future::ResponseFuture<S::Future, C, <S::Error as LayerError>::Inner>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        // Polled again: a refusal, or an admission whose state has moved
+        // on, is decided afresh.
+        if let Some(Err(_)) = &self.admission {
+            self.admission = None;
+        } else if let Some(Ok(ticket)) = &self.admission
+            && !ticket.is_current()
+        {
+            self.admission = None;
+        }
         let breaker = &self.breaker;
         match self.admission.get_or_insert_with(|| breaker.acquire()) {
             // Open: report ready without polling the inner service.
@@ -142,10 +174,16 @@ where
 
     fn call(&mut self, req: Req) -> Self::Future {
         // `None` means `call` without `poll_ready`, a caller bug; decide now.
-        let decision = self
-            .admission
-            .take()
-            .unwrap_or_else(|| self.breaker.acquire());
+        // An admission whose state has moved on since `poll_ready` (the
+        // circuit opened meanwhile) is decided again.
+        let decision = match self.admission.take() {
+            Some(Ok(ticket)) if !ticket.is_current() => {
+                drop(ticket);
+                self.breaker.acquire()
+            }
+            Some(decision) => decision,
+            None => self.breaker.acquire(),
+        };
         let classifier = self.classifier.clone();
         match decision {
             Ok(ticket) => future::ResponseFuture::new(
@@ -170,7 +208,7 @@ where
 /// use evenkeel_middleware::circuit_breaker::{Breaker, HttpClassifier};
 /// use evenkeel_middleware::CircuitBreakerLayer;
 ///
-/// let breaker = Breaker::builder().build();
+/// let breaker = Breaker::builder().build().unwrap();
 /// let layer = CircuitBreakerLayer::new(breaker.clone()).classifier(HttpClassifier);
 /// # let _ = layer;
 /// ```
@@ -184,7 +222,7 @@ impl CircuitBreakerLayer {
     /// A layer sharing `breaker`, with the [`DefaultClassifier`].
     ///
     /// ```
-    /// let layer = evenkeel_middleware::CircuitBreakerLayer::new(evenkeel_middleware::circuit_breaker::Breaker::builder().build());
+    /// let layer = evenkeel_middleware::CircuitBreakerLayer::new(evenkeel_middleware::circuit_breaker::Breaker::builder().build().unwrap());
     /// # let _ = layer;
     /// ```
     pub fn new(breaker: Breaker) -> Self {
@@ -202,7 +240,7 @@ impl<C> CircuitBreakerLayer<C> {
     /// use evenkeel_middleware::circuit_breaker::{Breaker, Outcome};
     /// use evenkeel_middleware::{CircuitBreakerLayer, Error};
     ///
-    /// let layer = CircuitBreakerLayer::new(Breaker::builder().build())
+    /// let layer = CircuitBreakerLayer::new(Breaker::builder().build().unwrap())
     ///     .classifier(|r: &Result<u16, Error<()>>| match r {
     ///         Ok(code) if *code >= 500 => Outcome::Failure,
     ///         Ok(_) => Outcome::Success,
@@ -221,7 +259,7 @@ impl<C> CircuitBreakerLayer<C> {
     ///
     /// ```
     /// use evenkeel_middleware::circuit_breaker::{Breaker, State};
-    /// let layer = evenkeel_middleware::CircuitBreakerLayer::new(Breaker::builder().build());
+    /// let layer = evenkeel_middleware::CircuitBreakerLayer::new(Breaker::builder().build().unwrap());
     /// assert_eq!(layer.breaker().state(), State::Closed);
     /// ```
     pub fn breaker(&self) -> &Breaker {

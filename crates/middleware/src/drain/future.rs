@@ -9,10 +9,12 @@ use pin_project_lite::pin_project;
 
 use crate::admit::Admit;
 use crate::error::{Error, LayerError};
+use crate::hold::{Hold, ResponseHold};
 
 pin_project! {
-    /// The inner response, holding a drain guard until it completes or
-    /// is dropped; or [`Error::ShuttingDown`] on its first poll.
+    /// The inner response, carrying a drain guard until the response is
+    /// complete (see [`ResponseHold`]); or [`Error::ShuttingDown`] on its
+    /// first poll. Dropped before it resolves, it gives the guard back.
     ///
     /// ```
     /// use std::time::Duration;
@@ -51,14 +53,18 @@ impl<F, T, SE> Future for ResponseFuture<F, SE::Inner>
 where
     F: Future<Output = Result<T, SE>>,
     SE: LayerError,
+    T: ResponseHold,
 {
-    type Output = Result<T, Error<SE::Inner>>;
+    type Output = Result<T::Held, Error<SE::Inner>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let out = std::task::ready!(this.inner.poll(cx));
-        // Release the guard as soon as the response is in.
-        this.guard.take();
-        Poll::Ready(out)
+        // An error is complete now; a response keeps the guard until it is.
+        let guard = this.guard.take();
+        Poll::Ready(out.map(|response| match guard {
+            Some(guard) => response.hold(Hold::guard(guard)),
+            None => response.hold(Hold::default()),
+        }))
     }
 }

@@ -9,8 +9,12 @@
 //! guard to drop.
 //!
 //! [`Drain`] takes a guard in `poll_ready`, before polling the inner
-//! service, and moves it into the response future, so the request counts as
-//! in flight until its response is complete (or the future is dropped).
+//! service, and moves it into the response future and from there into the
+//! response (see [`ResponseHold`](crate::ResponseHold)), so the request
+//! counts as in flight until its response is complete: for an
+//! `http::Response<B>`, until its body has ended or been dropped, so a
+//! streaming response (server-sent events, a download) keeps the drain
+//! waiting until its last frame.
 //! When the guard is refused it reports ready without touching the inner
 //! service, and `call` resolves to
 //! [`Error::ShuttingDown`] with a retry-after
@@ -19,10 +23,21 @@
 //! Like a bulkhead permit, the guard is held from `poll_ready` to the end of
 //! the response: a service driven ready and then left idle (not the case
 //! with axum or hyper, which call at once) keeps the drain waiting until it
-//! is called or dropped.
+//! is called, polled again, or dropped. A guard taken by an early
+//! `poll_ready` (tower's balance and ready-cache poll readiness ahead of
+//! time) is re-checked when `poll_ready` is called again: once the drain
+//! has begun it is given back and the request refused.
+//!
+//! Refusals are reported to an optional listener
+//! ([`DrainLayer::on_event`]) and, with the `tracing` feature, as `tracing`
+//! events (target `evenkeel_middleware::drain`). The drain's own progress
+//! and outcome are [`Shutdown::drain`]'s report.
 
 pub mod future;
 
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -32,6 +47,53 @@ use tower_service::Service;
 
 use crate::admit::Admit;
 use crate::error::{Error, LayerError};
+use crate::hold::ResponseHold;
+
+/// What a [`Drain`] reports to its [`on_event`](DrainLayer::on_event)
+/// listener (and, with the `tracing` feature, as `tracing` events, target
+/// `evenkeel_middleware::drain`: `Begun` at `info`, `Refused` at `debug`).
+///
+/// ```
+/// use evenkeel_middleware::drain::DrainEvent;
+/// assert_ne!(DrainEvent::Begun, DrainEvent::Refused);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DrainEvent {
+    /// This layer saw the drain for the first time (its first refusal);
+    /// reported once per layer.
+    Begun,
+    /// A request was refused because the drain has begun.
+    Refused,
+}
+
+/// The listener and its "seen the drain" flag, shared by a layer's services.
+struct Events {
+    listener: Box<dyn Fn(&DrainEvent) + Send + Sync>,
+    begun: AtomicBool,
+}
+
+impl fmt::Debug for Events {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Events")
+            .field("begun", &self.begun)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Reports a refusal (and the first one as the drain's beginning).
+fn refused(events: Option<&Arc<Events>>) {
+    #[cfg(feature = "tracing")]
+    tracing::debug!(target: "evenkeel_middleware::drain", "draining, request refused");
+    if let Some(events) = events {
+        if !events.begun.swap(true, Ordering::Relaxed) {
+            #[cfg(feature = "tracing")]
+            tracing::info!(target: "evenkeel_middleware::drain", "drain begun: refusing new requests");
+            (events.listener)(&DrainEvent::Begun);
+        }
+        (events.listener)(&DrainEvent::Refused);
+    }
+}
 
 /// Tracks in-flight requests for a [`Shutdown`] and refuses new ones once
 /// it drains.
@@ -61,6 +123,7 @@ pub struct Drain<S> {
     inner: S,
     shutdown: Shutdown,
     retry_after: Duration,
+    events: Option<Arc<Events>>,
     /// The decision taken in `poll_ready`, consumed by `call`.
     admission: Admission,
 }
@@ -74,10 +137,13 @@ enum Admission {
 }
 
 impl Admission {
-    fn decide(shutdown: &Shutdown) -> Self {
+    fn decide(shutdown: &Shutdown, events: Option<&Arc<Events>>) -> Self {
         match shutdown.guard() {
             Ok(guard) => Self::Admitted(guard),
-            Err(_) => Self::Refused,
+            Err(_) => {
+                refused(events);
+                Self::Refused
+            }
         }
     }
 }
@@ -89,6 +155,7 @@ impl<S: Clone> Clone for Drain<S> {
             inner: self.inner.clone(),
             shutdown: self.shutdown.clone(),
             retry_after: self.retry_after,
+            events: self.events.clone(),
             admission: Admission::Undecided,
         }
     }
@@ -112,14 +179,24 @@ impl<S, Req> Service<Req> for Drain<S>
 where
     S: Service<Req>,
     S::Error: LayerError,
+    S::Response: ResponseHold,
 {
-    type Response = S::Response;
+    type Response = <S::Response as ResponseHold>::Held;
     type Error = Error<<S::Error as LayerError>::Inner>;
     type Future = future::ResponseFuture<S::Future, <S::Error as LayerError>::Inner>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        if let Admission::Undecided = self.admission {
-            self.admission = Admission::decide(&self.shutdown);
+        match self.admission {
+            Admission::Undecided => {
+                self.admission = Admission::decide(&self.shutdown, self.events.as_ref());
+            }
+            // Polled again while holding a guard: a guard taken before the
+            // drain began must not admit a request that comes after it.
+            Admission::Admitted(_) if !self.shutdown.phase().admits_work() => {
+                refused(self.events.as_ref());
+                self.admission = Admission::Refused;
+            }
+            Admission::Admitted(_) | Admission::Refused => {}
         }
         match self.admission {
             // Draining: report ready without polling the inner service.
@@ -131,7 +208,7 @@ where
     fn call(&mut self, req: Req) -> Self::Future {
         // `None` means `call` without `poll_ready`, a caller bug; decide now.
         let decision = match std::mem::replace(&mut self.admission, Admission::Undecided) {
-            Admission::Undecided => Admission::decide(&self.shutdown),
+            Admission::Undecided => Admission::decide(&self.shutdown, self.events.as_ref()),
             decided => decided,
         };
         match decision {
@@ -164,6 +241,7 @@ where
 pub struct DrainLayer {
     shutdown: Shutdown,
     retry_after: Duration,
+    events: Option<Arc<Events>>,
 }
 
 impl DrainLayer {
@@ -177,6 +255,7 @@ impl DrainLayer {
         Self {
             shutdown,
             retry_after: Duration::from_secs(5),
+            events: None,
         }
     }
 
@@ -190,6 +269,24 @@ impl DrainLayer {
     #[must_use]
     pub fn retry_after(mut self, retry_after: Duration) -> Self {
         self.retry_after = retry_after;
+        self
+    }
+
+    /// Calls `f` for every [`DrainEvent`] (on the request's task; keep it
+    /// short). The services this layer makes share the listener.
+    ///
+    /// ```
+    /// use evenkeel_middleware::{drain::DrainEvent, DrainLayer};
+    /// let layer = DrainLayer::new(evenkeel_shutdown::Shutdown::new())
+    ///     .on_event(|e| if *e == DrainEvent::Begun { eprintln!("draining") });
+    /// # let _ = layer;
+    /// ```
+    #[must_use]
+    pub fn on_event(mut self, f: impl Fn(&DrainEvent) + Send + Sync + 'static) -> Self {
+        self.events = Some(Arc::new(Events {
+            listener: Box::new(f),
+            begun: AtomicBool::new(false),
+        }));
         self
     }
 }
@@ -210,6 +307,7 @@ impl<S> Layer<S> for DrainLayer {
             inner,
             shutdown: self.shutdown.clone(),
             retry_after: self.retry_after,
+            events: self.events.clone(),
             admission: Admission::Undecided,
         }
     }

@@ -10,12 +10,18 @@ use crate::circuit_breaker::{Breaker, DefaultClassifier};
 use crate::retry::DefaultPolicy;
 use crate::{
     AttemptTimeout, AttemptTimeoutLayer, CircuitBreaker, CircuitBreakerLayer, Retry, RetryLayer,
-    Timeout, TimeoutLayer, WrapError,
+    Timeout, TimeoutLayer,
 };
 
 /// The service a [`ClientLayer`] builds around `S`.
+///
+/// `S`'s error must be a [`LayerError`](crate::LayerError): an application
+/// error (wrapped once as [`Error::Inner`](crate::Error::Inner)) or a stack
+/// of this crate's layers, whose `Error<E>` passes through unnested. For
+/// any other error type, put [`WrapErrorLayer`](crate::WrapErrorLayer)
+/// under the preset.
 pub type ClientService<S, P = DefaultPolicy, C = DefaultClassifier> =
-    Timeout<Retry<CircuitBreaker<AttemptTimeout<WrapError<S>>, C>, P>>;
+    Timeout<Retry<CircuitBreaker<AttemptTimeout<S>, C>, P>>;
 
 /// The client-side stack in the recommended order, as one layer.
 ///
@@ -41,7 +47,7 @@ pub type ClientService<S, P = DefaultPolicy, C = DefaultClassifier> =
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() {
-/// let breaker = Breaker::builder().minimum_calls(3).build();
+/// let breaker = Breaker::builder().minimum_calls(3).build().unwrap();
 /// let client = ClientLayer::new()
 ///     .timeout(Duration::from_secs(5))
 ///     .attempt_timeout(Duration::from_secs(1))
@@ -85,7 +91,7 @@ impl ClientLayer {
         Self {
             timeout: TimeoutLayer::new(Duration::from_secs(30)),
             retry: RetryLayer::new(backoff.clone()).budget(budget.clone()),
-            breaker: CircuitBreakerLayer::new(Breaker::builder().build()),
+            breaker: CircuitBreakerLayer::new(Breaker::default()),
             attempt_timeout: AttemptTimeoutLayer::new(Duration::from_secs(10)),
             backoff,
             budget,
@@ -170,7 +176,7 @@ impl<P: Clone, C> ClientLayer<P, C> {
     ///
     /// ```
     /// use evenkeel_middleware::{circuit_breaker::Breaker, preset::ClientLayer};
-    /// let layer = ClientLayer::new().breaker(Breaker::builder().half_open_calls(1).build());
+    /// let layer = ClientLayer::new().breaker(Breaker::builder().half_open_calls(1).build().unwrap());
     /// # let _ = layer;
     /// ```
     pub fn breaker(self, breaker: Breaker) -> Self
@@ -238,7 +244,7 @@ impl<S, P: Clone, C: Clone> Layer<S> for ClientLayer<P, C> {
     type Service = ClientService<S, P, C>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        let inner = self.attempt_timeout.layer(WrapError::new(inner));
+        let inner = self.attempt_timeout.layer(inner);
         let inner = self.breaker.layer(inner);
         let inner = self.retry.layer(inner);
         self.timeout.layer(inner)

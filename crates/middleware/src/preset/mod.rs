@@ -12,10 +12,13 @@
 //! instead of being retried; the breaker above the attempt timeout, so a
 //! timed-out attempt counts as a failure.
 //!
-//! Both presets wrap the inner service's error once (as
-//! [`WrapError`](crate::WrapError) does), so any error type works and the
-//! whole stack fails with one [`Error<E>`](crate::Error), `E` being the
-//! inner service's error. On an axum `Router`, put
+//! Both presets fail with one flat [`Error<E>`](crate::Error): the inner
+//! service's error must be a [`LayerError`](crate::LayerError), so an
+//! application error is wrapped once as `Error::Inner` and a stack of this
+//! crate's layers under a preset passes its `Error<E>` through instead of
+//! nesting it (`Error<Error<E>>`). For an error type without a
+//! `LayerError` impl, put [`WrapErrorLayer`](crate::WrapErrorLayer) under
+//! the preset. On an axum `Router`, put
 //! [`ErrorResponseLayer`](crate::ErrorResponseLayer) (feature `axum`) in
 //! front: `.layer((ErrorResponseLayer::new(), server))`.
 

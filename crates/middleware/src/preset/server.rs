@@ -23,7 +23,11 @@ use crate::{BulkheadLayer, DrainLayer, RateLimitLayer};
 ///
 /// # Examples
 ///
-/// ```
+/// On an axum `Router` (feature `axum`, for
+/// [`ErrorResponseLayer`](crate::ErrorResponseLayer)):
+///
+#[cfg_attr(feature = "axum", doc = "```")]
+#[cfg_attr(not(feature = "axum"), doc = "```ignore")]
 /// use std::time::Duration;
 /// use axum::{routing::get, Router};
 /// use evenkeel_middleware::preset::ServerLayer;
@@ -101,13 +105,14 @@ impl ServerLayer {
         self
     }
 
-    /// A fully configured bulkhead (bounded wait, retry-after hint).
+    /// A fully configured bulkhead (bounded wait, retry-after hint,
+    /// listener), sharing its permits with `bulkhead` and its clones.
     ///
     /// ```
     /// use std::time::Duration;
     /// use evenkeel_middleware::{preset::ServerLayer, BulkheadLayer};
     /// let layer = ServerLayer::new(evenkeel_shutdown::Shutdown::new())
-    ///     .bulkhead(BulkheadLayer::new(64).max_wait(Duration::from_millis(20)));
+    ///     .bulkhead(BulkheadLayer::builder(64).max_wait(Duration::from_millis(20)).build());
     /// # let _ = layer;
     /// ```
     pub fn bulkhead(mut self, bulkhead: BulkheadLayer) -> Self {

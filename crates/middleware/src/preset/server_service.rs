@@ -8,6 +8,7 @@
 //! of `RateLimit → Timeout → Bulkhead → Drain`, with the same errors, and
 //! the same rule that a refusal never polls the inner service.
 
+use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -16,22 +17,23 @@ use std::time::Duration;
 
 use evenkeel_shutdown::{DrainGuard, Shutdown};
 use pin_project_lite::pin_project;
+use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{Instant, Sleep};
 use tower_service::Service;
 
 use crate::admit::Admit;
-use crate::bulkhead::permit::{self, Permit, Wait};
-use crate::error::Error;
+use crate::bulkhead::{self, Acquire};
+use crate::error::{Error, LayerError};
+use crate::hold::{Hold, ResponseHold};
 use crate::rate_limit::RateLimiter;
 use crate::timeout::future::ResponseFuture as DeadlineFuture;
-use crate::wrap::WrapErrorFuture;
 
 /// Everything the preset's services share.
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) limiter: RateLimiter,
     pub(crate) after: Duration,
-    pub(crate) bulkhead: Arc<permit::Shared>,
+    pub(crate) bulkhead: Arc<bulkhead::Shared>,
     pub(crate) shutdown: Shutdown,
     pub(crate) drain_retry_after: Duration,
 }
@@ -42,8 +44,15 @@ pub(crate) struct Shared {
 /// The total timeout starts when the rate limiter admits the request in
 /// `poll_ready` (with axum and hyper, which call at once, that is when the
 /// request arrives) and covers waiting for a bulkhead permit, for `S` to be
-/// ready, and the response. A `call` not preceded by a ready `poll_ready`
-/// is refused as overloaded.
+/// ready, and the response. The bulkhead permit and the drain guard are
+/// kept until the response is complete (for an `http::Response<B>`, the
+/// end of its body; see [`ResponseHold`]). A `call` not preceded by a
+/// ready `poll_ready` is refused as overloaded.
+///
+/// `S`'s error must be a [`LayerError`]: an application error (wrapped
+/// once as [`Error::Inner`]) or a stack of this crate's layers, whose
+/// `Error<E>` passes through unnested. For any other error type, put
+/// [`WrapErrorLayer`](crate::WrapErrorLayer) under the preset.
 ///
 /// ```
 /// use evenkeel_middleware::preset::ServerLayer;
@@ -70,7 +79,7 @@ enum Front {
     /// Refused; `call` returns this (an `Error` without its inner type).
     Refused(Refusal),
     /// Admitted by the rate limiter at `start`; collecting the rest.
-    Admitting(Box<Admitting>),
+    Admitting(Admitting),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -92,14 +101,24 @@ impl Refusal {
     }
 }
 
-#[derive(Debug)]
 struct Admitting {
     deadline: Instant,
-    permit: Option<Permit>,
-    wait: Option<Wait>,
+    permit: Option<OwnedSemaphorePermit>,
+    wait: Option<Acquire>,
     guard: Option<DrainGuard>,
     /// Runs while something below is pending.
     timer: Option<Pin<Box<Sleep>>>,
+}
+
+impl fmt::Debug for Admitting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Admitting")
+            .field("deadline", &self.deadline)
+            .field("permit", &self.permit.is_some())
+            .field("waiting", &self.wait.is_some())
+            .field("guard", &self.guard.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl<S> ServerService<S> {
@@ -129,23 +148,25 @@ fn deadline(start: Instant, after: Duration) -> Instant {
 impl<S, Req> Service<Req> for ServerService<S>
 where
     S: Service<Req>,
+    S::Error: LayerError,
+    S::Response: ResponseHold,
 {
-    type Response = S::Response;
-    type Error = Error<S::Error>;
-    type Future = ServerFuture<S::Future, S::Error>;
+    type Response = <S::Response as ResponseHold>::Held;
+    type Error = Error<<S::Error as LayerError>::Inner>;
+    type Future = ServerFuture<S::Future, <S::Error as LayerError>::Inner>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         let shared = &*self.shared;
         if let Front::Undecided = self.front {
             let now = Instant::now();
             self.front = match shared.limiter.check_at(now) {
-                Ok(()) => Front::Admitting(Box::new(Admitting {
+                Ok(()) => Front::Admitting(Admitting {
                     deadline: deadline(now, shared.after),
                     permit: None,
                     wait: None,
                     guard: None,
                     timer: None,
-                })),
+                }),
                 Err(retry_after) => Front::Refused(Refusal::RateLimited(retry_after)),
             };
         }
@@ -156,20 +177,24 @@ where
         'below: {
             if a.permit.is_none() {
                 let bulkhead = &shared.bulkhead;
-                a.permit = permit::try_acquire(bulkhead);
+                a.permit = Arc::clone(&bulkhead.semaphore).try_acquire_owned().ok();
                 if a.permit.is_none() {
                     let refused = Refusal::Overloaded(bulkhead.retry_after);
-                    let Some(max_wait) = bulkhead.max_wait.filter(|w| !w.is_zero()) else {
+                    let Some(max_wait) = bulkhead.wait() else {
+                        bulkhead.rejected(Duration::ZERO);
                         self.front = Front::Refused(refused);
                         return Poll::Ready(Ok(()));
                     };
-                    let wait = a.wait.get_or_insert_with(|| Wait::new(bulkhead, max_wait));
-                    match wait.poll(cx) {
+                    let wait = a
+                        .wait
+                        .get_or_insert_with(|| bulkhead::acquire(bulkhead, max_wait));
+                    match wait.as_mut().poll(cx) {
                         Poll::Ready(Some(permit)) => {
                             a.permit = Some(permit);
                             a.wait = None;
                         }
                         Poll::Ready(None) => {
+                            bulkhead.rejected(max_wait);
                             self.front = Front::Refused(refused);
                             return Poll::Ready(Ok(()));
                         }
@@ -177,16 +202,25 @@ where
                     }
                 }
             }
-            if a.guard.is_none() {
-                let Ok(guard) = shared.shutdown.guard() else {
-                    let refused = Refusal::ShuttingDown(shared.drain_retry_after);
-                    self.front = Front::Refused(refused);
-                    return Poll::Ready(Ok(()));
-                };
-                a.guard = Some(guard);
+            // A guard taken by an earlier `poll_ready` is re-checked: once
+            // the drain has begun, a request not yet called is refused.
+            let draining = match &a.guard {
+                None => match shared.shutdown.guard() {
+                    Ok(guard) => {
+                        a.guard = Some(guard);
+                        false
+                    }
+                    Err(_) => true,
+                },
+                Some(_) => !shared.shutdown.phase().admits_work(),
+            };
+            if draining {
+                let refused = Refusal::ShuttingDown(shared.drain_retry_after);
+                self.front = Front::Refused(refused);
+                return Poll::Ready(Ok(()));
             }
             if let Poll::Ready(result) = self.inner.poll_ready(cx) {
-                return Poll::Ready(result.map_err(Error::Inner));
+                return Poll::Ready(result.map_err(LayerError::into_error));
             }
         }
         // Something below is pending: the total timeout runs meanwhile.
@@ -203,18 +237,17 @@ where
     fn call(&mut self, req: Req) -> Self::Future {
         let after = self.shared.after;
         let refusal = match std::mem::replace(&mut self.front, Front::Undecided) {
-            Front::Admitting(a) => match *a {
+            Front::Admitting(a) => match a {
                 Admitting {
                     deadline,
                     permit: Some(permit),
                     guard: Some(guard),
                     ..
                 } => {
-                    let future = WrapErrorFuture::new(self.inner.call(req));
+                    let future = Admit::called(self.inner.call(req));
                     return ServerFuture {
-                        inner: DeadlineFuture::new(Admit::called(future), Some(deadline), after),
-                        permit: Some(permit),
-                        guard: Some(guard),
+                        inner: DeadlineFuture::new(future, Some(deadline), after),
+                        hold: Some((permit, guard)),
                     };
                 }
                 // `call` before `poll_ready` finished: refuse.
@@ -225,16 +258,16 @@ where
         };
         ServerFuture {
             inner: DeadlineFuture::new(Admit::rejected(refusal.into_error()), None, after),
-            permit: None,
-            guard: None,
+            hold: None,
         }
     }
 }
 
 pin_project! {
     /// The response future of [`ServerService`]: the inner response under
-    /// the deadline, holding the bulkhead permit and the drain guard until
-    /// it completes or is dropped; or the refusal on its first poll.
+    /// the deadline, carrying the bulkhead permit and the drain guard until
+    /// the response is complete (see [`ResponseHold`]); or the refusal on
+    /// its first poll. Dropped before it resolves, it releases both.
     ///
     /// ```
     /// use evenkeel_middleware::preset::ServerLayer;
@@ -252,24 +285,27 @@ pin_project! {
     #[derive(Debug)]
     pub struct ServerFuture<F, E> {
         #[pin]
-        inner: DeadlineFuture<WrapErrorFuture<F>, E>,
-        permit: Option<Permit>,
-        guard: Option<DrainGuard>,
+        inner: DeadlineFuture<F, E>,
+        hold: Option<(OwnedSemaphorePermit, DrainGuard)>,
     }
 }
 
-impl<F, T, E> Future for ServerFuture<F, E>
+impl<F, T, SE> Future for ServerFuture<F, SE::Inner>
 where
-    F: Future<Output = Result<T, E>>,
+    F: Future<Output = Result<T, SE>>,
+    SE: LayerError,
+    T: ResponseHold,
 {
-    type Output = Result<T, Error<E>>;
+    type Output = Result<T::Held, Error<SE::Inner>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let out = std::task::ready!(this.inner.poll(cx));
-        // Release the permit and the guard as soon as the response is in.
-        this.permit.take();
-        this.guard.take();
-        Poll::Ready(out)
+        // An error is complete now; a response keeps both until it is.
+        let hold = this.hold.take();
+        Poll::Ready(out.map(|response| match hold {
+            Some((permit, guard)) => response.hold(Hold::both(permit, guard)),
+            None => response.hold(Hold::default()),
+        }))
     }
 }

@@ -17,6 +17,15 @@
 //! the response is not ready at once: a response that is immediately
 //! ready (a cache hit, a rejection from a layer below) costs no timer.
 //!
+//! When the timer fires while the inner service is still not ready, the
+//! inner service may already hold something for the request that will now
+//! never be made: a bulkhead permit, a drain guard, a circuit breaker's
+//! half-open trial slot (each taken in its `poll_ready`). [`Timeout`] gives
+//! it back by replacing the inner service with a fresh clone and dropping
+//! the old one, so an expired request holds nothing (this is why its
+//! `Service` impl needs `S: Clone`, as every tower stack served by axum or
+//! hyper already is).
+//!
 //! The deadline starts at the first `poll_ready` that has to wait, so a
 //! caller that polls readiness long before it has a request (a `Buffer`
 //! worker) should not sit a `Timeout` directly above a service that is
@@ -121,7 +130,7 @@ impl<S> Timeout<S> {
 
 impl<S, Req> Service<Req> for Timeout<S>
 where
-    S: Service<Req>,
+    S: Service<Req> + Clone,
     S::Error: LayerError,
 {
     type Response = S::Response;
@@ -150,6 +159,11 @@ where
                 });
                 if sleep.as_mut().poll(cx).is_ready() {
                     self.expired = true;
+                    // Release what the inner service reserved for this
+                    // request (a permit, a guard, a trial slot): a fresh
+                    // clone holds nothing, the old one is dropped.
+                    let fresh = self.inner.clone();
+                    drop(std::mem::replace(&mut self.inner, fresh));
                     return Poll::Ready(Ok(()));
                 }
                 Poll::Pending
