@@ -7,17 +7,18 @@
 //! loop, a tower middleware.
 //!
 //! All arithmetic is done in `f64` nanoseconds or saturating `Duration`
-//! operations and clamped into `[0, max_delay]` after jitter, so no input can
-//! overflow or panic, and no delay ever exceeds its cap.
+//! operations, the jitter is drawn within `[0, max_delay]`, and the result is
+//! clamped into that range, so no input can overflow or panic, and no delay
+//! ever exceeds its cap.
 
 use std::iter::FusedIterator;
 use std::time::Duration;
 
-use rand::SeedableRng;
 use rand::rngs::SmallRng;
 
 use crate::Jitter;
 
+mod limits;
 mod schedule;
 
 /// How the un-jittered delay grows from one attempt to the next.
@@ -42,15 +43,22 @@ enum Growth {
 ///   [`Backoff::MAX_DELAY_CEILING`] (`u64::MAX` nanoseconds, about 584 years)
 ///   that keeps every value representable.
 /// - `jitter`: [`Jitter::None`].
-/// - `max_attempts`: unlimited (the iterator never ends on its own).
-/// - `max_elapsed`: unlimited.
+/// - `max_attempts`: [`Backoff::DEFAULT_MAX_ATTEMPTS`] = 4, that is 3
+///   retries after the first call, so a schedule built with defaults always
+///   ends (see [`max_attempts`](Backoff::max_attempts) for why 4, and
+///   [`without_max_attempts`](Backoff::without_max_attempts) for a schedule
+///   that never ends on its own).
+/// - `max_elapsed`: unlimited (the attempt limit already ends the schedule).
+/// - `max_retry_after`: [`Backoff::DEFAULT_MAX_RETRY_AFTER`] = 60 s: a
+///   server's retry-after hint longer than that stops the retries instead of
+///   being slept on (see [`max_retry_after`](Backoff::max_retry_after)).
 /// - `seed`: none; each unseeded backoff (and each clone of one) draws its
 ///   own random seed, so clones of a template do not jitter in lockstep.
 ///
 /// # Invariants
 ///
-/// - Every yielded delay is `<= max_delay`, jitter included (the cap is
-///   applied after the jitter).
+/// - Every yielded delay is `<= max_delay`, jitter included (the jitter is
+///   drawn within the cap, so it is not lost at the cap either).
 /// - At most `max_attempts - 1` delays are yielded: `max_attempts` counts the
 ///   first call, so `max_attempts(0)` and `max_attempts(1)` both mean a single
 ///   call and zero delays.
@@ -66,8 +74,10 @@ enum Growth {
 ///
 /// A clone copies the schedule's state (how far it has advanced): clone an
 /// unstarted template to get a fresh schedule. A seeded backoff's clone
-/// repeats the same jitter; an unseeded one reseeds. [`Backoff::reset`]
-/// rewinds a schedule in place.
+/// repeats the same jitter (give each clone its own
+/// [`seed_stream`](Backoff::seed_stream) to tell them apart, as
+/// evenkeel-middleware's retry layer does per request); an unseeded one
+/// reseeds. [`Backoff::reset`] rewinds a schedule in place.
 ///
 /// # Example
 ///
@@ -91,7 +101,11 @@ pub struct Backoff {
     jitter: Jitter,
     max_attempts: Option<u32>,
     max_elapsed: Option<Duration>,
+    max_retry_after: Duration,
     seed: Option<u64>,
+    /// Which stream of a seeded generator this schedule draws from (see
+    /// [`Backoff::seed_stream`]); 0 is the seed's own stream.
+    stream: u64,
     /// Created on the first jittered delay (seeded from `seed`, or from
     /// fresh entropy), so a schedule that is never jittered never pays for it.
     rng: Option<SmallRng>,
@@ -130,9 +144,11 @@ impl Backoff {
             factor: 2.0,
             max_delay: None,
             jitter: Jitter::None,
-            max_attempts: None,
+            max_attempts: Some(Self::DEFAULT_MAX_ATTEMPTS),
             max_elapsed: None,
+            max_retry_after: Self::DEFAULT_MAX_RETRY_AFTER,
             seed: None,
+            stream: 0,
             rng: None,
             yielded: 0,
             elapsed: Duration::ZERO,
@@ -150,7 +166,7 @@ impl Backoff {
     /// use evenkeel_retry::Backoff;
     ///
     /// let s = Duration::from_secs;
-    /// let delays: Vec<_> = Backoff::exponential(s(1)).take(4).collect();
+    /// let delays: Vec<_> = Backoff::exponential(s(1)).max_attempts(5).collect();
     /// assert_eq!(delays, [s(1), s(2), s(4), s(8)]);
     /// ```
     pub fn exponential(initial: Duration) -> Self {
@@ -208,7 +224,8 @@ impl Backoff {
         self
     }
 
-    /// Caps every delay at `max`, after jitter. Default: no cap beyond
+    /// Caps every delay at `max`, jitter included (the jitter is drawn
+    /// within the cap, see [`Jitter`]). Default: no cap beyond
     /// [`Backoff::MAX_DELAY_CEILING`]. `Duration::ZERO` makes every delay zero.
     ///
     /// ```
@@ -241,44 +258,6 @@ impl Backoff {
         self
     }
 
-    /// Limits the number of attempts, counting the first call: the schedule
-    /// yields at most `n - 1` delays. `0` and `1` both mean a single call (no
-    /// delay at all). Default: unlimited.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use evenkeel_retry::Backoff;
-    ///
-    /// let b = || Backoff::constant(Duration::from_millis(1));
-    /// assert_eq!(b().max_attempts(3).count(), 2);
-    /// assert_eq!(b().max_attempts(1).count(), 0);
-    /// assert_eq!(b().max_attempts(0).count(), 0);
-    /// ```
-    #[must_use]
-    pub fn max_attempts(mut self, n: u32) -> Self {
-        self.max_attempts = Some(n);
-        self
-    }
-
-    /// Limits the *sum of the delays*: the schedule ends rather than yield a
-    /// delay that would take the total past `d`. Time spent inside attempts is
-    /// not counted here; use [`Retry::deadline`](crate::Retry::deadline) for a
-    /// wall-clock bound. Default: unlimited.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use evenkeel_retry::Backoff;
-    ///
-    /// let s = Duration::from_secs;
-    /// let delays: Vec<_> = Backoff::exponential(s(1)).max_elapsed(s(10)).collect();
-    /// assert_eq!(delays, [s(1), s(2), s(4)]); // 1 + 2 + 4 + 8 would be 15 > 10
-    /// ```
-    #[must_use]
-    pub fn max_elapsed(mut self, d: Duration) -> Self {
-        self.max_elapsed = Some(d);
-        self
-    }
-
     /// Makes the jitter deterministic: the same seed gives the same delays.
     /// Default: a random seed per backoff.
     ///
@@ -293,7 +272,36 @@ impl Backoff {
     #[must_use]
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
-        self.rng = Some(SmallRng::seed_from_u64(seed));
+        self.rng = None; // drawn from the seed on the first jittered delay
+        self
+    }
+
+    /// Picks stream `n` of a seeded backoff's generator: the same seed and
+    /// stream always give the same jitter, while different streams of one
+    /// seed give independent jitter. Stream 0 is the seed's own, so
+    /// `seed(s)` alone is `seed(s).seed_stream(0)`. No effect on an unseeded
+    /// backoff (it draws fresh entropy anyway).
+    ///
+    /// A runner that clones one seeded template per request gives each clone
+    /// its own stream (a counter), so requests do not jitter in lockstep and
+    /// a test stays reproducible.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use evenkeel_retry::{Backoff, Jitter};
+    ///
+    /// let template = Backoff::exponential(Duration::from_millis(10)).jitter(Jitter::Full).seed(7);
+    /// let a: Vec<_> = template.clone().seed_stream(1).collect();
+    /// let b: Vec<_> = template.clone().seed_stream(2).collect();
+    /// assert_ne!(a, b);
+    /// assert_eq!(a, template.clone().seed_stream(1).collect::<Vec<_>>());
+    /// ```
+    #[must_use]
+    pub fn seed_stream(mut self, n: u64) -> Self {
+        self.stream = n;
+        if self.seed.is_some() {
+            self.rng = None; // drawn from seed and stream on the next jittered delay
+        }
         self
     }
 
@@ -314,32 +322,9 @@ impl Backoff {
         self.yielded = 0;
         self.elapsed = Duration::ZERO;
         self.done = false;
-        if let Some(seed) = self.seed {
-            self.rng = Some(SmallRng::seed_from_u64(seed));
+        if self.seed.is_some() {
+            self.rng = None; // drawn again from the seed on the next jittered delay
         }
-    }
-
-    /// Takes the next step of the schedule for a server's retry-after hint:
-    /// returns `hint` capped at `max_delay` instead of the schedule's own
-    /// delay, or `None` if the schedule is over. Either way the step counts
-    /// against `max_attempts` and `max_elapsed`, exactly as
-    /// [`next`](Iterator::next) would, so a hint can never bypass them. This
-    /// is what [`Decision::RetryAfter`](crate::Decision::RetryAfter) does in
-    /// [`retry`](crate::retry); custom runners (a tower layer, say) should
-    /// use it rather than sleep on the raw hint.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use evenkeel_retry::Backoff;
-    ///
-    /// let s = Duration::from_secs;
-    /// let mut b = Backoff::exponential(s(1)).max_delay(s(30)).max_attempts(3);
-    /// assert_eq!(b.next_retry_after(s(3600)), Some(s(30))); // capped
-    /// assert_eq!(b.next(), Some(s(2)));                     // the schedule moved on
-    /// assert_eq!(b.next_retry_after(s(1)), None);           // 3 attempts used up
-    /// ```
-    pub fn next_retry_after(&mut self, hint: Duration) -> Option<Duration> {
-        self.next_delay(Some(hint))
     }
 }
 
@@ -353,7 +338,9 @@ impl Clone for Backoff {
             jitter: self.jitter,
             max_attempts: self.max_attempts,
             max_elapsed: self.max_elapsed,
+            max_retry_after: self.max_retry_after,
             seed: self.seed,
+            stream: self.stream,
             // Unseeded clones draw their own seed on first use.
             rng: self.seed.and(self.rng.clone()),
             yielded: self.yielded,

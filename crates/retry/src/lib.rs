@@ -111,6 +111,7 @@ mod error;
 mod jitter;
 mod presets;
 mod retry;
+mod retry_after;
 mod run;
 mod timeout;
 
@@ -122,4 +123,5 @@ pub use decision::Decision;
 pub use error::{RetryError, TimeoutError};
 pub use jitter::Jitter;
 pub use retry::{Retry, retry};
+pub use retry_after::parse_retry_after;
 pub use timeout::{Timeout, timeout};

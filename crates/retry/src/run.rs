@@ -8,7 +8,7 @@
 //! cancellation is prompt in every phase.
 //!
 //! After a failure the checks run in a fixed order: classify (a permanent
-//! error stops here), take the next delay from the backoff (exhausted
+//! error, or a retry-after hint past `max_retry_after`, stops here), take the next delay from the backoff (exhausted
 //! stops here), check the wait against the deadline, withdraw from the
 //! budget (last, so a retry that would not happen anyway spends nothing),
 //! notify, then wait.
@@ -169,6 +169,14 @@ where
                 Failure::Error(e) => {
                     let hint = match (this.classify)(&e) {
                         Decision::Retry => None,
+                        Decision::RetryAfter(after) if !this.backoff.accepts_retry_after(after) => {
+                            *this.phase = Phase::Done;
+                            return Poll::Ready(Err(RetryError::RetryAfterTooLong {
+                                attempts,
+                                retry_after: after,
+                                last: e,
+                            }));
+                        }
                         Decision::RetryAfter(after) => Some(after),
                         Decision::Stop => {
                             *this.phase = Phase::Done;

@@ -1,8 +1,9 @@
 //! The arithmetic of a [`Backoff`]: computing each delay without overflow.
 //!
 //! Delays are computed in `f64` nanoseconds (exponential growth, jitter) or
-//! with saturating `Duration` operations (linear growth), then clamped into
-//! `[0, max_delay]` *after* the jitter. NaN (only possible as 0 × ∞) counts
+//! with saturating `Duration` operations (linear growth); the base is capped
+//! at `max_delay` first, the jitter draws within `[0, max_delay]`, and the
+//! result is clamped into that range once more against rounding. NaN (only possible as 0 × ∞) counts
 //! as zero, anything past the cap is the cap, and `max_attempts` and
 //! `max_elapsed` are checked before a delay is handed out.
 
@@ -19,6 +20,14 @@ use crate::Jitter;
 /// A fresh random seed without a syscall: std's per-thread hasher keys.
 fn fresh_seed() -> u64 {
     RandomState::new().hash_one(0x5eed_u64)
+}
+
+/// The generator seed for stream `stream` of `seed`: stream 0 is `seed`
+/// itself; other streams step by the golden-ratio constant (as `SplitMix64`
+/// does), and `seed_from_u64` scrambles the result, so neighbouring streams
+/// are unrelated.
+fn stream_seed(seed: u64, stream: u64) -> u64 {
+    seed.wrapping_add(stream.wrapping_mul(0x9E37_79B9_7F4A_7C15))
 }
 
 /// `d` in nanoseconds, as `f64` (exact below 2^53 ns, about 104 days).
@@ -101,12 +110,19 @@ impl Backoff {
                 let jittered = if self.jitter == Jitter::None {
                     base
                 } else {
-                    let seed = self.seed;
+                    let (seed, stream) = (self.seed, self.stream);
                     let rng = self.rng.get_or_insert_with(|| {
-                        SmallRng::seed_from_u64(seed.unwrap_or_else(fresh_seed))
+                        SmallRng::seed_from_u64(
+                            seed.map_or_else(fresh_seed, |s| stream_seed(s, stream)),
+                        )
                     });
-                    self.jitter
-                        .apply(rng, base, nanos(self.initial), nanos(self.previous))
+                    self.jitter.apply(
+                        rng,
+                        base,
+                        nanos(cap),
+                        nanos(self.initial),
+                        nanos(self.previous),
+                    )
                 };
                 clamp_to_duration(jittered, cap)
             }
