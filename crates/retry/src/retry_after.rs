@@ -48,7 +48,10 @@ pub fn parse_retry_after(value: impl AsRef<[u8]>, now: SystemTime) -> Option<Dur
     let text = std::str::from_utf8(value.as_ref()).ok()?.trim();
     if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
         // All digits: only overflow can fail, and overflow means "very long".
-        return Some(text.parse::<u64>().map_or(Duration::MAX, Duration::from_secs));
+        return Some(
+            text.parse::<u64>()
+                .map_or(Duration::MAX, Duration::from_secs),
+        );
     }
     let at = httpdate::parse_http_date(text).ok()?;
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))

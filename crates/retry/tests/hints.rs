@@ -21,11 +21,23 @@ fn retry_after_parses_seconds_and_dates() {
     let s = Duration::from_secs;
     assert_eq!(parse_retry_after("0", now), Some(s(0)));
     assert_eq!(parse_retry_after("\t42 ", now), Some(s(42)));
-    assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now), Some(s(90)));
-    assert_eq!(parse_retry_after("Wednesday, 21-Oct-15 07:28:00 GMT", now), Some(s(90)));
-    assert_eq!(parse_retry_after("Wed Oct 21 07:28:00 2015", now), Some(s(90)));
+    assert_eq!(
+        parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now),
+        Some(s(90))
+    );
+    assert_eq!(
+        parse_retry_after("Wednesday, 21-Oct-15 07:28:00 GMT", now),
+        Some(s(90))
+    );
+    assert_eq!(
+        parse_retry_after("Wed Oct 21 07:28:00 2015", now),
+        Some(s(90))
+    );
     let later = UNIX_EPOCH + Duration::from_secs(OCT_21 + 5);
-    assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", later), Some(s(0)));
+    assert_eq!(
+        parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", later),
+        Some(s(0))
+    );
     assert_eq!(parse_retry_after(b"7".as_slice(), now), Some(s(7)));
 }
 
@@ -34,11 +46,23 @@ fn retry_after_parses_seconds_and_dates() {
 #[test]
 fn garbage_retry_after_is_ignored() {
     let now = SystemTime::now();
-    for garbage in ["", " ", "-1", "1.5", "+3", "soon", "3 s", "Wed, 99 Oct 2015 07:28:00 GMT"] {
+    for garbage in [
+        "",
+        " ",
+        "-1",
+        "1.5",
+        "+3",
+        "soon",
+        "3 s",
+        "Wed, 99 Oct 2015 07:28:00 GMT",
+    ] {
         assert_eq!(parse_retry_after(garbage, now), None, "{garbage:?}");
     }
     assert_eq!(parse_retry_after([0xff, 0xfe].as_slice(), now), None);
-    assert_eq!(parse_retry_after("99999999999999999999999", now), Some(Duration::MAX));
+    assert_eq!(
+        parse_retry_after("99999999999999999999999", now),
+        Some(Duration::MAX)
+    );
 }
 
 /// An HTTP-date hint is honoured by the runner: the retry waits until the
@@ -89,10 +113,15 @@ async fn a_day_long_hint_stops_instead_of_sleeping() {
 #[test]
 fn max_retry_after_is_configurable_and_shared_by_the_blocking_runner() {
     let backoff = Backoff::constant(Duration::ZERO).max_retry_after(ms(5));
-    let r = evenkeel_retry::retry_blocking(backoff, || Err::<(), _>("busy"), |_| {
-        Decision::RetryAfter(ms(6))
-    });
-    assert!(matches!(r, Err(RetryError::RetryAfterTooLong { attempts: 1, .. })));
+    let r = evenkeel_retry::retry_blocking(
+        backoff,
+        || Err::<(), _>("busy"),
+        |_| Decision::RetryAfter(ms(6)),
+    );
+    assert!(matches!(
+        r,
+        Err(RetryError::RetryAfterTooLong { attempts: 1, .. })
+    ));
 }
 
 /// A backoff built with defaults ends: every constructor and preset yields

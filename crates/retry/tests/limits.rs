@@ -178,7 +178,7 @@ async fn zero_delay_retries_do_not_starve_the_executor() {
     let endless = Backoff::constant(Duration::ZERO).without_max_attempts();
     let r = retry(endless, || async { Err::<(), _>(()) })
         .cancel_on(token.cancelled_owned())
-    .await;
+        .await;
     assert!(matches!(r, Err(RetryError::Cancelled { attempts, .. }) if attempts > 1));
 }
 
