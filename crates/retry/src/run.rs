@@ -11,7 +11,8 @@
 //! error, or a retry-after hint past `max_retry_after`, stops here), take the next delay from the backoff (exhausted
 //! stops here), check the wait against the deadline, withdraw from the
 //! budget (last, so a retry that would not happen anyway spends nothing),
-//! notify, then wait.
+//! notify (and, with the `tracing` feature, a `debug` event with the attempt
+//! and the delay), then wait.
 //!
 //! Nothing is allocated per attempt: the attempt's future lives inline in
 //! the pinned `Retry`, and one `Sleep` is boxed the first time a timer is
@@ -218,6 +219,14 @@ where
             if !timed_out && let Some(e) = this.last.as_ref() {
                 (this.notify)(e, attempts, delay);
             }
+            #[cfg(feature = "tracing")]
+            tracing::debug!(
+                target: "evenkeel_retry",
+                attempt = attempts,
+                ?delay,
+                attempt_timed_out = timed_out,
+                "retrying"
+            );
             if delay.is_zero() {
                 // No timer for a zero delay. Retry within this poll while the
                 // task has tokio's cooperative budget (and at most
