@@ -12,6 +12,7 @@
 //! ever exceeds its cap.
 
 use std::iter::FusedIterator;
+use std::num::NonZeroU32;
 use std::time::Duration;
 
 use rand::rngs::SmallRng;
@@ -22,11 +23,19 @@ mod limits;
 mod schedule;
 
 /// How the un-jittered delay grows from one attempt to the next.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Growth {
     Exponential,
     Constant,
-    Linear(Duration),
+    /// By `step` nanoseconds per delay.
+    Linear,
+}
+
+/// `d` in whole nanoseconds, saturated at [`Backoff::MAX_DELAY_CEILING`].
+pub(crate) fn to_nanos(d: Duration) -> u64 {
+    d.as_secs()
+        .saturating_mul(1_000_000_000)
+        .saturating_add(u64::from(d.subsec_nanos()))
 }
 
 /// A retry schedule: an iterator over the waits *between* attempts.
@@ -94,30 +103,38 @@ enum Growth {
 /// ```
 #[derive(Debug)]
 pub struct Backoff {
+    // Durations are stored as nanoseconds in a `u64` (every value is capped
+    // at `MAX_DELAY_CEILING`, which is `u64::MAX` nanoseconds): half the size
+    // of a `Duration`, so a backoff is cheap to copy into every request.
     growth: Growth,
-    initial: Duration,
+    /// Linear growth per delay, in nanoseconds.
+    step: u64,
+    initial: u64,
     factor: f64,
-    max_delay: Option<Duration>,
+    /// `max_delay`, in nanoseconds (`u64::MAX`: none beyond the ceiling).
+    cap: u64,
     jitter: Jitter,
-    max_attempts: Option<u32>,
-    max_elapsed: Option<Duration>,
-    max_retry_after: Duration,
-    seed: Option<u64>,
-    /// Which stream of a seeded generator this schedule draws from (see
-    /// [`Backoff::seed_stream`]); 0 is the seed's own stream.
-    stream: u64,
+    /// `None`: unlimited. `max_attempts(0)` is stored as 1 (same meaning).
+    max_attempts: Option<NonZeroU32>,
+    /// `u64::MAX`: unlimited (a sum of delays saturates there, never past).
+    max_elapsed: u64,
+    max_retry_after: u64,
+    /// The generator seed, if `seeded` (streams are folded into it).
+    seed: u64,
+    seeded: bool,
     /// Created on the first jittered delay (seeded from `seed`, or from
-    /// fresh entropy), so a schedule that is never jittered never pays for it.
-    rng: Option<SmallRng>,
+    /// fresh entropy) and boxed, so a schedule that is never jittered never
+    /// pays for it, not even in size.
+    rng: Option<Box<SmallRng>>,
     /// Delays yielded so far.
     yielded: u32,
-    /// Sum of the delays yielded so far.
-    elapsed: Duration,
+    /// Sum of the delays yielded so far, in nanoseconds.
+    elapsed: u64,
     /// The next un-jittered exponential delay, in nanoseconds (read only
     /// once a delay has been yielded; the initial delay before that).
     next_base: f64,
-    /// The previous delay (likewise).
-    previous: Duration,
+    /// The previous delay, in nanoseconds (likewise).
+    previous: u64,
     done: bool,
 }
 
@@ -136,24 +153,24 @@ impl Backoff {
     /// ```
     pub const MAX_DELAY_CEILING: Duration = Duration::from_nanos(u64::MAX);
 
-    fn with_growth(growth: Growth, initial: Duration) -> Self {
-        let initial = initial.min(Self::MAX_DELAY_CEILING);
+    fn with_growth(growth: Growth, initial: Duration, step: Duration) -> Self {
         Backoff {
             growth,
-            initial,
+            step: to_nanos(step),
+            initial: to_nanos(initial),
             factor: 2.0,
-            max_delay: None,
+            cap: u64::MAX,
             jitter: Jitter::None,
-            max_attempts: Some(Self::DEFAULT_MAX_ATTEMPTS),
-            max_elapsed: None,
-            max_retry_after: Self::DEFAULT_MAX_RETRY_AFTER,
-            seed: None,
-            stream: 0,
+            max_attempts: NonZeroU32::new(Self::DEFAULT_MAX_ATTEMPTS),
+            max_elapsed: u64::MAX,
+            max_retry_after: to_nanos(Self::DEFAULT_MAX_RETRY_AFTER),
+            seed: 0,
+            seeded: false,
             rng: None,
             yielded: 0,
-            elapsed: Duration::ZERO,
+            elapsed: 0,
             next_base: 0.0,
-            previous: Duration::ZERO,
+            previous: 0,
             done: false,
         }
     }
@@ -170,7 +187,7 @@ impl Backoff {
     /// assert_eq!(delays, [s(1), s(2), s(4), s(8)]);
     /// ```
     pub fn exponential(initial: Duration) -> Self {
-        Self::with_growth(Growth::Exponential, initial)
+        Self::with_growth(Growth::Exponential, initial, Duration::ZERO)
     }
 
     /// A schedule that waits `delay` every time.
@@ -184,7 +201,7 @@ impl Backoff {
     /// assert_eq!(delays, [d, d, d]);
     /// ```
     pub fn constant(delay: Duration) -> Self {
-        Self::with_growth(Growth::Constant, delay)
+        Self::with_growth(Growth::Constant, delay, Duration::ZERO)
     }
 
     /// A schedule that starts at `initial` and adds `step` after each delay.
@@ -198,7 +215,7 @@ impl Backoff {
     /// assert_eq!(delays, [ms(100), ms(150), ms(200)]);
     /// ```
     pub fn linear(initial: Duration, step: Duration) -> Self {
-        Self::with_growth(Growth::Linear(step), initial)
+        Self::with_growth(Growth::Linear, initial, step)
     }
 
     /// Sets the growth factor of an exponential schedule (ignored by constant
@@ -238,7 +255,7 @@ impl Backoff {
     /// ```
     #[must_use]
     pub fn max_delay(mut self, max: Duration) -> Self {
-        self.max_delay = Some(max.min(Self::MAX_DELAY_CEILING));
+        self.cap = to_nanos(max);
         self
     }
 
@@ -271,16 +288,18 @@ impl Backoff {
     /// ```
     #[must_use]
     pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = Some(seed);
+        self.seed = seed;
+        self.seeded = true;
         self.rng = None; // drawn from the seed on the first jittered delay
         self
     }
 
-    /// Picks stream `n` of a seeded backoff's generator: the same seed and
+    /// Moves a seeded backoff to stream `n` of its seed: the same seed and
     /// stream always give the same jitter, while different streams of one
     /// seed give independent jitter. Stream 0 is the seed's own, so
-    /// `seed(s)` alone is `seed(s).seed_stream(0)`. No effect on an unseeded
-    /// backoff (it draws fresh entropy anyway).
+    /// `seed(s)` alone is `seed(s).seed_stream(0)`; streams compose (stream
+    /// `m` of stream `n` is another stream of the seed). No effect on an
+    /// unseeded backoff (it draws fresh entropy anyway).
     ///
     /// A runner that clones one seeded template per request gives each clone
     /// its own stream (a counter), so requests do not jitter in lockstep and
@@ -298,9 +317,9 @@ impl Backoff {
     /// ```
     #[must_use]
     pub fn seed_stream(mut self, n: u64) -> Self {
-        self.stream = n;
-        if self.seed.is_some() {
-            self.rng = None; // drawn from seed and stream on the next jittered delay
+        if self.seeded {
+            self.seed = schedule::stream_seed(self.seed, n);
+            self.rng = None; // drawn from the new seed on the next jittered delay
         }
         self
     }
@@ -320,9 +339,9 @@ impl Backoff {
     /// ```
     pub fn reset(&mut self) {
         self.yielded = 0;
-        self.elapsed = Duration::ZERO;
+        self.elapsed = 0;
         self.done = false;
-        if self.seed.is_some() {
+        if self.seeded {
             self.rng = None; // drawn again from the seed on the next jittered delay
         }
     }
@@ -332,17 +351,18 @@ impl Clone for Backoff {
     fn clone(&self) -> Self {
         Backoff {
             growth: self.growth,
+            step: self.step,
             initial: self.initial,
             factor: self.factor,
-            max_delay: self.max_delay,
+            cap: self.cap,
             jitter: self.jitter,
             max_attempts: self.max_attempts,
             max_elapsed: self.max_elapsed,
             max_retry_after: self.max_retry_after,
             seed: self.seed,
-            stream: self.stream,
+            seeded: self.seeded,
             // Unseeded clones draw their own seed on first use.
-            rng: self.seed.and(self.rng.clone()),
+            rng: if self.seeded { self.rng.clone() } else { None },
             yielded: self.yielded,
             elapsed: self.elapsed,
             next_base: self.next_base,
@@ -365,7 +385,7 @@ impl Iterator for Backoff {
         }
         let upper = self
             .max_attempts
-            .map(|n| n.saturating_sub(1).saturating_sub(self.yielded) as usize);
+            .map(|n| (n.get() - 1).saturating_sub(self.yielded) as usize);
         (0, upper)
     }
 }

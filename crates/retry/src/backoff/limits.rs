@@ -9,7 +9,9 @@
 
 use std::time::Duration;
 
-use super::Backoff;
+use std::num::NonZeroU32;
+
+use super::{Backoff, to_nanos};
 
 impl Backoff {
     /// The default of [`max_attempts`](Backoff::max_attempts): 4 attempts,
@@ -60,7 +62,8 @@ impl Backoff {
     /// ```
     #[must_use]
     pub fn max_attempts(mut self, n: u32) -> Self {
-        self.max_attempts = Some(n);
+        // 0 and 1 both mean one call: store 1, which is never zero.
+        self.max_attempts = NonZeroU32::new(n.max(1));
         self
     }
 
@@ -98,7 +101,7 @@ impl Backoff {
     /// ```
     #[must_use]
     pub fn max_elapsed(mut self, d: Duration) -> Self {
-        self.max_elapsed = Some(d);
+        self.max_elapsed = to_nanos(d);
         self
     }
 
@@ -124,7 +127,7 @@ impl Backoff {
     /// ```
     #[must_use]
     pub fn max_retry_after(mut self, d: Duration) -> Self {
-        self.max_retry_after = d;
+        self.max_retry_after = to_nanos(d);
         self
     }
 
@@ -143,7 +146,7 @@ impl Backoff {
     /// assert!(!b.accepts_retry_after(Duration::from_secs(86_400)));
     /// ```
     pub fn accepts_retry_after(&self, hint: Duration) -> bool {
-        hint <= self.max_retry_after
+        to_nanos(hint) <= self.max_retry_after
     }
 
     /// Takes the next step of the schedule for a server's retry-after hint:

@@ -144,7 +144,8 @@ impl Supervisor {
             max_restarts: Self::DEFAULT_MAX_RESTARTS,
             window: Self::DEFAULT_WINDOW,
             backoff: Backoff::exponential(Duration::from_millis(100))
-                .max_delay(Duration::from_secs(10)),
+                .max_delay(Duration::from_secs(10))
+                .without_max_attempts(),
             reset_after: None,
             emitter: Emitter::default(),
         }
