@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use evenkeel_middleware::retry::{HttpPolicy, Policy, RetryEvent};
-use evenkeel_middleware::{Error, RetryLayer, TimeoutLayer};
+use evenkeel_middleware::{Error, RetryLayer};
 use evenkeel_retry::{Backoff, Decision, Jitter};
 use tokio::time::Instant;
 use tower::{Layer, Service, ServiceExt, service_fn};
@@ -167,8 +167,11 @@ async fn day_long_retry_after_stops() {
 /// Under an outer timeout, a layer with the same deadline never starts a
 /// wait that would cross it: the caller gets the last real response, not
 /// `TimedOut`. Without the deadline, the outer timeout fires mid-sleep.
+#[cfg(feature = "timeout")]
 #[tokio::test(start_paused = true)]
 async fn deadline_returns_the_last_real_result() {
+    use evenkeel_middleware::TimeoutLayer;
+
     let total = Duration::from_millis(250);
     let slow = Backoff::constant(Duration::from_millis(100)).max_attempts(10);
     let (inner, calls) = server(10, 503, vec![]);

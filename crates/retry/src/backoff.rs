@@ -324,6 +324,21 @@ impl Backoff {
         self
     }
 
+    /// Whether [`seed`](Backoff::seed) was called: the jitter is then
+    /// reproducible (and clones repeat it unless given their own
+    /// [`seed_stream`](Backoff::seed_stream)).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use evenkeel_retry::Backoff;
+    ///
+    /// assert!(!Backoff::constant(Duration::ZERO).is_seeded());
+    /// assert!(Backoff::constant(Duration::ZERO).seed(1).is_seeded());
+    /// ```
+    pub fn is_seeded(&self) -> bool {
+        self.seeded
+    }
+
     /// Rewinds the schedule to its first delay (and a seeded one to its first
     /// random draw), keeping its configuration.
     ///

@@ -10,7 +10,6 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -81,7 +80,8 @@ pin_project! {
         service: Option<S>,
         // The copy for the next attempt; `None`: not retryable.
         request: Option<Req>,
-        config: Arc<Config<P, H>>,
+        // The layer's configuration; `None` when the request is not retryable.
+        config: Option<Config<P, H>>,
         attempts: u32,
         deadline_at: Option<Instant>,
         retrying: Option<Box<Retrying>>,
@@ -95,13 +95,13 @@ impl<S: Service<Req>, Req, P, H> ResponseFuture<S, Req, P, H> {
         service: Option<S>,
         request: Option<Req>,
         first: S::Future,
-        config: Arc<Config<P, H>>,
+        config: Option<Config<P, H>>,
     ) -> Self {
         // The clock is read only if a deadline needs it.
-        let deadline_at = match (&request, config.deadline) {
-            (Some(_), Some(d)) => Some(saturating_deadline(Instant::now(), d)),
-            _ => None,
-        };
+        let deadline_at = config
+            .as_ref()
+            .and_then(|c| c.deadline)
+            .map(|d| saturating_deadline(Instant::now(), d));
         Self {
             service,
             request,
@@ -142,11 +142,13 @@ where
                     // Until a retry is scheduled, a poll after the result
                     // was returned finds `Done`, not a finished future.
                     this.state.set(State::Done);
-                    let (Some(request), Some(service)) = (this.request.take(), this.service.take())
-                    else {
+                    let (Some(request), Some(service), Some(config)) = (
+                        this.request.take(),
+                        this.service.take(),
+                        this.config.as_ref(),
+                    ) else {
                         return Poll::Ready(result); // not retryable
                     };
-                    let config = &**this.config;
                     // The backoff's schedule bounds the attempts; the budget
                     // bounds retries across all requests; the deadline bounds
                     // the waits. A retry-after hint takes a step of the same
@@ -162,7 +164,10 @@ where
                         // Each request draws its own jitter stream from a
                         // seeded template, so requests do not retry in
                         // lockstep and a seeded test stays reproducible.
-                        let stream = config.streams.fetch_add(1, Ordering::Relaxed);
+                        let stream = config
+                            .streams
+                            .as_ref()
+                            .map_or(0, |n| n.fetch_add(1, Ordering::Relaxed));
                         Box::new(Retrying {
                             backoff: config.backoff.clone().seed_stream(stream),
                             sleep: None,
@@ -227,7 +232,10 @@ where
                     *this.attempts += 1;
                     // Keep a copy (and the service) for the attempt after
                     // this one, if the policy allows another.
-                    *this.request = this.config.policy.clone_request(&request);
+                    *this.request = this
+                        .config
+                        .as_ref()
+                        .and_then(|c| c.policy.clone_request(&request));
                     let future = service.call(request);
                     if this.request.is_some() {
                         *this.service = Some(service);

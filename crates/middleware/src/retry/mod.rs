@@ -72,16 +72,20 @@ pub use policy::{
     DefaultPolicy, HttpPolicy, Policy, PolicyFn, is_idempotent, policy_fn, retry_after,
 };
 
-/// What every service a [`RetryLayer`] makes shares.
-#[derive(Debug)]
+/// What each request needs once it fails, copied into its response future
+/// at the call. Copied rather than shared behind an `Arc`: a compact
+/// [`Backoff`] copies faster than an `Arc`'s two atomic operations per
+/// request, and a request that succeeds never looks at it.
+#[derive(Debug, Clone)]
 pub(crate) struct Config<P, H> {
     backoff: Backoff,
     budget: Option<RetryBudget>,
     policy: P,
     deadline: Option<Duration>,
     on_retry: H,
-    /// The next request's jitter stream (see [`Backoff::seed_stream`]).
-    streams: AtomicU64,
+    /// The next request's jitter stream (see [`Backoff::seed_stream`]),
+    /// shared by the service's clones; only a seeded backoff needs one.
+    streams: Option<Arc<AtomicU64>>,
 }
 
 /// Retries failed calls on a backoff schedule.
@@ -112,19 +116,10 @@ pub(crate) struct Config<P, H> {
 /// assert_eq!(calls.load(Ordering::SeqCst), 3);
 /// # }
 /// ```
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Retry<S, P = DefaultPolicy, H = NoHook> {
     inner: S,
-    config: Arc<Config<P, H>>,
-}
-
-impl<S: Clone, P, H> Clone for Retry<S, P, H> {
-    fn clone(&self) -> Self {
-        Self {
-            inner: self.inner.clone(),
-            config: Arc::clone(&self.config),
-        }
-    }
+    config: Config<P, H>,
 }
 
 impl<S, P> Retry<S, P> {
@@ -172,8 +167,8 @@ impl<S, P, H, Req> Service<Req> for Retry<S, P, H>
 where
     S: Service<Req> + Clone,
     S::Error: LayerError,
-    P: Policy<Req, S::Response, <S::Error as LayerError>::Inner>,
-    H: OnRetry<S::Response, <S::Error as LayerError>::Inner>,
+    P: Policy<Req, S::Response, <S::Error as LayerError>::Inner> + Clone,
+    H: OnRetry<S::Response, <S::Error as LayerError>::Inner> + Clone,
 {
     type Response = S::Response;
     type Error = Error<<S::Error as LayerError>::Inner>;
@@ -192,12 +187,12 @@ where
         if spare.is_none() {
             // Not retryable: one call, and no service kept for later ones.
             let first = self.inner.call(req);
-            return future::ResponseFuture::new(None, None, first, Arc::clone(&self.config));
+            return future::ResponseFuture::new(None, None, first, None);
         }
         // Take the service that was polled ready; later attempts poll it again.
         let mut service = take_service(&mut self.inner);
         let first = service.call(req);
-        future::ResponseFuture::new(Some(service), spare, first, Arc::clone(&self.config))
+        future::ResponseFuture::new(Some(service), spare, first, Some(self.config.clone()))
     }
 }
 
@@ -311,7 +306,8 @@ impl<P, H> RetryLayer<P, H> {
     /// Calls `hook` before every retry with the attempt that failed, the
     /// delay before the next one and the failed result (see
     /// [`RetryEvent`]); never for the final result. Replaces any earlier
-    /// hook. Default: [`NoHook`].
+    /// hook. Default: [`NoHook`]. The hook is cloned into each request, so
+    /// keep it small (state it shares belongs behind an `Arc`).
     ///
     /// ```
     /// use std::time::Duration;
@@ -340,14 +336,17 @@ impl<P, H> RetryLayer<P, H> {
     fn into_service<S>(self, inner: S) -> Retry<S, P, H> {
         Retry {
             inner,
-            config: Arc::new(Config {
+            config: Config {
+                streams: self
+                    .backoff
+                    .is_seeded()
+                    .then(|| Arc::new(AtomicU64::new(0))),
                 backoff: self.backoff,
                 budget: self.budget,
                 policy: self.policy,
                 deadline: self.deadline,
                 on_retry: self.on_retry,
-                streams: AtomicU64::new(0),
-            }),
+            },
         }
     }
 }

@@ -105,9 +105,7 @@ impl Backoff {
                 } else {
                     let seed = self.seeded.then_some(self.seed);
                     let rng = self.rng.get_or_insert_with(|| {
-                        Box::new(SmallRng::seed_from_u64(
-                            seed.unwrap_or_else(fresh_seed),
-                        ))
+                        Box::new(SmallRng::seed_from_u64(seed.unwrap_or_else(fresh_seed)))
                     });
                     self.jitter.apply(
                         rng,
