@@ -362,7 +362,18 @@ impl Backoff {
     }
 }
 
+/// A copy of a seeded schedule's generator, out of line: copying a backoff
+/// per request must stay a handful of moves, and only a schedule that has
+/// already jittered (rare for a template) has a generator to copy.
+#[cold]
+#[inline(never)]
+#[allow(clippy::unnecessary_box_returns)] // the box is the point: it keeps `Backoff` small
+fn clone_rng(rng: &SmallRng) -> Box<SmallRng> {
+    Box::new(rng.clone())
+}
+
 impl Clone for Backoff {
+    #[inline]
     fn clone(&self) -> Self {
         Backoff {
             growth: self.growth,
@@ -377,7 +388,10 @@ impl Clone for Backoff {
             seed: self.seed,
             seeded: self.seeded,
             // Unseeded clones draw their own seed on first use.
-            rng: if self.seeded { self.rng.clone() } else { None },
+            rng: match &self.rng {
+                Some(rng) if self.seeded => Some(clone_rng(rng)),
+                _ => None,
+            },
             yielded: self.yielded,
             elapsed: self.elapsed,
             next_base: self.next_base,

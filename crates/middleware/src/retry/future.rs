@@ -91,17 +91,14 @@ pin_project! {
 }
 
 impl<S: Service<Req>, Req, P, H> ResponseFuture<S, Req, P, H> {
+    #[inline]
     pub(crate) fn new(
         service: Option<S>,
         request: Option<Req>,
         first: S::Future,
         config: Option<Config<P, H>>,
+        deadline_at: Option<Instant>,
     ) -> Self {
-        // The clock is read only if a deadline needs it.
-        let deadline_at = config
-            .as_ref()
-            .and_then(|c| c.deadline)
-            .map(|d| saturating_deadline(Instant::now(), d));
         Self {
             service,
             request,

@@ -59,7 +59,8 @@ use std::sync::atomic::AtomicU64;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use evenkeel_retry::{Backoff, RetryBudget};
+use evenkeel_retry::{Backoff, RetryBudget, saturating_deadline};
+use tokio::time::Instant;
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -81,7 +82,6 @@ pub(crate) struct Config<P, H> {
     backoff: Backoff,
     budget: Option<RetryBudget>,
     policy: P,
-    deadline: Option<Duration>,
     on_retry: H,
     /// The next request's jitter stream (see [`Backoff::seed_stream`]),
     /// shared by the service's clones; only a seeded backoff needs one.
@@ -120,6 +120,9 @@ pub(crate) struct Config<P, H> {
 pub struct Retry<S, P = DefaultPolicy, H = NoHook> {
     inner: S,
     config: Config<P, H>,
+    /// Read at the call (it becomes the request's deadline instant), so it
+    /// is not copied into the response future.
+    deadline: Option<Duration>,
 }
 
 impl<S, P> Retry<S, P> {
@@ -184,15 +187,22 @@ where
             budget.deposit();
         }
         let spare = self.config.policy.clone_request(&req);
-        if spare.is_none() {
+        let (service, first, config) = if spare.is_some() {
+            // Take the service that was polled ready; later attempts poll
+            // it again.
+            let mut service = take_service(&mut self.inner);
+            let first = service.call(req);
+            (Some(service), first, Some(self.config.clone()))
+        } else {
             // Not retryable: one call, and no service kept for later ones.
-            let first = self.inner.call(req);
-            return future::ResponseFuture::new(None, None, first, None);
-        }
-        // Take the service that was polled ready; later attempts poll it again.
-        let mut service = take_service(&mut self.inner);
-        let first = service.call(req);
-        future::ResponseFuture::new(Some(service), spare, first, Some(self.config.clone()))
+            (None, self.inner.call(req), None)
+        };
+        // The clock is read only if a deadline needs it.
+        let deadline_at = match (&config, self.deadline) {
+            (Some(_), Some(total)) => Some(saturating_deadline(Instant::now(), total)),
+            _ => None,
+        };
+        future::ResponseFuture::new(service, spare, first, config, deadline_at)
     }
 }
 
@@ -344,9 +354,9 @@ impl<P, H> RetryLayer<P, H> {
                 backoff: self.backoff,
                 budget: self.budget,
                 policy: self.policy,
-                deadline: self.deadline,
                 on_retry: self.on_retry,
             },
+            deadline: self.deadline,
         }
     }
 }
