@@ -81,7 +81,7 @@ async fn honours_error_retry_after() {
 #[tokio::test(start_paused = true)]
 async fn retry_after_hint_is_capped_and_counted() {
     let (svc, calls) = failing(10, || Error::<std::io::Error>::RateLimited {
-        retry_after: Duration::from_secs(3600),
+        retry_after: Duration::from_secs(30),
     });
     let backoff = Backoff::constant(Duration::from_millis(10))
         .max_delay(Duration::from_secs(2))
@@ -94,14 +94,30 @@ async fn retry_after_hint_is_capped_and_counted() {
     assert_eq!(start.elapsed(), Duration::from_secs(2 + 2));
 }
 
-/// With `HttpPolicy`, a 503 response is retried after its `Retry-After`;
-/// a 404 is returned as is.
+/// A hint past the backoff's `max_retry_after` (60 s by default) stops at
+/// once with the rejection that carried it, instead of sleeping an hour.
+#[tokio::test(start_paused = true)]
+async fn hint_past_max_retry_after_stops() {
+    let (svc, calls) = failing(10, || Error::<std::io::Error>::RateLimited {
+        retry_after: Duration::from_secs(3600),
+    });
+    let svc = RetryLayer::new(Backoff::constant(Duration::from_millis(10))).layer(svc);
+    let start = Instant::now();
+    let err = svc.oneshot(0).await.unwrap_err();
+    assert!(matches!(err, Error::RateLimited { retry_after } if retry_after.as_secs() == 3600));
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert_eq!(start.elapsed(), Duration::ZERO);
+}
+
+/// With `HttpPolicy`, a 503 response to a GET is retried after its
+/// `Retry-After`; a 404 is returned as is.
 #[tokio::test(start_paused = true)]
 async fn http_policy_honours_retry_after_header() {
     let calls = Arc::new(AtomicU32::new(0));
     let seen = Arc::clone(&calls);
-    let inner = service_fn(move |code: u16| {
+    let inner = service_fn(move |req: http::Request<()>| {
         let n = seen.fetch_add(1, Ordering::SeqCst);
+        let code: u16 = req.uri().path()[1..].parse().unwrap();
         async move {
             let resp = if n == 0 {
                 http::Response::builder()
@@ -116,10 +132,14 @@ async fn http_policy_honours_retry_after_header() {
     let svc = RetryLayer::new(Backoff::constant(Duration::from_millis(1)))
         .policy(HttpPolicy)
         .layer(inner);
+    let get = |path: &str| http::Request::get(path).body(()).unwrap();
     let start = Instant::now();
-    assert_eq!(svc.clone().oneshot(200).await.unwrap().status(), 200);
+    assert_eq!(
+        svc.clone().oneshot(get("/200")).await.unwrap().status(),
+        200
+    );
     assert_eq!(start.elapsed(), Duration::from_secs(2));
-    assert_eq!(svc.oneshot(404).await.unwrap().status(), 404);
+    assert_eq!(svc.oneshot(get("/404")).await.unwrap().status(), 404);
     assert_eq!(calls.load(Ordering::SeqCst), 3);
 }
 

@@ -7,25 +7,35 @@
 //! loop, a tower middleware.
 //!
 //! All arithmetic is done in `f64` nanoseconds or saturating `Duration`
-//! operations and clamped into `[0, max_delay]` after jitter, so no input can
-//! overflow or panic, and no delay ever exceeds its cap.
+//! operations, the jitter is drawn within `[0, max_delay]`, and the result is
+//! clamped into that range, so no input can overflow or panic, and no delay
+//! ever exceeds its cap.
 
 use std::iter::FusedIterator;
+use std::num::NonZeroU32;
 use std::time::Duration;
 
-use rand::SeedableRng;
 use rand::rngs::SmallRng;
 
 use crate::Jitter;
 
+mod limits;
 mod schedule;
 
 /// How the un-jittered delay grows from one attempt to the next.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Growth {
     Exponential,
     Constant,
-    Linear(Duration),
+    /// By `step` nanoseconds per delay.
+    Linear,
+}
+
+/// `d` in whole nanoseconds, saturated at [`Backoff::MAX_DELAY_CEILING`].
+pub(crate) fn to_nanos(d: Duration) -> u64 {
+    d.as_secs()
+        .saturating_mul(1_000_000_000)
+        .saturating_add(u64::from(d.subsec_nanos()))
 }
 
 /// A retry schedule: an iterator over the waits *between* attempts.
@@ -42,15 +52,22 @@ enum Growth {
 ///   [`Backoff::MAX_DELAY_CEILING`] (`u64::MAX` nanoseconds, about 584 years)
 ///   that keeps every value representable.
 /// - `jitter`: [`Jitter::None`].
-/// - `max_attempts`: unlimited (the iterator never ends on its own).
-/// - `max_elapsed`: unlimited.
+/// - `max_attempts`: [`Backoff::DEFAULT_MAX_ATTEMPTS`] = 4, that is 3
+///   retries after the first call, so a schedule built with defaults always
+///   ends (see [`max_attempts`](Backoff::max_attempts) for why 4, and
+///   [`without_max_attempts`](Backoff::without_max_attempts) for a schedule
+///   that never ends on its own).
+/// - `max_elapsed`: unlimited (the attempt limit already ends the schedule).
+/// - `max_retry_after`: [`Backoff::DEFAULT_MAX_RETRY_AFTER`] = 60 s: a
+///   server's retry-after hint longer than that stops the retries instead of
+///   being slept on (see [`max_retry_after`](Backoff::max_retry_after)).
 /// - `seed`: none; each unseeded backoff (and each clone of one) draws its
 ///   own random seed, so clones of a template do not jitter in lockstep.
 ///
 /// # Invariants
 ///
-/// - Every yielded delay is `<= max_delay`, jitter included (the cap is
-///   applied after the jitter).
+/// - Every yielded delay is `<= max_delay`, jitter included (the jitter is
+///   drawn within the cap, so it is not lost at the cap either).
 /// - At most `max_attempts - 1` delays are yielded: `max_attempts` counts the
 ///   first call, so `max_attempts(0)` and `max_attempts(1)` both mean a single
 ///   call and zero delays.
@@ -66,8 +83,10 @@ enum Growth {
 ///
 /// A clone copies the schedule's state (how far it has advanced): clone an
 /// unstarted template to get a fresh schedule. A seeded backoff's clone
-/// repeats the same jitter; an unseeded one reseeds. [`Backoff::reset`]
-/// rewinds a schedule in place.
+/// repeats the same jitter (give each clone its own
+/// [`seed_stream`](Backoff::seed_stream) to tell them apart, as
+/// evenkeel-middleware's retry layer does per request); an unseeded one
+/// reseeds. [`Backoff::reset`] rewinds a schedule in place.
 ///
 /// # Example
 ///
@@ -84,26 +103,38 @@ enum Growth {
 /// ```
 #[derive(Debug)]
 pub struct Backoff {
+    // Durations are stored as nanoseconds in a `u64` (every value is capped
+    // at `MAX_DELAY_CEILING`, which is `u64::MAX` nanoseconds): half the size
+    // of a `Duration`, so a backoff is cheap to copy into every request.
     growth: Growth,
-    initial: Duration,
+    /// Linear growth per delay, in nanoseconds.
+    step: u64,
+    initial: u64,
     factor: f64,
-    max_delay: Option<Duration>,
+    /// `max_delay`, in nanoseconds (`u64::MAX`: none beyond the ceiling).
+    cap: u64,
     jitter: Jitter,
-    max_attempts: Option<u32>,
-    max_elapsed: Option<Duration>,
-    seed: Option<u64>,
+    /// `None`: unlimited. `max_attempts(0)` is stored as 1 (same meaning).
+    max_attempts: Option<NonZeroU32>,
+    /// `u64::MAX`: unlimited (a sum of delays saturates there, never past).
+    max_elapsed: u64,
+    max_retry_after: u64,
+    /// The generator seed, if `seeded` (streams are folded into it).
+    seed: u64,
+    seeded: bool,
     /// Created on the first jittered delay (seeded from `seed`, or from
-    /// fresh entropy), so a schedule that is never jittered never pays for it.
-    rng: Option<SmallRng>,
+    /// fresh entropy) and boxed, so a schedule that is never jittered never
+    /// pays for it, not even in size.
+    rng: Option<Box<SmallRng>>,
     /// Delays yielded so far.
     yielded: u32,
-    /// Sum of the delays yielded so far.
-    elapsed: Duration,
+    /// Sum of the delays yielded so far, in nanoseconds.
+    elapsed: u64,
     /// The next un-jittered exponential delay, in nanoseconds (read only
     /// once a delay has been yielded; the initial delay before that).
     next_base: f64,
-    /// The previous delay (likewise).
-    previous: Duration,
+    /// The previous delay, in nanoseconds (likewise).
+    previous: u64,
     done: bool,
 }
 
@@ -122,22 +153,24 @@ impl Backoff {
     /// ```
     pub const MAX_DELAY_CEILING: Duration = Duration::from_nanos(u64::MAX);
 
-    fn with_growth(growth: Growth, initial: Duration) -> Self {
-        let initial = initial.min(Self::MAX_DELAY_CEILING);
+    fn with_growth(growth: Growth, initial: Duration, step: Duration) -> Self {
         Backoff {
             growth,
-            initial,
+            step: to_nanos(step),
+            initial: to_nanos(initial),
             factor: 2.0,
-            max_delay: None,
+            cap: u64::MAX,
             jitter: Jitter::None,
-            max_attempts: None,
-            max_elapsed: None,
-            seed: None,
+            max_attempts: NonZeroU32::new(Self::DEFAULT_MAX_ATTEMPTS),
+            max_elapsed: u64::MAX,
+            max_retry_after: to_nanos(Self::DEFAULT_MAX_RETRY_AFTER),
+            seed: 0,
+            seeded: false,
             rng: None,
             yielded: 0,
-            elapsed: Duration::ZERO,
+            elapsed: 0,
             next_base: 0.0,
-            previous: Duration::ZERO,
+            previous: 0,
             done: false,
         }
     }
@@ -150,11 +183,11 @@ impl Backoff {
     /// use evenkeel_retry::Backoff;
     ///
     /// let s = Duration::from_secs;
-    /// let delays: Vec<_> = Backoff::exponential(s(1)).take(4).collect();
+    /// let delays: Vec<_> = Backoff::exponential(s(1)).max_attempts(5).collect();
     /// assert_eq!(delays, [s(1), s(2), s(4), s(8)]);
     /// ```
     pub fn exponential(initial: Duration) -> Self {
-        Self::with_growth(Growth::Exponential, initial)
+        Self::with_growth(Growth::Exponential, initial, Duration::ZERO)
     }
 
     /// A schedule that waits `delay` every time.
@@ -168,7 +201,7 @@ impl Backoff {
     /// assert_eq!(delays, [d, d, d]);
     /// ```
     pub fn constant(delay: Duration) -> Self {
-        Self::with_growth(Growth::Constant, delay)
+        Self::with_growth(Growth::Constant, delay, Duration::ZERO)
     }
 
     /// A schedule that starts at `initial` and adds `step` after each delay.
@@ -182,7 +215,7 @@ impl Backoff {
     /// assert_eq!(delays, [ms(100), ms(150), ms(200)]);
     /// ```
     pub fn linear(initial: Duration, step: Duration) -> Self {
-        Self::with_growth(Growth::Linear(step), initial)
+        Self::with_growth(Growth::Linear, initial, step)
     }
 
     /// Sets the growth factor of an exponential schedule (ignored by constant
@@ -208,7 +241,8 @@ impl Backoff {
         self
     }
 
-    /// Caps every delay at `max`, after jitter. Default: no cap beyond
+    /// Caps every delay at `max`, jitter included (the jitter is drawn
+    /// within the cap, see [`Jitter`]). Default: no cap beyond
     /// [`Backoff::MAX_DELAY_CEILING`]. `Duration::ZERO` makes every delay zero.
     ///
     /// ```
@@ -221,7 +255,7 @@ impl Backoff {
     /// ```
     #[must_use]
     pub fn max_delay(mut self, max: Duration) -> Self {
-        self.max_delay = Some(max.min(Self::MAX_DELAY_CEILING));
+        self.cap = to_nanos(max);
         self
     }
 
@@ -241,44 +275,6 @@ impl Backoff {
         self
     }
 
-    /// Limits the number of attempts, counting the first call: the schedule
-    /// yields at most `n - 1` delays. `0` and `1` both mean a single call (no
-    /// delay at all). Default: unlimited.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use evenkeel_retry::Backoff;
-    ///
-    /// let b = || Backoff::constant(Duration::from_millis(1));
-    /// assert_eq!(b().max_attempts(3).count(), 2);
-    /// assert_eq!(b().max_attempts(1).count(), 0);
-    /// assert_eq!(b().max_attempts(0).count(), 0);
-    /// ```
-    #[must_use]
-    pub fn max_attempts(mut self, n: u32) -> Self {
-        self.max_attempts = Some(n);
-        self
-    }
-
-    /// Limits the *sum of the delays*: the schedule ends rather than yield a
-    /// delay that would take the total past `d`. Time spent inside attempts is
-    /// not counted here; use [`Retry::deadline`](crate::Retry::deadline) for a
-    /// wall-clock bound. Default: unlimited.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use evenkeel_retry::Backoff;
-    ///
-    /// let s = Duration::from_secs;
-    /// let delays: Vec<_> = Backoff::exponential(s(1)).max_elapsed(s(10)).collect();
-    /// assert_eq!(delays, [s(1), s(2), s(4)]); // 1 + 2 + 4 + 8 would be 15 > 10
-    /// ```
-    #[must_use]
-    pub fn max_elapsed(mut self, d: Duration) -> Self {
-        self.max_elapsed = Some(d);
-        self
-    }
-
     /// Makes the jitter deterministic: the same seed gives the same delays.
     /// Default: a random seed per backoff.
     ///
@@ -292,9 +288,55 @@ impl Backoff {
     /// ```
     #[must_use]
     pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = Some(seed);
-        self.rng = Some(SmallRng::seed_from_u64(seed));
+        self.seed = seed;
+        self.seeded = true;
+        self.rng = None; // drawn from the seed on the first jittered delay
         self
+    }
+
+    /// Moves a seeded backoff to stream `n` of its seed: the same seed and
+    /// stream always give the same jitter, while different streams of one
+    /// seed give independent jitter. Stream 0 is the seed's own, so
+    /// `seed(s)` alone is `seed(s).seed_stream(0)`; streams compose (stream
+    /// `m` of stream `n` is another stream of the seed). No effect on an
+    /// unseeded backoff (it draws fresh entropy anyway).
+    ///
+    /// A runner that clones one seeded template per request gives each clone
+    /// its own stream (a counter), so requests do not jitter in lockstep and
+    /// a test stays reproducible.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use evenkeel_retry::{Backoff, Jitter};
+    ///
+    /// let template = Backoff::exponential(Duration::from_millis(10)).jitter(Jitter::Full).seed(7);
+    /// let a: Vec<_> = template.clone().seed_stream(1).collect();
+    /// let b: Vec<_> = template.clone().seed_stream(2).collect();
+    /// assert_ne!(a, b);
+    /// assert_eq!(a, template.clone().seed_stream(1).collect::<Vec<_>>());
+    /// ```
+    #[must_use]
+    pub fn seed_stream(mut self, n: u64) -> Self {
+        if self.seeded {
+            self.seed = schedule::stream_seed(self.seed, n);
+            self.rng = None; // drawn from the new seed on the next jittered delay
+        }
+        self
+    }
+
+    /// Whether [`seed`](Backoff::seed) was called: the jitter is then
+    /// reproducible (and clones repeat it unless given their own
+    /// [`seed_stream`](Backoff::seed_stream)).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use evenkeel_retry::Backoff;
+    ///
+    /// assert!(!Backoff::constant(Duration::ZERO).is_seeded());
+    /// assert!(Backoff::constant(Duration::ZERO).seed(1).is_seeded());
+    /// ```
+    pub fn is_seeded(&self) -> bool {
+        self.seeded
     }
 
     /// Rewinds the schedule to its first delay (and a seeded one to its first
@@ -312,50 +354,44 @@ impl Backoff {
     /// ```
     pub fn reset(&mut self) {
         self.yielded = 0;
-        self.elapsed = Duration::ZERO;
+        self.elapsed = 0;
         self.done = false;
-        if let Some(seed) = self.seed {
-            self.rng = Some(SmallRng::seed_from_u64(seed));
+        if self.seeded {
+            self.rng = None; // drawn again from the seed on the next jittered delay
         }
-    }
-
-    /// Takes the next step of the schedule for a server's retry-after hint:
-    /// returns `hint` capped at `max_delay` instead of the schedule's own
-    /// delay, or `None` if the schedule is over. Either way the step counts
-    /// against `max_attempts` and `max_elapsed`, exactly as
-    /// [`next`](Iterator::next) would, so a hint can never bypass them. This
-    /// is what [`Decision::RetryAfter`](crate::Decision::RetryAfter) does in
-    /// [`retry`](crate::retry); custom runners (a tower layer, say) should
-    /// use it rather than sleep on the raw hint.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use evenkeel_retry::Backoff;
-    ///
-    /// let s = Duration::from_secs;
-    /// let mut b = Backoff::exponential(s(1)).max_delay(s(30)).max_attempts(3);
-    /// assert_eq!(b.next_retry_after(s(3600)), Some(s(30))); // capped
-    /// assert_eq!(b.next(), Some(s(2)));                     // the schedule moved on
-    /// assert_eq!(b.next_retry_after(s(1)), None);           // 3 attempts used up
-    /// ```
-    pub fn next_retry_after(&mut self, hint: Duration) -> Option<Duration> {
-        self.next_delay(Some(hint))
     }
 }
 
+/// A copy of a seeded schedule's generator, out of line: copying a backoff
+/// per request must stay a handful of moves, and only a schedule that has
+/// already jittered (rare for a template) has a generator to copy.
+#[cold]
+#[inline(never)]
+#[allow(clippy::unnecessary_box_returns)] // the box is the point: it keeps `Backoff` small
+fn clone_rng(rng: &SmallRng) -> Box<SmallRng> {
+    Box::new(rng.clone())
+}
+
 impl Clone for Backoff {
+    #[inline]
     fn clone(&self) -> Self {
         Backoff {
             growth: self.growth,
+            step: self.step,
             initial: self.initial,
             factor: self.factor,
-            max_delay: self.max_delay,
+            cap: self.cap,
             jitter: self.jitter,
             max_attempts: self.max_attempts,
             max_elapsed: self.max_elapsed,
+            max_retry_after: self.max_retry_after,
             seed: self.seed,
+            seeded: self.seeded,
             // Unseeded clones draw their own seed on first use.
-            rng: self.seed.and(self.rng.clone()),
+            rng: match &self.rng {
+                Some(rng) if self.seeded => Some(clone_rng(rng)),
+                _ => None,
+            },
             yielded: self.yielded,
             elapsed: self.elapsed,
             next_base: self.next_base,
@@ -378,7 +414,7 @@ impl Iterator for Backoff {
         }
         let upper = self
             .max_attempts
-            .map(|n| n.saturating_sub(1).saturating_sub(self.yielded) as usize);
+            .map(|n| (n.get() - 1).saturating_sub(self.yielded) as usize);
         (0, upper)
     }
 }

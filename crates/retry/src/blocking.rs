@@ -20,7 +20,8 @@ use crate::{Backoff, Decision, RetryError};
 /// # Errors
 ///
 /// [`RetryError::Stopped`] when `classify` says stop, [`RetryError::Exhausted`]
-/// when the schedule runs out; never the time-, cancellation- or
+/// when the schedule runs out, [`RetryError::RetryAfterTooLong`] when a hint
+/// is past [`Backoff::max_retry_after`]; never the time-, cancellation- or
 /// budget-related variants.
 ///
 /// # Example
@@ -57,6 +58,13 @@ pub fn retry_blocking<T, E>(
         };
         let hint = match classify(&last) {
             Decision::Retry => None,
+            Decision::RetryAfter(after) if !backoff.accepts_retry_after(after) => {
+                return Err(RetryError::RetryAfterTooLong {
+                    attempts,
+                    retry_after: after,
+                    last,
+                });
+            }
             Decision::RetryAfter(after) => Some(after),
             Decision::Stop => return Err(RetryError::Stopped { attempts, last }),
         };

@@ -19,6 +19,9 @@ use tokio::time::Instant;
 
 /// One retry, in the budget's unit (thousandths of a retry).
 const RETRY: i64 = 1000;
+/// Nanoseconds per second divided by [`RETRY`]: `rate × nanos / this` is in
+/// thousandths of a retry.
+const NANOS_PER_RETRY_THOUSANDTH: i128 = 1_000_000;
 /// Buckets in the sliding window.
 const BUCKETS: usize = 10;
 
@@ -27,7 +30,8 @@ const BUCKETS: usize = 10;
 /// [`withdraw`](RetryBudget::withdraw)s.
 ///
 /// Over any `ttl` window, the retries allowed are
-/// `retry_ratio × requests + min_per_sec × ttl` (in seconds). Deposits and
+/// `retry_ratio × requests + min_per_sec × ttl` (`ttl` in seconds, fraction
+/// included: a 1.5 s window at 2 per second reserves 3 retries). Deposits and
 /// withdrawals expire once they are older than `ttl`.
 ///
 /// Inputs are clamped, never rejected: `ttl` into 1 s ..= 60 s (as in Finagle
@@ -131,9 +135,13 @@ impl RetryBudget {
         // 0 <= ratio * 1000 <= 1e6: the cast cannot truncate or lose the sign.
         #[allow(clippy::cast_possible_truncation)]
         let deposit_amount = (ratio * RETRY as f64).round() as i64;
-        let reserve = i64::from(min_per_sec)
-            .saturating_mul(i64::try_from(ttl.as_secs()).unwrap_or(60))
-            .saturating_mul(RETRY);
+        // `min_per_sec × ttl` retries, from the exact window (a 1.5 s window
+        // at 2/s holds 3 retries, not 2): `ttl` in nanoseconds times the
+        // rate, divided by 10^6 to get thousandths of a retry. At most
+        // u32::MAX × 6e10, far inside i128 and, after the division, i64.
+        let reserve = i128::from(min_per_sec) * i128::try_from(ttl.as_nanos()).unwrap_or(0)
+            / NANOS_PER_RETRY_THOUSANDTH;
+        let reserve = i64::try_from(reserve).unwrap_or(i64::MAX);
         let width = ttl / u32::try_from(BUCKETS).unwrap_or(10);
         RetryBudget {
             shared: Arc::new(Shared {

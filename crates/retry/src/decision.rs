@@ -33,7 +33,9 @@ pub enum Decision {
     /// Transient, and the server said when: retry after this delay instead of
     /// the backoff's. The hint still uses up one of the backoff's delays (so
     /// it counts against `max_attempts` and `max_elapsed`) and is capped at
-    /// `max_delay`. A hint that would end past the deadline ends the loop
+    /// `max_delay`. A hint longer than the backoff's `max_retry_after`
+    /// (default 60 s) stops the loop with `RetryError::RetryAfterTooLong`
+    /// instead of parking the caller. A hint that would end past the deadline ends the loop
     /// with `RetryError::TimedOut` at once: retrying earlier than the server
     /// asked is pointless, and waiting until the deadline would leave no time
     /// for the attempt.

@@ -71,6 +71,21 @@ pub enum RetryError<E> {
         #[source]
         last: Option<E>,
     },
+    /// The server asked for a wait longer than the backoff's
+    /// [`max_retry_after`](crate::Backoff::max_retry_after) (a
+    /// [`Decision::RetryAfter`](crate::Decision::RetryAfter) past it), so the
+    /// loop stopped instead of parking the caller. `retry_after` is the hint,
+    /// for a caller that wants to schedule the work for later.
+    #[error("server asked to retry after {retry_after:?}, longer than allowed, after {}", Attempts(*.attempts))]
+    RetryAfterTooLong {
+        /// Calls made.
+        attempts: u32,
+        /// The hint the server gave.
+        retry_after: Duration,
+        /// The error that carried the hint.
+        #[source]
+        last: E,
+    },
     /// The [`RetryBudget`](crate::RetryBudget) refused the next retry.
     #[error("retry budget exhausted after {}", Attempts(*.attempts))]
     BudgetExhausted {
@@ -97,6 +112,7 @@ impl<E> RetryError<E> {
             | RetryError::Stopped { attempts, .. }
             | RetryError::TimedOut { attempts, .. }
             | RetryError::Cancelled { attempts, .. }
+            | RetryError::RetryAfterTooLong { attempts, .. }
             | RetryError::BudgetExhausted { attempts, .. } => *attempts,
         }
     }
@@ -111,7 +127,9 @@ impl<E> RetryError<E> {
     /// ```
     pub fn last(&self) -> Option<&E> {
         match self {
-            RetryError::Exhausted { last, .. } | RetryError::Stopped { last, .. } => Some(last),
+            RetryError::Exhausted { last, .. }
+            | RetryError::Stopped { last, .. }
+            | RetryError::RetryAfterTooLong { last, .. } => Some(last),
             RetryError::TimedOut { last, .. }
             | RetryError::Cancelled { last, .. }
             | RetryError::BudgetExhausted { last, .. } => last.as_ref(),
@@ -129,7 +147,9 @@ impl<E> RetryError<E> {
     /// ```
     pub fn into_inner(self) -> Option<E> {
         match self {
-            RetryError::Exhausted { last, .. } | RetryError::Stopped { last, .. } => Some(last),
+            RetryError::Exhausted { last, .. }
+            | RetryError::Stopped { last, .. }
+            | RetryError::RetryAfterTooLong { last, .. } => Some(last),
             RetryError::TimedOut { last, .. }
             | RetryError::Cancelled { last, .. }
             | RetryError::BudgetExhausted { last, .. } => last,

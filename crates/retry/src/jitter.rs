@@ -3,10 +3,19 @@
 //! Without jitter, every client that failed at the same moment waits the same
 //! delay and fails again together, in waves. Each [`Jitter`] kind spreads the
 //! delays differently; AWS's "Exponential Backoff And Jitter" article measures
-//! them (see this crate's `aws_jitter` example, which reproduces it). The cap
-//! ([`Backoff::max_delay`](crate::Backoff::max_delay)) is applied *after* the
-//! jitter, so no kind can push a delay past it.
-
+//! them (see this crate's `aws_jitter` example, which reproduces it).
+//!
+//! # Jitter within the cap, not before it
+//!
+//! The tempting order is "jitter, then clamp to the cap". It keeps every
+//! delay under [`max_delay`](crate::Backoff::max_delay), but once the
+//! schedule has grown to the cap it quietly undoes the jitter: every draw
+//! that lands above the cap is clamped to *exactly* the cap. With ±20 %
+//! that is half of all delays (gRPC clients retrying in lockstep, the very
+//! thing jitter is for); with decorrelated jitter about two thirds. So each
+//! kind here draws *within* the cap: the range is worked out from the capped
+//! base and then its top is lowered to the cap, so the draws stay spread out
+//! below it and the chance of landing exactly on the cap is nil.
 use rand::Rng;
 use rand::rngs::SmallRng;
 
@@ -14,15 +23,20 @@ use rand::rngs::SmallRng;
 ///
 /// Write `base` for the un-jittered delay of the schedule (exponential,
 /// constant or linear, already capped at `max_delay`) and `cap` for
-/// `max_delay`. Every kind's result is capped again at `cap` afterwards.
+/// `max_delay`. Every kind draws *within* the cap (see the module docs for
+/// why): where a range would reach past `cap`, its top is lowered to `cap`.
 ///
 /// | kind | delay |
 /// | --- | --- |
 /// | `None` | `base` |
 /// | `Full` | uniform in `[0, base]` |
-/// | `Equal` | `base / 2` + uniform in `[0, base / 2]` |
-/// | `Decorrelated` | uniform in `[initial, 3 × previous delay]` (the growth curve and `factor` are not used) |
-/// | `Proportional(p)` | `base × (1 + u)` with `u` uniform in `[-p %, +p %]`, `p` at most 100 |
+/// | `Equal` | uniform in `[base / 2, base]` |
+/// | `Decorrelated` | uniform in `[initial, min(3 × previous delay, cap)]` (the growth curve and `factor` are not used) |
+/// | `Proportional(p)` | uniform in `[base × (1 - p %), min(base × (1 + p %), cap)]`, `p` at most 100 |
+///
+/// So at the cap, `Proportional(20)` spreads its delays over the top 20 %
+/// below the cap (not half of them *on* it), and `Decorrelated` over
+/// `[initial, cap]`.
 ///
 /// `Full` does the least total work under contention and `Equal` keeps a
 /// guaranteed minimum wait; `Decorrelated` grows from the previous delay, as
@@ -73,17 +87,26 @@ fn between(rng: &mut SmallRng, lo: f64, hi: f64) -> f64 {
 }
 
 impl Jitter {
-    /// Applies this jitter to `base` nanoseconds. `initial` and `previous` are
-    /// only read by [`Jitter::Decorrelated`]. The result is not yet capped.
-    pub(crate) fn apply(self, rng: &mut SmallRng, base: f64, initial: f64, previous: f64) -> f64 {
+    /// Applies this jitter to `base` nanoseconds (already capped), drawing
+    /// within `[0, cap]`. `initial` and `previous` are only read by
+    /// [`Jitter::Decorrelated`]. The caller still clamps the result into
+    /// `[0, cap]` (a no-op but for rounding at the extremes).
+    pub(crate) fn apply(
+        self,
+        rng: &mut SmallRng,
+        base: f64,
+        cap: f64,
+        initial: f64,
+        previous: f64,
+    ) -> f64 {
         match self {
             Jitter::None => base,
             Jitter::Full => between(rng, 0.0, base),
             Jitter::Equal => between(rng, base / 2.0, base),
-            Jitter::Decorrelated => between(rng, initial, previous * 3.0),
+            Jitter::Decorrelated => between(rng, initial.min(cap), (previous * 3.0).min(cap)),
             Jitter::Proportional(percent) => {
                 let p = f64::from(percent.min(100)) / 100.0;
-                base * between(rng, 1.0 - p, 1.0 + p)
+                between(rng, base * (1.0 - p), (base * (1.0 + p)).min(cap))
             }
         }
     }

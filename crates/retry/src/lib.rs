@@ -38,15 +38,25 @@
 //!   for the whole schedule.
 //!
 //! The usual crates each miss something: a cap applied *before* jitter lets a
-//! delay reach twice the cap; a server's retry-after hint that bypasses the
-//! attempt and time limits; no total-time bound at all.
+//! delay reach twice the cap, and a clamp *after* it piles the delays onto
+//! the cap, in lockstep again; a server's retry-after hint that bypasses the
+//! attempt and time limits, or parks the caller for a day; no total-time
+//! bound at all; defaults that retry forever.
+//!
+//! # Features
+//!
+//! - `tracing` (off by default): a `debug` event (target `evenkeel_retry`)
+//!   for every retry [`retry`] makes, with the attempt number and the delay.
 //!
 //! # How this crate fixes it
 //!
 //! - [`Backoff`] is an `Iterator<Item = Duration>` computed with saturating,
-//!   clamped arithmetic: the cap applies *after* [`Jitter`], `max_attempts`
-//!   counts the first call (0 means one call, not a panic), and 10,000 delays
-//!   at factor 10 just sit at the cap. These invariants are property-tested.
+//!   clamped arithmetic: [`Jitter`] is drawn *within* the cap (so no delay
+//!   exceeds it, and the delays at the cap stay spread out instead of piling
+//!   onto it), `max_attempts` counts the first call (0 means one call, not a
+//!   panic), and 10,000 delays at factor 10 just sit at the cap. Every limit
+//!   has a bounded default (4 attempts; a server hint past 60 s stops), so a
+//!   loop built with defaults ends. These invariants are property-tested.
 //! - [`retry`] runs an operation on that schedule with a classifier
 //!   ([`Decision`]: retry, retry after a hint, stop), a per-attempt timeout,
 //!   an overall deadline that no wait is allowed to cross, cancellation by
@@ -54,6 +64,8 @@
 //!   of traffic. The result, [`RetryError`], says why it ended.
 //! - [`retry_blocking`] runs the same schedule and classification in
 //!   synchronous code.
+//! - [`parse_retry_after`] reads a server's `Retry-After` in both of its
+//!   forms (seconds or an HTTP-date), for classifiers and tower layers alike.
 //! - [`timeout`] bounds one call and keeps "it failed" ([`TimeoutError::Inner`])
 //!   apart from "it took too long" ([`TimeoutError::Elapsed`]).
 //!
@@ -111,6 +123,7 @@ mod error;
 mod jitter;
 mod presets;
 mod retry;
+mod retry_after;
 mod run;
 mod timeout;
 
@@ -122,4 +135,5 @@ pub use decision::Decision;
 pub use error::{RetryError, TimeoutError};
 pub use jitter::Jitter;
 pub use retry::{Retry, retry};
+pub use retry_after::parse_retry_after;
 pub use timeout::{Timeout, timeout};

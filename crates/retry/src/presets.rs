@@ -10,8 +10,12 @@ use crate::{Backoff, Jitter};
 impl Backoff {
     /// gRPC's connection backoff: 1 s initial delay, factor 1.6, ±20 % jitter
     /// ([`Jitter::Proportional(20)`](Jitter::Proportional)), capped at 120 s
-    /// (after the jitter, unlike the gRPC spec, so the cap is a hard bound).
-    /// No attempt or time limit.
+    /// with the jitter drawn within the cap (unlike the gRPC spec, which
+    /// jitters past it, so here the cap is a hard bound and the delays at the
+    /// cap spread over 96..=120 s). The crate's default attempt limit (4
+    /// attempts) applies; add
+    /// [`without_max_attempts`](Backoff::without_max_attempts) for the spec's
+    /// endless reconnect loop.
     ///
     /// ```
     /// use std::time::Duration;
@@ -19,7 +23,8 @@ impl Backoff {
     ///
     /// let first = Backoff::grpc().seed(1).next().unwrap();
     /// assert!(first >= Duration::from_millis(800) && first <= Duration::from_millis(1200));
-    /// assert!(Backoff::grpc().take(50).all(|d| d <= Duration::from_secs(120)));
+    /// let endless = Backoff::grpc().without_max_attempts();
+    /// assert!(endless.take(50).all(|d| d <= Duration::from_secs(120)));
     /// ```
     pub fn grpc() -> Self {
         Self::exponential(Duration::from_secs(1))

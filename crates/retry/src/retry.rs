@@ -59,9 +59,11 @@ pub(crate) enum Phase {
 /// - Every error is retried (see [`Retry::when`] and [`Retry::classify`]).
 /// - No notification, no attempt timeout, no deadline, no cancellation, no
 ///   budget.
-/// - The only limits are the backoff's own (`max_attempts`, `max_elapsed`):
-///   with an unlimited backoff and no deadline the loop retries until the
-///   operation succeeds.
+/// - The only limits are the backoff's own: by default 4 attempts, and a
+///   server hint longer than 60 s stops (see [`Backoff`]'s `# Defaults`).
+///   Only a backoff built
+///   [`without_max_attempts`](Backoff::without_max_attempts), with no
+///   `max_elapsed` and no deadline, retries until the operation succeeds.
 ///
 /// A zero delay retries within the same poll, spending one unit of tokio's
 /// cooperative budget per retry, and yields to the executor when the budget
@@ -312,7 +314,8 @@ where
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
     /// let start = Instant::now();
-    /// let r = retry(Backoff::exponential(Duration::from_secs(1)), || async { Err::<(), _>(()) })
+    /// let endless = Backoff::exponential(Duration::from_secs(1)).without_max_attempts();
+    /// let r = retry(endless, || async { Err::<(), _>(()) })
     ///     .deadline(Duration::from_secs(10))
     ///     .await;
     /// assert!(matches!(r, Err(RetryError::TimedOut { .. })));
@@ -344,7 +347,8 @@ where
     ///     tokio::time::sleep(Duration::from_secs(3)).await;
     ///     stopper.cancel();
     /// });
-    /// let r = retry(Backoff::constant(Duration::from_secs(1)), || async { Err::<(), _>(()) })
+    /// let endless = Backoff::constant(Duration::from_secs(1)).without_max_attempts();
+    /// let r = retry(endless, || async { Err::<(), _>(()) })
     ///     .cancel_on(token.cancelled_owned())
     ///     .await;
     /// assert!(matches!(r, Err(RetryError::Cancelled { .. })));

@@ -8,10 +8,11 @@
 //! cancellation is prompt in every phase.
 //!
 //! After a failure the checks run in a fixed order: classify (a permanent
-//! error stops here), take the next delay from the backoff (exhausted
+//! error, or a retry-after hint past `max_retry_after`, stops here), take the next delay from the backoff (exhausted
 //! stops here), check the wait against the deadline, withdraw from the
 //! budget (last, so a retry that would not happen anyway spends nothing),
-//! notify, then wait.
+//! notify (and, with the `tracing` feature, a `debug` event with the attempt
+//! and the delay), then wait.
 //!
 //! Nothing is allocated per attempt: the attempt's future lives inline in
 //! the pinned `Retry`, and one `Sleep` is boxed the first time a timer is
@@ -169,6 +170,14 @@ where
                 Failure::Error(e) => {
                     let hint = match (this.classify)(&e) {
                         Decision::Retry => None,
+                        Decision::RetryAfter(after) if !this.backoff.accepts_retry_after(after) => {
+                            *this.phase = Phase::Done;
+                            return Poll::Ready(Err(RetryError::RetryAfterTooLong {
+                                attempts,
+                                retry_after: after,
+                                last: e,
+                            }));
+                        }
                         Decision::RetryAfter(after) => Some(after),
                         Decision::Stop => {
                             *this.phase = Phase::Done;
@@ -210,6 +219,14 @@ where
             if !timed_out && let Some(e) = this.last.as_ref() {
                 (this.notify)(e, attempts, delay);
             }
+            #[cfg(feature = "tracing")]
+            tracing::debug!(
+                target: "evenkeel_retry",
+                attempt = attempts,
+                ?delay,
+                attempt_timed_out = timed_out,
+                "retrying"
+            );
             if delay.is_zero() {
                 // No timer for a zero delay. Retry within this poll while the
                 // task has tokio's cooperative budget (and at most

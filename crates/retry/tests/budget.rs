@@ -28,6 +28,22 @@ async fn reserve_allows_min_per_sec_times_ttl() {
     assert!(!budget.withdraw());
 }
 
+/// The reserve counts the window's fraction of a second too: a 1.5 s window
+/// at 2 retries per second holds 3 retries (whole seconds alone gave 2).
+#[tokio::test(start_paused = true)]
+async fn reserve_uses_the_exact_window() {
+    let budget = RetryBudget::new(Duration::from_millis(1500), 2, 0.0);
+    assert_eq!(budget.available(), 3);
+    for _ in 0..3 {
+        assert!(budget.withdraw());
+    }
+    assert!(!budget.withdraw());
+    // Below a whole retry, the fraction still counts: 1.25 s at 2/s is 2.5.
+    let budget = RetryBudget::new(Duration::from_millis(1250), 2, 1.0);
+    budget.deposit(); // +1.0 makes 3.5
+    assert_eq!(budget.available(), 3);
+}
+
 /// Deposits and withdrawals expire after `ttl`, restoring the reserve.
 #[tokio::test(start_paused = true)]
 async fn entries_expire_after_ttl() {

@@ -54,7 +54,8 @@ proptest! {
         let rt = paused_runtime();
         let (elapsed, result) = rt.block_on(async {
             let start = Instant::now();
-            let result = retry(Backoff::constant(Duration::from_millis(delay_ms)), || {
+            let endless = Backoff::constant(Duration::from_millis(delay_ms)).without_max_attempts();
+            let result = retry(endless, || {
                 let n = call.get();
                 call.set(n + 1);
                 let work = Duration::from_millis(work_ms[n % work_ms.len()]);

@@ -14,7 +14,7 @@ fn reference(jitter: Jitter) -> Vec<u128> {
         .max_delay(Duration::from_secs(1))
         .jitter(jitter)
         .seed(42)
-        .take(8)
+        .max_attempts(9)
         .map(|d| d.as_micros())
         .collect()
 }
@@ -54,26 +54,29 @@ fn equal_jitter_schedule_is_exact_under_a_seed() {
     );
 }
 
-/// Seed 42 gives this exact decorrelated schedule, capped at 1 s.
+/// Seed 42 gives this exact decorrelated schedule, drawn within the 1 s cap
+/// (once `3 × previous` passes the cap, the draws spread over
+/// `[100 ms, 1 s]` instead of sitting on 1 s).
 #[test]
 #[cfg(target_pointer_width = "64")] // `SmallRng` is a different generator on 32-bit targets
 fn decorrelated_jitter_schedule_is_exact_under_a_seed() {
     assert_eq!(
         reference(Jitter::Decorrelated),
         [
-            262_861, 319_534, 944_775, 1_000_000, 1_000_000, 1_000_000, 463_522, 880_950
+            262_861, 319_534, 944_775, 731_022, 814_154, 629_288, 212_817, 425_829
         ]
     );
 }
 
-/// Seed 42 gives this exact ±20 % schedule; +20 % beyond the cap is clamped.
+/// Seed 42 gives this exact ±20 % schedule; at the cap the draws spread over
+/// `[800 ms, 1 s]` instead of half of them sitting on 1 s.
 #[test]
 #[cfg(target_pointer_width = "64")] // `SmallRng` is a different generator on 32-bit targets
 fn proportional_jitter_schedule_is_exact_under_a_seed() {
     assert_eq!(
         reference(Jitter::Proportional(20)),
         [
-            112_572, 185_505, 477_423, 864_363, 1_000_000, 1_000_000, 850_140, 1_000_000
+            112_572, 185_505, 477_423, 864_363, 958_700, 917_619, 825_070, 921_024
         ]
     );
 }
@@ -106,10 +109,14 @@ fn ten_thousand_attempts_at_factor_ten_do_not_overflow() {
 fn uncapped_growth_stops_at_the_ceiling() {
     let last = Backoff::exponential(Duration::from_secs(1))
         .factor(10.0)
+        .without_max_attempts()
         .take(10_000)
         .last();
     assert_eq!(last, Some(Backoff::MAX_DELAY_CEILING));
-    let linear = Backoff::linear(Duration::MAX, Duration::MAX).take(3).last();
+    let linear = Backoff::linear(Duration::MAX, Duration::MAX)
+        .without_max_attempts()
+        .take(3)
+        .last();
     assert_eq!(linear, Some(Backoff::MAX_DELAY_CEILING));
 }
 
@@ -169,7 +176,7 @@ fn max_elapsed_ends_before_the_sum_crosses_it() {
 fn linear_adds_the_step() {
     let v: Vec<_> = Backoff::linear(ms(10), ms(5))
         .max_delay(ms(22))
-        .take(4)
+        .max_attempts(5)
         .collect();
     assert_eq!(v, [ms(10), ms(15), ms(20), ms(22)]);
 }
@@ -192,7 +199,9 @@ fn clone_copies_state_and_reset_rewinds() {
 /// clones repeat the same delays.
 #[test]
 fn unseeded_clones_reseed_seeded_clones_repeat() {
-    let template = Backoff::exponential(Duration::from_secs(1)).jitter(Jitter::Full);
+    let template = Backoff::exponential(Duration::from_secs(1))
+        .jitter(Jitter::Full)
+        .max_attempts(9);
     let a: Vec<_> = template.clone().take(8).collect();
     let b: Vec<_> = template.clone().take(8).collect();
     assert_ne!(a, b);
@@ -205,7 +214,11 @@ fn unseeded_clones_reseed_seeded_clones_repeat() {
 /// preset: full jitter, 3 attempts.
 #[test]
 fn presets_have_their_documented_numbers() {
-    let grpc: Vec<_> = Backoff::grpc().seed(1).take(30).collect();
+    let grpc: Vec<_> = Backoff::grpc()
+        .without_max_attempts()
+        .seed(1)
+        .take(30)
+        .collect();
     assert!(grpc[0] >= ms(800) && grpc[0] <= ms(1200));
     assert!(grpc[1] >= ms(1280) && grpc[1] <= ms(1920));
     assert!(grpc.iter().all(|d| *d <= Duration::from_secs(120)));
@@ -232,7 +245,9 @@ fn retry_after_hints_are_capped_and_counted() {
     assert_eq!(b.next_retry_after(Duration::from_secs(60)), Some(ms(100)));
     assert_eq!(b.next_retry_after(ms(5)), Some(ms(5)));
     assert_eq!(b.next_retry_after(ms(5)), None);
-    let mut b = Backoff::constant(ms(10)).max_elapsed(ms(150));
+    let mut b = Backoff::constant(ms(10))
+        .without_max_attempts()
+        .max_elapsed(ms(150));
     assert_eq!(b.next_retry_after(ms(100)), Some(ms(100)));
     assert_eq!(b.next_retry_after(ms(100)), None, "100 + 100 > 150");
 }

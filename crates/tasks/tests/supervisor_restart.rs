@@ -59,7 +59,7 @@ async fn restarts_follow_the_backoff_schedule_exactly() {
     let recorder = Recorder::new();
     let supervisor = Supervisor::new()
         .intensity(10, Duration::from_secs(10))
-        .backoff(Backoff::exponential(ms(100)))
+        .backoff(Backoff::exponential(ms(100)).without_max_attempts())
         .child(fails_first("flaky", 4))
         .on_event(stop_at_start(&recorder, &shutdown, 4));
     supervisor.run(shutdown).await.unwrap();

@@ -66,7 +66,11 @@ pub(crate) fn start(
 ) -> Workers {
     let mut supervisor = Supervisor::new()
         .intensity(MAX_RESTARTS, RESTART_WINDOW)
-        .backoff(Backoff::exponential(Duration::from_millis(10)).max_delay(Duration::from_secs(1)))
+        .backoff(
+            Backoff::exponential(Duration::from_millis(10))
+                .max_delay(Duration::from_secs(1))
+                .without_max_attempts(),
+        )
         .reset_after(Duration::from_secs(1))
         .on_event(move |event| match event {
             SupervisorEvent::RestartScheduled { child, delay, .. } => {

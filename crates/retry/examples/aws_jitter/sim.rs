@@ -63,6 +63,8 @@ pub(crate) async fn race(clients: u64, jitter: Jitter) -> Outcome {
         let backoff = Backoff::exponential(BASE)
             .max_delay(CAP)
             .jitter(jitter)
+            // The experiment runs every client until it wins.
+            .without_max_attempts()
             .seed(client);
         tasks.spawn_local(async move { retry(backoff, || write(Rc::clone(&record))).await });
     }

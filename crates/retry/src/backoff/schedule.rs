@@ -1,8 +1,9 @@
 //! The arithmetic of a [`Backoff`]: computing each delay without overflow.
 //!
 //! Delays are computed in `f64` nanoseconds (exponential growth, jitter) or
-//! with saturating `Duration` operations (linear growth), then clamped into
-//! `[0, max_delay]` *after* the jitter. NaN (only possible as 0 × ∞) counts
+//! with saturating integer nanoseconds (constant and linear growth); the base is capped
+//! at `max_delay` first, the jitter draws within `[0, max_delay]`, and the
+//! result is clamped into that range once more against rounding. NaN (only possible as 0 × ∞) counts
 //! as zero, anything past the cap is the cap, and `max_attempts` and
 //! `max_elapsed` are checked before a delay is handed out.
 
@@ -13,7 +14,7 @@ use std::time::Duration;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 
-use super::{Backoff, Growth};
+use super::{Backoff, Growth, to_nanos};
 use crate::Jitter;
 
 /// A fresh random seed without a syscall: std's per-thread hasher keys.
@@ -21,45 +22,46 @@ fn fresh_seed() -> u64 {
     RandomState::new().hash_one(0x5eed_u64)
 }
 
-/// `d` in nanoseconds, as `f64` (exact below 2^53 ns, about 104 days).
-///
-/// Two `u64` conversions rather than one `u128` conversion, which is a slow
-/// software routine on most targets.
-fn nanos(d: Duration) -> f64 {
-    let d = d.min(Backoff::MAX_DELAY_CEILING);
-    d.as_secs() as f64 * 1e9 + f64::from(d.subsec_nanos())
+/// The generator seed for stream `stream` of `seed`: stream 0 is `seed`
+/// itself; other streams step by the golden-ratio constant (as `SplitMix64`
+/// does), and `seed_from_u64` scrambles the result, so neighbouring streams
+/// are unrelated.
+pub(super) fn stream_seed(seed: u64, stream: u64) -> u64 {
+    seed.wrapping_add(stream.wrapping_mul(0x9E37_79B9_7F4A_7C15))
 }
 
-/// Converts nanoseconds to a `Duration` clamped into `[0, cap]`; NaN is 0.
-fn clamp_to_duration(value: f64, cap: Duration) -> Duration {
-    let cap_nanos = nanos(cap);
+/// `n` nanoseconds as `f64` (exact below 2^53 ns, about 104 days; the
+/// nearest `f64` above).
+#[allow(clippy::cast_precision_loss)] // documented: rounding past 104 days is harmless
+fn float(n: u64) -> f64 {
+    n as f64
+}
+
+/// Converts `f64` nanoseconds to whole nanoseconds clamped into `[0, cap]`;
+/// NaN is 0.
+fn clamp_nanos(value: f64, cap: u64) -> u64 {
     if value.is_nan() || value <= 0.0 {
-        Duration::ZERO
-    } else if value >= cap_nanos {
+        0
+    } else if value >= float(cap) {
         cap
     } else {
-        // In range: 0 < value < cap_nanos <= u64::MAX, so the cast is exact
-        // up to rounding and can neither truncate nor lose the sign.
+        // In range: 0 < value < cap <= u64::MAX, so the cast is exact up to
+        // rounding and can neither truncate nor lose the sign.
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         let n = value.round() as u64;
-        Duration::from_nanos(n).min(cap)
+        n.min(cap)
     }
 }
 
 /// The un-jittered delay: exact for constant and linear schedules,
-/// nanoseconds for exponential ones.
+/// nanoseconds in `f64` for exponential ones.
 #[derive(Clone, Copy)]
 enum Base {
-    Exact(Duration),
+    Exact(u64),
     Nanos(f64),
 }
 
 impl Backoff {
-    /// The cap that [`max_delay`](Backoff::max_delay) set, or the ceiling.
-    pub(crate) fn cap(&self) -> Duration {
-        self.max_delay.unwrap_or(Self::MAX_DELAY_CEILING)
-    }
-
     /// The next delay, or `hint` (capped at `max_delay`) in its place. Either
     /// way the schedule advances and the delay counts against `max_attempts`
     /// and `max_elapsed`.
@@ -69,50 +71,55 @@ impl Backoff {
         }
         if self
             .max_attempts
-            .is_some_and(|n| self.yielded >= n.saturating_sub(1))
+            .is_some_and(|n| self.yielded >= n.get() - 1)
         {
             self.done = true;
             return None;
         }
         if self.yielded == 0 {
-            self.next_base = nanos(self.initial);
+            self.next_base = float(self.initial);
             self.previous = self.initial;
         }
-        let cap = self.cap();
-        // Constant and linear schedules stay in exact `Duration` arithmetic;
+        let cap = self.cap;
+        // Constant and linear schedules stay in exact integer arithmetic;
         // only exponential growth and jitter need `f64`.
         let base = match self.growth {
-            Growth::Exponential => Base::Nanos(self.next_base.min(nanos(cap))),
+            Growth::Exponential => Base::Nanos(self.next_base.min(float(cap))),
             Growth::Constant => Base::Exact(self.initial.min(cap)),
-            Growth::Linear(step) => Base::Exact(
+            Growth::Linear => Base::Exact(
                 self.initial
-                    .saturating_add(step.saturating_mul(self.yielded))
+                    .saturating_add(self.step.saturating_mul(u64::from(self.yielded)))
                     .min(cap),
             ),
         };
         let delay = match (hint, base) {
-            (Some(hint), _) => hint.min(cap),
+            (Some(hint), _) => to_nanos(hint).min(cap),
             (None, Base::Exact(base)) if self.jitter == Jitter::None => base,
             (None, base) => {
                 let base = match base {
-                    Base::Exact(d) => nanos(d),
+                    Base::Exact(n) => float(n),
                     Base::Nanos(n) => n,
                 };
                 let jittered = if self.jitter == Jitter::None {
                     base
                 } else {
-                    let seed = self.seed;
+                    let seed = self.seeded.then_some(self.seed);
                     let rng = self.rng.get_or_insert_with(|| {
-                        SmallRng::seed_from_u64(seed.unwrap_or_else(fresh_seed))
+                        Box::new(SmallRng::seed_from_u64(seed.unwrap_or_else(fresh_seed)))
                     });
-                    self.jitter
-                        .apply(rng, base, nanos(self.initial), nanos(self.previous))
+                    self.jitter.apply(
+                        rng,
+                        base,
+                        float(cap),
+                        float(self.initial),
+                        float(self.previous),
+                    )
                 };
-                clamp_to_duration(jittered, cap)
+                clamp_nanos(jittered, cap)
             }
         };
         let elapsed = self.elapsed.saturating_add(delay);
-        if self.max_elapsed.is_some_and(|limit| elapsed > limit) {
+        if elapsed > self.max_elapsed {
             self.done = true;
             return None;
         }
@@ -125,9 +132,9 @@ impl Backoff {
             self.next_base = if grown.is_nan() {
                 0.0
             } else {
-                grown.min(nanos(cap))
+                grown.min(float(cap))
             };
         }
-        Some(delay)
+        Some(Duration::from_nanos(delay))
     }
 }

@@ -192,7 +192,11 @@ impl Supervisor {
     /// assert_eq!(first, [100, 200, 400].map(Duration::from_millis));
     /// ```
     pub fn default_backoff() -> Backoff {
-        Backoff::exponential(Duration::from_millis(100)).max_delay(Duration::from_secs(10))
+        // The restart intensity bounds restarts; the schedule itself must not
+        // run out first.
+        Backoff::exponential(Duration::from_millis(100))
+            .max_delay(Duration::from_secs(10))
+            .without_max_attempts()
     }
 
     /// Adds a child; children start in the order they are added and stop in
