@@ -124,7 +124,8 @@
 mod admit;
 pub mod error;
 mod ready_call;
-mod wrap;
+mod sync;
+pub mod wrap;
 
 #[cfg(feature = "axum")]
 mod response;
@@ -147,7 +148,9 @@ pub use error::{Error, LayerError};
 pub use wrap::{WrapError, WrapErrorFuture, WrapErrorLayer};
 
 #[cfg(feature = "axum")]
-pub use response::{ErrorResponse, ErrorResponseFuture, ErrorResponseLayer};
+pub use response::{
+    DefaultMapper, ErrorResponse, ErrorResponseFuture, ErrorResponseLayer, MapErrorResponse,
+};
 
 #[cfg(feature = "bulkhead")]
 pub use bulkhead::{Bulkhead, BulkheadLayer};

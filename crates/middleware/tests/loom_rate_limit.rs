@@ -1,0 +1,6 @@
+#![cfg(loom)]
+//! placeholder
+#[test]
+fn t() {
+    loom::model(|| {});
+}
