@@ -28,9 +28,65 @@
 //! once, and the presets do that for you.
 
 use std::convert::Infallible;
+use std::fmt;
 use std::time::Duration;
 
 use http::StatusCode;
+
+/// tower's type-erased error, `Box<dyn Error + Send + Sync>`: what hyper's,
+/// reqwest's and tower's own errors convert into.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The longest wait a `Retry-After` header written by this crate announces:
+/// one day. A hint beyond it (a breaker meant to stay open "for good", a
+/// spent daily quota near the start of its day) is written as one day; a
+/// client should come back and ask again rather than park for longer.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(86_400);
+
+/// A retry-after hint as the whole seconds of an HTTP `Retry-After` header:
+/// rounded up (a client that waits the announced time is admitted), at
+/// least 0, at most [`MAX_RETRY_AFTER`]. Never overflows.
+///
+/// ```
+/// use std::time::Duration;
+/// use evenkeel_middleware::error::retry_after_secs;
+///
+/// assert_eq!(retry_after_secs(Duration::ZERO), 0);
+/// assert_eq!(retry_after_secs(Duration::from_millis(1)), 1);
+/// assert_eq!(retry_after_secs(Duration::from_millis(1500)), 2);
+/// assert_eq!(retry_after_secs(Duration::MAX), 86_400);
+/// ```
+pub fn retry_after_secs(d: Duration) -> u64 {
+    let d = d.min(MAX_RETRY_AFTER);
+    // At most 86 400 here, so the increment cannot overflow.
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}
+
+/// Which timeout fired, in [`Error::TimedOut`].
+///
+/// ```
+/// use evenkeel_middleware::error::TimeoutScope;
+/// assert_eq!(TimeoutScope::Attempt.to_string(), "attempt");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TimeoutScope {
+    /// The total timeout over the whole call ([`Timeout`](crate::Timeout),
+    /// the presets' `timeout`): the caller's deadline is spent.
+    Total,
+    /// The timeout of one attempt ([`AttemptTimeout`](crate::AttemptTimeout)):
+    /// another attempt may still fit in the total deadline.
+    Attempt,
+}
+
+impl fmt::Display for TimeoutScope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Total => "request",
+            Self::Attempt => "attempt",
+        })
+    }
+}
 
 /// The error every layer of this crate returns: a typed rejection, or the
 /// inner service's own error.
@@ -82,10 +138,17 @@ pub enum Error<E> {
         retry_after: Duration,
     },
     /// A timeout elapsed before the inner service answered.
-    #[error("timed out after {after:?}")]
+    ///
+    /// `scope` says which one: the total timeout over the whole call
+    /// (readiness, every attempt and every backoff sleep) or the timeout of
+    /// one attempt. A retry policy typically retries the second and never
+    /// the first.
+    #[error("{scope} timed out after {after:?}")]
     TimedOut {
         /// The timeout that elapsed.
         after: Duration,
+        /// Which timeout fired.
+        scope: TimeoutScope,
     },
     /// Shutdown has begun: the service is draining and takes no new requests.
     #[error("shutting down, retry after {retry_after:?}")]
@@ -108,9 +171,12 @@ impl<E> Error<E> {
     /// use std::time::Duration;
     /// use evenkeel_middleware::Error;
     ///
+    /// use evenkeel_middleware::error::TimeoutScope;
+    ///
     /// let e: Error<()> = Error::CircuitOpen { retry_after: Duration::from_secs(30) };
     /// assert_eq!(e.retry_after(), Some(Duration::from_secs(30)));
-    /// assert_eq!(Error::<()>::TimedOut { after: Duration::from_secs(1) }.retry_after(), None);
+    /// let timed_out: Error<()> = Error::TimedOut { after: Duration::from_secs(1), scope: TimeoutScope::Total };
+    /// assert_eq!(timed_out.retry_after(), None);
     /// ```
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
@@ -127,10 +193,10 @@ impl<E> Error<E> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use evenkeel_middleware::Error;
+    /// use evenkeel_middleware::{error::TimeoutScope, Error};
     /// use http::StatusCode;
     ///
-    /// let e: Error<()> = Error::TimedOut { after: Duration::from_secs(1) };
+    /// let e: Error<()> = Error::TimedOut { after: Duration::from_secs(1), scope: TimeoutScope::Total };
     /// assert_eq!(e.status(), Some(StatusCode::GATEWAY_TIMEOUT));
     /// ```
     pub fn status(&self) -> Option<StatusCode> {
@@ -142,6 +208,23 @@ impl<E> Error<E> {
             Self::TimedOut { .. } => Some(StatusCode::GATEWAY_TIMEOUT),
             Self::Inner(_) => None,
         }
+    }
+
+    /// The `Retry-After` header value for this error, if it is a rejection:
+    /// whole seconds rounded up and clamped to [`MAX_RETRY_AFTER`] (see
+    /// [`retry_after_secs`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use evenkeel_middleware::Error;
+    ///
+    /// let e: Error<()> = Error::CircuitOpen { retry_after: Duration::MAX };
+    /// assert_eq!(e.retry_after_header().unwrap(), "86400");
+    /// assert_eq!(Error::Inner(()).retry_after_header(), None);
+    /// ```
+    pub fn retry_after_header(&self) -> Option<http::HeaderValue> {
+        self.retry_after()
+            .map(|d| http::HeaderValue::from(retry_after_secs(d)))
     }
 
     /// Whether a layer refused the request without the inner service ever
@@ -163,7 +246,7 @@ impl<E> Error<E> {
     /// use evenkeel_middleware::Error;
     ///
     /// assert_eq!(Error::Inner(7).into_inner(), Some(7));
-    /// assert_eq!(Error::<i32>::TimedOut { after: Default::default() }.into_inner(), None);
+    /// assert_eq!(Error::<i32>::RateLimited { retry_after: Default::default() }.into_inner(), None);
     /// ```
     pub fn into_inner(self) -> Option<E> {
         match self {
@@ -199,10 +282,57 @@ impl<E> Error<E> {
             Self::RateLimited { retry_after } => Error::RateLimited { retry_after },
             Self::Overloaded { retry_after } => Error::Overloaded { retry_after },
             Self::CircuitOpen { retry_after } => Error::CircuitOpen { retry_after },
-            Self::TimedOut { after } => Error::TimedOut { after },
+            Self::TimedOut { after, scope } => Error::TimedOut { after, scope },
             Self::ShuttingDown { retry_after } => Error::ShuttingDown { retry_after },
             Self::Inner(e) => Error::Inner(f(e)),
         }
+    }
+}
+
+impl<E: Into<BoxError>> Error<E> {
+    /// Erases the inner error into tower's [`BoxError`], keeping every
+    /// rejection typed: how stacks over different client libraries (hyper's,
+    /// reqwest's, tonic's errors) share one error type.
+    ///
+    /// ```
+    /// use evenkeel_middleware::error::{BoxError, Error};
+    ///
+    /// let e: Error<BoxError> = Error::Inner(std::fmt::Error).into_boxed();
+    /// assert!(e.inner().unwrap().is::<std::fmt::Error>());
+    /// ```
+    pub fn into_boxed(self) -> Error<BoxError> {
+        self.map_inner(Into::into)
+    }
+}
+
+impl Error<BoxError> {
+    /// The inner error as a `T`, if it is one (for `Error<BoxError>`).
+    ///
+    /// ```
+    /// use evenkeel_middleware::error::{BoxError, Error};
+    ///
+    /// let e: Error<BoxError> = Error::Inner(Box::new(std::fmt::Error));
+    /// assert!(e.downcast_inner_ref::<std::fmt::Error>().is_some());
+    /// assert!(e.downcast_inner_ref::<std::io::Error>().is_none());
+    /// ```
+    pub fn downcast_inner_ref<T: std::error::Error + 'static>(&self) -> Option<&T> {
+        self.inner().and_then(|e| e.downcast_ref::<T>())
+    }
+}
+
+/// `?` in a service body that returns `Result<_, Error<E>>` wraps `E` once.
+///
+/// ```
+/// use evenkeel_middleware::Error;
+///
+/// fn parse(s: &str) -> Result<u8, Error<std::num::ParseIntError>> {
+///     Ok(s.parse::<u8>()?)
+/// }
+/// assert!(matches!(parse("x"), Err(Error::Inner(_))));
+/// ```
+impl<E> From<E> for Error<E> {
+    fn from(e: E) -> Self {
+        Self::Inner(e)
     }
 }
 
@@ -259,12 +389,26 @@ macro_rules! leaf_error {
     )*};
 }
 
-leaf_error!(
-    Infallible,
-    Box<dyn std::error::Error + Send + Sync>,
-    std::io::Error,
-    http::Error,
-);
+leaf_error!(Infallible, std::io::Error, http::Error);
+
+/// A boxed error (tower's `BoxError`) wraps once, like any application
+/// error: put [`WrapErrorLayer::boxed`](crate::WrapErrorLayer::boxed)
+/// innermost to erase any `E: Into<BoxError>` (hyper's, reqwest's errors)
+/// into it.
+///
+/// ```
+/// use evenkeel_middleware::error::{BoxError, Error, LayerError};
+///
+/// let other: BoxError = Box::new(std::fmt::Error);
+/// assert!(matches!(other.into_error(), Error::Inner(_)));
+/// ```
+impl LayerError for BoxError {
+    type Inner = Self;
+
+    fn into_error(self) -> Error<Self> {
+        Error::Inner(self)
+    }
+}
 
 #[cfg(feature = "axum")]
 leaf_error!(::axum::Error);

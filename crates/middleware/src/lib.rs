@@ -127,7 +127,7 @@ pub mod error;
 pub mod hold;
 mod ready_call;
 mod sync;
-mod wrap;
+pub mod wrap;
 
 #[cfg(feature = "axum")]
 mod response;
@@ -152,7 +152,9 @@ pub use hold::{Hold, HoldBody, ResponseHold};
 pub use wrap::{WrapError, WrapErrorFuture, WrapErrorLayer};
 
 #[cfg(feature = "axum")]
-pub use response::{ErrorResponse, ErrorResponseFuture, ErrorResponseLayer};
+pub use response::{
+    DefaultMapper, ErrorResponse, ErrorResponseFuture, ErrorResponseLayer, MapErrorResponse,
+};
 
 #[cfg(feature = "bulkhead")]
 pub use bulkhead::{Bulkhead, BulkheadLayer};

@@ -6,8 +6,15 @@
 //! [`Error<E>`](crate::Error). Common error types have that impl; for any
 //! other (one from a client library, `anyhow::Error`), place this layer
 //! innermost and it wraps the error once as [`Error::Inner`](crate::Error::Inner).
+//!
+//! [`WrapErrorLayer::boxed`] erases the error into tower's
+//! [`BoxError`] first: the one adapter for every client library whose
+//! error is `Into<BoxError>` (hyper's, hyper-util's, reqwest's, tonic's),
+//! and the way to give stacks over different clients one error type,
+//! `Error<BoxError>`, whose rejections stay typed.
 
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -15,7 +22,51 @@ use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::error::Error;
+use crate::error::{BoxError, Error};
+
+/// How [`WrapError`] converts the inner service's error before wrapping it:
+/// [`AsIs`] or [`Boxed`].
+pub trait ConvertError<E> {
+    /// The error [`Error::Inner`] carries.
+    type Output;
+
+    /// Converts `e`.
+    fn convert(e: E) -> Self::Output;
+}
+
+/// Keeps the inner error's type: `Error<E>`.
+///
+/// ```
+/// use evenkeel_middleware::wrap::{AsIs, ConvertError};
+/// assert_eq!(<AsIs as ConvertError<u8>>::convert(3), 3);
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AsIs;
+
+impl<E> ConvertError<E> for AsIs {
+    type Output = E;
+
+    fn convert(e: E) -> E {
+        e
+    }
+}
+
+/// Erases the inner error into tower's `BoxError`: `Error<BoxError>`.
+///
+/// ```
+/// use evenkeel_middleware::wrap::{Boxed, ConvertError};
+/// assert!(<Boxed as ConvertError<std::fmt::Error>>::convert(std::fmt::Error).is::<std::fmt::Error>());
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Boxed;
+
+impl<E: Into<BoxError>> ConvertError<E> for Boxed {
+    type Output = BoxError;
+
+    fn convert(e: E) -> BoxError {
+        e.into()
+    }
+}
 
 /// Wraps every error of the inner service as [`Error::Inner`].
 ///
@@ -35,8 +86,9 @@ use crate::error::Error;
 /// # });
 /// ```
 #[derive(Debug, Clone)]
-pub struct WrapError<S> {
+pub struct WrapError<S, C = AsIs> {
     inner: S,
+    _convert: PhantomData<fn() -> C>,
 }
 
 impl<S> WrapError<S> {
@@ -47,9 +99,35 @@ impl<S> WrapError<S> {
     /// # let _ = svc;
     /// ```
     pub fn new(inner: S) -> Self {
-        Self { inner }
+        Self {
+            inner,
+            _convert: PhantomData,
+        }
     }
+}
 
+impl<S> WrapError<S, Boxed> {
+    /// Wraps `inner`, erasing its error into `BoxError` first.
+    ///
+    /// ```
+    /// use evenkeel_middleware::{error::BoxError, Error, WrapError};
+    /// use tower::{service_fn, ServiceExt};
+    ///
+    /// # tokio_test::block_on(async {
+    /// let svc = WrapError::boxed(service_fn(|_: ()| async { Err::<(), _>(std::fmt::Error) }));
+    /// let err: Error<BoxError> = svc.oneshot(()).await.unwrap_err();
+    /// assert!(err.downcast_inner_ref::<std::fmt::Error>().is_some());
+    /// # });
+    /// ```
+    pub fn boxed(inner: S) -> Self {
+        Self {
+            inner,
+            _convert: PhantomData,
+        }
+    }
+}
+
+impl<S, C> WrapError<S, C> {
     /// The wrapped service.
     ///
     /// ```
@@ -71,16 +149,19 @@ impl<S> WrapError<S> {
     }
 }
 
-impl<S, Req> Service<Req> for WrapError<S>
+impl<S, C, Req> Service<Req> for WrapError<S, C>
 where
     S: Service<Req>,
+    C: ConvertError<S::Error>,
 {
     type Response = S::Response;
-    type Error = Error<S::Error>;
-    type Future = WrapErrorFuture<S::Future>;
+    type Error = Error<C::Output>;
+    type Future = WrapErrorFuture<S::Future, C>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx).map_err(Error::Inner)
+        self.inner
+            .poll_ready(cx)
+            .map_err(|e| Error::Inner(C::convert(e)))
     }
 
     fn call(&mut self, req: Req) -> Self::Future {
@@ -101,26 +182,34 @@ pin_project! {
     /// ```
     #[must_use = "futures do nothing unless polled"]
     #[derive(Debug)]
-    pub struct WrapErrorFuture<F> {
+    pub struct WrapErrorFuture<F, C = AsIs> {
         #[pin]
         future: F,
+        _convert: PhantomData<fn() -> C>,
     }
 }
 
-impl<F> WrapErrorFuture<F> {
+impl<F, C> WrapErrorFuture<F, C> {
     pub(crate) fn new(future: F) -> Self {
-        Self { future }
+        Self {
+            future,
+            _convert: PhantomData,
+        }
     }
 }
 
-impl<F, T, E> Future for WrapErrorFuture<F>
+impl<F, C, T, E> Future for WrapErrorFuture<F, C>
 where
     F: Future<Output = Result<T, E>>,
+    C: ConvertError<E>,
 {
-    type Output = Result<T, Error<E>>;
+    type Output = Result<T, Error<C::Output>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.project().future.poll(cx).map_err(Error::Inner)
+        self.project()
+            .future
+            .poll(cx)
+            .map_err(|e| Error::Inner(C::convert(e)))
     }
 }
 
@@ -136,25 +225,51 @@ where
 /// # let _ = svc;
 /// ```
 #[derive(Debug, Clone, Copy, Default)]
-pub struct WrapErrorLayer {
-    _priv: (),
+pub struct WrapErrorLayer<C = AsIs> {
+    _convert: PhantomData<fn() -> C>,
 }
 
 impl WrapErrorLayer {
-    /// Creates the layer.
+    /// Creates the layer: errors keep their type, `Error<E>`.
     ///
     /// ```
     /// let _layer = evenkeel_middleware::WrapErrorLayer::new();
     /// ```
     pub fn new() -> Self {
-        Self { _priv: () }
+        Self {
+            _convert: PhantomData,
+        }
+    }
+
+    /// Creates the layer that erases errors into tower's `BoxError`:
+    /// `Error<BoxError>`, for any inner error that is `Into<BoxError>`.
+    ///
+    /// ```
+    /// use evenkeel_middleware::{error::BoxError, Error, WrapErrorLayer};
+    /// use tower::{ServiceBuilder, ServiceExt};
+    ///
+    /// # tokio_test::block_on(async {
+    /// let svc = ServiceBuilder::new()
+    ///     .layer(WrapErrorLayer::boxed())
+    ///     .service_fn(|_: ()| async { Err::<(), _>(std::io::Error::other("reset")) });
+    /// let err: Error<BoxError> = svc.oneshot(()).await.unwrap_err();
+    /// assert_eq!(err.to_string(), "reset");
+    /// # });
+    /// ```
+    pub fn boxed() -> WrapErrorLayer<Boxed> {
+        WrapErrorLayer {
+            _convert: PhantomData,
+        }
     }
 }
 
-impl<S> Layer<S> for WrapErrorLayer {
-    type Service = WrapError<S>;
+impl<S, C> Layer<S> for WrapErrorLayer<C> {
+    type Service = WrapError<S, C>;
 
-    fn layer(&self, inner: S) -> WrapError<S> {
-        WrapError::new(inner)
+    fn layer(&self, inner: S) -> WrapError<S, C> {
+        WrapError {
+            inner,
+            _convert: PhantomData,
+        }
     }
 }

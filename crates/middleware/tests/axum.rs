@@ -15,8 +15,14 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use evenkeel_middleware::rate_limit::RateLimiter;
-use evenkeel_middleware::{BulkheadLayer, Error, ErrorResponseLayer, RateLimitLayer, TimeoutLayer};
+use evenkeel_middleware::error::TimeoutScope;
+use evenkeel_middleware::rate_limit::{
+    HeaderStyle, KeyedRateLimiter, RateLimitHeadersLayer, RateLimiter, key::PeerIp,
+};
+use evenkeel_middleware::{
+    BulkheadLayer, Error, ErrorResponseLayer, KeyedRateLimitLayer, RateLimitLayer, TimeoutLayer,
+    WrapErrorLayer,
+};
 use tower::ServiceExt;
 
 fn get_req(path: &str) -> Request<Body> {
@@ -83,7 +89,14 @@ fn every_variant_maps_to_its_status() {
         (Error::Overloaded { retry_after: s }, 503, Some("7")),
         (Error::CircuitOpen { retry_after: s }, 503, Some("7")),
         (Error::ShuttingDown { retry_after: s }, 503, Some("7")),
-        (Error::TimedOut { after: s }, 504, None),
+        (
+            Error::TimedOut {
+                after: s,
+                scope: TimeoutScope::Total,
+            },
+            504,
+            None,
+        ),
     ];
     for (error, status, header) in cases {
         let resp = error.into_response();
@@ -125,4 +138,117 @@ async fn server_preset_on_a_router_answers_503_while_draining() {
     let resp = app.oneshot(get_req("/")).await.unwrap();
     assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(resp.headers()["retry-after"], "9");
+}
+
+/// A retry-after too large for `as_secs() + 1` (a breaker meant to stay
+/// open for good) is written saturated and clamped to one day, never
+/// overflowing; every hint is rounded up.
+#[test]
+fn retry_after_header_is_clamped_and_never_overflows() {
+    type E = Error<std::convert::Infallible>;
+    let cases = [
+        (Duration::MAX, "86400"),
+        (Duration::from_secs(u64::MAX), "86400"),
+        (
+            Duration::from_secs(86_400) + Duration::from_nanos(1),
+            "86400",
+        ),
+        (
+            Duration::from_secs(86_399) + Duration::from_nanos(1),
+            "86400",
+        ),
+        (Duration::from_millis(1), "1"),
+        (Duration::ZERO, "0"),
+    ];
+    for (retry_after, header) in cases {
+        let resp = E::CircuitOpen { retry_after }.into_response();
+        assert_eq!(resp.headers()["retry-after"], header, "{retry_after:?}");
+    }
+}
+
+/// `ErrorResponseLayer::with_mapper` answers errors with the caller's
+/// status, headers and body, also for an inner error that is not an
+/// `IntoResponse` (here `std::io::Error`).
+#[tokio::test(start_paused = true)]
+async fn a_mapper_chooses_status_and_body() {
+    use axum::response::Response;
+    let mapper = |e: Error<std::io::Error>| -> Response {
+        let status = e.status().unwrap_or(StatusCode::BAD_GATEWAY);
+        let mut resp = (status, format!("{{\"error\":\"{e}\"}}")).into_response();
+        if let Some(v) = e.retry_after_header() {
+            resp.headers_mut().insert("retry-after", v);
+        }
+        resp
+    };
+    let svc = tower::ServiceBuilder::new()
+        .layer(ErrorResponseLayer::with_mapper(mapper))
+        .layer(RateLimitLayer::new(RateLimiter::new(
+            1,
+            Duration::from_secs(2),
+        )))
+        .layer(WrapErrorLayer::new())
+        .service_fn(|_: Request<Body>| async {
+            Err::<&str, _>(std::io::Error::other("upstream down"))
+        });
+    let resp = svc.clone().oneshot(get_req("/")).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_GATEWAY);
+    let body = axum::body::to_bytes(resp.into_body(), 1024).await.unwrap();
+    assert_eq!(&body[..], br#"{"error":"upstream down"}"#);
+    let resp = svc.oneshot(get_req("/")).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(resp.headers()["retry-after"], "2");
+}
+
+/// Rate-limit headers: limit, remaining and reset on admitted responses,
+/// and on the 429 (remaining 0, with `Retry-After` kept).
+#[tokio::test(start_paused = true)]
+async fn rate_limit_headers_on_success_and_refusal() {
+    let limiter = RateLimiter::new(2, Duration::from_secs(10));
+    let app: Router = Router::new().route("/", get(|| async { "ok" })).layer((
+        RateLimitHeadersLayer::new(limiter.clone()),
+        ErrorResponseLayer::new(),
+        RateLimitLayer::new(limiter),
+    ));
+    let resp = app.clone().oneshot(get_req("/")).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let h = resp.headers();
+    assert_eq!(h["x-ratelimit-limit"], "2");
+    assert_eq!(h["x-ratelimit-remaining"], "1");
+    assert_eq!(h["x-ratelimit-reset"], "5");
+    app.clone().oneshot(get_req("/")).await.unwrap();
+    let resp = app.oneshot(get_req("/")).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    let h = resp.headers();
+    assert_eq!(h["x-ratelimit-remaining"], "0");
+    assert_eq!(h["x-ratelimit-reset"], "10");
+    assert_eq!(h["retry-after"], "5");
+}
+
+/// Keyed by the peer address axum records (`ConnectInfo`), with the IETF
+/// draft's header names: each client has its own budget and headers.
+#[tokio::test(start_paused = true)]
+async fn keyed_by_connect_info_with_draft_headers() {
+    use axum::extract::ConnectInfo;
+    use std::net::{IpAddr, SocketAddr};
+
+    let limiter = KeyedRateLimiter::<Option<IpAddr>>::new(1, Duration::from_secs(1));
+    let app: Router = Router::new().route("/", get(|| async { "ok" })).layer((
+        RateLimitHeadersLayer::new((limiter.clone(), PeerIp::new())).style(HeaderStyle::RateLimit),
+        ErrorResponseLayer::new(),
+        KeyedRateLimitLayer::new(limiter, PeerIp::new()),
+    ));
+    let from = |ip: [u8; 4]| {
+        let mut req = get_req("/");
+        req.extensions_mut()
+            .insert(ConnectInfo(SocketAddr::from((ip, 1234))));
+        req
+    };
+    let resp = app.clone().oneshot(from([192, 0, 2, 1])).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["ratelimit-remaining"], "0");
+    let resp = app.clone().oneshot(from([192, 0, 2, 1])).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    let resp = app.oneshot(from([192, 0, 2, 2])).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["ratelimit-limit"], "1");
 }

@@ -101,7 +101,7 @@ async fn client_preset_timeouts() {
     let svc = client.layer(sleeper());
     let start = Instant::now();
     let err = svc.clone().oneshot(60_000).await.unwrap_err();
-    assert!(matches!(err, Error::TimedOut { after } if after == Duration::from_millis(2_500)));
+    assert!(matches!(err, Error::TimedOut { after, .. } if after == Duration::from_millis(2_500)));
     assert_eq!(start.elapsed(), Duration::from_millis(2_500));
     assert_eq!(svc.oneshot(10).await.unwrap(), 10);
 }

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use evenkeel_middleware::rate_limit::{KeyedRateLimiter, RateLimiter};
+use evenkeel_middleware::rate_limit::{KeyedRateLimiter, RateLimitEvent, RateLimiter};
 use evenkeel_middleware::{Error, KeyedRateLimitLayer, RateLimitLayer};
 use proptest::prelude::*;
 use tokio_test::{assert_pending, assert_ready_ok};
@@ -87,7 +87,9 @@ async fn service_stays_usable_after_rejection() {
 /// Each key has its own budget, and the table never exceeds `max_keys`.
 #[tokio::test(start_paused = true)]
 async fn keyed_limits_per_key_with_bounded_table() {
-    let limiter = KeyedRateLimiter::new(1, Duration::from_secs(1)).max_keys(3);
+    let limiter = KeyedRateLimiter::builder(1, Duration::from_secs(1))
+        .max_keys(3)
+        .build();
     let svc = KeyedRateLimitLayer::new(limiter.clone(), |x: &u32| *x % 100).layer(echo());
     assert!(svc.clone().oneshot(1).await.is_ok());
     assert!(svc.clone().oneshot(2).await.is_ok());
@@ -105,7 +107,9 @@ async fn keyed_limits_per_key_with_bounded_table() {
 /// table is full, so an active key keeps its state.
 #[tokio::test(start_paused = true)]
 async fn keyed_prunes_replenished_keys_first() {
-    let limiter = KeyedRateLimiter::new(1, Duration::from_secs(10)).max_keys(2);
+    let limiter = KeyedRateLimiter::builder(1, Duration::from_secs(10))
+        .max_keys(2)
+        .build();
     assert!(limiter.check("old").is_ok());
     tokio::time::advance(Duration::from_secs(10)).await;
     assert!(limiter.check("active").is_ok());
@@ -134,6 +138,141 @@ async fn keyed_rejection_does_not_poll_inner() {
     handle.allow(0);
     assert_ready_ok!(svc.poll_ready());
     assert!(matches!(svc.call(2).await, Err(Error::RateLimited { .. })));
+}
+
+/// `poll_ready` spends nothing: a service polled ready and then dropped,
+/// or left idle (as tower's `Balance` and `ReadyCache` do), leaves the
+/// token for the next caller. (Before the fix `poll_ready` took it.)
+#[tokio::test(start_paused = true)]
+async fn readiness_without_a_call_spends_no_token() {
+    let layer = RateLimitLayer::new(RateLimiter::new(1, Duration::from_secs(60)));
+    let mut idle = layer.layer(echo());
+    assert_ready_ok!(tokio_test::task::spawn(()).enter(|cx, _| idle.poll_ready(cx)));
+    let mut polled_then_dropped = layer.layer(echo());
+    assert!(polled_then_dropped.ready().await.is_ok());
+    drop(polled_then_dropped);
+    // The one token of the minute is still there.
+    assert_eq!(layer.layer(echo()).oneshot(7).await.unwrap(), 7);
+    // The idle service's earlier readiness does not let it through now.
+    assert!(matches!(idle.call(8).await, Err(Error::RateLimited { .. })));
+}
+
+/// A refusal seen by `poll_ready` is looked at again on the next poll, so
+/// a service that waited does not carry a stale refusal; and the wait a
+/// refused `call` reports is the one left at that moment.
+#[tokio::test(start_paused = true)]
+async fn refusals_are_revalidated_not_cached() {
+    let limiter = RateLimiter::new(1, Duration::from_secs(1));
+    let mut svc = RateLimitLayer::new(limiter.clone()).layer(echo());
+    limiter.check().unwrap();
+    let mut task = tokio_test::task::spawn(());
+    assert_ready_ok!(task.enter(|cx, _| svc.poll_ready(cx))); // refused, for now
+    tokio::time::advance(Duration::from_millis(400)).await;
+    match svc.call(1).await {
+        Err(Error::RateLimited { retry_after }) => {
+            assert_eq!(retry_after, Duration::from_millis(600))
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_ready_ok!(task.enter(|cx, _| svc.poll_ready(cx))); // refused again
+    tokio::time::advance(Duration::from_millis(600)).await;
+    // Polled again after the wait: admitted.
+    assert_eq!(svc.ready().await.unwrap().call(2).await.unwrap(), 2);
+}
+
+/// Two services both polled ready for the last token: the token goes to
+/// the first `call`, the second is refused with the wait.
+#[tokio::test(start_paused = true)]
+async fn two_ready_services_race_for_one_token() {
+    let layer = RateLimitLayer::new(RateLimiter::new(1, Duration::from_secs(1)));
+    let mut a = layer.layer(echo());
+    let mut b = layer.layer(echo());
+    a.ready().await.unwrap();
+    b.ready().await.unwrap();
+    assert_eq!(b.call(2).await.unwrap(), 2);
+    assert!(
+        matches!(a.call(1).await, Err(Error::RateLimited { retry_after }) if retry_after == Duration::from_secs(1))
+    );
+}
+
+/// Keyed limiter: every clone, taken before or after use, shares the one
+/// table the builder made (the old builder methods made a fresh one).
+#[tokio::test(start_paused = true)]
+async fn keyed_clones_share_the_built_table() {
+    let limiter = KeyedRateLimiter::builder(1, Duration::from_secs(1))
+        .burst(1)
+        .max_keys(10)
+        .build();
+    let early = limiter.clone();
+    assert!(limiter.check("k").is_ok());
+    let late = limiter.clone();
+    assert!(early.check("k").is_err());
+    assert!(late.check("k").is_err());
+    assert!(early.shares_state_with(&late));
+    assert_eq!(late.len(), 1);
+}
+
+/// A client rotating keys faster than they replenish keeps the table
+/// bounded, and the table is swept in batches: one sweep per eighth of
+/// `max_keys` new keys, not one scan per new key.
+#[tokio::test(start_paused = true)]
+async fn rotating_keys_are_swept_in_amortised_batches() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let sweeps = Arc::new(AtomicUsize::new(0));
+    let seen = sweeps.clone();
+    let limiter = KeyedRateLimiter::builder(1, Duration::from_secs(3600))
+        .max_keys(800)
+        .on_event(move |e| {
+            if let RateLimitEvent::Swept { evicted, .. } = e {
+                assert!(*evicted >= 100, "a sweep frees an eighth of the table");
+                seen.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+        .build();
+    for key in 0..8_000_u32 {
+        assert!(limiter.check(key).is_ok());
+        assert!(limiter.len() <= 800);
+    }
+    let n = sweeps.load(Ordering::Relaxed);
+    assert!(
+        (60..=80).contains(&n),
+        "{n} sweeps for 7 200 overflowing keys"
+    );
+}
+
+/// The listener hears every refusal, with the key for a keyed limiter and
+/// from the layer's refusals decided in `poll_ready`.
+#[tokio::test(start_paused = true)]
+async fn listeners_hear_rejections_with_keys() {
+    use std::sync::{Arc, Mutex};
+    let keyed_log = Arc::new(Mutex::new(Vec::new()));
+    let log = keyed_log.clone();
+    let keyed = KeyedRateLimiter::builder(1, Duration::from_secs(1))
+        .on_event(move |e: &RateLimitEvent<'_, &str>| {
+            if let RateLimitEvent::Rejected { key, retry_after } = e {
+                log.lock().unwrap().push((key.to_string(), *retry_after));
+            }
+        })
+        .build();
+    keyed.check("alice").unwrap();
+    keyed.check("bob").unwrap();
+    keyed.check("alice").unwrap_err();
+    assert_eq!(
+        *keyed_log.lock().unwrap(),
+        [("alice".to_owned(), Duration::from_secs(1))]
+    );
+
+    let count = Arc::new(Mutex::new(0));
+    let c = count.clone();
+    let limiter = RateLimiter::builder(1, Duration::from_secs(1))
+        .on_event(move |_| *c.lock().unwrap() += 1)
+        .build();
+    let svc = RateLimitLayer::new(limiter).layer(echo());
+    assert!(svc.clone().oneshot(1).await.is_ok());
+    assert!(svc.clone().oneshot(2).await.is_err());
+    assert!(svc.oneshot(3).await.is_err());
+    assert_eq!(*count.lock().unwrap(), 2);
 }
 
 proptest! {

@@ -18,7 +18,7 @@ async fn total_timeout_covers_readiness() {
     let svc = TimeoutLayer::new(Duration::from_secs(2)).layer(mock);
     let started = tokio::time::Instant::now();
     let err = svc.oneshot(1).await.unwrap_err();
-    assert!(matches!(err, Error::TimedOut { after } if after == Duration::from_secs(2)));
+    assert!(matches!(err, Error::TimedOut { after, .. } if after == Duration::from_secs(2)));
     assert_eq!(started.elapsed(), Duration::from_secs(2));
 }
 
@@ -65,7 +65,7 @@ async fn attempt_timeout_covers_call_only() {
     let fut = svc.call(1);
     let _pending_request = handle.next_request().await.unwrap();
     let err = fut.await.unwrap_err();
-    assert!(matches!(err, Error::TimedOut { after } if after == Duration::from_secs(1)));
+    assert!(matches!(err, Error::TimedOut { after, .. } if after == Duration::from_secs(1)));
 }
 
 /// An inner error comes out as `Error::Inner`, not as a timeout.

@@ -59,7 +59,7 @@ where
 /// assert_eq!(Classify::<(), ()>::classify(&c, &Ok(())), Outcome::Success);
 /// assert_eq!(Classify::<(), ()>::classify(&c, &Err(Error::Inner(()))), Outcome::Failure);
 /// assert_eq!(
-///     Classify::<(), ()>::classify(&c, &Err(Error::TimedOut { after: Default::default() })),
+///     Classify::<(), ()>::classify(&c, &Err(Error::TimedOut { after: Default::default(), scope: evenkeel_middleware::error::TimeoutScope::Attempt })),
 ///     Outcome::Failure,
 /// );
 /// ```

@@ -96,7 +96,10 @@ impl Refusal {
             Self::RateLimited(retry_after) => Error::RateLimited { retry_after },
             Self::Overloaded(retry_after) => Error::Overloaded { retry_after },
             Self::ShuttingDown(retry_after) => Error::ShuttingDown { retry_after },
-            Self::TimedOut(after) => Error::TimedOut { after },
+            Self::TimedOut(after) => Error::TimedOut {
+                after,
+                scope: crate::error::TimeoutScope::Total,
+            },
         }
     }
 }

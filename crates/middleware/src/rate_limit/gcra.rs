@@ -9,15 +9,24 @@
 //! to wait: `max(TAT, now) − now − τ`.
 //!
 //! One `AtomicU64` (nanoseconds since the limiter was made) holds `TAT`, so
-//! a check is one load, a little arithmetic and one compare-and-swap, and
-//! every clone of a [`RateLimiter`] shares it. Time comes from
-//! `tokio::time::Instant`, so tests with paused time are exact.
+//! a check is one clock read, one load, a little arithmetic and one
+//! compare-and-swap, and every clone of a [`RateLimiter`] shares it. The
+//! compare-and-swap loop recomputes the decision from the value it lost
+//! to, so two concurrent checks can never both spend the last token (the
+//! model in `tests/loom_rate_limit.rs` checks exactly that). Time comes
+//! from `tokio::time::Instant`, so tests with paused time are exact.
+//!
+//! A quota whose interval rounds to zero (more than 10⁹ requests per
+//! second, or [`RateLimiter::unlimited`]) cannot be exhausted: its check is
+//! one branch, with no clock read and no write.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
+
+use super::event::{Listener, RateLimitEvent};
+use super::status::RateLimitStatus;
+use crate::sync::{Arc, AtomicU64, Ordering};
 
 /// A shared GCRA rate limiter: `num` requests per `per`, with a burst.
 ///
@@ -28,7 +37,7 @@ use tokio::time::Instant;
 ///
 /// [`new`](RateLimiter::new) sets the burst to `num`: a fresh limiter admits
 /// `num` requests at once, then one every `per / num`. A `num` of 0 is
-/// treated as 1.
+/// treated as 1. No event listener ([`RateLimiterBuilder::on_event`]).
 ///
 /// # Examples
 ///
@@ -57,18 +66,103 @@ pub struct RateLimiter {
 struct Gcra {
     /// The origin of the nanosecond timeline `tat` lives on.
     base: Instant,
-    /// `T`: nanoseconds one request costs.
+    /// `T`: nanoseconds one request costs; 0 for a quota that cannot be spent.
     emission: u64,
     /// `τ`: how far ahead of `now` the arrival time may run (the burst).
     tolerance: u64,
+    /// The burst, as configured (for rate-limit headers).
+    burst: u32,
     /// Theoretical arrival time, in nanoseconds since `base`.
     tat: AtomicU64,
+    listener: Listener<()>,
 }
 
-fn nanos(d: Duration) -> u64 {
+pub(crate) fn nanos(d: Duration) -> u64 {
     d.as_secs()
         .saturating_mul(1_000_000_000)
         .saturating_add(u64::from(d.subsec_nanos()))
+}
+
+/// Builds a [`RateLimiter`]: `RateLimiter::builder(num, per)`, then options,
+/// then [`build`](RateLimiterBuilder::build).
+///
+/// # Defaults
+///
+/// Burst `num`; no event listener.
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use evenkeel_middleware::rate_limit::{RateLimitEvent, RateLimiter};
+///
+/// let rejected = Arc::new(AtomicUsize::new(0));
+/// let seen = rejected.clone();
+/// let limiter = RateLimiter::builder(10, Duration::from_secs(1))
+///     .burst(1)
+///     .on_event(move |e| if let RateLimitEvent::Rejected { .. } = e { seen.fetch_add(1, Ordering::Relaxed); })
+///     .build();
+/// assert!(limiter.check().is_ok());
+/// assert!(limiter.check().is_err());
+/// assert_eq!(rejected.load(Ordering::Relaxed), 1);
+/// ```
+#[derive(Debug)]
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct RateLimiterBuilder {
+    num: u32,
+    per: Duration,
+    burst: u32,
+    listener: Listener<()>,
+}
+
+impl RateLimiterBuilder {
+    /// Admits up to `burst` requests at once (0 is treated as 1).
+    ///
+    /// ```
+    /// let l = evenkeel_middleware::rate_limit::RateLimiter::builder(5, std::time::Duration::from_secs(1)).burst(2).build();
+    /// assert_eq!(l.burst(), 2);
+    /// ```
+    pub fn burst(mut self, burst: u32) -> Self {
+        self.burst = burst;
+        self
+    }
+
+    /// Calls `listener` for every [`RateLimitEvent`] (each rejection). It
+    /// runs on the request's path: keep it cheap (count, sample, send).
+    ///
+    /// ```
+    /// let l = evenkeel_middleware::rate_limit::RateLimiter::builder(5, std::time::Duration::from_secs(1))
+    ///     .on_event(|e| eprintln!("{e:?}"))
+    ///     .build();
+    /// # let _ = l;
+    /// ```
+    pub fn on_event<F>(mut self, listener: F) -> Self
+    where
+        F: Fn(&RateLimitEvent<'_, ()>) + Send + Sync + 'static,
+    {
+        self.listener = Listener::new(listener);
+        self
+    }
+
+    /// The limiter.
+    ///
+    /// ```
+    /// let l = evenkeel_middleware::rate_limit::RateLimiter::builder(5, std::time::Duration::from_secs(1)).build();
+    /// assert!(l.check().is_ok());
+    /// ```
+    pub fn build(self) -> RateLimiter {
+        let (emission, tolerance) = params(self.num, self.per, self.burst);
+        RateLimiter {
+            state: Arc::new(Gcra {
+                base: Instant::now(),
+                emission,
+                tolerance,
+                burst: self.burst.max(1),
+                tat: AtomicU64::new(0),
+                listener: self.listener,
+            }),
+        }
+    }
 }
 
 impl RateLimiter {
@@ -80,7 +174,22 @@ impl RateLimiter {
     /// assert!(limiter.check().is_ok());
     /// ```
     pub fn new(num: u32, per: Duration) -> Self {
-        Self::with_burst(num, per, num)
+        Self::builder(num, per).build()
+    }
+
+    /// A builder for `num` requests per `per` (see [`RateLimiterBuilder`]).
+    ///
+    /// ```
+    /// let l = evenkeel_middleware::rate_limit::RateLimiter::builder(5, std::time::Duration::from_secs(1)).build();
+    /// assert_eq!(l.burst(), 5);
+    /// ```
+    pub fn builder(num: u32, per: Duration) -> RateLimiterBuilder {
+        RateLimiterBuilder {
+            num,
+            per,
+            burst: num,
+            listener: Listener::none(),
+        }
     }
 
     /// `num` requests per `per` on average, admitting up to `burst` at once
@@ -96,15 +205,7 @@ impl RateLimiter {
     /// assert!(limiter.check().is_err());
     /// ```
     pub fn with_burst(num: u32, per: Duration, burst: u32) -> Self {
-        let (emission, tolerance) = params(num, per, burst);
-        Self {
-            state: Arc::new(Gcra {
-                base: Instant::now(),
-                emission,
-                tolerance,
-                tat: AtomicU64::new(0),
-            }),
-        }
+        Self::builder(num, per).burst(burst).build()
     }
 
     /// `num` requests per second, with a burst of `num`.
@@ -128,8 +229,19 @@ impl RateLimiter {
         Self::with_burst(1, Duration::ZERO, 1)
     }
 
+    /// The burst: how many requests a rested limiter admits at once.
+    ///
+    /// ```
+    /// let l = evenkeel_middleware::rate_limit::RateLimiter::with_burst(10, std::time::Duration::from_secs(1), 3);
+    /// assert_eq!(l.burst(), 3);
+    /// ```
+    pub fn burst(&self) -> u32 {
+        self.state.burst
+    }
+
     /// Admits one request now (`Ok`), or says how long until one would be
-    /// admitted (`Err(retry_after)`). Never waits; a rejection costs nothing.
+    /// admitted (`Err(retry_after)`). Never waits; a rejection costs nothing
+    /// but is reported to the listener as [`RateLimitEvent::Rejected`].
     ///
     /// # Errors
     ///
@@ -143,23 +255,83 @@ impl RateLimiter {
     /// let wait = limiter.check().unwrap_err();
     /// assert!(wait > Duration::from_secs(1) && wait <= Duration::from_secs(2));
     /// ```
+    #[inline]
     pub fn check(&self) -> Result<(), Duration> {
         let g = &*self.state;
         if g.emission == 0 {
             return Ok(());
         }
-        g.check_at(now_since(g.base))
+        g.check_nanos(now_since(g.base))
     }
 
     /// [`check`](RateLimiter::check) at a clock reading the caller already
-    /// has (the server preset shares one reading with its timeout).
-    #[cfg_attr(not(feature = "full"), allow(dead_code))]
-    pub(crate) fn check_at(&self, now: Instant) -> Result<(), Duration> {
+    /// has (the server preset shares one reading with its timeout). A
+    /// reading older than the limiter counts as its creation.
+    ///
+    /// # Errors
+    ///
+    /// As [`check`](RateLimiter::check).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tokio::time::Instant;
+    /// let limiter = evenkeel_middleware::rate_limit::RateLimiter::with_burst(1, Duration::from_secs(1), 1);
+    /// let now = Instant::now();
+    /// assert!(limiter.check_at(now).is_ok());
+    /// assert!(limiter.check_at(now).is_err());
+    /// assert!(limiter.check_at(now + Duration::from_secs(1)).is_ok());
+    /// ```
+    #[inline]
+    pub fn check_at(&self, now: Instant) -> Result<(), Duration> {
         let g = &*self.state;
         if g.emission == 0 {
             return Ok(());
         }
-        g.check_at(nanos(now.saturating_duration_since(g.base)))
+        g.check_nanos(nanos(now.saturating_duration_since(g.base)))
+    }
+
+    /// Whether a check now would admit, without spending anything: `Err`
+    /// with the wait otherwise. What a layer's `poll_ready` asks, so that a
+    /// readiness that is never followed by a call costs no token.
+    pub(crate) fn peek(&self) -> Result<(), Duration> {
+        let g = &*self.state;
+        if g.emission == 0 {
+            return Ok(());
+        }
+        decide(
+            g.tat.load(Ordering::Relaxed),
+            now_since(g.base),
+            g.emission,
+            g.tolerance,
+        )
+        .map(drop)
+    }
+
+    /// How many requests would be admitted at once now, and how long until
+    /// the whole burst is back (what rate-limit headers report). Spends
+    /// nothing.
+    ///
+    /// ```
+    /// let l = evenkeel_middleware::rate_limit::RateLimiter::per_second(3);
+    /// assert_eq!(l.status().remaining, 3);
+    /// ```
+    pub fn status(&self) -> RateLimitStatus {
+        let g = &*self.state;
+        let tat = g.tat.load(Ordering::Relaxed);
+        RateLimitStatus::of(tat, now_since(g.base), g.emission, g.tolerance, g.burst)
+    }
+
+    /// Reports a rejection the layer decided earlier (in `poll_ready`).
+    pub(crate) fn report_rejection(&self, retry_after: Duration) {
+        self.state.listener.rejected(&(), retry_after);
+    }
+
+    /// [`check`](RateLimiter::check) on the raw nanosecond timeline, for
+    /// the model tests (`--cfg loom` only), which must not read a clock.
+    #[cfg(loom)]
+    #[doc(hidden)]
+    pub fn check_at_nanos(&self, now: u64) -> Result<(), Duration> {
+        self.state.check_nanos(now)
     }
 
     /// Whether two handles share one limiter.
@@ -175,16 +347,20 @@ impl RateLimiter {
 }
 
 impl Gcra {
-    fn check_at(&self, now: u64) -> Result<(), Duration> {
-        if self.emission == 0 {
-            // A zero emission interval admits everything: skip the write.
-            return Ok(());
-        }
+    #[inline]
+    fn check_nanos(&self, now: u64) -> Result<(), Duration> {
         let mut tat = self.tat.load(Ordering::Relaxed);
         loop {
-            let next = decide(tat, now, self.emission, self.tolerance)?;
+            let next = match decide(tat, now, self.emission, self.tolerance) {
+                Ok(next) => next,
+                Err(retry_after) => {
+                    self.listener.rejected(&(), retry_after);
+                    return Err(retry_after);
+                }
+            };
             // Relaxed is enough: `tat` is the only shared datum and the CAS
-            // itself orders concurrent updates to it.
+            // itself orders concurrent updates to it. On failure the loop
+            // decides again from the value that won.
             match self
                 .tat
                 .compare_exchange_weak(tat, next, Ordering::Relaxed, Ordering::Relaxed)
@@ -196,8 +372,10 @@ impl Gcra {
     }
 }
 
-/// The GCRA decision on plain numbers, for the keyed limiter: given the
-/// stored arrival time, admit (returning the new one) or say how long to wait.
+/// The GCRA decision on plain numbers, shared with the keyed limiter: given
+/// the stored arrival time, admit (returning the new one) or say how long
+/// to wait.
+#[inline]
 pub(crate) fn decide(tat: u64, now: u64, emission: u64, tolerance: u64) -> Result<u64, Duration> {
     let start = tat.max(now);
     let ahead = start - now;
@@ -219,6 +397,7 @@ pub(crate) fn params(num: u32, per: Duration, burst: u32) -> (u64, u64) {
 }
 
 /// Nanoseconds from `base` to now, on tokio's clock.
+#[inline]
 pub(crate) fn now_since(base: Instant) -> u64 {
     nanos(Instant::now().saturating_duration_since(base))
 }

@@ -1,41 +1,50 @@
-//! [`KeyedRateLimit`]: one GCRA cell per key, in a table of bounded size.
+//! [`KeyedRateLimiter`]: one GCRA cell per key, in a sharded table of
+//! bounded size.
 //!
-//! The table maps each key to its theoretical arrival time. A key whose
-//! arrival time has passed is indistinguishable from a key never seen, so
-//! when the table is full those entries are dropped first, losing nothing.
-//! If every entry is still active, the ones closest to replenishment are
-//! evicted (those keys regain at most part of one burst). Memory is
-//! therefore bounded by `max_keys` however many distinct keys arrive.
+//! # The table
 //!
-//! The key comes from the request, which `poll_ready` does not see, so the
-//! decision is taken in `call`. To keep the rule that a rejecting layer
-//! holds no inner readiness, this layer reports ready at once and an
-//! admitted request awaits the inner service's readiness inside its
-//! response future (the inner service must be `Clone`, as for tower's
-//! `Oneshot`).
+//! Keys live in a [`dashmap::DashMap`], a hash map split into shards with
+//! a read-write lock each, so requests for different keys rarely meet on a
+//! lock and requests for one key share a read lock: each key's arrival time
+//! is an atomic, updated by the same compare-and-swap as
+//! [`RateLimiter`](super::RateLimiter)'s. Only a key's first request takes
+//! its shard's write lock, to insert it.
+//!
+//! # Bounded memory, amortised eviction
+//!
+//! A key whose arrival time has passed is indistinguishable from a key
+//! never seen, so dropping it loses nothing. When an insert takes the table
+//! past `max_keys`, one caller sweeps it (the others go on; the table may
+//! overshoot by the number of concurrent inserts): it drops every
+//! replenished key and, if that leaves more than `max_keys − max_keys/8`
+//! (active keys all), also the active keys closest to replenishment, which
+//! regain at most part of one burst. A sweep is linear in the table, but it
+//! leaves an eighth of the table free, so a client rotating keys as fast as
+//! it can (spoofed forwarding headers, addresses from an IPv6 /64) pays for
+//! one sweep every `max_keys / 8` new keys, shard by shard, while every
+//! other key keeps being served. The previous table, one mutex scanned
+//! under the lock for every new key once full, serialised the whole server
+//! on such a client.
 
-use std::collections::HashMap;
 use std::hash::Hash;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Poll};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use dashmap::DashMap;
+use dashmap::mapref::entry::Entry;
 use tokio::time::Instant;
-use tower_layer::Layer;
-use tower_service::Service;
 
-use super::future::KeyedResponseFuture;
+use super::event::{Listener, RateLimitEvent};
 use super::gcra::{decide, now_since, params};
-use crate::admit::Admit;
-use crate::error::{Error, LayerError};
-use crate::ready_call::{ReadyCall, take_service};
+use super::status::RateLimitStatus;
 
 /// A rate limiter with one GCRA cell per key; clones share the table.
 ///
 /// # Defaults
 ///
 /// Burst `num` (as [`RateLimiter::new`](super::RateLimiter::new)); at most
-/// 10 000 keys ([`max_keys`](KeyedRateLimiter::max_keys)).
+/// 10 000 keys; no event listener. See [`KeyedRateLimiterBuilder`].
 ///
 /// # Examples
 ///
@@ -62,73 +71,182 @@ impl<K> Clone for KeyedRateLimiter<K> {
     }
 }
 
-#[derive(Debug)]
 struct KeyedState<K> {
     base: Instant,
+    emission: u64,
+    tolerance: u64,
+    burst: u32,
+    max_keys: usize,
+    table: DashMap<K, AtomicU64>,
+    /// Entries in `table`, kept here so an insert need not lock every shard
+    /// to count them.
+    len: AtomicUsize,
+    /// Set while one caller sweeps, so the others do not pile on.
+    sweeping: AtomicBool,
+    listener: Listener<K>,
+}
+
+impl<K> std::fmt::Debug for KeyedState<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyedState")
+            .field("emission_ns", &self.emission)
+            .field("tolerance_ns", &self.tolerance)
+            .field("max_keys", &self.max_keys)
+            .field("len", &self.len)
+            .field("listener", &self.listener)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`KeyedRateLimiter`]: `KeyedRateLimiter::builder(num, per)`,
+/// options, then [`build`](KeyedRateLimiterBuilder::build). Every clone of
+/// the built limiter shares one table.
+///
+/// # Defaults
+///
+/// | option | default |
+/// |---|---|
+/// | [`burst`](Self::burst) | `num` |
+/// | [`max_keys`](Self::max_keys) | 10 000 |
+/// | [`on_event`](Self::on_event) | none |
+///
+/// ```
+/// use std::time::Duration;
+/// use evenkeel_middleware::rate_limit::KeyedRateLimiter;
+///
+/// let limiter = KeyedRateLimiter::builder(10, Duration::from_secs(1)).burst(1).max_keys(2).build();
+/// let shared = limiter.clone();
+/// assert!(limiter.check(1).is_ok());
+/// assert!(shared.check(1).is_err());
+/// ```
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct KeyedRateLimiterBuilder<K> {
     num: u32,
     per: Duration,
     burst: u32,
-    emission: u64,
-    tolerance: u64,
     max_keys: usize,
-    table: Mutex<HashMap<K, u64>>,
+    listener: Listener<K>,
+}
+
+impl<K> std::fmt::Debug for KeyedRateLimiterBuilder<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyedRateLimiterBuilder")
+            .field("num", &self.num)
+            .field("per", &self.per)
+            .field("burst", &self.burst)
+            .field("max_keys", &self.max_keys)
+            .field("listener", &self.listener)
+            .finish()
+    }
+}
+
+impl<K: Hash + Eq> KeyedRateLimiterBuilder<K> {
+    /// The burst per key (0 is treated as 1).
+    ///
+    /// ```
+    /// let l = evenkeel_middleware::rate_limit::KeyedRateLimiter::builder(10, std::time::Duration::from_secs(1)).burst(1).build();
+    /// assert!(l.check(1).is_ok());
+    /// assert!(l.check(1).is_err());
+    /// ```
+    pub fn burst(mut self, burst: u32) -> Self {
+        self.burst = burst;
+        self
+    }
+
+    /// Bounds the table to about `max_keys` entries (0 is treated as 1; see
+    /// the [module docs](self) for the sweep).
+    ///
+    /// ```
+    /// let l = evenkeel_middleware::rate_limit::KeyedRateLimiter::builder(1, std::time::Duration::from_secs(1)).max_keys(2).build();
+    /// for key in 0..10 {
+    ///     assert!(l.check(key).is_ok());
+    /// }
+    /// assert!(l.len() <= 2);
+    /// ```
+    pub fn max_keys(mut self, max_keys: usize) -> Self {
+        self.max_keys = max_keys;
+        self
+    }
+
+    /// Calls `listener` for every [`RateLimitEvent`]: each rejection, with
+    /// its key, and each sweep of the table. It runs on the request's path:
+    /// keep it cheap.
+    ///
+    /// ```
+    /// use evenkeel_middleware::rate_limit::{KeyedRateLimiter, RateLimitEvent};
+    /// let l = KeyedRateLimiter::builder(1, std::time::Duration::from_secs(1))
+    ///     .on_event(|e: &RateLimitEvent<'_, u32>| eprintln!("{e:?}"))
+    ///     .build();
+    /// # let _ = l;
+    /// ```
+    pub fn on_event<F>(mut self, listener: F) -> Self
+    where
+        F: Fn(&RateLimitEvent<'_, K>) + Send + Sync + 'static,
+    {
+        self.listener = Listener::new(listener);
+        self
+    }
+
+    /// The limiter.
+    ///
+    /// ```
+    /// let l = evenkeel_middleware::rate_limit::KeyedRateLimiter::<u8>::builder(1, std::time::Duration::from_secs(1)).build();
+    /// assert!(l.is_empty());
+    /// ```
+    pub fn build(self) -> KeyedRateLimiter<K> {
+        let (emission, tolerance) = params(self.num, self.per, self.burst);
+        KeyedRateLimiter {
+            state: Arc::new(KeyedState {
+                base: Instant::now(),
+                emission,
+                tolerance,
+                burst: self.burst.max(1),
+                max_keys: self.max_keys.max(1),
+                table: DashMap::new(),
+                len: AtomicUsize::new(0),
+                sweeping: AtomicBool::new(false),
+                listener: self.listener,
+            }),
+        }
+    }
 }
 
 impl<K: Hash + Eq> KeyedRateLimiter<K> {
-    /// `num` requests per `per` for each key, burst `num`.
+    /// `num` requests per `per` for each key, burst `num`, at most 10 000 keys.
     ///
     /// ```
     /// let l = evenkeel_middleware::rate_limit::KeyedRateLimiter::<u32>::new(10, std::time::Duration::from_secs(1));
     /// assert!(l.is_empty());
     /// ```
     pub fn new(num: u32, per: Duration) -> Self {
-        Self::build(num, per, num, 10_000)
+        Self::builder(num, per).build()
     }
 
-    fn build(num: u32, per: Duration, burst: u32, max_keys: usize) -> Self {
-        let (emission, tolerance) = params(num, per, burst);
-        Self {
-            state: Arc::new(KeyedState {
-                base: Instant::now(),
-                num,
-                per,
-                burst,
-                emission,
-                tolerance,
-                max_keys: max_keys.max(1),
-                table: Mutex::new(HashMap::new()),
-            }),
+    /// A builder for `num` requests per `per` per key (see
+    /// [`KeyedRateLimiterBuilder`]).
+    ///
+    /// ```
+    /// let l = evenkeel_middleware::rate_limit::KeyedRateLimiter::<u32>::builder(10, std::time::Duration::from_secs(1)).build();
+    /// assert_eq!(l.burst(), 10);
+    /// ```
+    pub fn builder(num: u32, per: Duration) -> KeyedRateLimiterBuilder<K> {
+        KeyedRateLimiterBuilder {
+            num,
+            per,
+            burst: num,
+            max_keys: 10_000,
+            listener: Listener::none(),
         }
     }
 
-    /// Sets the burst per key (0 is treated as 1). Returns a new limiter:
-    /// configure before cloning.
+    /// The burst per key.
     ///
     /// ```
-    /// let l = evenkeel_middleware::rate_limit::KeyedRateLimiter::new(10, std::time::Duration::from_secs(1)).burst(1);
-    /// assert!(l.check(1).is_ok());
-    /// assert!(l.check(1).is_err());
+    /// let l = evenkeel_middleware::rate_limit::KeyedRateLimiter::<u8>::new(4, std::time::Duration::from_secs(1));
+    /// assert_eq!(l.burst(), 4);
     /// ```
-    #[must_use]
-    pub fn burst(self, burst: u32) -> Self {
-        let s = &self.state;
-        Self::build(s.num, s.per, burst, s.max_keys)
-    }
-
-    /// Bounds the table to `max_keys` entries (0 is treated as 1). Returns a
-    /// new limiter: configure before cloning.
-    ///
-    /// ```
-    /// let l = evenkeel_middleware::rate_limit::KeyedRateLimiter::new(1, std::time::Duration::from_secs(1)).max_keys(2);
-    /// for key in 0..10 {
-    ///     assert!(l.check(key).is_ok());
-    /// }
-    /// assert!(l.len() <= 2);
-    /// ```
-    #[must_use]
-    pub fn max_keys(self, max_keys: usize) -> Self {
-        let s = &self.state;
-        Self::build(s.num, s.per, s.burst, max_keys)
+    pub fn burst(&self) -> u32 {
+        self.state.burst
     }
 
     /// Admits one request for `key` now, or says how long until one would be.
@@ -144,24 +262,50 @@ impl<K: Hash + Eq> KeyedRateLimiter<K> {
     /// ```
     pub fn check(&self, key: K) -> Result<(), Duration> {
         let s = &*self.state;
-        let now = now_since(s.base);
-        let mut table = s.table.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(tat) = table.get_mut(&key) {
-            *tat = decide(*tat, now, s.emission, s.tolerance)?;
+        if s.emission == 0 {
             return Ok(());
         }
-        let tat = decide(0, now, s.emission, s.tolerance)?;
-        if table.len() >= s.max_keys {
-            // Replenished entries behave exactly like absent ones.
-            table.retain(|_, t| *t > now);
+        let now = now_since(s.base);
+        // A known key: a shard read lock and the CAS loop.
+        if let Some(cell) = s.table.get(&key) {
+            return s.admit(&cell, &key, now);
         }
-        if table.len() >= s.max_keys
-            && let Some(oldest) = table.values().copied().min()
-        {
-            table.retain(|_, t| *t != oldest);
+        let inserted = match s.table.entry(key) {
+            // Inserted by a concurrent first request since the lookup.
+            Entry::Occupied(e) => return s.admit(e.get(), e.key(), now),
+            Entry::Vacant(v) => {
+                // A fresh key starts rested: `decide(0, ..)` always admits.
+                let tat = decide(0, now, s.emission, s.tolerance).unwrap_or(now);
+                // Counted before it is visible, so `len` never undercounts
+                // what a concurrent sweep removes.
+                let len = s.len.fetch_add(1, Ordering::Relaxed) + 1;
+                v.insert(AtomicU64::new(tat));
+                len
+            }
+        };
+        // The shard's write lock is released here, before any sweep.
+        if inserted > s.max_keys {
+            s.sweep(now);
         }
-        table.insert(key, tat);
         Ok(())
+    }
+
+    /// The burst left to `key` now and when it is whole again (what
+    /// rate-limit headers report). Spends nothing; an unknown key is rested.
+    ///
+    /// ```
+    /// let l = evenkeel_middleware::rate_limit::KeyedRateLimiter::new(3, std::time::Duration::from_secs(1));
+    /// l.check("a").unwrap();
+    /// assert_eq!(l.status(&"a").remaining, 2);
+    /// assert_eq!(l.status(&"b").remaining, 3);
+    /// ```
+    pub fn status(&self, key: &K) -> RateLimitStatus {
+        let s = &*self.state;
+        let tat = s
+            .table
+            .get(key)
+            .map_or(0, |cell| cell.load(Ordering::Relaxed));
+        RateLimitStatus::of(tat, now_since(s.base), s.emission, s.tolerance, s.burst)
     }
 
     /// How many keys the table holds now.
@@ -172,11 +316,7 @@ impl<K: Hash + Eq> KeyedRateLimiter<K> {
     /// assert_eq!(l.len(), 1);
     /// ```
     pub fn len(&self) -> usize {
-        self.state
-            .table
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
+        self.state.len.load(Ordering::Relaxed)
     }
 
     /// Whether the table is empty.
@@ -188,112 +328,74 @@ impl<K: Hash + Eq> KeyedRateLimiter<K> {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-}
 
-/// Rejects requests beyond a rate per key, the key taken from the request.
-///
-/// # Examples
-///
-/// ```
-/// use std::time::Duration;
-/// use evenkeel_middleware::{rate_limit::KeyedRateLimiter, Error, KeyedRateLimitLayer};
-/// use tower::{ServiceBuilder, ServiceExt};
-///
-/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
-/// # async fn main() {
-/// let limiter = KeyedRateLimiter::new(1, Duration::from_secs(1));
-/// let svc = ServiceBuilder::new()
-///     .layer(KeyedRateLimitLayer::new(limiter, |req: &(&str, u8)| req.0.to_owned()))
-///     .service_fn(|req: (&str, u8)| async move { Ok::<_, std::io::Error>(req.1) });
-///
-/// assert_eq!(svc.clone().oneshot(("alice", 1)).await.unwrap(), 1);
-/// assert_eq!(svc.clone().oneshot(("bob", 2)).await.unwrap(), 2);
-/// assert!(matches!(svc.clone().oneshot(("alice", 3)).await, Err(Error::RateLimited { .. })));
-/// # }
-/// ```
-#[derive(Debug, Clone)]
-pub struct KeyedRateLimit<S, F, K> {
-    inner: S,
-    limiter: KeyedRateLimiter<K>,
-    key: F,
-}
-
-impl<S, F, K> KeyedRateLimit<S, F, K> {
-    /// Limits `inner` per key, with `key` extracting the key from a request.
+    /// Whether two handles share one table.
     ///
     /// ```
-    /// use evenkeel_middleware::{rate_limit::KeyedRateLimiter, KeyedRateLimit};
-    /// let limiter = KeyedRateLimiter::<u8>::new(5, std::time::Duration::from_secs(1));
-    /// let svc = KeyedRateLimit::new(tower::service_fn(|x: u8| async move { Ok::<_, std::io::Error>(x) }), limiter, |x: &u8| *x);
-    /// # let _ = svc;
+    /// let a = evenkeel_middleware::rate_limit::KeyedRateLimiter::<u8>::new(1, std::time::Duration::from_secs(1));
+    /// assert!(a.shares_state_with(&a.clone()));
     /// ```
-    pub fn new(inner: S, limiter: KeyedRateLimiter<K>, key: F) -> Self {
-        Self {
-            inner,
-            limiter,
-            key,
+    pub fn shares_state_with(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.state, &other.state)
+    }
+}
+
+impl<K: Hash + Eq> KeyedState<K> {
+    /// The GCRA compare-and-swap loop on one key's cell.
+    fn admit(&self, cell: &AtomicU64, key: &K, now: u64) -> Result<(), Duration> {
+        let mut tat = cell.load(Ordering::Relaxed);
+        loop {
+            let next = match decide(tat, now, self.emission, self.tolerance) {
+                Ok(next) => next,
+                Err(retry_after) => {
+                    self.listener.rejected(key, retry_after);
+                    return Err(retry_after);
+                }
+            };
+            match cell.compare_exchange_weak(tat, next, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return Ok(()),
+                Err(actual) => tat = actual,
+            }
         }
     }
-}
 
-impl<S, F, K, Req> Service<Req> for KeyedRateLimit<S, F, K>
-where
-    S: Service<Req> + Clone,
-    S::Error: LayerError,
-    F: Fn(&Req) -> K,
-    K: Hash + Eq,
-{
-    type Response = S::Response;
-    type Error = Error<<S::Error as LayerError>::Inner>;
-    type Future = KeyedResponseFuture<S, Req>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        // Readiness is awaited inside the response future, after admission.
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: Req) -> Self::Future {
-        let inner = match self.limiter.check((self.key)(&req)) {
-            Ok(()) => Admit::called(ReadyCall::new(take_service(&mut self.inner), req)),
-            Err(retry_after) => Admit::rejected(Error::RateLimited { retry_after }),
-        };
-        KeyedResponseFuture::new(inner)
-    }
-}
-
-/// Applies [`KeyedRateLimit`]; every service it makes shares one table.
-///
-/// ```
-/// use evenkeel_middleware::{rate_limit::KeyedRateLimiter, KeyedRateLimitLayer};
-/// let layer = KeyedRateLimitLayer::new(
-///     KeyedRateLimiter::<Option<http::HeaderValue>>::new(10, std::time::Duration::from_secs(1)),
-///     |req: &http::Request<()>| req.headers().get("x-api-key").cloned(),
-/// );
-/// # let _ = layer;
-/// ```
-#[derive(Debug, Clone)]
-pub struct KeyedRateLimitLayer<F, K> {
-    limiter: KeyedRateLimiter<K>,
-    key: F,
-}
-
-impl<F, K> KeyedRateLimitLayer<F, K> {
-    /// A layer sharing `limiter`, keyed by `key`.
-    ///
-    /// ```
-    /// use evenkeel_middleware::{rate_limit::KeyedRateLimiter, KeyedRateLimitLayer};
-    /// let layer = KeyedRateLimitLayer::new(KeyedRateLimiter::<u8>::new(1, std::time::Duration::from_secs(1)), |x: &u8| *x);
-    /// # let _ = layer;
-    /// ```
-    pub fn new(limiter: KeyedRateLimiter<K>, key: F) -> Self {
-        Self { limiter, key }
-    }
-}
-
-impl<S, F: Clone, K> Layer<S> for KeyedRateLimitLayer<F, K> {
-    type Service = KeyedRateLimit<S, F, K>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        KeyedRateLimit::new(inner, self.limiter.clone(), self.key.clone())
+    /// Brings the table back to at most `max_keys − max_keys/8` entries:
+    /// replenished keys first, then the active keys nearest replenishment.
+    fn sweep(&self, now: u64) {
+        if self.sweeping.swap(true, Ordering::Acquire) {
+            return; // Another caller is sweeping.
+        }
+        let target = self.max_keys - self.max_keys / 8;
+        let mut evicted = 0_usize;
+        self.table.retain(|_, tat| {
+            let keep = tat.load(Ordering::Relaxed) > now;
+            evicted += usize::from(!keep);
+            keep
+        });
+        let mut evicted_active = 0_usize;
+        let mut tats: Vec<u64> = self
+            .table
+            .iter()
+            .map(|cell| cell.value().load(Ordering::Relaxed))
+            .collect();
+        let excess = tats.len().saturating_sub(target);
+        if excess > 0 {
+            // The `excess` smallest arrival times: the keys closest to
+            // replenishment, which lose the least by going.
+            let (_, threshold, _) = tats.select_nth_unstable(excess - 1);
+            let threshold = *threshold;
+            self.table.retain(|_, tat| {
+                let go = evicted_active < excess && tat.load(Ordering::Relaxed) <= threshold;
+                evicted_active += usize::from(go);
+                !go
+            });
+        }
+        evicted += evicted_active;
+        let remaining = self
+            .len
+            .fetch_sub(evicted, Ordering::Relaxed)
+            .saturating_sub(evicted);
+        self.sweeping.store(false, Ordering::Release);
+        self.listener.swept(evicted, evicted_active, remaining);
     }
 }

@@ -8,13 +8,28 @@
 //! [`RateLimit`] decides in `poll_ready`, before touching the inner service:
 //! an admitted request then waits for the inner service's readiness as
 //! usual, a refused one reports ready at once and its `call` resolves to
-//! [`Error::RateLimited`] with the exact wait.
+//! [`Error::RateLimited`] with the exact wait. `poll_ready` only *looks*
+//! (would the limiter admit now?); the token is spent in `call`, so a
+//! service polled ready and then dropped or left idle (tower's `Balance`
+//! and `ReadyCache` do both) costs nothing, and a refusal is looked at
+//! again on every poll instead of going stale.
+//!
 //! Every clone of the layer and of the service shares one [`RateLimiter`]
 //! (a GCRA cell, see [`RateLimiter`]). [`KeyedRateLimit`] keeps one cell per
-//! key (client IP, API key, tenant) in a table of bounded size.
+//! key (client IP, API key, tenant) in a sharded table of bounded size; the
+//! [`key`] module has the extractors `tower_governor` users expect (peer IP,
+//! a forwarding header behind trusted proxies, one global key), and
+//! [`RateLimitHeaders`] adds `x-ratelimit-*` headers to HTTP responses.
+//! Limiters report rejections to a listener ([`RateLimitEvent`]) and, with
+//! the `tracing` feature, as `tracing` events.
 
+mod event;
 mod gcra;
+mod headers;
+pub mod key;
 mod keyed;
+mod keyed_service;
+mod status;
 
 pub mod future;
 
@@ -26,8 +41,15 @@ use tower_service::Service;
 use crate::admit::Admit;
 use crate::error::{Error, LayerError};
 
-pub use gcra::RateLimiter;
-pub use keyed::{KeyedRateLimit, KeyedRateLimitLayer, KeyedRateLimiter};
+pub use event::RateLimitEvent;
+pub use gcra::{RateLimiter, RateLimiterBuilder};
+pub use headers::{
+    HeaderStyle, HeadersFuture, RateLimitHeaders, RateLimitHeadersLayer, StatusSource,
+};
+pub use key::KeyExtractor;
+pub use keyed::{KeyedRateLimiter, KeyedRateLimiterBuilder};
+pub use keyed_service::{KeyedRateLimit, KeyedRateLimitLayer};
+pub use status::RateLimitStatus;
 
 /// Rejects requests beyond a rate, with the time until the next free slot.
 ///
@@ -56,13 +78,24 @@ pub use keyed::{KeyedRateLimit, KeyedRateLimitLayer, KeyedRateLimiter};
 pub struct RateLimit<S> {
     inner: S,
     limiter: RateLimiter,
-    /// The decision taken in `poll_ready`, consumed by `call`.
-    admission: Option<Result<(), std::time::Duration>>,
+    /// What the last `poll_ready` saw, consumed by `call`.
+    decision: Decision,
+}
+
+/// What `poll_ready` saw. Nothing is spent until `call`.
+#[derive(Debug, Clone, Copy)]
+enum Decision {
+    /// No `poll_ready` since the last call (or it is still pending).
+    Undecided,
+    /// The limiter had room and the inner service is ready.
+    Ready,
+    /// The limiter had no room; the inner service was not polled.
+    Refused,
 }
 
 impl<S: Clone> Clone for RateLimit<S> {
     fn clone(&self) -> Self {
-        // A clone starts undecided: an admission belongs to one request.
+        // A clone starts undecided: a decision belongs to one request.
         Self::new(self.inner.clone(), self.limiter.clone())
     }
 }
@@ -79,7 +112,7 @@ impl<S> RateLimit<S> {
         Self {
             inner,
             limiter,
-            admission: None,
+            decision: Decision::Undecided,
         }
     }
 
@@ -116,22 +149,38 @@ where
     type Future = future::ResponseFuture<S::Future, <S::Error as LayerError>::Inner>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        let limiter = &self.limiter;
-        match *self.admission.get_or_insert_with(|| limiter.check()) {
+        // Look again on every poll: an earlier answer may be stale.
+        self.decision = Decision::Undecided;
+        if self.limiter.peek().is_err() {
             // Refused: report ready without polling the inner service, so no
             // inner readiness is reserved for a call that will not happen.
-            Err(_) => Poll::Ready(Ok(())),
-            Ok(()) => self.inner.poll_ready(cx).map_err(LayerError::into_error),
+            self.decision = Decision::Refused;
+            return Poll::Ready(Ok(()));
         }
+        let ready = std::task::ready!(self.inner.poll_ready(cx)).map_err(LayerError::into_error);
+        if ready.is_ok() {
+            self.decision = Decision::Ready;
+        }
+        Poll::Ready(ready)
     }
 
     fn call(&mut self, req: Req) -> Self::Future {
-        // `None` means `call` without `poll_ready`, a caller bug; decide now.
-        let decision = self
-            .admission
-            .take()
-            .unwrap_or_else(|| self.limiter.check());
-        future::ResponseFuture::new(match decision {
+        let decision = std::mem::replace(&mut self.decision, Decision::Undecided);
+        let admitted = match decision {
+            // Spend the token now. Another caller may have taken the last
+            // one since `poll_ready` looked: then this call is refused, and
+            // the inner readiness stays for the next one.
+            // `Undecided` means `call` without `poll_ready`, a caller bug;
+            // decide now, as before.
+            Decision::Ready | Decision::Undecided => self.limiter.check(),
+            Decision::Refused => {
+                // The wait as of now (zero if the slot has opened since).
+                let retry_after = self.limiter.peek().err().unwrap_or_default();
+                self.limiter.report_rejection(retry_after);
+                Err(retry_after)
+            }
+        };
+        future::ResponseFuture::new(match admitted {
             Ok(()) => Admit::called(self.inner.call(req)),
             Err(retry_after) => Admit::rejected(Error::RateLimited { retry_after }),
         })

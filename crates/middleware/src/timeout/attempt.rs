@@ -25,7 +25,7 @@ use crate::error::{Error, LayerError};
 /// let svc = ServiceBuilder::new()
 ///     .layer(AttemptTimeoutLayer::new(Duration::from_millis(100)))
 ///     .service_fn(|()| std::future::pending::<Result<(), std::io::Error>>());
-/// assert!(matches!(svc.oneshot(()).await, Err(Error::TimedOut { after })
+/// assert!(matches!(svc.oneshot(()).await, Err(Error::TimedOut { after, .. })
 ///     if after == Duration::from_millis(100)));
 /// # }
 /// ```

@@ -9,7 +9,7 @@ use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
 
 use crate::admit::Admit;
-use crate::error::{Error, LayerError};
+use crate::error::{Error, LayerError, TimeoutScope};
 
 pin_project! {
     /// A future raced against a timer that is armed only if the future is
@@ -25,17 +25,19 @@ pin_project! {
         known: Option<Instant>,
         armed: bool,
         after: Duration,
+        scope: TimeoutScope,
     }
 }
 
 impl<F> Deadline<F> {
-    fn new(future: F, known: Option<Instant>, after: Duration) -> Self {
+    fn new(future: F, known: Option<Instant>, after: Duration, scope: TimeoutScope) -> Self {
         Self {
             future,
             sleep: None,
             known,
             armed: false,
             after,
+            scope,
         }
     }
 }
@@ -65,7 +67,10 @@ where
         match this.sleep.as_pin_mut() {
             Some(sleep) => {
                 std::task::ready!(sleep.poll(cx));
-                Poll::Ready(Err(Error::TimedOut { after: *this.after }))
+                Poll::Ready(Err(Error::TimedOut {
+                    after: *this.after,
+                    scope: *this.scope,
+                }))
             }
             None => Poll::Pending,
         }
@@ -100,7 +105,7 @@ pin_project! {
 impl<F, E> ResponseFuture<F, E> {
     pub(crate) fn new(inner: Admit<F, E>, deadline: Option<Instant>, after: Duration) -> Self {
         Self {
-            inner: Deadline::new(inner, deadline, after),
+            inner: Deadline::new(inner, deadline, after, TimeoutScope::Total),
         }
     }
 }
@@ -143,7 +148,7 @@ pin_project! {
 impl<F> AttemptFuture<F> {
     pub(crate) fn new(future: F, after: Duration) -> Self {
         Self {
-            inner: Deadline::new(future, None, after),
+            inner: Deadline::new(future, None, after, TimeoutScope::Attempt),
         }
     }
 }

@@ -49,7 +49,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::admit::Admit;
-use crate::error::{Error, LayerError};
+use crate::error::{Error, LayerError, TimeoutScope};
 
 pub use attempt::{AttemptTimeout, AttemptTimeoutLayer};
 
@@ -174,7 +174,10 @@ where
     fn call(&mut self, req: Req) -> Self::Future {
         let waited = self.waiting.take();
         if std::mem::take(&mut self.expired) {
-            let error = Error::TimedOut { after: self.after };
+            let error = Error::TimedOut {
+                after: self.after,
+                scope: TimeoutScope::Total,
+            };
             return future::ResponseFuture::new(Admit::rejected(error), None, self.after);
         }
         // Known if readiness had to wait; otherwise the clock starts at the
