@@ -237,7 +237,11 @@ pub async fn with_evenkeel(scenario: &Scenario) -> Outcome {
     let ledger = Ledger::default();
     let server = ServiceBuilder::new()
         .layer(RateLimitLayer::per_second(s.rate_per_sec))
-        .layer(BulkheadLayer::new(s.max_concurrency).retry_after(s.handler_time))
+        .layer(
+            BulkheadLayer::builder(s.max_concurrency)
+                .retry_after(s.handler_time)
+                .build(),
+        )
         .service_fn(handler(ledger.clone(), s.handler_time));
     let overload = overload(
         s,
@@ -259,7 +263,9 @@ pub async fn with_evenkeel(scenario: &Scenario) -> Outcome {
         .failure_rate_threshold(50.0)
         .open_duration(s.open_duration)
         .half_open_calls(1)
-        .build();
+        .build()
+        // The scenario's thresholds are constants within range.
+        .expect("a valid breaker configuration");
     let client = ServiceBuilder::new()
         .layer(CircuitBreakerLayer::new(breaker))
         .service_fn(move |()| down.clone().call());

@@ -95,6 +95,16 @@ impl fmt::Display for CallError {
 
 impl std::error::Error for CallError {}
 
+/// The call's own failure, carried once in [`Error::Inner`] by every layer
+/// of the client stack.
+impl evenkeel_middleware::LayerError for CallError {
+    type Inner = Self;
+
+    fn into_error(self) -> Error<Self> {
+        Error::Inner(self)
+    }
+}
+
 /// The bare HTTP call as a tower service.
 #[derive(Clone, Debug)]
 pub(crate) struct HttpCall {
@@ -276,7 +286,8 @@ impl DownstreamClient {
                 tracing::warn!(from = ?change.from, to = ?change.to, "downstream circuit breaker");
                 metrics.circuit(circuit_state(change.to));
             })
-            .build();
+            .build()
+            .map_err(|e| format!("the circuit breaker flags: {e}"))?;
         let backoff = Backoff::exponential(RETRY_INITIAL)
             .max_delay(RETRY_MAX)
             .jitter(Jitter::Full)

@@ -42,8 +42,9 @@ pub(crate) fn server(args: &ServeArgs, shutdown: &Shutdown) -> (ErrorResponseLay
     let mut preset = ServerLayer::new(shutdown.clone())
         .timeout(args.request_timeout)
         .bulkhead(
-            BulkheadLayer::new(args.max_concurrent_requests as usize)
-                .retry_after(Duration::from_secs(1)),
+            BulkheadLayer::builder(args.max_concurrent_requests as usize)
+                .retry_after(Duration::from_secs(1))
+                .build(),
         )
         .drain_retry_after(Duration::from_secs(5));
     if args.rate_limit > 0 {
