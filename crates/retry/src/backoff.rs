@@ -21,6 +21,7 @@ use crate::Jitter;
 
 mod limits;
 mod schedule;
+mod seeding;
 
 /// How the un-jittered delay grows from one attempt to the next.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -284,70 +285,6 @@ impl Backoff {
     pub fn jitter(mut self, jitter: Jitter) -> Self {
         self.f.jitter = jitter;
         self
-    }
-
-    /// Makes the jitter deterministic: the same seed gives the same delays.
-    /// Default: a random seed per backoff.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use evenkeel_retry::{Backoff, Jitter};
-    ///
-    /// let b = || Backoff::exponential(Duration::from_millis(10)).jitter(Jitter::Full);
-    /// let a: Vec<_> = b().seed(42).take(5).collect();
-    /// assert_eq!(a, b().seed(42).take(5).collect::<Vec<_>>());
-    /// ```
-    #[must_use]
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.f.seed = seed;
-        self.f.seeded = true;
-        self.rng = None; // drawn from the seed on the first jittered delay
-        self
-    }
-
-    /// Moves a seeded backoff to stream `n` of its seed: the same seed and
-    /// stream always give the same jitter, while different streams of one
-    /// seed give independent jitter. Stream 0 is the seed's own, so
-    /// `seed(s)` alone is `seed(s).seed_stream(0)`; streams compose (stream
-    /// `m` of stream `n` is another stream of the seed). No effect on an
-    /// unseeded backoff (it draws fresh entropy anyway).
-    ///
-    /// A runner that clones one seeded template per request gives each clone
-    /// its own stream (a counter), so requests do not jitter in lockstep and
-    /// a test stays reproducible.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use evenkeel_retry::{Backoff, Jitter};
-    ///
-    /// let template = Backoff::exponential(Duration::from_millis(10)).jitter(Jitter::Full).seed(7);
-    /// let a: Vec<_> = template.clone().seed_stream(1).collect();
-    /// let b: Vec<_> = template.clone().seed_stream(2).collect();
-    /// assert_ne!(a, b);
-    /// assert_eq!(a, template.clone().seed_stream(1).collect::<Vec<_>>());
-    /// ```
-    #[must_use]
-    pub fn seed_stream(mut self, n: u64) -> Self {
-        if self.f.seeded {
-            self.f.seed = schedule::stream_seed(self.f.seed, n);
-            self.rng = None; // drawn from the new seed on the next jittered delay
-        }
-        self
-    }
-
-    /// Whether [`seed`](Backoff::seed) was called: the jitter is then
-    /// reproducible (and clones repeat it unless given their own
-    /// [`seed_stream`](Backoff::seed_stream)).
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use evenkeel_retry::Backoff;
-    ///
-    /// assert!(!Backoff::constant(Duration::ZERO).is_seeded());
-    /// assert!(Backoff::constant(Duration::ZERO).seed(1).is_seeded());
-    /// ```
-    pub fn is_seeded(&self) -> bool {
-        self.f.seeded
     }
 
     /// Rewinds the schedule to its first delay (and a seeded one to its first
