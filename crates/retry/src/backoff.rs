@@ -21,6 +21,7 @@ use crate::Jitter;
 
 mod limits;
 mod schedule;
+mod seeding;
 
 /// How the un-jittered delay grows from one attempt to the next.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -103,9 +104,22 @@ pub(crate) fn to_nanos(d: Duration) -> u64 {
 /// ```
 #[derive(Debug)]
 pub struct Backoff {
-    // Durations are stored as nanoseconds in a `u64` (every value is capped
-    // at `MAX_DELAY_CEILING`, which is `u64::MAX` nanoseconds): half the size
-    // of a `Duration`, so a backoff is cheap to copy into every request.
+    /// Everything but the generator, in one plain `Copy` struct: copying a
+    /// backoff (once per request in a tower layer) is then a few wide moves.
+    f: Fields,
+    /// Created on the first jittered delay (seeded from `seed`, or from
+    /// fresh entropy) and boxed, so a schedule that is never jittered never
+    /// pays for it, not even in size.
+    rng: Option<Box<SmallRng>>,
+}
+
+/// The configuration and progress of a [`Backoff`].
+///
+/// Durations are stored as nanoseconds in a `u64` (every value is capped at
+/// `MAX_DELAY_CEILING`, which is `u64::MAX` nanoseconds): half the size of a
+/// `Duration`, so a backoff is cheap to copy into every request.
+#[derive(Clone, Copy, Debug)]
+struct Fields {
     growth: Growth,
     /// Linear growth per delay, in nanoseconds.
     step: u64,
@@ -122,10 +136,6 @@ pub struct Backoff {
     /// The generator seed, if `seeded` (streams are folded into it).
     seed: u64,
     seeded: bool,
-    /// Created on the first jittered delay (seeded from `seed`, or from
-    /// fresh entropy) and boxed, so a schedule that is never jittered never
-    /// pays for it, not even in size.
-    rng: Option<Box<SmallRng>>,
     /// Delays yielded so far.
     yielded: u32,
     /// Sum of the delays yielded so far, in nanoseconds.
@@ -155,23 +165,25 @@ impl Backoff {
 
     fn with_growth(growth: Growth, initial: Duration, step: Duration) -> Self {
         Backoff {
-            growth,
-            step: to_nanos(step),
-            initial: to_nanos(initial),
-            factor: 2.0,
-            cap: u64::MAX,
-            jitter: Jitter::None,
-            max_attempts: NonZeroU32::new(Self::DEFAULT_MAX_ATTEMPTS),
-            max_elapsed: u64::MAX,
-            max_retry_after: to_nanos(Self::DEFAULT_MAX_RETRY_AFTER),
-            seed: 0,
-            seeded: false,
+            f: Fields {
+                growth,
+                step: to_nanos(step),
+                initial: to_nanos(initial),
+                factor: 2.0,
+                cap: u64::MAX,
+                jitter: Jitter::None,
+                max_attempts: NonZeroU32::new(Self::DEFAULT_MAX_ATTEMPTS),
+                max_elapsed: u64::MAX,
+                max_retry_after: to_nanos(Self::DEFAULT_MAX_RETRY_AFTER),
+                seed: 0,
+                seeded: false,
+                yielded: 0,
+                elapsed: 0,
+                next_base: 0.0,
+                previous: 0,
+                done: false,
+            },
             rng: None,
-            yielded: 0,
-            elapsed: 0,
-            next_base: 0.0,
-            previous: 0,
-            done: false,
         }
     }
 
@@ -237,7 +249,7 @@ impl Backoff {
     /// ```
     #[must_use]
     pub fn factor(mut self, factor: f64) -> Self {
-        self.factor = if factor >= 1.0 { factor } else { 1.0 };
+        self.f.factor = if factor >= 1.0 { factor } else { 1.0 };
         self
     }
 
@@ -255,7 +267,7 @@ impl Backoff {
     /// ```
     #[must_use]
     pub fn max_delay(mut self, max: Duration) -> Self {
-        self.cap = to_nanos(max);
+        self.f.cap = to_nanos(max);
         self
     }
 
@@ -271,72 +283,8 @@ impl Backoff {
     /// ```
     #[must_use]
     pub fn jitter(mut self, jitter: Jitter) -> Self {
-        self.jitter = jitter;
+        self.f.jitter = jitter;
         self
-    }
-
-    /// Makes the jitter deterministic: the same seed gives the same delays.
-    /// Default: a random seed per backoff.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use evenkeel_retry::{Backoff, Jitter};
-    ///
-    /// let b = || Backoff::exponential(Duration::from_millis(10)).jitter(Jitter::Full);
-    /// let a: Vec<_> = b().seed(42).take(5).collect();
-    /// assert_eq!(a, b().seed(42).take(5).collect::<Vec<_>>());
-    /// ```
-    #[must_use]
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = seed;
-        self.seeded = true;
-        self.rng = None; // drawn from the seed on the first jittered delay
-        self
-    }
-
-    /// Moves a seeded backoff to stream `n` of its seed: the same seed and
-    /// stream always give the same jitter, while different streams of one
-    /// seed give independent jitter. Stream 0 is the seed's own, so
-    /// `seed(s)` alone is `seed(s).seed_stream(0)`; streams compose (stream
-    /// `m` of stream `n` is another stream of the seed). No effect on an
-    /// unseeded backoff (it draws fresh entropy anyway).
-    ///
-    /// A runner that clones one seeded template per request gives each clone
-    /// its own stream (a counter), so requests do not jitter in lockstep and
-    /// a test stays reproducible.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use evenkeel_retry::{Backoff, Jitter};
-    ///
-    /// let template = Backoff::exponential(Duration::from_millis(10)).jitter(Jitter::Full).seed(7);
-    /// let a: Vec<_> = template.clone().seed_stream(1).collect();
-    /// let b: Vec<_> = template.clone().seed_stream(2).collect();
-    /// assert_ne!(a, b);
-    /// assert_eq!(a, template.clone().seed_stream(1).collect::<Vec<_>>());
-    /// ```
-    #[must_use]
-    pub fn seed_stream(mut self, n: u64) -> Self {
-        if self.seeded {
-            self.seed = schedule::stream_seed(self.seed, n);
-            self.rng = None; // drawn from the new seed on the next jittered delay
-        }
-        self
-    }
-
-    /// Whether [`seed`](Backoff::seed) was called: the jitter is then
-    /// reproducible (and clones repeat it unless given their own
-    /// [`seed_stream`](Backoff::seed_stream)).
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use evenkeel_retry::Backoff;
-    ///
-    /// assert!(!Backoff::constant(Duration::ZERO).is_seeded());
-    /// assert!(Backoff::constant(Duration::ZERO).seed(1).is_seeded());
-    /// ```
-    pub fn is_seeded(&self) -> bool {
-        self.seeded
     }
 
     /// Rewinds the schedule to its first delay (and a seeded one to its first
@@ -353,10 +301,10 @@ impl Backoff {
     /// assert_eq!(b.next(), Some(Duration::from_secs(1)));
     /// ```
     pub fn reset(&mut self) {
-        self.yielded = 0;
-        self.elapsed = 0;
-        self.done = false;
-        if self.seeded {
+        self.f.yielded = 0;
+        self.f.elapsed = 0;
+        self.f.done = false;
+        if self.f.seeded {
             self.rng = None; // drawn again from the seed on the next jittered delay
         }
     }
@@ -376,27 +324,12 @@ impl Clone for Backoff {
     #[inline]
     fn clone(&self) -> Self {
         Backoff {
-            growth: self.growth,
-            step: self.step,
-            initial: self.initial,
-            factor: self.factor,
-            cap: self.cap,
-            jitter: self.jitter,
-            max_attempts: self.max_attempts,
-            max_elapsed: self.max_elapsed,
-            max_retry_after: self.max_retry_after,
-            seed: self.seed,
-            seeded: self.seeded,
+            f: self.f,
             // Unseeded clones draw their own seed on first use.
             rng: match &self.rng {
-                Some(rng) if self.seeded => Some(clone_rng(rng)),
+                Some(rng) if self.f.seeded => Some(clone_rng(rng)),
                 _ => None,
             },
-            yielded: self.yielded,
-            elapsed: self.elapsed,
-            next_base: self.next_base,
-            previous: self.previous,
-            done: self.done,
         }
     }
 }
@@ -409,12 +342,13 @@ impl Iterator for Backoff {
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        if self.done {
+        if self.f.done {
             return (0, Some(0));
         }
         let upper = self
+            .f
             .max_attempts
-            .map(|n| (n.get() - 1).saturating_sub(self.yielded) as usize);
+            .map(|n| (n.get() - 1).saturating_sub(self.f.yielded) as usize);
         (0, upper)
     }
 }

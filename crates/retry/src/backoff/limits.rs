@@ -63,7 +63,7 @@ impl Backoff {
     #[must_use]
     pub fn max_attempts(mut self, n: u32) -> Self {
         // 0 and 1 both mean one call: store 1, which is never zero.
-        self.max_attempts = NonZeroU32::new(n.max(1));
+        self.f.max_attempts = NonZeroU32::new(n.max(1));
         self
     }
 
@@ -81,7 +81,7 @@ impl Backoff {
     /// ```
     #[must_use]
     pub fn without_max_attempts(mut self) -> Self {
-        self.max_attempts = None;
+        self.f.max_attempts = None;
         self
     }
 
@@ -101,7 +101,7 @@ impl Backoff {
     /// ```
     #[must_use]
     pub fn max_elapsed(mut self, d: Duration) -> Self {
-        self.max_elapsed = to_nanos(d);
+        self.f.max_elapsed = to_nanos(d);
         self
     }
 
@@ -127,7 +127,7 @@ impl Backoff {
     /// ```
     #[must_use]
     pub fn max_retry_after(mut self, d: Duration) -> Self {
-        self.max_retry_after = to_nanos(d);
+        self.f.max_retry_after = to_nanos(d);
         self
     }
 
@@ -146,7 +146,7 @@ impl Backoff {
     /// assert!(!b.accepts_retry_after(Duration::from_secs(86_400)));
     /// ```
     pub fn accepts_retry_after(&self, hint: Duration) -> bool {
-        to_nanos(hint) <= self.max_retry_after
+        to_nanos(hint) <= self.f.max_retry_after
     }
 
     /// Takes the next step of the schedule for a server's retry-after hint:

@@ -66,70 +66,72 @@ impl Backoff {
     /// way the schedule advances and the delay counts against `max_attempts`
     /// and `max_elapsed`.
     pub(crate) fn next_delay(&mut self, hint: Option<Duration>) -> Option<Duration> {
-        if self.done {
+        if self.f.done {
             return None;
         }
         if self
+            .f
             .max_attempts
-            .is_some_and(|n| self.yielded >= n.get() - 1)
+            .is_some_and(|n| self.f.yielded >= n.get() - 1)
         {
-            self.done = true;
+            self.f.done = true;
             return None;
         }
-        if self.yielded == 0 {
-            self.next_base = float(self.initial);
-            self.previous = self.initial;
+        if self.f.yielded == 0 {
+            self.f.next_base = float(self.f.initial);
+            self.f.previous = self.f.initial;
         }
-        let cap = self.cap;
+        let cap = self.f.cap;
         // Constant and linear schedules stay in exact integer arithmetic;
         // only exponential growth and jitter need `f64`.
-        let base = match self.growth {
-            Growth::Exponential => Base::Nanos(self.next_base.min(float(cap))),
-            Growth::Constant => Base::Exact(self.initial.min(cap)),
+        let base = match self.f.growth {
+            Growth::Exponential => Base::Nanos(self.f.next_base.min(float(cap))),
+            Growth::Constant => Base::Exact(self.f.initial.min(cap)),
             Growth::Linear => Base::Exact(
-                self.initial
-                    .saturating_add(self.step.saturating_mul(u64::from(self.yielded)))
+                self.f
+                    .initial
+                    .saturating_add(self.f.step.saturating_mul(u64::from(self.f.yielded)))
                     .min(cap),
             ),
         };
         let delay = match (hint, base) {
             (Some(hint), _) => to_nanos(hint).min(cap),
-            (None, Base::Exact(base)) if self.jitter == Jitter::None => base,
+            (None, Base::Exact(base)) if self.f.jitter == Jitter::None => base,
             (None, base) => {
                 let base = match base {
                     Base::Exact(n) => float(n),
                     Base::Nanos(n) => n,
                 };
-                let jittered = if self.jitter == Jitter::None {
+                let jittered = if self.f.jitter == Jitter::None {
                     base
                 } else {
-                    let seed = self.seeded.then_some(self.seed);
+                    let seed = self.f.seeded.then_some(self.f.seed);
                     let rng = self.rng.get_or_insert_with(|| {
                         Box::new(SmallRng::seed_from_u64(seed.unwrap_or_else(fresh_seed)))
                     });
-                    self.jitter.apply(
+                    self.f.jitter.apply(
                         rng,
                         base,
                         float(cap),
-                        float(self.initial),
-                        float(self.previous),
+                        float(self.f.initial),
+                        float(self.f.previous),
                     )
                 };
                 clamp_nanos(jittered, cap)
             }
         };
-        let elapsed = self.elapsed.saturating_add(delay);
-        if elapsed > self.max_elapsed {
-            self.done = true;
+        let elapsed = self.f.elapsed.saturating_add(delay);
+        if elapsed > self.f.max_elapsed {
+            self.f.done = true;
             return None;
         }
-        self.elapsed = elapsed;
-        self.yielded = self.yielded.saturating_add(1);
-        self.previous = delay;
-        if self.growth == Growth::Exponential {
-            let grown = self.next_base * self.factor;
+        self.f.elapsed = elapsed;
+        self.f.yielded = self.f.yielded.saturating_add(1);
+        self.f.previous = delay;
+        if self.f.growth == Growth::Exponential {
+            let grown = self.f.next_base * self.f.factor;
             // NaN only from 0 × ∞ (a zero initial delay): zero stays zero.
-            self.next_base = if grown.is_nan() {
+            self.f.next_base = if grown.is_nan() {
                 0.0
             } else {
                 grown.min(float(cap))
