@@ -156,10 +156,7 @@ impl Shutdown {
                 tokio::time::sleep_until(intake_stops).await;
             }
         }
-        let (first, _completed) = word.begin_drain();
-        if first {
-            self.announce(Phase::Draining);
-        }
+        self.stop_intake();
 
         let finished = tokio::time::timeout_at(end, self.drained()).await.is_ok();
         let elapsed = start.elapsed();
@@ -179,6 +176,38 @@ impl Shutdown {
 }
 
 impl Shutdown {
+    /// Stops intake now, from synchronous code, without waiting: triggers
+    /// (with [`Reason::Requested`] if nothing triggered yet), cuts short what
+    /// is left of the pre-drain delay, and sets the draining bit, so the
+    /// phase is [`Phase::Draining`] and new guards are refused from here on.
+    /// Returns whether this call began the drain.
+    ///
+    /// Whatever waits for [`Phase::Draining`] (an `evenkeel-tasks`
+    /// supervisor stopping its children, a `wait_for_phase`) proceeds; a
+    /// later [`drain`](Shutdown::drain) waits for the guards without a
+    /// pre-drain delay.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use evenkeel_shutdown::{Phase, Shutdown};
+    ///
+    /// let shutdown = Shutdown::builder().pre_drain_delay(Duration::from_secs(5)).build();
+    /// assert!(shutdown.stop_intake());
+    /// assert_eq!(shutdown.phase(), Phase::Draining);
+    /// assert!(shutdown.guard().is_err());
+    /// assert!(!shutdown.stop_intake(), "the drain began once");
+    /// ```
+    pub fn stop_intake(&self) -> bool {
+        self.trigger(Reason::Requested);
+        let (first, _completed) = self.inner.word.begin_drain();
+        if first {
+            self.announce(Phase::Draining);
+        }
+        first
+    }
+
     /// Waits until this scope's drain has completed. Registers for the
     /// wake-up before reading the word, so a completion in between is not
     /// missed.

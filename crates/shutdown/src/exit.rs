@@ -121,12 +121,8 @@ impl ExitCodes {
         match (reason, outcome) {
             (Some(Reason::Fatal(_)), _) => Reason::EXIT_FATAL,
             (_, Outcome::Forced) => Outcome::EXIT_FORCED,
-            (_, Outcome::TimedOut) | (Some(Reason::DeadlineExceeded), _) => {
-                Outcome::EXIT_TIMED_OUT
-            }
-            (Some(Reason::Signal(signal)), Outcome::Drained)
-                if self == Self::SignalConvention =>
-            {
+            (_, Outcome::TimedOut) | (Some(Reason::DeadlineExceeded), _) => Outcome::EXIT_TIMED_OUT,
+            (Some(Reason::Signal(signal)), Outcome::Drained) if self == Self::SignalConvention => {
                 128 + signal.number()
             }
             (_, Outcome::Drained) => 0,

@@ -182,7 +182,11 @@ impl Shutdown {
     /// assert_eq!(shutdown.reason().unwrap().exit_code(), 143);
     /// ```
     pub fn trigger(&self, reason: Reason) -> bool {
-        let first = record::settle(&*self.inner, Inner::trigger_record, (reason, Instant::now()));
+        let first = record::settle(
+            &*self.inner,
+            Inner::trigger_record,
+            (reason, Instant::now()),
+        );
         // Winner or not, the reason is recorded by now (ours, a concurrent
         // winner's or an ancestor's), so the token may be cancelled: after
         // any `trigger` returns, `is_triggered` is true.
@@ -347,7 +351,7 @@ impl Inner {
     /// Wakes every waiter in the tree after a state change. The change is
     /// made before the fence, the `Notify` is looked for after it; a waiter
     /// makes the `Notify` (and its `Notified`) before its own fence and reads
-    /// the state after it. The two SeqCst fences are ordered one way or the
+    /// the state after it. The two `SeqCst` fences are ordered one way or the
     /// other: either this call finds the `Notify` (and `notify_waiters`
     /// reaches every `Notified` already created, polled or not), or the
     /// waiter's read comes after the change and it does not sleep.

@@ -312,3 +312,36 @@ async fn burst_then_shutdown_loses_nothing() {
     assert!(report.is_complete());
     assert_eq!(processed.load(Ordering::SeqCst), 20);
 }
+
+/// `stop_intake` stops intake at once from synchronous code: it triggers,
+/// cuts the pre-drain delay short, announces `Draining` (a phase waiter
+/// wakes), refuses new guards, and a later `drain` waits only for the
+/// guards, with no pre-drain delay.
+#[tokio::test(start_paused = true)]
+async fn stop_intake_begins_the_drain_at_once() {
+    let shutdown = Shutdown::builder()
+        .pre_drain_delay(Duration::from_secs(5))
+        .build();
+    let draining = tokio::spawn(shutdown.wait_for_phase(Phase::Draining));
+    tokio::task::yield_now().await;
+    let guard = shutdown.guard().unwrap();
+    assert!(shutdown.stop_intake());
+    assert!(shutdown.is_triggered());
+    assert_eq!(draining.await.unwrap(), Phase::Draining);
+    assert!(shutdown.guard().is_err());
+    assert!(
+        !shutdown.stop_intake(),
+        "only the first call begins the drain"
+    );
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        drop(guard);
+    });
+    let report = shutdown.drain(Duration::from_secs(10)).await;
+    assert_eq!(
+        report,
+        DrainReport::Complete {
+            elapsed: Duration::from_millis(300)
+        }
+    );
+}

@@ -51,7 +51,11 @@ fn the_documented_table() {
         (Some(&term), [0, 124, 137], [143, 124, 137]),
         (Some(&int), [0, 124, 137], [130, 124, 137]),
         (Some(&Reason::Forced), [0, 124, 137], [0, 124, 137]),
-        (Some(&Reason::DeadlineExceeded), [124, 124, 137], [124, 124, 137]),
+        (
+            Some(&Reason::DeadlineExceeded),
+            [124, 124, 137],
+            [124, 124, 137],
+        ),
         (Some(&fatal), [1, 1, 1], [1, 1, 1]),
     ];
     for (reason, by_outcome, by_signal) in rows {

@@ -36,7 +36,10 @@ fn no_guard_is_admitted_after_the_drain_begins() {
         };
         assert!(scope.begin_drain());
         worker.join().unwrap();
-        assert!(scope.is_drained(), "the drain completes once the guard is gone");
+        assert!(
+            scope.is_drained(),
+            "the drain completes once the guard is gone"
+        );
         assert_eq!(scope.completions(), 1);
         assert_eq!(scope.outstanding(), 0);
         assert!(!scope.guard(), "refused after the drain began");
@@ -187,7 +190,11 @@ fn child_triggered_while_the_parent_triggers_sees_one_reason() {
         reader.join().unwrap();
         let expected = if won { CHILD } else { PARENT };
         assert_eq!(child.reason(), Some(expected));
-        assert_eq!(parent.reason(), Some(PARENT), "a child never reaches its parent");
+        assert_eq!(
+            parent.reason(),
+            Some(PARENT),
+            "a child never reaches its parent"
+        );
     });
 }
 

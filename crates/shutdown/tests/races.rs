@@ -65,7 +65,11 @@ fn child_triggered_while_parent_triggers_keeps_one_reason() {
             },
         );
         assert!(parent_won);
-        let expected = if child_won { "fatal error: child" } else { "fatal error: parent" };
+        let expected = if child_won {
+            "fatal error: child"
+        } else {
+            "fatal error: parent"
+        };
         assert_eq!(child.reason().unwrap().to_string(), expected);
         assert_eq!(parent.reason().unwrap().to_string(), "fatal error: parent");
     }

@@ -58,7 +58,10 @@ async fn signals_trigger_then_escalate() {
         !shutdown.is_forced(),
         "the first signal after a programmatic trigger must not force"
     );
-    assert!(!listener.is_finished(), "the listener waits for a second signal");
+    assert!(
+        !listener.is_finished(),
+        "the listener waits for a second signal"
+    );
     raise(Os::SIGTERM).unwrap();
     shutdown.forced().await;
     listener.await.unwrap();

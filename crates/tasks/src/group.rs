@@ -16,21 +16,21 @@
 //! - a [`CancellationToken`] that every task can see. A task spawned after
 //!   the token is cancelled, or still waiting for a slot then, never starts.
 //!
-//! Joining (and cancelling, which has to join) lives in `join.rs`.
+//! Spawning (and detaching) lives in `spawn.rs`; joining (and cancelling,
+//! which has to join) in `join.rs`.
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
-use tokio::task::{AbortHandle, JoinSet};
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::body::{Limited, Output, Shared, Unlimited};
-use crate::error::{TaskError, TaskName};
+use crate::body::{Output, Shared};
+use crate::error::TaskError;
 use crate::names::Names;
 use crate::stats::{Counters, TaskStats};
 
@@ -117,7 +117,7 @@ pub struct TaskGroup<T, E> {
     /// Whether `token()` handed out a clone (then `child_of` must link the
     /// token rather than replace it).
     token_lent: AtomicBool,
-    detached: bool,
+    pub(crate) detached: bool,
 }
 
 impl<T, E> TaskGroup<T, E> {
@@ -396,80 +396,6 @@ impl<T, E> TaskGroup<T, E> {
             _ => self.set.len(),
         };
         self.counters.snapshot(running)
-    }
-}
-
-impl<T, E> TaskGroup<T, E>
-where
-    T: Send + 'static,
-    E: Send + 'static,
-{
-    /// Spawns `task` under `name` onto the current tokio runtime and returns
-    /// right away, even when the group is at its limit.
-    ///
-    /// The returned handle aborts this one task; the group then reports it
-    /// as [`TaskError::Cancelled`].
-    ///
-    /// # Panics
-    ///
-    /// Like `tokio::spawn`, when called outside a tokio runtime.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use evenkeel_tasks::TaskGroup;
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let mut group = TaskGroup::<String, std::io::Error>::new();
-    /// let id = 7;
-    /// group.spawn(format!("fetch-{id}"), async move { Ok(format!("user {id}")) });
-    /// assert_eq!(group.join_next().await.unwrap().unwrap(), "user 7");
-    /// # }
-    /// ```
-    #[track_caller]
-    pub fn spawn<F>(&mut self, name: impl Into<TaskName>, task: F) -> AbortHandle
-    where
-        F: Future<Output = Result<T, E>> + Send + 'static,
-    {
-        // A cancelled group starts nothing new. (Checked here, on the
-        // spawning thread, rather than in every task: the token's check
-        // takes a lock, and contention on it showed in the benchmark.)
-        let handle = if self.shared.token.is_cancelled() {
-            self.set.spawn(async { Output::NotStarted })
-        } else if self.shared.limit.is_some() {
-            self.set.spawn(Limited::new(Arc::clone(&self.shared), task))
-        } else {
-            self.set.spawn(Unlimited { task })
-        };
-        self.names.insert(handle.id(), name.into());
-        self.counters.spawned += 1;
-        handle
-    }
-
-    /// Lets every task still in the group run on, unowned, and drops the
-    /// group without cancelling its token. Their outcomes are discarded.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use evenkeel_tasks::TaskGroup;
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let (tx, rx) = tokio::sync::oneshot::channel();
-    /// let mut group = TaskGroup::<(), std::io::Error>::new();
-    /// group.spawn("background", async move {
-    ///     tx.send("still ran").ok();
-    ///     Ok(())
-    /// });
-    /// group.detach();
-    /// assert_eq!(rx.await.unwrap(), "still ran");
-    /// # }
-    /// ```
-    pub fn detach(mut self) {
-        self.set.detach_all();
-        self.detached = true;
     }
 }
 

@@ -135,6 +135,7 @@ mod error;
 mod group;
 mod join;
 mod names;
+mod spawn;
 mod stats;
 mod supervisor;
 

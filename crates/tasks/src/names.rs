@@ -39,7 +39,10 @@ impl Names {
     /// Removes and returns every name still in the table, in id order.
     pub(crate) fn take_all(&mut self) -> Vec<TaskName> {
         self.live = 0;
-        self.entries.drain(..).filter_map(|(_, name)| name).collect()
+        self.entries
+            .drain(..)
+            .filter_map(|(_, name)| name)
+            .collect()
     }
 
     pub(crate) fn remove(&mut self, id: Id) -> Option<TaskName> {

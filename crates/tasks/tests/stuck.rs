@@ -21,13 +21,10 @@ use tokio_util::sync::CancellationToken;
 
 const ABORT_WAIT: Duration = Duration::from_millis(100);
 
-/// A task body that blocks its worker thread until `release` is dropped or
-/// sent to: it never reaches an `.await` while blocked.
-fn blocks_until(release: mpsc::Receiver<()>) -> impl Future<Output = Result<(), String>> {
-    async move {
-        let _ = release.recv();
-        Ok(())
-    }
+/// Blocks the calling worker thread until `release` is sent to or dropped:
+/// called inside a task body, the task never reaches an `.await` meanwhile.
+fn blocks_until(release: &mpsc::Receiver<()>) {
+    let _ = release.recv();
 }
 
 /// `cancel` returns although one task never yields: that task is reported
@@ -46,7 +43,8 @@ async fn group_cancel_reports_a_task_that_never_yields() {
     });
     group.spawn("spinner", async move {
         let _ = started_tx.send(());
-        blocks_until(blocked).await
+        blocks_until(&blocked);
+        Ok(())
     });
     started.await.unwrap();
     group.cancel().await;
@@ -77,20 +75,23 @@ async fn supervisor_reports_a_stuck_child_and_finishes_the_stop() {
     let recorder = Recorder::new();
     let supervisor = Supervisor::new()
         .abort_wait(ABORT_WAIT)
-        .child(ChildSpec::new("polite", |token: CancellationToken| async move {
-            token.cancelled().await;
-            Ok::<(), String>(())
-        }))
+        .child(ChildSpec::new(
+            "polite",
+            |token: CancellationToken| async move {
+                token.cancelled().await;
+                Ok::<(), String>(())
+            },
+        ))
         .child(
             ChildSpec::new("spinner", move |_token| {
                 let blocked = blocked.lock().unwrap().take();
                 let started = started_tx.clone();
                 async move {
                     let _ = started.send(());
-                    match blocked {
-                        Some(blocked) => blocks_until(blocked).await,
-                        None => Ok(()),
+                    if let Some(blocked) = blocked {
+                        blocks_until(&blocked);
                     }
+                    Ok::<(), String>(())
                 }
             })
             .grace_period(Duration::from_millis(10)),
@@ -103,7 +104,10 @@ async fn supervisor_reports_a_stuck_child_and_finishes_the_stop() {
     assert!(report.is_complete(), "{report:?}");
     running.await.unwrap().unwrap();
     let events = recorder.descriptions();
-    assert!(events.contains(&"exit spinner stuck".to_string()), "{events:?}");
+    assert!(
+        events.contains(&"exit spinner stuck".to_string()),
+        "{events:?}"
+    );
     assert!(events.contains(&"exit polite ok".to_string()), "{events:?}");
     release.send(()).unwrap();
 }

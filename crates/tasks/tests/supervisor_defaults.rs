@@ -34,7 +34,9 @@ fn the_backoff_fits_inside_the_intensity_window() {
 async fn a_continuously_failing_child_is_restarted_for_the_documented_period() {
     let recorder = Recorder::new();
     let supervisor = Supervisor::new()
-        .child(ChildSpec::new("broken", |_| async { Err::<(), _>("no database") }))
+        .child(ChildSpec::new("broken", |_| async {
+            Err::<(), _>("no database")
+        }))
         .on_event(recorder.callback());
     let error = supervisor.run(Shutdown::new()).await.unwrap_err();
     let starts: Vec<u128> = recorder
@@ -44,7 +46,9 @@ async fn a_continuously_failing_child_is_restarted_for_the_documented_period() {
         .collect();
     assert_eq!(
         starts,
-        [0, 100, 300, 700, 1_500, 3_100, 6_300, 12_700, 22_700, 32_700, 42_700]
+        [
+            0, 100, 300, 700, 1_500, 3_100, 6_300, 12_700, 22_700, 32_700, 42_700
+        ]
     );
     let gave_up = recorder.matching("gave up");
     assert_eq!(gave_up.len(), 1);

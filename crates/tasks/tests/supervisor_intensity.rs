@@ -51,21 +51,21 @@ fn observe(runs: Vec<u64>, delay: u64, max: u32, window: u64) -> (Vec<u64>, Opti
             .intensity(max, Duration::from_millis(window))
             .backoff(Backoff::constant(Duration::from_millis(delay)))
             .reset_after(Duration::MAX)
-            .child(ChildSpec::new("scripted", move |token: CancellationToken| {
-                let run = script.get(starts.fetch_add(1, Ordering::SeqCst)).copied();
-                async move {
-                    match run {
-                        Some(run) => {
+            .child(ChildSpec::new(
+                "scripted",
+                move |token: CancellationToken| {
+                    let run = script.get(starts.fetch_add(1, Ordering::SeqCst)).copied();
+                    async move {
+                        if let Some(run) = run {
                             tokio::time::sleep(Duration::from_millis(run)).await;
                             Err("scripted failure")
-                        }
-                        None => {
+                        } else {
                             token.cancelled().await;
                             Ok(())
                         }
                     }
-                }
-            }))
+                },
+            ))
             .on_event(recorder.callback());
         let shutdown = Shutdown::new();
         let running = tokio::spawn(supervisor.run(shutdown.clone()));

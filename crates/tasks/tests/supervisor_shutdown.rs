@@ -140,12 +140,24 @@ async fn children_keep_working_through_the_pre_drain_delay() {
     });
     tokio::time::sleep(Duration::from_secs(4)).await; // 5.05 s: still pre-drain
     assert_eq!(shutdown.phase(), Phase::PreDrain);
-    assert_eq!(recorder.matching("stop"), [], "nothing stopped before draining");
+    assert_eq!(
+        recorder.matching("stop"),
+        [],
+        "nothing stopped before draining"
+    );
     assert_eq!(ticks.load(Ordering::SeqCst), 50, "the worker kept working");
     let report = drain.await.unwrap();
     running.await.unwrap().unwrap();
     // The drain began at 6.05 s (5 s after the trigger) and stopped the worker then.
-    assert_eq!(report, DrainReport::Complete { elapsed: Duration::from_secs(5) });
-    assert_eq!(recorder.matching("stop"), [(6050, "stop worker".to_string())]);
+    assert_eq!(
+        report,
+        DrainReport::Complete {
+            elapsed: Duration::from_secs(5)
+        }
+    );
+    assert_eq!(
+        recorder.matching("stop"),
+        [(6050, "stop worker".to_string())]
+    );
     assert_eq!(ticks.load(Ordering::SeqCst), 60);
 }

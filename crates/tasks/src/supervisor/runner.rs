@@ -326,7 +326,10 @@ impl Runner {
     /// children in `stopping` seen meanwhile count as their stop; other
     /// exits are deferred.
     async fn stop(&mut self, index: usize, stopping: &[usize]) {
-        let State::Running { id, token, abort, .. } = &self.slots[index].state else {
+        let State::Running {
+            id, token, abort, ..
+        } = &self.slots[index].state
+        else {
             return;
         };
         let (id, token, abort) = (*id, token.clone(), abort.clone());
@@ -337,8 +340,7 @@ impl Runner {
         let mut deadline = saturating_deadline(Instant::now(), self.slots[index].spec.grace);
         let mut aborted = false;
         loop {
-            let Ok(joined) =
-                tokio::time::timeout_at(deadline, self.set.join_next_with_id()).await
+            let Ok(joined) = tokio::time::timeout_at(deadline, self.set.join_next_with_id()).await
             else {
                 if aborted {
                     self.let_go(index, id);

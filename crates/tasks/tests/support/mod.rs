@@ -78,10 +78,9 @@ pub(crate) fn describe(event: &SupervisorEvent) -> String {
     }
 }
 
-/// Begins `shutdown`'s drain from a synchronous context (an event callback):
-/// spawns `drain`, which triggers and, with no pre-drain delay, stops
-/// intake at once; the supervisor stops its children when the drain begins.
+/// Begins `shutdown`'s drain from a synchronous context (an event
+/// callback): intake stops at once and the phase becomes `Draining`, where
+/// the supervisor stops its children.
 pub(crate) fn drain_now(shutdown: &Shutdown) {
-    let shutdown = shutdown.clone();
-    tokio::spawn(async move { shutdown.drain(std::time::Duration::from_secs(3600)).await });
+    shutdown.stop_intake();
 }
