@@ -170,7 +170,7 @@ async fn refusals_are_revalidated_not_cached() {
     tokio::time::advance(Duration::from_millis(400)).await;
     match svc.call(1).await {
         Err(Error::RateLimited { retry_after }) => {
-            assert_eq!(retry_after, Duration::from_millis(600))
+            assert_eq!(retry_after, Duration::from_millis(600));
         }
         other => panic!("expected a refusal, got {other:?}"),
     }
