@@ -14,7 +14,8 @@
 //! compare-and-swap loop recomputes the decision from the value it lost
 //! to, so two concurrent checks can never both spend the last token (the
 //! model in `tests/loom_rate_limit.rs` checks exactly that). Time comes
-//! from `tokio::time::Instant`, so tests with paused time are exact.
+//! from a [`Clock`]: tokio's, so tests with paused time are exact, or the
+//! CPU's counter, which is cheaper to read.
 //!
 //! A quota whose interval rounds to zero (more than 10⁹ requests per
 //! second, or [`RateLimiter::unlimited`]) cannot be exhausted: its check is
@@ -24,6 +25,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::clock::{Clock, TimeSource};
 use super::event::{Listener, RateLimitEvent};
 use super::status::RateLimitStatus;
 use crate::sync::{Arc, AtomicU64, Ordering};
@@ -37,7 +39,9 @@ use crate::sync::{Arc, AtomicU64, Ordering};
 ///
 /// [`new`](RateLimiter::new) sets the burst to `num`: a fresh limiter admits
 /// `num` requests at once, then one every `per / num`. A `num` of 0 is
-/// treated as 1. No event listener ([`RateLimiterBuilder::on_event`]).
+/// treated as 1. [`Clock::Auto`]: tokio's clock on a current-thread runtime
+/// (so paused-time tests are exact), the CPU's counter otherwise. No event
+/// listener ([`RateLimiterBuilder::on_event`]).
 ///
 /// # Examples
 ///
@@ -64,8 +68,8 @@ pub struct RateLimiter {
 
 #[derive(Debug)]
 struct Gcra {
-    /// The origin of the nanosecond timeline `tat` lives on.
-    base: Instant,
+    /// The nanosecond timeline `tat` lives on.
+    clock: TimeSource,
     /// `T`: nanoseconds one request costs; 0 for a quota that cannot be spent.
     emission: u64,
     /// `τ`: how far ahead of `now` the arrival time may run (the burst).
@@ -88,7 +92,7 @@ pub(crate) fn nanos(d: Duration) -> u64 {
 ///
 /// # Defaults
 ///
-/// Burst `num`; no event listener.
+/// Burst `num`; [`Clock::Auto`]; no event listener.
 ///
 /// ```
 /// use std::sync::atomic::{AtomicUsize, Ordering};
@@ -112,6 +116,7 @@ pub struct RateLimiterBuilder {
     num: u32,
     per: Duration,
     burst: u32,
+    clock: Clock,
     listener: Listener<()>,
 }
 
@@ -124,6 +129,18 @@ impl RateLimiterBuilder {
     /// ```
     pub fn burst(mut self, burst: u32) -> Self {
         self.burst = burst;
+        self
+    }
+
+    /// Where time comes from (see [`Clock`]; default [`Clock::Auto`]).
+    ///
+    /// ```
+    /// use evenkeel_middleware::rate_limit::{Clock, RateLimiter};
+    /// let l = RateLimiter::builder(5, std::time::Duration::from_secs(1)).clock(Clock::Fast).build();
+    /// assert_eq!(l.clock(), Clock::Fast);
+    /// ```
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
         self
     }
 
@@ -154,7 +171,7 @@ impl RateLimiterBuilder {
         let (emission, tolerance) = params(self.num, self.per, self.burst);
         RateLimiter {
             state: Arc::new(Gcra {
-                base: Instant::now(),
+                clock: TimeSource::new(self.clock),
                 emission,
                 tolerance,
                 burst: self.burst.max(1),
@@ -188,6 +205,7 @@ impl RateLimiter {
             num,
             per,
             burst: num,
+            clock: Clock::Auto,
             listener: Listener::none(),
         }
     }
@@ -261,12 +279,15 @@ impl RateLimiter {
         if g.emission == 0 {
             return Ok(());
         }
-        g.check_nanos(now_since(g.base))
+        g.check_nanos(g.clock.now())
     }
 
     /// [`check`](RateLimiter::check) at a clock reading the caller already
     /// has (the server preset shares one reading with its timeout). A
-    /// reading older than the limiter counts as its creation.
+    /// reading older than the limiter counts as its creation. A limiter on
+    /// the [fast clock](Clock::Fast) reads its own counter instead (cheaper
+    /// than the reading was), so one limiter never mixes two clocks; the
+    /// reading is exact for a limiter on [`Clock::Tokio`].
     ///
     /// # Errors
     ///
@@ -275,7 +296,8 @@ impl RateLimiter {
     /// ```
     /// use std::time::Duration;
     /// use tokio::time::Instant;
-    /// let limiter = evenkeel_middleware::rate_limit::RateLimiter::with_burst(1, Duration::from_secs(1), 1);
+    /// use evenkeel_middleware::rate_limit::{Clock, RateLimiter};
+    /// let limiter = RateLimiter::builder(1, Duration::from_secs(1)).clock(Clock::Tokio).build();
     /// let now = Instant::now();
     /// assert!(limiter.check_at(now).is_ok());
     /// assert!(limiter.check_at(now).is_err());
@@ -287,7 +309,7 @@ impl RateLimiter {
         if g.emission == 0 {
             return Ok(());
         }
-        g.check_nanos(nanos(now.saturating_duration_since(g.base)))
+        g.check_nanos(g.clock.at(now))
     }
 
     /// Whether a check now would admit, without spending anything: `Err`
@@ -300,7 +322,7 @@ impl RateLimiter {
         }
         decide(
             g.tat.load(Ordering::Relaxed),
-            now_since(g.base),
+            g.clock.now(),
             g.emission,
             g.tolerance,
         )
@@ -318,7 +340,7 @@ impl RateLimiter {
     pub fn status(&self) -> RateLimitStatus {
         let g = &*self.state;
         let tat = g.tat.load(Ordering::Relaxed);
-        RateLimitStatus::of(tat, now_since(g.base), g.emission, g.tolerance, g.burst)
+        RateLimitStatus::of(tat, g.clock.now(), g.emission, g.tolerance, g.burst)
     }
 
     /// Reports a rejection the layer decided earlier (in `poll_ready`).
@@ -332,6 +354,17 @@ impl RateLimiter {
     #[doc(hidden)]
     pub fn check_at_nanos(&self, now: u64) -> Result<(), Duration> {
         self.state.check_nanos(now)
+    }
+
+    /// The clock this limiter reads ([`Clock::Auto`] resolved when built).
+    ///
+    /// ```
+    /// use evenkeel_middleware::rate_limit::{Clock, RateLimiter};
+    /// // Outside any runtime, `Auto` picks the fast counter.
+    /// assert_eq!(RateLimiter::per_second(1).clock(), Clock::Fast);
+    /// ```
+    pub fn clock(&self) -> Clock {
+        self.state.clock.kind()
     }
 
     /// Whether two handles share one limiter.
@@ -394,10 +427,4 @@ pub(crate) fn params(num: u32, per: Duration, burst: u32) -> (u64, u64) {
         emission,
         emission.saturating_mul(u64::from(burst.max(1) - 1)),
     )
-}
-
-/// Nanoseconds from `base` to now, on tokio's clock.
-#[inline]
-pub(crate) fn now_since(base: Instant) -> u64 {
-    nanos(Instant::now().saturating_duration_since(base))
 }

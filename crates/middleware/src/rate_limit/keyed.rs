@@ -33,10 +33,10 @@ use std::time::Duration;
 
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
-use tokio::time::Instant;
 
+use super::clock::{Clock, TimeSource};
 use super::event::{Listener, RateLimitEvent};
-use super::gcra::{decide, now_since, params};
+use super::gcra::{decide, params};
 use super::status::RateLimitStatus;
 
 /// A rate limiter with one GCRA cell per key; clones share the table.
@@ -72,7 +72,7 @@ impl<K> Clone for KeyedRateLimiter<K> {
 }
 
 struct KeyedState<K> {
-    base: Instant,
+    clock: TimeSource,
     emission: u64,
     tolerance: u64,
     burst: u32,
@@ -108,6 +108,7 @@ impl<K> std::fmt::Debug for KeyedState<K> {
 /// |---|---|
 /// | [`burst`](Self::burst) | `num` |
 /// | [`max_keys`](Self::max_keys) | 10 000 |
+/// | [`clock`](Self::clock) | [`Clock::Auto`] |
 /// | [`on_event`](Self::on_event) | none |
 ///
 /// ```
@@ -125,6 +126,7 @@ pub struct KeyedRateLimiterBuilder<K> {
     per: Duration,
     burst: u32,
     max_keys: usize,
+    clock: Clock,
     listener: Listener<K>,
 }
 
@@ -168,6 +170,18 @@ impl<K: Hash + Eq> KeyedRateLimiterBuilder<K> {
         self
     }
 
+    /// Where time comes from (see [`Clock`]).
+    ///
+    /// ```
+    /// use evenkeel_middleware::rate_limit::{Clock, KeyedRateLimiter};
+    /// let l = KeyedRateLimiter::<u8>::builder(1, std::time::Duration::from_secs(1)).clock(Clock::Tokio).build();
+    /// # let _ = l;
+    /// ```
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
     /// Calls `listener` for every [`RateLimitEvent`]: each rejection, with
     /// its key, and each sweep of the table. It runs on the request's path:
     /// keep it cheap.
@@ -197,7 +211,7 @@ impl<K: Hash + Eq> KeyedRateLimiterBuilder<K> {
         let (emission, tolerance) = params(self.num, self.per, self.burst);
         KeyedRateLimiter {
             state: Arc::new(KeyedState {
-                base: Instant::now(),
+                clock: TimeSource::new(self.clock),
                 emission,
                 tolerance,
                 burst: self.burst.max(1),
@@ -235,6 +249,7 @@ impl<K: Hash + Eq> KeyedRateLimiter<K> {
             per,
             burst: num,
             max_keys: 10_000,
+            clock: Clock::Auto,
             listener: Listener::none(),
         }
     }
@@ -265,7 +280,7 @@ impl<K: Hash + Eq> KeyedRateLimiter<K> {
         if s.emission == 0 {
             return Ok(());
         }
-        let now = now_since(s.base);
+        let now = s.clock.now();
         // A known key: a shard read lock and the CAS loop.
         if let Some(cell) = s.table.get(&key) {
             return s.admit(&cell, &key, now);
@@ -305,7 +320,7 @@ impl<K: Hash + Eq> KeyedRateLimiter<K> {
             .table
             .get(key)
             .map_or(0, |cell| cell.load(Ordering::Relaxed));
-        RateLimitStatus::of(tat, now_since(s.base), s.emission, s.tolerance, s.burst)
+        RateLimitStatus::of(tat, s.clock.now(), s.emission, s.tolerance, s.burst)
     }
 
     /// How many keys the table holds now.

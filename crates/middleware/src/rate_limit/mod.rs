@@ -23,6 +23,7 @@
 //! Limiters report rejections to a listener ([`RateLimitEvent`]) and, with
 //! the `tracing` feature, as `tracing` events.
 
+mod clock;
 mod event;
 mod gcra;
 mod headers;
@@ -41,6 +42,7 @@ use tower_service::Service;
 use crate::admit::Admit;
 use crate::error::{Error, LayerError};
 
+pub use clock::Clock;
 pub use event::RateLimitEvent;
 pub use gcra::{RateLimiter, RateLimiterBuilder};
 pub use headers::{
