@@ -119,7 +119,10 @@
 //! `full` (default) enables every layer: `rate-limit`, `timeout`,
 //! `bulkhead`, `circuit-breaker`, `retry` (depends on `evenkeel-retry`),
 //! `drain` (depends on `evenkeel-shutdown`). `axum` adds `IntoResponse`
-//! for [`Error`] and [`ErrorResponseLayer`].
+//! for [`Error`] and [`ErrorResponseLayer`] (with your own mapping through
+//! [`ErrorResponseLayer::with_mapper`]). `tracing` emits the layers' events
+//! (rate-limit rejections and table sweeps...) as `tracing` events, beside
+//! the listeners each layer's builder takes (`on_event`).
 
 mod admit;
 pub mod error;

@@ -84,8 +84,8 @@ impl<E: IntoResponse> IntoResponse for Error<E> {
 
 /// How [`ErrorResponse`] turns an [`Error<E>`] into a response.
 ///
-/// Implemented by [`DefaultMapper`] (the table in the [module docs](self),
-/// for `E: IntoResponse`) and by every `Fn(Error<E>) -> Response`.
+/// Implemented by [`DefaultMapper`] (`Error<E>`'s own `IntoResponse`, for
+/// `E: IntoResponse`) and by every `Fn(Error<E>) -> Response`.
 ///
 /// ```
 /// use axum::response::{IntoResponse, Response};
@@ -325,8 +325,9 @@ where
 ///
 /// # Defaults
 ///
-/// [`new`](ErrorResponseLayer::new) uses [`DefaultMapper`], the table in
-/// the [module docs](self).
+/// [`new`](ErrorResponseLayer::new) uses [`DefaultMapper`]: 429 for rate
+/// limits; 503 with `Retry-After` for overload, an open circuit and
+/// shutdown; 504 for timeouts; an inner error's own response.
 ///
 /// ```
 /// use axum::{routing::get, Router};

@@ -155,8 +155,9 @@ impl<K: Hash + Eq> KeyedRateLimiterBuilder<K> {
         self
     }
 
-    /// Bounds the table to about `max_keys` entries (0 is treated as 1; see
-    /// the [module docs](self) for the sweep).
+    /// Bounds the table to about `max_keys` entries (0 is treated as 1):
+    /// past it, one caller sweeps the table down to 7/8 of `max_keys`,
+    /// replenished keys first, then the active keys nearest replenishment.
     ///
     /// ```
     /// let l = evenkeel_middleware::rate_limit::KeyedRateLimiter::builder(1, std::time::Duration::from_secs(1)).max_keys(2).build();
