@@ -1,18 +1,17 @@
-//! The synchronisation primitives the crate's lock-free state is built on,
-//! in one place so that model tests can swap them.
-//!
-//! Normal builds re-export `std`'s atomics, `Arc` and `Mutex`. Under
-//! `--cfg loom` (the model tests in `tests/loom*.rs`, never a normal build)
-//! the same names come from `loom`, which then explores every interleaving
-//! of the code that uses them, as tokio checks its own primitives.
-#![allow(unused_imports, reason = "each layer uses a different subset")]
+//! The synchronisation primitives the hand-written state machines use,
+//! swapped for loom's under `cfg(loom)` so the model tests
+//! (`tests/loom_*.rs`) can explore their interleavings. Normal builds see
+//! `std` only. A plain re-export module, as tokio's `loom` shim.
 
-#[cfg(not(loom))]
-pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-#[cfg(not(loom))]
-pub(crate) use std::sync::{Arc, Mutex};
+// With only some layers enabled, some re-exports go unused.
+#![allow(unused_imports)]
 
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 #[cfg(loom)]
-pub(crate) use loom::sync::{Arc, Mutex};
+pub(crate) use loom::sync::{Arc, Mutex, MutexGuard};
+
+#[cfg(not(loom))]
+pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+#[cfg(not(loom))]
+pub(crate) use std::sync::{Arc, Mutex, MutexGuard};
