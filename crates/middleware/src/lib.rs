@@ -65,9 +65,11 @@
 //!
 //! # Example
 //!
-//! A server stack in the recommended order, on a plain `service_fn`:
+//! A server stack in the recommended order, on a plain `service_fn` (it
+//! needs the default `full` feature set):
 //!
-//! ```
+#![cfg_attr(feature = "full", doc = "```")]
+#![cfg_attr(not(feature = "full"), doc = "```ignore")]
 //! use std::time::Duration;
 //! use evenkeel_middleware::{BulkheadLayer, DrainLayer, Error, RateLimitLayer, TimeoutLayer};
 //! use evenkeel_shutdown::Shutdown;
