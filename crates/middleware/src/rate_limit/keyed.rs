@@ -14,15 +14,18 @@
 //!
 //! A key whose arrival time has passed is indistinguishable from a key
 //! never seen, so dropping it loses nothing. When an insert takes the table
-//! past `max_keys`, one caller sweeps it (the others go on; the table may
-//! overshoot by the number of concurrent inserts): it drops every
+//! past `max_keys`, one caller sweeps it while the others go on: it drops every
 //! replenished key and, if that leaves more than `max_keys − max_keys/8`
 //! (active keys all), also the active keys closest to replenishment, which
 //! regain at most part of one burst. A sweep is linear in the table, but it
 //! leaves an eighth of the table free, so a client rotating keys as fast as
 //! it can (spoofed forwarding headers, addresses from an IPv6 /64) pays for
 //! one sweep every `max_keys / 8` new keys, shard by shard, while every
-//! other key keeps being served. The previous table, one mutex scanned
+//! other key keeps being served. While a sweep runs, other callers may
+//! insert up to `max_keys / 8` more keys; past that a new key is admitted
+//! (a key not in the table is rested anyway) but not remembered until the
+//! sweep is done, so the table never holds much more than `9/8 × max_keys`
+//! entries (plus one per thread racing that check). The previous table, one mutex scanned
 //! under the lock for every new key once full, serialised the whole server
 //! on such a client.
 
@@ -285,6 +288,14 @@ impl<K: Hash + Eq> KeyedRateLimiter<K> {
         // A known key: a shard read lock and the CAS loop.
         if let Some(cell) = s.table.get(&key) {
             return s.admit(&cell, &key, now);
+        }
+        // Far over the bound while another caller sweeps (a flood of new
+        // keys): admit this key as the rested key it is, without
+        // remembering it, so the table stays bounded without waiting.
+        if s.len.load(Ordering::Relaxed) >= s.max_keys + s.max_keys / 8
+            && s.sweeping.load(Ordering::Relaxed)
+        {
+            return Ok(());
         }
         let inserted = match s.table.entry(key) {
             // Inserted by a concurrent first request since the lookup.
