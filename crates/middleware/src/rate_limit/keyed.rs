@@ -140,6 +140,7 @@ impl<K> std::fmt::Debug for KeyedRateLimiterBuilder<K> {
             .field("per", &self.per)
             .field("burst", &self.burst)
             .field("max_keys", &self.max_keys)
+            .field("clock", &self.clock)
             .field("listener", &self.listener)
             .finish()
     }
