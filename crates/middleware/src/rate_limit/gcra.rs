@@ -25,8 +25,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::builder::RateLimiterBuilder;
 use super::clock::{Clock, TimeSource};
-use super::event::{Listener, RateLimitEvent};
+use super::event::Listener;
 use super::status::RateLimitStatus;
 use crate::sync::{Arc, AtomicU64, Ordering};
 
@@ -87,102 +88,28 @@ pub(crate) fn nanos(d: Duration) -> u64 {
         .saturating_add(u64::from(d.subsec_nanos()))
 }
 
-/// Builds a [`RateLimiter`]: `RateLimiter::builder(num, per)`, then options,
-/// then [`build`](RateLimiterBuilder::build).
-///
-/// # Defaults
-///
-/// Burst `num`; [`Clock::Auto`]; no event listener.
-///
-/// ```
-/// use std::sync::atomic::{AtomicUsize, Ordering};
-/// use std::sync::Arc;
-/// use std::time::Duration;
-/// use evenkeel_middleware::rate_limit::{RateLimitEvent, RateLimiter};
-///
-/// let rejected = Arc::new(AtomicUsize::new(0));
-/// let seen = rejected.clone();
-/// let limiter = RateLimiter::builder(10, Duration::from_secs(1))
-///     .burst(1)
-///     .on_event(move |e| if let RateLimitEvent::Rejected { .. } = e { seen.fetch_add(1, Ordering::Relaxed); })
-///     .build();
-/// assert!(limiter.check().is_ok());
-/// assert!(limiter.check().is_err());
-/// assert_eq!(rejected.load(Ordering::Relaxed), 1);
-/// ```
-#[derive(Debug)]
-#[must_use = "a builder does nothing until `build` is called"]
-pub struct RateLimiterBuilder {
-    num: u32,
-    per: Duration,
-    burst: u32,
-    clock: Clock,
-    listener: Listener<()>,
-}
-
-impl RateLimiterBuilder {
-    /// Admits up to `burst` requests at once (0 is treated as 1).
-    ///
-    /// ```
-    /// let l = evenkeel_middleware::rate_limit::RateLimiter::builder(5, std::time::Duration::from_secs(1)).burst(2).build();
-    /// assert_eq!(l.burst(), 2);
-    /// ```
-    pub fn burst(mut self, burst: u32) -> Self {
-        self.burst = burst;
-        self
-    }
-
-    /// Where time comes from (see [`Clock`]; default [`Clock::Auto`]).
-    ///
-    /// ```
-    /// use evenkeel_middleware::rate_limit::{Clock, RateLimiter};
-    /// let l = RateLimiter::builder(5, std::time::Duration::from_secs(1)).clock(Clock::Fast).build();
-    /// assert_eq!(l.clock(), Clock::Fast);
-    /// ```
-    pub fn clock(mut self, clock: Clock) -> Self {
-        self.clock = clock;
-        self
-    }
-
-    /// Calls `listener` for every [`RateLimitEvent`] (each rejection). It
-    /// runs on the request's path: keep it cheap (count, sample, send).
-    ///
-    /// ```
-    /// let l = evenkeel_middleware::rate_limit::RateLimiter::builder(5, std::time::Duration::from_secs(1))
-    ///     .on_event(|e| eprintln!("{e:?}"))
-    ///     .build();
-    /// # let _ = l;
-    /// ```
-    pub fn on_event<F>(mut self, listener: F) -> Self
-    where
-        F: Fn(&RateLimitEvent<'_, ()>) + Send + Sync + 'static,
-    {
-        self.listener = Listener::new(listener);
-        self
-    }
-
-    /// The limiter.
-    ///
-    /// ```
-    /// let l = evenkeel_middleware::rate_limit::RateLimiter::builder(5, std::time::Duration::from_secs(1)).build();
-    /// assert!(l.check().is_ok());
-    /// ```
-    pub fn build(self) -> RateLimiter {
-        let (emission, tolerance) = params(self.num, self.per, self.burst);
-        RateLimiter {
+impl RateLimiter {
+    /// The limiter a [`RateLimiterBuilder`] describes.
+    pub(super) fn from_parts(
+        num: u32,
+        per: Duration,
+        burst: u32,
+        clock: Clock,
+        listener: Listener<()>,
+    ) -> Self {
+        let (emission, tolerance) = params(num, per, burst);
+        Self {
             state: Arc::new(Gcra {
-                clock: TimeSource::new(self.clock),
+                clock: TimeSource::new(clock),
                 emission,
                 tolerance,
-                burst: self.burst.max(1),
+                burst: burst.max(1),
                 tat: AtomicU64::new(0),
-                listener: self.listener,
+                listener,
             }),
         }
     }
-}
 
-impl RateLimiter {
     /// `num` requests per `per`, with a burst of `num`.
     ///
     /// ```
@@ -201,13 +128,7 @@ impl RateLimiter {
     /// assert_eq!(l.burst(), 5);
     /// ```
     pub fn builder(num: u32, per: Duration) -> RateLimiterBuilder {
-        RateLimiterBuilder {
-            num,
-            per,
-            burst: num,
-            clock: Clock::Auto,
-            listener: Listener::none(),
-        }
+        RateLimiterBuilder::new(num, per)
     }
 
     /// `num` requests per `per` on average, admitting up to `burst` at once
@@ -259,7 +180,7 @@ impl RateLimiter {
 
     /// Admits one request now (`Ok`), or says how long until one would be
     /// admitted (`Err(retry_after)`). Never waits; a rejection costs nothing
-    /// but is reported to the listener as [`RateLimitEvent::Rejected`].
+    /// but is reported to the listener as [`RateLimitEvent::Rejected`](super::RateLimitEvent::Rejected).
     ///
     /// # Errors
     ///

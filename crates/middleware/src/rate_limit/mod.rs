@@ -23,6 +23,7 @@
 //! Limiters report rejections to a listener ([`RateLimitEvent`]) and, with
 //! the `tracing` feature, as `tracing` events.
 
+mod builder;
 mod clock;
 mod event;
 mod gcra;
@@ -42,9 +43,10 @@ use tower_service::Service;
 use crate::admit::Admit;
 use crate::error::{Error, LayerError};
 
+pub use builder::RateLimiterBuilder;
 pub use clock::Clock;
 pub use event::RateLimitEvent;
-pub use gcra::{RateLimiter, RateLimiterBuilder};
+pub use gcra::RateLimiter;
 pub use headers::{
     HeaderStyle, HeadersFuture, RateLimitHeaders, RateLimitHeadersLayer, StatusSource,
 };
