@@ -30,6 +30,7 @@ mod gcra;
 mod headers;
 pub mod key;
 mod keyed;
+mod keyed_builder;
 mod keyed_service;
 mod status;
 
@@ -51,7 +52,8 @@ pub use headers::{
     HeaderStyle, HeadersFuture, RateLimitHeaders, RateLimitHeadersLayer, StatusSource,
 };
 pub use key::KeyExtractor;
-pub use keyed::{KeyedRateLimiter, KeyedRateLimiterBuilder};
+pub use keyed::KeyedRateLimiter;
+pub use keyed_builder::KeyedRateLimiterBuilder;
 pub use keyed_service::{KeyedRateLimit, KeyedRateLimitLayer};
 pub use status::RateLimitStatus;
 
