@@ -65,9 +65,11 @@
 //!
 //! # Example
 //!
-//! A server stack in the recommended order, on a plain `service_fn`:
+//! A server stack in the recommended order, on a plain `service_fn` (it
+//! needs the default `full` feature set):
 //!
-//! ```
+#![cfg_attr(feature = "full", doc = "```")]
+#![cfg_attr(not(feature = "full"), doc = "```ignore")]
 //! use std::time::Duration;
 //! use evenkeel_middleware::{BulkheadLayer, DrainLayer, Error, RateLimitLayer, TimeoutLayer};
 //! use evenkeel_shutdown::Shutdown;
@@ -119,7 +121,10 @@
 //! `full` (default) enables every layer: `rate-limit`, `timeout`,
 //! `bulkhead`, `circuit-breaker`, `retry` (depends on `evenkeel-retry`),
 //! `drain` (depends on `evenkeel-shutdown`). `axum` adds `IntoResponse`
-//! for [`Error`] and [`ErrorResponseLayer`].
+//! for [`Error`] and [`ErrorResponseLayer`] (with your own mapping through
+//! [`ErrorResponseLayer::with_mapper`]). `tracing` emits the layers' events
+//! (rate-limit rejections and table sweeps...) as `tracing` events, beside
+//! the listeners each layer's builder takes (`on_event`).
 
 mod admit;
 pub mod error;

@@ -84,8 +84,8 @@ impl<E: IntoResponse> IntoResponse for Error<E> {
 
 /// How [`ErrorResponse`] turns an [`Error<E>`] into a response.
 ///
-/// Implemented by [`DefaultMapper`] (the table in the [module docs](self),
-/// for `E: IntoResponse`) and by every `Fn(Error<E>) -> Response`.
+/// Implemented by [`DefaultMapper`] (`Error<E>`'s own `IntoResponse`, for
+/// `E: IntoResponse`) and by every `Fn(Error<E>) -> Response`.
 ///
 /// ```
 /// use axum::response::{IntoResponse, Response};
@@ -140,7 +140,8 @@ where
 ///
 /// # Examples
 ///
-/// ```
+#[cfg_attr(feature = "bulkhead", doc = "```")]
+#[cfg_attr(not(feature = "bulkhead"), doc = "```ignore")]
 /// use std::time::Duration;
 /// use axum::{routing::get, Router};
 /// use evenkeel_middleware::{BulkheadLayer, ErrorResponseLayer};
@@ -325,10 +326,12 @@ where
 ///
 /// # Defaults
 ///
-/// [`new`](ErrorResponseLayer::new) uses [`DefaultMapper`], the table in
-/// the [module docs](self).
+/// [`new`](ErrorResponseLayer::new) uses [`DefaultMapper`]: 429 for rate
+/// limits; 503 with `Retry-After` for overload, an open circuit and
+/// shutdown; 504 for timeouts; an inner error's own response.
 ///
-/// ```
+#[cfg_attr(feature = "rate-limit", doc = "```")]
+#[cfg_attr(not(feature = "rate-limit"), doc = "```ignore")]
 /// use axum::{routing::get, Router};
 /// use evenkeel_middleware::{ErrorResponseLayer, RateLimitLayer};
 /// use std::time::Duration;
@@ -360,7 +363,8 @@ impl<M> ErrorResponseLayer<M> {
     /// Creates the layer, answering errors with `mapper` (a
     /// `Fn(Error<E>) -> Response`, or any [`MapErrorResponse`]).
     ///
-    /// ```
+    #[cfg_attr(feature = "rate-limit", doc = "```")]
+    #[cfg_attr(not(feature = "rate-limit"), doc = "```ignore")]
     /// use axum::{response::{IntoResponse, Response}, routing::get, Router};
     /// use evenkeel_middleware::{Error, ErrorResponseLayer, RateLimitLayer};
     ///

@@ -5,7 +5,7 @@
 //! [`LayerError`](crate::LayerError) so a stack stays one flat
 //! [`Error<E>`](crate::Error). Common error types have that impl; for any
 //! other (one from a client library, `anyhow::Error`), place this layer
-//! innermost and it wraps the error once as [`Error::Inner`](crate::Error::Inner).
+//! innermost and it wraps the error once as [`Error::Inner`].
 //!
 //! [`WrapErrorLayer::boxed`] erases the error into tower's
 //! [`BoxError`] first: the one adapter for every client library whose

@@ -170,7 +170,7 @@ async fn refusals_are_revalidated_not_cached() {
     tokio::time::advance(Duration::from_millis(400)).await;
     match svc.call(1).await {
         Err(Error::RateLimited { retry_after }) => {
-            assert_eq!(retry_after, Duration::from_millis(600))
+            assert_eq!(retry_after, Duration::from_millis(600));
         }
         other => panic!("expected a refusal, got {other:?}"),
     }
@@ -306,5 +306,89 @@ proptest! {
             }
             Ok(())
         })?;
+    }
+}
+
+/// Checks `times` (milliseconds from the limiter's creation) and returns
+/// the admitted ones; `check(t)` is the limiter's check at `t`.
+fn admitted_times(times: &[u64], mut check: impl FnMut(u64) -> Result<(), Duration>) -> Vec<u64> {
+    times
+        .iter()
+        .copied()
+        .filter(|&t| check(t).is_ok())
+        .collect()
+}
+
+/// The GCRA bound: in every window between two admitted checks `a_i ≤ a_j`,
+/// at most `burst + ⌊(a_j − a_i) / interval⌋` checks were admitted.
+fn within_bound(admitted: &[u64], burst: u64, interval_ms: u64) -> Result<(), TestCaseError> {
+    for (i, &start) in admitted.iter().enumerate() {
+        for (j, &end) in admitted.iter().enumerate().skip(i) {
+            let count = u64::try_from(j - i + 1).unwrap();
+            prop_assert!(
+                count <= burst + (end - start) / interval_ms,
+                "{count} admitted in [{start}, {end}] ms with burst {burst}, interval {interval_ms} ms"
+            );
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    /// For any sequence of check times, any interval and any burst, the
+    /// limiter never admits more than its burst plus rate × elapsed in any
+    /// window; and a refusal's wait is exact: one nanosecond earlier is
+    /// still refused.
+    #[test]
+    fn never_admits_more_than_burst_plus_rate_in_any_window(
+        burst in 1_u32..6,
+        interval_ms in 1_u64..50,
+        steps in proptest::collection::vec(0_u64..120, 1..80),
+    ) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap();
+        let _entered = rt.enter();
+        // Paused time stands still: the limiter's origin is exactly `t0`.
+        let t0 = tokio::time::Instant::now();
+        let limiter = RateLimiter::with_burst(1, Duration::from_millis(interval_ms), burst);
+        let times: Vec<u64> = steps.iter().scan(0, |t, s| { *t += s; Some(*t) }).collect();
+        let mut waits_exact = Ok(());
+        let admitted = admitted_times(&times, |t| {
+            let at = t0 + Duration::from_millis(t);
+            let result = limiter.check_at(at);
+            if let Err(wait) = result
+                && !wait.is_zero()
+                && limiter.check_at(at + wait - Duration::from_nanos(1)).is_ok()
+            {
+                waits_exact = Err(TestCaseError::fail(format!("admitted before the announced wait at {t} ms")));
+            }
+            result
+        });
+        waits_exact?;
+        within_bound(&admitted, u64::from(burst), interval_ms)?;
+    }
+
+    /// The same bound holds for every key of a keyed limiter, whatever the
+    /// interleaving of keys.
+    #[test]
+    fn keyed_never_admits_more_than_burst_plus_rate_per_key(
+        burst in 1_u32..4,
+        checks in proptest::collection::vec((0_u64..60, 0_u8..3), 1..80),
+    ) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap();
+        let limiter = KeyedRateLimiter::builder(1, Duration::from_millis(20)).burst(burst).build();
+        let mut admitted: [Vec<u64>; 3] = Default::default();
+        let mut t = 0;
+        rt.block_on(async {
+            for (step, key) in checks {
+                tokio::time::advance(Duration::from_millis(step)).await;
+                t += step;
+                if limiter.check(key).is_ok() {
+                    admitted[usize::from(key)].push(t);
+                }
+            }
+        });
+        for times in &admitted {
+            within_bound(times, u64::from(burst), 20)?;
+        }
     }
 }

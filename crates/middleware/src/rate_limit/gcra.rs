@@ -14,7 +14,8 @@
 //! compare-and-swap loop recomputes the decision from the value it lost
 //! to, so two concurrent checks can never both spend the last token (the
 //! model in `tests/loom_rate_limit.rs` checks exactly that). Time comes
-//! from `tokio::time::Instant`, so tests with paused time are exact.
+//! from a [`Clock`]: tokio's, so tests with paused time are exact, or the
+//! CPU's counter, which is cheaper to read.
 //!
 //! A quota whose interval rounds to zero (more than 10⁹ requests per
 //! second, or [`RateLimiter::unlimited`]) cannot be exhausted: its check is
@@ -24,7 +25,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::event::{Listener, RateLimitEvent};
+use super::builder::RateLimiterBuilder;
+use super::clock::{Clock, TimeSource};
+use super::event::Listener;
 use super::status::RateLimitStatus;
 use crate::sync::{Arc, AtomicU64, Ordering};
 
@@ -37,7 +40,9 @@ use crate::sync::{Arc, AtomicU64, Ordering};
 ///
 /// [`new`](RateLimiter::new) sets the burst to `num`: a fresh limiter admits
 /// `num` requests at once, then one every `per / num`. A `num` of 0 is
-/// treated as 1. No event listener ([`RateLimiterBuilder::on_event`]).
+/// treated as 1. [`Clock::Auto`]: tokio's clock on a current-thread runtime
+/// (so paused-time tests are exact), the CPU's counter otherwise. No event
+/// listener ([`RateLimiterBuilder::on_event`]).
 ///
 /// # Examples
 ///
@@ -64,8 +69,8 @@ pub struct RateLimiter {
 
 #[derive(Debug)]
 struct Gcra {
-    /// The origin of the nanosecond timeline `tat` lives on.
-    base: Instant,
+    /// The nanosecond timeline `tat` lives on.
+    clock: TimeSource,
     /// `T`: nanoseconds one request costs; 0 for a quota that cannot be spent.
     emission: u64,
     /// `τ`: how far ahead of `now` the arrival time may run (the burst).
@@ -83,89 +88,28 @@ pub(crate) fn nanos(d: Duration) -> u64 {
         .saturating_add(u64::from(d.subsec_nanos()))
 }
 
-/// Builds a [`RateLimiter`]: `RateLimiter::builder(num, per)`, then options,
-/// then [`build`](RateLimiterBuilder::build).
-///
-/// # Defaults
-///
-/// Burst `num`; no event listener.
-///
-/// ```
-/// use std::sync::atomic::{AtomicUsize, Ordering};
-/// use std::sync::Arc;
-/// use std::time::Duration;
-/// use evenkeel_middleware::rate_limit::{RateLimitEvent, RateLimiter};
-///
-/// let rejected = Arc::new(AtomicUsize::new(0));
-/// let seen = rejected.clone();
-/// let limiter = RateLimiter::builder(10, Duration::from_secs(1))
-///     .burst(1)
-///     .on_event(move |e| if let RateLimitEvent::Rejected { .. } = e { seen.fetch_add(1, Ordering::Relaxed); })
-///     .build();
-/// assert!(limiter.check().is_ok());
-/// assert!(limiter.check().is_err());
-/// assert_eq!(rejected.load(Ordering::Relaxed), 1);
-/// ```
-#[derive(Debug)]
-#[must_use = "a builder does nothing until `build` is called"]
-pub struct RateLimiterBuilder {
-    num: u32,
-    per: Duration,
-    burst: u32,
-    listener: Listener<()>,
-}
-
-impl RateLimiterBuilder {
-    /// Admits up to `burst` requests at once (0 is treated as 1).
-    ///
-    /// ```
-    /// let l = evenkeel_middleware::rate_limit::RateLimiter::builder(5, std::time::Duration::from_secs(1)).burst(2).build();
-    /// assert_eq!(l.burst(), 2);
-    /// ```
-    pub fn burst(mut self, burst: u32) -> Self {
-        self.burst = burst;
-        self
-    }
-
-    /// Calls `listener` for every [`RateLimitEvent`] (each rejection). It
-    /// runs on the request's path: keep it cheap (count, sample, send).
-    ///
-    /// ```
-    /// let l = evenkeel_middleware::rate_limit::RateLimiter::builder(5, std::time::Duration::from_secs(1))
-    ///     .on_event(|e| eprintln!("{e:?}"))
-    ///     .build();
-    /// # let _ = l;
-    /// ```
-    pub fn on_event<F>(mut self, listener: F) -> Self
-    where
-        F: Fn(&RateLimitEvent<'_, ()>) + Send + Sync + 'static,
-    {
-        self.listener = Listener::new(listener);
-        self
-    }
-
-    /// The limiter.
-    ///
-    /// ```
-    /// let l = evenkeel_middleware::rate_limit::RateLimiter::builder(5, std::time::Duration::from_secs(1)).build();
-    /// assert!(l.check().is_ok());
-    /// ```
-    pub fn build(self) -> RateLimiter {
-        let (emission, tolerance) = params(self.num, self.per, self.burst);
-        RateLimiter {
+impl RateLimiter {
+    /// The limiter a [`RateLimiterBuilder`] describes.
+    pub(super) fn from_parts(
+        num: u32,
+        per: Duration,
+        burst: u32,
+        clock: Clock,
+        listener: Listener<()>,
+    ) -> Self {
+        let (emission, tolerance) = params(num, per, burst);
+        Self {
             state: Arc::new(Gcra {
-                base: Instant::now(),
+                clock: TimeSource::new(clock),
                 emission,
                 tolerance,
-                burst: self.burst.max(1),
+                burst: burst.max(1),
                 tat: AtomicU64::new(0),
-                listener: self.listener,
+                listener,
             }),
         }
     }
-}
 
-impl RateLimiter {
     /// `num` requests per `per`, with a burst of `num`.
     ///
     /// ```
@@ -184,12 +128,7 @@ impl RateLimiter {
     /// assert_eq!(l.burst(), 5);
     /// ```
     pub fn builder(num: u32, per: Duration) -> RateLimiterBuilder {
-        RateLimiterBuilder {
-            num,
-            per,
-            burst: num,
-            listener: Listener::none(),
-        }
+        RateLimiterBuilder::new(num, per)
     }
 
     /// `num` requests per `per` on average, admitting up to `burst` at once
@@ -241,7 +180,7 @@ impl RateLimiter {
 
     /// Admits one request now (`Ok`), or says how long until one would be
     /// admitted (`Err(retry_after)`). Never waits; a rejection costs nothing
-    /// but is reported to the listener as [`RateLimitEvent::Rejected`].
+    /// but is reported to the listener as [`RateLimitEvent::Rejected`](super::RateLimitEvent::Rejected).
     ///
     /// # Errors
     ///
@@ -261,12 +200,15 @@ impl RateLimiter {
         if g.emission == 0 {
             return Ok(());
         }
-        g.check_nanos(now_since(g.base))
+        g.check_nanos(g.clock.now())
     }
 
     /// [`check`](RateLimiter::check) at a clock reading the caller already
     /// has (the server preset shares one reading with its timeout). A
-    /// reading older than the limiter counts as its creation.
+    /// reading older than the limiter counts as its creation. A limiter on
+    /// the [fast clock](Clock::Fast) reads its own counter instead (cheaper
+    /// than the reading was), so one limiter never mixes two clocks; the
+    /// reading is exact for a limiter on [`Clock::Tokio`].
     ///
     /// # Errors
     ///
@@ -275,7 +217,8 @@ impl RateLimiter {
     /// ```
     /// use std::time::Duration;
     /// use tokio::time::Instant;
-    /// let limiter = evenkeel_middleware::rate_limit::RateLimiter::with_burst(1, Duration::from_secs(1), 1);
+    /// use evenkeel_middleware::rate_limit::{Clock, RateLimiter};
+    /// let limiter = RateLimiter::builder(1, Duration::from_secs(1)).clock(Clock::Tokio).build();
     /// let now = Instant::now();
     /// assert!(limiter.check_at(now).is_ok());
     /// assert!(limiter.check_at(now).is_err());
@@ -287,7 +230,7 @@ impl RateLimiter {
         if g.emission == 0 {
             return Ok(());
         }
-        g.check_nanos(nanos(now.saturating_duration_since(g.base)))
+        g.check_nanos(g.clock.at(now))
     }
 
     /// Whether a check now would admit, without spending anything: `Err`
@@ -300,7 +243,7 @@ impl RateLimiter {
         }
         decide(
             g.tat.load(Ordering::Relaxed),
-            now_since(g.base),
+            g.clock.now(),
             g.emission,
             g.tolerance,
         )
@@ -318,7 +261,7 @@ impl RateLimiter {
     pub fn status(&self) -> RateLimitStatus {
         let g = &*self.state;
         let tat = g.tat.load(Ordering::Relaxed);
-        RateLimitStatus::of(tat, now_since(g.base), g.emission, g.tolerance, g.burst)
+        RateLimitStatus::of(tat, g.clock.now(), g.emission, g.tolerance, g.burst)
     }
 
     /// Reports a rejection the layer decided earlier (in `poll_ready`).
@@ -332,6 +275,17 @@ impl RateLimiter {
     #[doc(hidden)]
     pub fn check_at_nanos(&self, now: u64) -> Result<(), Duration> {
         self.state.check_nanos(now)
+    }
+
+    /// The clock this limiter reads ([`Clock::Auto`] resolved when built).
+    ///
+    /// ```
+    /// use evenkeel_middleware::rate_limit::{Clock, RateLimiter};
+    /// // Outside any runtime, `Auto` picks the fast counter.
+    /// assert_eq!(RateLimiter::per_second(1).clock(), Clock::Fast);
+    /// ```
+    pub fn clock(&self) -> Clock {
+        self.state.clock.kind()
     }
 
     /// Whether two handles share one limiter.
@@ -394,10 +348,4 @@ pub(crate) fn params(num: u32, per: Duration, burst: u32) -> (u64, u64) {
         emission,
         emission.saturating_mul(u64::from(burst.max(1) - 1)),
     )
-}
-
-/// Nanoseconds from `base` to now, on tokio's clock.
-#[inline]
-pub(crate) fn now_since(base: Instant) -> u64 {
-    nanos(Instant::now().saturating_duration_since(base))
 }

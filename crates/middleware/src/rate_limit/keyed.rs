@@ -14,15 +14,18 @@
 //!
 //! A key whose arrival time has passed is indistinguishable from a key
 //! never seen, so dropping it loses nothing. When an insert takes the table
-//! past `max_keys`, one caller sweeps it (the others go on; the table may
-//! overshoot by the number of concurrent inserts): it drops every
+//! past `max_keys`, one caller sweeps it while the others go on: it drops every
 //! replenished key and, if that leaves more than `max_keys − max_keys/8`
 //! (active keys all), also the active keys closest to replenishment, which
 //! regain at most part of one burst. A sweep is linear in the table, but it
 //! leaves an eighth of the table free, so a client rotating keys as fast as
 //! it can (spoofed forwarding headers, addresses from an IPv6 /64) pays for
 //! one sweep every `max_keys / 8` new keys, shard by shard, while every
-//! other key keeps being served. The previous table, one mutex scanned
+//! other key keeps being served. While a sweep runs, other callers may
+//! insert up to `max_keys / 8` more keys; past that a new key is admitted
+//! (a key not in the table is rested anyway) but not remembered until the
+//! sweep is done, so the table never holds much more than `9/8 × max_keys`
+//! entries (plus one per thread racing that check). The previous table, one mutex scanned
 //! under the lock for every new key once full, serialised the whole server
 //! on such a client.
 
@@ -33,10 +36,11 @@ use std::time::Duration;
 
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
-use tokio::time::Instant;
 
-use super::event::{Listener, RateLimitEvent};
-use super::gcra::{decide, now_since, params};
+use super::clock::{Clock, TimeSource};
+use super::event::Listener;
+use super::gcra::{decide, params};
+use super::keyed_builder::KeyedRateLimiterBuilder;
 use super::status::RateLimitStatus;
 
 /// A rate limiter with one GCRA cell per key; clones share the table.
@@ -72,7 +76,7 @@ impl<K> Clone for KeyedRateLimiter<K> {
 }
 
 struct KeyedState<K> {
-    base: Instant,
+    clock: TimeSource,
     emission: u64,
     tolerance: u64,
     burst: u32,
@@ -98,120 +102,32 @@ impl<K> std::fmt::Debug for KeyedState<K> {
     }
 }
 
-/// Builds a [`KeyedRateLimiter`]: `KeyedRateLimiter::builder(num, per)`,
-/// options, then [`build`](KeyedRateLimiterBuilder::build). Every clone of
-/// the built limiter shares one table.
-///
-/// # Defaults
-///
-/// | option | default |
-/// |---|---|
-/// | [`burst`](Self::burst) | `num` |
-/// | [`max_keys`](Self::max_keys) | 10 000 |
-/// | [`on_event`](Self::on_event) | none |
-///
-/// ```
-/// use std::time::Duration;
-/// use evenkeel_middleware::rate_limit::KeyedRateLimiter;
-///
-/// let limiter = KeyedRateLimiter::builder(10, Duration::from_secs(1)).burst(1).max_keys(2).build();
-/// let shared = limiter.clone();
-/// assert!(limiter.check(1).is_ok());
-/// assert!(shared.check(1).is_err());
-/// ```
-#[must_use = "a builder does nothing until `build` is called"]
-pub struct KeyedRateLimiterBuilder<K> {
-    num: u32,
-    per: Duration,
-    burst: u32,
-    max_keys: usize,
-    listener: Listener<K>,
-}
-
-impl<K> std::fmt::Debug for KeyedRateLimiterBuilder<K> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeyedRateLimiterBuilder")
-            .field("num", &self.num)
-            .field("per", &self.per)
-            .field("burst", &self.burst)
-            .field("max_keys", &self.max_keys)
-            .field("listener", &self.listener)
-            .finish()
-    }
-}
-
-impl<K: Hash + Eq> KeyedRateLimiterBuilder<K> {
-    /// The burst per key (0 is treated as 1).
-    ///
-    /// ```
-    /// let l = evenkeel_middleware::rate_limit::KeyedRateLimiter::builder(10, std::time::Duration::from_secs(1)).burst(1).build();
-    /// assert!(l.check(1).is_ok());
-    /// assert!(l.check(1).is_err());
-    /// ```
-    pub fn burst(mut self, burst: u32) -> Self {
-        self.burst = burst;
-        self
-    }
-
-    /// Bounds the table to about `max_keys` entries (0 is treated as 1; see
-    /// the [module docs](self) for the sweep).
-    ///
-    /// ```
-    /// let l = evenkeel_middleware::rate_limit::KeyedRateLimiter::builder(1, std::time::Duration::from_secs(1)).max_keys(2).build();
-    /// for key in 0..10 {
-    ///     assert!(l.check(key).is_ok());
-    /// }
-    /// assert!(l.len() <= 2);
-    /// ```
-    pub fn max_keys(mut self, max_keys: usize) -> Self {
-        self.max_keys = max_keys;
-        self
-    }
-
-    /// Calls `listener` for every [`RateLimitEvent`]: each rejection, with
-    /// its key, and each sweep of the table. It runs on the request's path:
-    /// keep it cheap.
-    ///
-    /// ```
-    /// use evenkeel_middleware::rate_limit::{KeyedRateLimiter, RateLimitEvent};
-    /// let l = KeyedRateLimiter::builder(1, std::time::Duration::from_secs(1))
-    ///     .on_event(|e: &RateLimitEvent<'_, u32>| eprintln!("{e:?}"))
-    ///     .build();
-    /// # let _ = l;
-    /// ```
-    pub fn on_event<F>(mut self, listener: F) -> Self
-    where
-        F: Fn(&RateLimitEvent<'_, K>) + Send + Sync + 'static,
-    {
-        self.listener = Listener::new(listener);
-        self
-    }
-
-    /// The limiter.
-    ///
-    /// ```
-    /// let l = evenkeel_middleware::rate_limit::KeyedRateLimiter::<u8>::builder(1, std::time::Duration::from_secs(1)).build();
-    /// assert!(l.is_empty());
-    /// ```
-    pub fn build(self) -> KeyedRateLimiter<K> {
-        let (emission, tolerance) = params(self.num, self.per, self.burst);
-        KeyedRateLimiter {
+impl<K: Hash + Eq> KeyedRateLimiter<K> {
+    /// The limiter a [`KeyedRateLimiterBuilder`] describes.
+    pub(super) fn from_parts(
+        num: u32,
+        per: Duration,
+        burst: u32,
+        max_keys: usize,
+        clock: Clock,
+        listener: Listener<K>,
+    ) -> Self {
+        let (emission, tolerance) = params(num, per, burst);
+        Self {
             state: Arc::new(KeyedState {
-                base: Instant::now(),
+                clock: TimeSource::new(clock),
                 emission,
                 tolerance,
-                burst: self.burst.max(1),
-                max_keys: self.max_keys.max(1),
+                burst: burst.max(1),
+                max_keys: max_keys.max(1),
                 table: DashMap::new(),
                 len: AtomicUsize::new(0),
                 sweeping: AtomicBool::new(false),
-                listener: self.listener,
+                listener,
             }),
         }
     }
-}
 
-impl<K: Hash + Eq> KeyedRateLimiter<K> {
     /// `num` requests per `per` for each key, burst `num`, at most 10 000 keys.
     ///
     /// ```
@@ -230,13 +146,7 @@ impl<K: Hash + Eq> KeyedRateLimiter<K> {
     /// assert_eq!(l.burst(), 10);
     /// ```
     pub fn builder(num: u32, per: Duration) -> KeyedRateLimiterBuilder<K> {
-        KeyedRateLimiterBuilder {
-            num,
-            per,
-            burst: num,
-            max_keys: 10_000,
-            listener: Listener::none(),
-        }
+        KeyedRateLimiterBuilder::new(num, per)
     }
 
     /// The burst per key.
@@ -265,10 +175,18 @@ impl<K: Hash + Eq> KeyedRateLimiter<K> {
         if s.emission == 0 {
             return Ok(());
         }
-        let now = now_since(s.base);
+        let now = s.clock.now();
         // A known key: a shard read lock and the CAS loop.
         if let Some(cell) = s.table.get(&key) {
             return s.admit(&cell, &key, now);
+        }
+        // Far over the bound while another caller sweeps (a flood of new
+        // keys): admit this key as the rested key it is, without
+        // remembering it, so the table stays bounded without waiting.
+        if s.len.load(Ordering::Relaxed) >= s.max_keys + s.max_keys / 8
+            && s.sweeping.load(Ordering::Relaxed)
+        {
+            return Ok(());
         }
         let inserted = match s.table.entry(key) {
             // Inserted by a concurrent first request since the lookup.
@@ -305,7 +223,7 @@ impl<K: Hash + Eq> KeyedRateLimiter<K> {
             .table
             .get(key)
             .map_or(0, |cell| cell.load(Ordering::Relaxed));
-        RateLimitStatus::of(tat, now_since(s.base), s.emission, s.tolerance, s.burst)
+        RateLimitStatus::of(tat, s.clock.now(), s.emission, s.tolerance, s.burst)
     }
 
     /// How many keys the table holds now.

@@ -23,11 +23,14 @@
 //! Limiters report rejections to a listener ([`RateLimitEvent`]) and, with
 //! the `tracing` feature, as `tracing` events.
 
+mod builder;
+mod clock;
 mod event;
 mod gcra;
 mod headers;
 pub mod key;
 mod keyed;
+mod keyed_builder;
 mod keyed_service;
 mod status;
 
@@ -41,13 +44,16 @@ use tower_service::Service;
 use crate::admit::Admit;
 use crate::error::{Error, LayerError};
 
+pub use builder::RateLimiterBuilder;
+pub use clock::Clock;
 pub use event::RateLimitEvent;
-pub use gcra::{RateLimiter, RateLimiterBuilder};
+pub use gcra::RateLimiter;
 pub use headers::{
     HeaderStyle, HeadersFuture, RateLimitHeaders, RateLimitHeadersLayer, StatusSource,
 };
 pub use key::KeyExtractor;
-pub use keyed::{KeyedRateLimiter, KeyedRateLimiterBuilder};
+pub use keyed::KeyedRateLimiter;
+pub use keyed_builder::KeyedRateLimiterBuilder;
 pub use keyed_service::{KeyedRateLimit, KeyedRateLimitLayer};
 pub use status::RateLimitStatus;
 
