@@ -71,6 +71,15 @@ impl Server {
             .arg("--data-dir")
             .arg(&launch.data_dir)
             .args(&launch.flags)
+            .args(
+                // Behind no load balancer here: no pre-drain delay unless a
+                // section asks for one.
+                if launch.flags.iter().any(|f| f == "--pre-drain-delay") {
+                    &[][..]
+                } else {
+                    &["--pre-drain-delay", "0s"][..]
+                },
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
