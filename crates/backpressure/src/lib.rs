@@ -51,9 +51,8 @@
 //!   Items sit in [`concurrent-queue`]'s lock-free ring (the one
 //!   `async-channel`, the channel tokio's tutorial points to, is built on).
 //! - It is bounded, and what a full queue does is a policy chosen once:
-//!   [`Overflow::Wait`], [`Reject`](Overflow::Reject),
-//!   [`DropOldest`](Overflow::DropOldest) or
-//!   [`DropNewest`](Overflow::DropNewest). Every item the queue does not
+//!   [`Overflow::Wait`], [`Reject`](Overflow::Reject) or
+//!   [`DropOldest`](Overflow::DropOldest). Every item the queue does not
 //!   keep comes back to the caller, in an `Err` or as the evicted item.
 //! - Admission can happen before the item exists:
 //!   [`Sender::try_reserve`] returns a [`Permit`] or "full", so a server
@@ -165,6 +164,7 @@ mod shared;
 mod signal;
 mod slots;
 mod stats;
+mod sync;
 
 pub use builder::{Builder, Overflow, Queue};
 pub use clock::Clock;
@@ -216,7 +216,7 @@ pub fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
 }
 
 fn single_slot<T>() -> (Sender<T>, Receiver<T>) {
-    let shared = std::sync::Arc::new(shared::Shared::new(
+    let shared = sync::Arc::new(shared::Shared::new(
         1,
         Overflow::Wait,
         None,
@@ -224,7 +224,7 @@ fn single_slot<T>() -> (Sender<T>, Receiver<T>) {
         None,
     ));
     (
-        Sender::new(std::sync::Arc::clone(&shared)),
+        Sender::new(sync::Arc::clone(&shared)),
         Receiver::new(shared),
     )
 }

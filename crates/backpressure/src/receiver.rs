@@ -8,12 +8,12 @@
 //! textbook `Arc<Mutex<mpsc::Receiver>>` pool).
 
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use crate::clock::Clock;
 use crate::shared::Shared;
 use crate::stats::Stats;
+use crate::sync::Arc;
 
 /// Why [`Receiver::try_recv`] returned no item.
 ///
