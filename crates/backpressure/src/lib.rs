@@ -67,6 +67,8 @@
 //!   Scale") for standing queues.
 //! - [`WorkerPool`] runs N workers over a [`Receiver`] and reports what
 //!   they did: the textbook exercise, done right.
+//! - [`Receiver::into_stream`] turns a receiver into a
+//!   [`futures_core::Stream`] ([`RecvStream`]) for `StreamExt` combinators.
 //!
 //! # Example
 //!
@@ -164,6 +166,7 @@ mod shared;
 mod signal;
 mod slots;
 mod stats;
+mod stream;
 mod sync;
 
 pub use builder::{Builder, Overflow, Queue};
@@ -175,6 +178,7 @@ pub use pool::{PoolReport, WorkerPool};
 pub use receiver::{Receiver, TryRecvError};
 pub use sender::Sender;
 pub use stats::{Stats, WAIT_BUCKET_BOUNDS, WaitStats};
+pub use stream::RecvStream;
 
 // Compiles and runs the README's example as a doc test.
 #[cfg(doctest)]

@@ -65,6 +65,11 @@ impl<T> Receiver<T> {
         Self { shared }
     }
 
+    /// The queue this receiver takes from.
+    pub(crate) fn shared(&self) -> &Arc<Shared<T>> {
+        &self.shared
+    }
+
     /// Waits for the next item. Returns `None` once the queue is closed and
     /// empty. On a queue with [`Builder::codel`](crate::Builder::codel),
     /// items that waited too long are handed to the shed callback and
