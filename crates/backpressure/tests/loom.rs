@@ -164,6 +164,32 @@ fn waiting_producers_are_woken() {
     });
 }
 
+/// Slots freed in a burst reach every waiting producer: with one wake-up
+/// in flight at a time, the producer woken first hands a wake-up on, so the
+/// second is not left asleep beside a free slot (the consumer frees both
+/// slots, then waits for both producers before it receives again).
+#[test]
+fn a_burst_of_freed_slots_wakes_every_waiting_producer() {
+    model(|| {
+        let (tx, rx) = queue(2, Overflow::Wait);
+        tx.try_send(0).unwrap();
+        tx.try_send(1).unwrap();
+        let producers: Vec<_> = [2, 3]
+            .into_iter()
+            .map(|item| {
+                let tx = tx.clone();
+                thread::spawn(move || block_on(tx.send(item)).unwrap())
+            })
+            .collect();
+        let mut got = vec![rx.try_recv().unwrap(), rx.try_recv().unwrap()];
+        for producer in producers {
+            producer.join().unwrap();
+        }
+        got.extend(rx.drain());
+        assert_once(got, vec![0, 1, 2, 3]);
+    });
+}
+
 /// A close racing a waiting send and a waiting receive: the send either
 /// lands (and is received or drained) or comes back with its item, the
 /// receiver ends with `None` after what was queued, and nobody sleeps
