@@ -41,7 +41,6 @@
 //! [`Shared::close`] also takes, so a close can never land between the
 //! eviction and the push (which would leave two items and one to hand back).
 
-
 use tokio::sync::{Semaphore, TryAcquireError};
 
 use concurrent_queue::{ConcurrentQueue, PopError, PushError};

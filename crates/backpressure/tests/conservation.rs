@@ -159,6 +159,11 @@ async fn run(capacity: usize, overflow: Overflow, codel: bool, ops: Vec<Op>) {
 
     let mut ledger = ledger.lock().unwrap();
     ledger.received.extend(rest);
+    settle_up(&ledger, &rx.stats(), next_id);
+}
+
+/// Checks the ledger against the ids handed out and the queue's counters.
+fn settle_up(ledger: &Ledger, s: &evenkeel_backpressure::Stats, next_id: u32) {
     let mut all: Vec<u32> = ledger
         .received
         .iter()
@@ -171,7 +176,6 @@ async fn run(capacity: usize, overflow: Overflow, codel: bool, ops: Vec<Op>) {
     let expected: Vec<u32> = (0..next_id).collect();
     assert_eq!(all, expected, "every item accounted for exactly once");
 
-    let s = rx.stats();
     assert_eq!(s.len, 0);
     assert_eq!(s.enqueued, s.dequeued + s.evicted + s.shed);
     assert_eq!(s.shed, ledger.shed.len() as u64);

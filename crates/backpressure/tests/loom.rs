@@ -27,13 +27,15 @@ use loom::thread;
 use evenkeel_backpressure::{Overflow, Queue, Receiver, Sender, TrySendError};
 
 /// Runs `f` under loom, allowing for the branches a model with the ring,
-/// two signals and their mutexes takes per execution.
+/// two signals and their mutexes takes per execution. With `BP_LOOM_TRACE`
+/// set it runs through `loom::model` instead, which prints the failing
+/// execution when `LOOM_LOG=trace` is set too.
 fn model(f: impl Fn() + Sync + Send + 'static) {
-    if std::env::var("BP_LOOM_TRACE").is_ok() {
+    if std::env::var_os("BP_LOOM_TRACE").is_some() {
         return loom::model(f);
     }
     let mut builder = loom::model::Builder::new();
-    builder.max_branches = std::env::var("BP_LOOM_BRANCHES").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000);
+    builder.max_branches = 10_000;
     builder.check(f);
 }
 

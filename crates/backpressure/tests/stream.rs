@@ -63,7 +63,9 @@ async fn shedding_applies_to_the_stream() {
     let shed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let sink = std::sync::Arc::clone(&shed);
     let (tx, rx) = Queue::builder(8)
-        .codel(Codel::default(), move |item| sink.lock().unwrap().push(item))
+        .codel(Codel::default(), move |item| {
+            sink.lock().unwrap().push(item);
+        })
         .build()
         .unwrap();
     let mut stream = rx.into_stream();
