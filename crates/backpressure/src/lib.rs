@@ -57,6 +57,8 @@
 //! - Admission can happen before the item exists:
 //!   [`Sender::try_reserve`] returns a [`Permit`] or "full", so a server
 //!   answers 503 before doing any work.
+//! - Producers waiting for room are served first come, first served: a
+//!   slot freed for a woken producer is not taken by a newcomer.
 //! - [`close`](Sender::close) stops intake from either side and wakes
 //!   blocked producers with their items; receivers still get what was
 //!   queued; [`Receiver::drain`] returns the rest for spilling.

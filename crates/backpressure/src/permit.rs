@@ -244,6 +244,8 @@ impl<T> Sender<T> {
 
     /// Takes a free slot now, or fails: the admission check of a server
     /// that answers 503 rather than queueing a request it cannot serve.
+    /// Like [`try_send`](Self::try_send), it leaves a slot freed for a
+    /// waiting producer to that producer.
     ///
     /// # Errors
     ///

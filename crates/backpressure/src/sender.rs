@@ -163,6 +163,11 @@ impl<T> Sender<T> {
     /// returns it as `Ok(Some(evicted))`; every other policy returns
     /// [`TrySendError::Full`] (counted as `rejected`).
     ///
+    /// Producers waiting for room come first: a slot freed while one of them
+    /// has been woken for it, and has not yet run, is theirs, and `try_send`
+    /// reports `Full` until it is taken. So a waiting producer is never
+    /// overtaken indefinitely by producers that keep trying.
+    ///
     /// # Errors
     ///
     /// [`TrySendError::Full`], [`TrySendError::Closed`] or

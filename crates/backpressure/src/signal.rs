@@ -57,9 +57,12 @@
 //! wake-ups.
 //!
 //! Waiters are woken in the order tokio's [`Notify`] keeps (first come,
-//! first served), but a task that arrives just as the condition comes true
-//! may get there first; a woken waiter that finds nothing checks again and
-//! goes back to sleep. Every wake-up is still followed by a fresh check, so
+//! first served). A task that arrives just as the condition comes true may
+//! get there first unless the caller defers to the waiters: the producers
+//! do ([`wake_in_flight`](Signal::wake_in_flight) tells a newcomer a freed
+//! slot is on its way to a waiter), receivers do not (any receiver may take
+//! any item). A woken waiter that finds nothing checks again and goes back
+//! to sleep. Every wake-up is still followed by a fresh check, so
 //! no waiter sleeps through a change while the queue makes progress.
 
 use std::pin::pin;
