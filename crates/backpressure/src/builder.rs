@@ -6,7 +6,6 @@
 //! producer behaves the same way under overload.
 
 use std::fmt;
-use std::sync::Arc;
 
 use crate::clock::{Clock, TimeSource};
 use crate::codel::{Codel, CodelState, OnShed};
@@ -14,6 +13,7 @@ use crate::error::Error;
 use crate::receiver::Receiver;
 use crate::sender::Sender;
 use crate::shared::{Shared, Weigher, Weight};
+use crate::sync::Arc;
 
 /// What [`Sender::send`] does when the queue is full.
 ///
@@ -22,10 +22,14 @@ use crate::shared::{Shared, Weigher, Weight};
 /// | `Wait` | waits for room | nothing |
 /// | `Reject` | `Err(SendError::Full(item))` | `rejected` |
 /// | `DropOldest` | admits the item, returns `Ok(Some(oldest))` | `dropped`, `evicted` |
-/// | `DropNewest` | `Err(SendError::Full(item))` | `dropped` |
 ///
 /// In every case the item that does not end up in the queue is handed back
 /// to the caller: nothing vanishes.
+///
+/// There is no "drop newest" policy: refusing the incoming item is
+/// [`Reject`](Self::Reject) (the caller gets it back and discards it, or
+/// not), and evicting the most recently queued item instead would need a
+/// ring that pops from its back, which the lock-free ring does not offer.
 ///
 /// # Examples
 ///
@@ -60,9 +64,6 @@ pub enum Overflow {
     /// by an unsent [`Permit`](crate::Permit)), `send` waits for a slot and
     /// `try_send` returns `Full`.
     DropOldest,
-    /// Refuse the new item like `Reject`, but count it as dropped (the
-    /// producer is expected to discard it: the queue keeps what it has).
-    DropNewest,
 }
 
 /// Entry point for building a queue with options: see [`Queue::builder`].
@@ -159,8 +160,8 @@ impl<T> Builder<T> {
     /// ```
     /// use evenkeel_backpressure::{Overflow, Queue};
     ///
-    /// let (tx, _rx) = Queue::builder::<u8>(4).overflow(Overflow::DropNewest).build().unwrap();
-    /// assert_eq!(tx.overflow(), Overflow::DropNewest);
+    /// let (tx, _rx) = Queue::builder::<u8>(4).overflow(Overflow::Reject).build().unwrap();
+    /// assert_eq!(tx.overflow(), Overflow::Reject);
     /// ```
     pub fn overflow(mut self, overflow: Overflow) -> Self {
         self.overflow = overflow;

@@ -67,8 +67,7 @@ pub enum Error {
 #[derive(Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum SendError<T> {
     /// The queue had no room and its overflow policy
-    /// ([`Reject`](crate::Overflow::Reject) or
-    /// [`DropNewest`](crate::Overflow::DropNewest)) refused the item.
+    /// ([`Reject`](crate::Overflow::Reject)) refused the item.
     #[error("the queue is full")]
     Full(T),
     /// The queue is closed: no item is admitted any more.

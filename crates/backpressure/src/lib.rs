@@ -51,13 +51,14 @@
 //!   Items sit in [`concurrent-queue`]'s lock-free ring (the one
 //!   `async-channel`, the channel tokio's tutorial points to, is built on).
 //! - It is bounded, and what a full queue does is a policy chosen once:
-//!   [`Overflow::Wait`], [`Reject`](Overflow::Reject),
-//!   [`DropOldest`](Overflow::DropOldest) or
-//!   [`DropNewest`](Overflow::DropNewest). Every item the queue does not
+//!   [`Overflow::Wait`], [`Reject`](Overflow::Reject) or
+//!   [`DropOldest`](Overflow::DropOldest). Every item the queue does not
 //!   keep comes back to the caller, in an `Err` or as the evicted item.
 //! - Admission can happen before the item exists:
 //!   [`Sender::try_reserve`] returns a [`Permit`] or "full", so a server
 //!   answers 503 before doing any work.
+//! - Producers waiting for room are served first come, first served: a
+//!   slot freed for a woken producer is not taken by a newcomer.
 //! - [`close`](Sender::close) stops intake from either side and wakes
 //!   blocked producers with their items; receivers still get what was
 //!   queued; [`Receiver::drain`] returns the rest for spilling.
@@ -68,6 +69,8 @@
 //!   Scale") for standing queues.
 //! - [`WorkerPool`] runs N workers over a [`Receiver`] and reports what
 //!   they did: the textbook exercise, done right.
+//! - [`Receiver::into_stream`] turns a receiver into a
+//!   [`futures_core::Stream`] ([`RecvStream`]) for `StreamExt` combinators.
 //!
 //! # Example
 //!
@@ -165,6 +168,8 @@ mod shared;
 mod signal;
 mod slots;
 mod stats;
+mod stream;
+mod sync;
 
 pub use builder::{Builder, Overflow, Queue};
 pub use clock::Clock;
@@ -175,6 +180,7 @@ pub use pool::{PoolReport, WorkerPool};
 pub use receiver::{Receiver, TryRecvError};
 pub use sender::Sender;
 pub use stats::{Stats, WAIT_BUCKET_BOUNDS, WaitStats};
+pub use stream::RecvStream;
 
 // Compiles and runs the README's example as a doc test.
 #[cfg(doctest)]
@@ -216,7 +222,7 @@ pub fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
 }
 
 fn single_slot<T>() -> (Sender<T>, Receiver<T>) {
-    let shared = std::sync::Arc::new(shared::Shared::new(
+    let shared = sync::Arc::new(shared::Shared::new(
         1,
         Overflow::Wait,
         None,
@@ -224,7 +230,7 @@ fn single_slot<T>() -> (Sender<T>, Receiver<T>) {
         None,
     ));
     (
-        Sender::new(std::sync::Arc::clone(&shared)),
+        Sender::new(sync::Arc::clone(&shared)),
         Receiver::new(shared),
     )
 }

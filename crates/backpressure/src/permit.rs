@@ -7,17 +7,24 @@
 //! once, so permits can neither leak capacity nor exceed it.
 
 use std::fmt;
-use std::sync::Arc;
 
 use crate::error::{SendError, TrySendError};
 use crate::sender::Sender;
 use crate::shared::{NoRoom, Shared};
+use crate::sync::Arc;
 
 /// A reserved slot in a queue, from [`Sender::reserve`](crate::Sender::reserve)
 /// or [`Sender::try_reserve`](crate::Sender::try_reserve).
 ///
 /// Owned (`'static`): it can move into a spawned task that builds the job.
 /// Dropping it without sending gives the slot back.
+///
+/// A permit counts as a sender: if the last [`Sender`] is dropped while a
+/// permit is outstanding, the queue stays open until the permit is used or
+/// dropped, so the item it was reserved for still gets in (receivers see it,
+/// then the close). An explicit [`close`](Sender::close) still closes at
+/// once, and the permit's send then returns the item with
+/// [`SendError::Closed`].
 ///
 /// # Examples
 ///
@@ -34,6 +41,14 @@ use crate::shared::{NoRoom, Shared};
 ///     Err(_) => { /* answer 503 */ }
 /// }
 /// assert_eq!(rx.len(), 1);
+///
+/// // The permit keeps the queue open for its item after the last sender goes.
+/// let permit = tx.try_reserve().unwrap();
+/// drop(tx);
+/// permit.send(String::from("last job")).unwrap();
+/// assert_eq!(rx.recv().await.unwrap(), "job built only after admission");
+/// assert_eq!(rx.recv().await.unwrap(), "last job");
+/// assert_eq!(rx.recv().await, None);
 /// # }
 /// ```
 #[must_use = "a permit holds a queue slot until it is used or dropped"]
@@ -46,7 +61,10 @@ pub struct Permit<T> {
 }
 
 impl<T> Permit<T> {
+    /// A permit counts as a sender for closing purposes: the queue stays
+    /// open for its one item even if every [`Sender`] is dropped first.
     pub(crate) fn new(shared: Arc<Shared<T>>, weight: u32) -> Self {
+        shared.add_sender();
         Self {
             shared,
             weight,
@@ -132,6 +150,9 @@ impl<T> Drop for Permit<T> {
         if self.armed {
             self.shared.release(self.weight);
         }
+        // After the push (in `send`) or the release: the last sender (or
+        // permit) to go closes the queue behind its item.
+        self.shared.drop_sender();
     }
 }
 
@@ -223,6 +244,8 @@ impl<T> Sender<T> {
 
     /// Takes a free slot now, or fails: the admission check of a server
     /// that answers 503 rather than queueing a request it cannot serve.
+    /// Like [`try_send`](Self::try_send), it leaves a slot freed for a
+    /// waiting producer to that producer.
     ///
     /// # Errors
     ///

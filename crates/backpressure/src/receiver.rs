@@ -8,12 +8,12 @@
 //! textbook `Arc<Mutex<mpsc::Receiver>>` pool).
 
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use crate::clock::Clock;
 use crate::shared::Shared;
 use crate::stats::Stats;
+use crate::sync::Arc;
 
 /// Why [`Receiver::try_recv`] returned no item.
 ///
@@ -63,6 +63,11 @@ pub struct Receiver<T> {
 impl<T> Receiver<T> {
     pub(crate) fn new(shared: Arc<Shared<T>>) -> Self {
         Self { shared }
+    }
+
+    /// The queue this receiver takes from.
+    pub(crate) fn shared(&self) -> &Arc<Shared<T>> {
+        &self.shared
     }
 
     /// Waits for the next item. Returns `None` once the queue is closed and

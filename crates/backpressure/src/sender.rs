@@ -6,8 +6,6 @@
 //! item that does not end up in the queue comes back to the caller.
 
 use std::fmt;
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::Overflow;
@@ -15,11 +13,13 @@ use crate::clock::Clock;
 use crate::error::{SendError, TrySendError};
 use crate::shared::{NoRoom, Shared};
 use crate::stats::Stats;
+use crate::sync::Arc;
 
 /// The producing half of a queue. Cheap to clone: clones share the queue.
 ///
-/// When the last `Sender` is dropped the queue closes: receivers get what is
-/// queued, then `None`.
+/// When the last `Sender` (and the last [`Permit`](crate::Permit) reserved
+/// through one) is dropped the queue closes: receivers get what is queued,
+/// then `None`.
 ///
 /// # Examples
 ///
@@ -53,7 +53,7 @@ impl<T> Sender<T> {
     /// and an error carrying the item otherwise:
     ///
     /// - [`SendError::Full`]: the queue is full and the policy is
-    ///   [`Reject`](Overflow::Reject) or [`DropNewest`](Overflow::DropNewest);
+    ///   [`Reject`](Overflow::Reject);
     /// - [`SendError::Closed`]: the queue is closed (also wakes a send that
     ///   was waiting for room);
     /// - [`SendError::TooHeavy`]: the item weighs more than the whole budget.
@@ -161,8 +161,12 @@ impl<T> Sender<T> {
     ///
     /// On a full queue: [`Overflow::DropOldest`] evicts the oldest item and
     /// returns it as `Ok(Some(evicted))`; every other policy returns
-    /// [`TrySendError::Full`] (counted as `dropped` for
-    /// [`DropNewest`](Overflow::DropNewest), `rejected` otherwise).
+    /// [`TrySendError::Full`] (counted as `rejected`).
+    ///
+    /// Producers waiting for room come first: a slot freed while one of them
+    /// has been woken for it, and has not yet run, is theirs, and `try_send`
+    /// reports `Full` until it is taken. So a waiting producer is never
+    /// overtaken indefinitely by producers that keep trying.
     ///
     /// # Errors
     ///
@@ -208,9 +212,6 @@ impl<T> Sender<T> {
     fn count<E>(&self, err: TrySendError<E>) -> TrySendError<E> {
         let counters = &self.shared.counters;
         match &err {
-            TrySendError::Full(_) if self.shared.overflow == Overflow::DropNewest => {
-                counters.on_drop_newest();
-            }
             TrySendError::Full(_) | TrySendError::TooHeavy(_) => counters.on_reject(),
             TrySendError::Closed(_) => {}
         }
@@ -349,7 +350,7 @@ impl<T> Sender<T> {
 
 impl<T> Clone for Sender<T> {
     fn clone(&self) -> Self {
-        self.shared.senders.fetch_add(1, Ordering::Relaxed);
+        self.shared.add_sender();
         Self {
             shared: Arc::clone(&self.shared),
         }
@@ -358,9 +359,7 @@ impl<T> Clone for Sender<T> {
 
 impl<T> Drop for Sender<T> {
     fn drop(&mut self) {
-        if self.shared.senders.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.shared.close();
-        }
+        self.shared.drop_sender();
     }
 }
 

@@ -41,9 +41,6 @@
 //! [`Shared::close`] also takes, so a close can never land between the
 //! eviction and the push (which would leave two items and one to hand back).
 
-use std::sync::Mutex;
-use std::sync::atomic::AtomicUsize;
-
 use tokio::sync::{Semaphore, TryAcquireError};
 
 use concurrent_queue::{ConcurrentQueue, PopError, PushError};
@@ -56,6 +53,8 @@ use crate::Overflow;
 use crate::codel::CodelState;
 use crate::error::TrySendError;
 use crate::stats::{Counters, Stats};
+use crate::sync::{AtomicUsize, Mutex};
+use std::sync::atomic::Ordering::{AcqRel, Relaxed};
 
 /// An item on its way through the queue, with what its dequeue needs.
 #[derive(Debug)]
@@ -165,7 +164,7 @@ impl<T> Shared<T> {
 
     /// Takes a slot and `weight` units if both are free now.
     pub(crate) fn try_admit(&self, weight: u32) -> Result<(), NoRoom> {
-        let in_use = self.slots.try_take()?;
+        let in_use = self.slots.try_take(true)?;
         if let Some(w) = &self.weight
             && weight > 0
         {
@@ -326,6 +325,18 @@ impl<T> Shared<T> {
         self.codel.is_some()
     }
 
+    /// Counts one more sender (a `Sender` clone or an outstanding `Permit`).
+    pub(crate) fn add_sender(&self) {
+        self.senders.fetch_add(1, Relaxed);
+    }
+
+    /// Counts a sender gone; the last one closes the queue.
+    pub(crate) fn drop_sender(&self) {
+        if self.senders.fetch_sub(1, AcqRel) == 1 {
+            self.close();
+        }
+    }
+
     /// Closes intake. Returns `true` if this call closed the queue.
     pub(crate) fn close(&self) -> bool {
         let _guard = self
@@ -360,7 +371,7 @@ impl<T> Shared<T> {
     /// poll that returns it.
     pub(crate) async fn pop(&self) -> Option<Envelope<T>> {
         self.items
-            .wait_for(|| match self.queue.pop() {
+            .wait_for(|_| match self.queue.pop() {
                 Ok(env) => Some(Some(env)),
                 Err(PopError::Closed) => Some(None),
                 Err(PopError::Empty) => None,

@@ -57,15 +57,18 @@
 //! wake-ups.
 //!
 //! Waiters are woken in the order tokio's [`Notify`] keeps (first come,
-//! first served), but a task that arrives just as the condition comes true
-//! may get there first; a woken waiter that finds nothing checks again and
-//! goes back to sleep. Every wake-up is still followed by a fresh check, so
+//! first served). A task that arrives just as the condition comes true may
+//! get there first unless the caller defers to the waiters: the producers
+//! do ([`wake_in_flight`](Signal::wake_in_flight) tells a newcomer a freed
+//! slot is on its way to a waiter), receivers do not (any receiver may take
+//! any item). A woken waiter that finds nothing checks again and goes back
+//! to sleep. Every wake-up is still followed by a fresh check, so
 //! no waiter sleeps through a change while the queue makes progress.
 
 use std::pin::pin;
-use std::sync::atomic::{AtomicUsize, Ordering::SeqCst, fence};
+use std::sync::atomic::Ordering::SeqCst;
 
-use tokio::sync::Notify;
+use crate::sync::{AtomicUsize, Notify, fence};
 
 /// The two counts every wake reads, together on one cache line: it is
 /// read on every operation and written only when a task goes to sleep,
@@ -108,10 +111,13 @@ impl Signal {
     ///
     /// Cancel-safe as long as `attempt` is: a dropped future holds nothing
     /// and passes on any wake-up it was given.
-    pub(crate) async fn wait_for<R>(&self, mut attempt: impl FnMut() -> Option<R>) -> R {
+    /// `attempt` is told whether this waiter has been woken at least once
+    /// (a newcomer that has not may defer to those that have: see
+    /// [`wake_in_flight`](Self::wake_in_flight)).
+    pub(crate) async fn wait_for<R>(&self, mut attempt: impl FnMut(bool) -> Option<R>) -> R {
         let mut woken = false;
         loop {
-            if let Some(done) = attempt() {
+            if let Some(done) = attempt(woken) {
                 if woken {
                     // Wake-ups may have been skipped while ours was in
                     // flight: pass one on, in case there is more for the
@@ -125,7 +131,7 @@ impl Signal {
             // May consume a wake-up stored by a `notify_one` that found
             // nobody registered.
             notified.as_mut().enable();
-            let done = attempt();
+            let done = attempt(woken);
             if done.is_none() {
                 notified.as_mut().await;
             }
@@ -147,6 +153,15 @@ impl Signal {
         }
     }
 
+    /// `true` while some task waits and a wake-up sent to one of them has
+    /// not yet been acted on: whatever the waker changed is meant for that
+    /// waiter, and a newcomer that defers to it keeps the order first come,
+    /// first served. The waiter it reaches resets the count and re-checks,
+    /// so deferring never strands the change.
+    pub(crate) fn wake_in_flight(&self) -> bool {
+        self.counts.waiters.load(SeqCst) > 0 && self.counts.pending.load(SeqCst) > 0
+    }
+
     /// Wakes a waiter, if one is waiting without a wake-up already on its
     /// way (and fewer than the limit are). Call it *after* the change that
     /// makes the condition true.
@@ -158,7 +173,15 @@ impl Signal {
     /// [`wake`](Self::wake) for a caller whose change was itself a `SeqCst`
     /// read-modify-write: that already takes part in the single total
     /// order the argument needs, so the fence (an `mfence` on x86) can go.
+    ///
+    /// Under loom the fence stays: loom models `SeqCst` accesses as
+    /// acquire/release only (no single total order; see loom's README), so
+    /// without it the models would report the lost wake-up that the total
+    /// order rules out. `fence(SeqCst)` it does model, so the models check
+    /// the argument with the fence standing in for the order.
     pub(crate) fn wake_after_seqcst(&self) {
+        #[cfg(loom)]
+        fence(SeqCst);
         let waiters = self.counts.waiters.load(SeqCst);
         if waiters == 0 {
             return;

@@ -32,16 +32,29 @@
 //! signal's: the waiter re-checks after announcing itself, the giver reads
 //! the waiter count after its add.
 //!
-//! Waiters are not served first-come-first-served: a producer arriving just
-//! as a slot frees up may take it ahead of one that was waiting (as with
-//! `async-channel` itself). Every waiter is still woken while slots come
-//! back, so none waits forever while the queue makes progress.
+//! # Fairness
+//!
+//! Waiters are woken first come, first served (the [`Signal`]'s order).
+//! A producer that arrives while one of them has a wake-up on its way (a
+//! slot was freed for it, and it has not run yet) does not take that slot:
+//! `try_send` and `try_reserve` answer `Full`, and `send` and `reserve`
+//! queue up behind the waiters. So a waiting producer cannot be overtaken
+//! indefinitely by newcomers, which is what happens when a freed slot goes
+//! to whoever asks first (`async-channel`'s behaviour): a producer that
+//! sends in a loop on the consumer's thread would otherwise take every slot
+//! before the woken waiter runs. A newcomer can still get in ahead only in
+//! the instants between a slot's release and its wake-up being sent, and
+//! on a single-threaded runtime never: there, a waiting producer gets the
+//! first slot freed after it started waiting (pinned by
+//! `tests/fairness.rs`). The check costs producers one load of a line that
+//! only changes when tasks sleep or wake.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst};
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 
 use crate::shared::{Closed, NoRoom};
 use crate::signal::Signal;
 use crate::stats::{STRIPES, stripe};
+use crate::sync::{AtomicBool, AtomicUsize};
 
 /// Written by producers.
 #[derive(Debug, Default)]
@@ -81,26 +94,45 @@ impl Slots {
         }
     }
 
-    /// Takes one slot if one is free now. Returns an upper bound on the
-    /// slots in use just after (exact if `released` was read fresh).
-    pub(crate) fn try_take(&self) -> Result<usize, NoRoom> {
+    /// Takes one slot if one is free now (and, for a newcomer, not promised
+    /// to a producer already woken for it: see "Fairness" in the module
+    /// docs). Returns an upper bound on the slots in use just after (exact
+    /// if `released` was read fresh).
+    pub(crate) fn try_take(&self, newcomer: bool) -> Result<usize, NoRoom> {
         if self.closed.load(SeqCst) {
             return Err(NoRoom::Closed);
         }
-        let mut admitted = self.producer.admitted.load(SeqCst);
-        let mut released = self.producer.seen_released.load(Relaxed);
+        if newcomer && self.signal.wake_in_flight() {
+            return Err(NoRoom::Full);
+        }
+        let admitted = self.producer.admitted.load(SeqCst);
+        let released = self.producer.seen_released.load(Relaxed);
+        self.take_from(admitted, released)
+    }
+
+    /// The admission loop of [`try_take`](Self::try_take), from a snapshot
+    /// of `admitted` and a (possibly stale) copy of `released`.
+    fn take_from(&self, mut admitted: usize, mut released: usize) -> Result<usize, NoRoom> {
         loop {
             if admitted.wrapping_sub(released) >= self.capacity {
-                // Looks full: only a fresh read of `released` can tell.
+                // Looks full: only fresh reads can tell. `admitted` is read
+                // again *after* `released`: every slot counted released was
+                // admitted before, so the new `admitted` is at least `fresh`
+                // and the difference cannot wrap (keeping the old snapshot,
+                // other producers' admissions released meanwhile would make
+                // it wrap and report a free queue full).
                 let fresh = self.released();
-                if fresh == released {
+                let now = self.producer.admitted.load(SeqCst);
+                if fresh == released && now == admitted {
+                    // Neither count moved since the snapshot that showed
+                    // `capacity` slots in use: it is full.
                     return Err(NoRoom::Full);
                 }
-                released = fresh;
                 // A plain store: racing producers may leave an older value
                 // here, which is still a value `released` once had, so the
                 // copy stays at or below it (only ever "fuller").
                 self.producer.seen_released.store(fresh, Relaxed);
+                (admitted, released) = (now, fresh);
                 continue;
             }
             match self.producer.admitted.compare_exchange_weak(
@@ -135,7 +167,7 @@ impl Slots {
     /// dropped future holds nothing.
     pub(crate) async fn take(&self) -> Result<usize, Closed> {
         self.signal
-            .wait_for(|| match self.try_take() {
+            .wait_for(|woken| match self.try_take(!woken) {
                 Ok(in_use) => Some(Ok(in_use)),
                 Err(NoRoom::Closed) => Some(Err(Closed)),
                 Err(NoRoom::Full) => None,
@@ -154,5 +186,33 @@ impl Slots {
     pub(crate) fn close(&self) {
         self.closed.store(true, SeqCst);
         self.signal.wake_all();
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// A producer whose snapshot of `admitted` went stale while other
+    /// producers admitted and consumers released past it (so `released` now
+    /// exceeds the snapshot) still finds the free slot: the admission loop
+    /// re-reads `admitted` with `released` instead of letting the difference
+    /// wrap into "full". (Before the fix this returned `Full` into an empty
+    /// queue; `tests/loom.rs` finds the interleaving on its own.)
+    #[test]
+    fn a_stale_admitted_snapshot_does_not_report_full() {
+        let slots = Slots::new(2);
+        slots.try_take(true).unwrap();
+        slots.try_take(true).unwrap();
+        slots.give(1);
+        // The stale view: two admitted, nothing seen released.
+        let (admitted, seen) = (2, 0);
+        // Meanwhile: the other item leaves, one more comes and goes.
+        slots.give(1);
+        slots.try_take(true).unwrap();
+        slots.give(1);
+        assert_eq!(slots.in_use(), 0);
+        assert!(slots.take_from(admitted, seen).is_ok());
+        assert_eq!(slots.in_use(), 1);
     }
 }

@@ -23,6 +23,7 @@ pub(crate) const STRIPES: usize = 4;
 
 /// The consumer stripe of the calling thread: threads get stripes in turn,
 /// the first time each one dequeues.
+#[cfg(not(loom))]
 pub(crate) fn stripe() -> usize {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     thread_local! {
@@ -31,6 +32,23 @@ pub(crate) fn stripe() -> usize {
     // During thread teardown the thread-local may be gone: any stripe is
     // correct, only the spread differs.
     STRIPE.try_with(|s| *s).unwrap_or(0)
+}
+
+/// Under loom every modelled thread runs on one OS thread, so a std
+/// thread-local would give them all one stripe: spread them by loom's
+/// thread number instead (its `Debug` form, `ThreadId(n)`, is the only
+/// public view of it that does not change from one execution to the next,
+/// and a model must replay identically).
+#[cfg(loom)]
+pub(crate) fn stripe() -> usize {
+    let id = format!("{:?}", loom::thread::current().id());
+    let n: usize = id
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .unwrap_or(0);
+    n % STRIPES
 }
 
 /// Upper bounds of the queue-wait histogram buckets in [`WaitStats::buckets`]:
@@ -111,8 +129,8 @@ impl WaitStats {
 /// [`Receiver::stats`](crate::Receiver::stats).
 ///
 /// The counters obey `enqueued == dequeued + evicted + shed + len` once no
-/// send or receive is in flight. Items refused at the door (`rejected`, and the
-/// `DropNewest` part of `dropped`) were never enqueued.
+/// send or receive is in flight. Items refused at the door (`rejected`) were
+/// never enqueued.
 ///
 /// # Examples
 ///
@@ -147,10 +165,10 @@ pub struct Stats {
     /// [`Overflow::Reject`](crate::Overflow::Reject), by `try_send` on a full
     /// queue, by `send_timeout` at its deadline, or as too heavy.
     pub rejected: u64,
-    /// Items dropped by policy: new items refused by
-    /// [`Overflow::DropNewest`](crate::Overflow::DropNewest) plus queued items
-    /// evicted by [`Overflow::DropOldest`](crate::Overflow::DropOldest). Each
-    /// was handed back to the sender that caused it.
+    /// Items dropped by policy: queued items evicted by
+    /// [`Overflow::DropOldest`](crate::Overflow::DropOldest), each handed back
+    /// to the sender whose item replaced it. (The only dropping policy today;
+    /// the field stays apart from `evicted` for policies to come.)
     pub dropped: u64,
     /// The part of `dropped` that was evicted from the queue (`DropOldest`).
     pub evicted: u64,
@@ -232,10 +250,6 @@ impl Counters {
 
     pub(crate) fn on_reject(&self) {
         self.producer.rejected.fetch_add(1, Relaxed);
-    }
-
-    pub(crate) fn on_drop_newest(&self) {
-        self.producer.dropped.fetch_add(1, Relaxed);
     }
 
     pub(crate) fn on_evict(&self) {

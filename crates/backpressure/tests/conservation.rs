@@ -19,6 +19,10 @@ enum Op {
     PermitSend,
     PermitDrop,
     Close,
+    /// `drain` mid-run (closes, takes what is queued).
+    Drain,
+    /// `send_timeout` in its own task.
+    SendTimeout(u64),
     Yield,
     /// Moves the paused clock (lets queue-delay shedding kick in).
     Advance(u64),
@@ -34,19 +38,15 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::PermitSend),
         1 => Just(Op::PermitDrop),
         1 => Just(Op::Close),
+        1 => Just(Op::Drain),
+        2 => (1u64..50).prop_map(Op::SendTimeout),
         2 => Just(Op::Yield),
         1 => (1u64..150).prop_map(Op::Advance),
     ]
 }
 
-fn overflow() -> impl Strategy<Value = Overflow> {
-    prop_oneof![
-        Just(Overflow::Wait),
-        Just(Overflow::Reject),
-        Just(Overflow::DropOldest),
-        Just(Overflow::DropNewest),
-    ]
-}
+/// Every overflow policy: each generated case runs under all of them.
+const POLICIES: [Overflow; 3] = [Overflow::Wait, Overflow::Reject, Overflow::DropOldest];
 
 /// Where each item ended up.
 #[derive(Default)]
@@ -56,21 +56,14 @@ struct Ledger {
     evicted: Vec<u32>,
     /// Items handed to the queue-delay shed callback.
     shed: Vec<u32>,
-    /// Refusals under `DropNewest` (counted as dropped by the queue).
-    dropped_newest: u64,
 }
 
 impl Ledger {
-    fn settle(&mut self, overflow: Overflow, result: Result<Option<u32>, SendError<u32>>) {
+    fn settle(&mut self, result: Result<Option<u32>, SendError<u32>>) {
         match result {
             Ok(None) => {}
             Ok(Some(old)) => self.evicted.push(old),
-            Err(err) => {
-                if overflow == Overflow::DropNewest && matches!(err, SendError::Full(_)) {
-                    self.dropped_newest += 1;
-                }
-                self.handed_back.push(err.into_inner());
-            }
+            Err(err) => self.handed_back.push(err.into_inner()),
         }
     }
 }
@@ -95,13 +88,13 @@ async fn run(capacity: usize, overflow: Overflow, codel: bool, ops: Vec<Op>) {
                 next_id += 1;
                 tasks.push(tokio::spawn(async move {
                     let result = tx.send(id).await;
-                    ledger.lock().unwrap().settle(overflow, result);
+                    ledger.lock().unwrap().settle(result);
                 }));
             }
             Op::TrySend => {
                 let result = tx.try_send(next_id).map_err(SendError::from);
                 next_id += 1;
-                ledger.lock().unwrap().settle(overflow, result);
+                ledger.lock().unwrap().settle(result);
             }
             Op::Recv => {
                 if let Ok(item) = rx.try_recv() {
@@ -129,12 +122,24 @@ async fn run(capacity: usize, overflow: Overflow, codel: bool, ops: Vec<Op>) {
                 if let Some(permit) = permits.pop() {
                     let result = permit.send(next_id).map(|()| None);
                     next_id += 1;
-                    ledger.lock().unwrap().settle(overflow, result);
+                    ledger.lock().unwrap().settle(result);
                 }
             }
             Op::PermitDrop => drop(permits.pop()),
             Op::Close => {
                 tx.close();
+            }
+            Op::Drain => {
+                let drained = rx.drain();
+                ledger.lock().unwrap().received.extend(drained);
+            }
+            Op::SendTimeout(ms) => {
+                let (tx, ledger, id) = (tx.clone(), Arc::clone(&ledger), next_id);
+                next_id += 1;
+                tasks.push(tokio::spawn(async move {
+                    let result = tx.send_timeout(id, Duration::from_millis(ms)).await;
+                    ledger.lock().unwrap().settle(result);
+                }));
             }
             Op::Yield => tokio::task::yield_now().await,
             Op::Advance(ms) => tokio::time::advance(Duration::from_millis(ms)).await,
@@ -154,6 +159,11 @@ async fn run(capacity: usize, overflow: Overflow, codel: bool, ops: Vec<Op>) {
 
     let mut ledger = ledger.lock().unwrap();
     ledger.received.extend(rest);
+    settle_up(&ledger, &rx.stats(), next_id);
+}
+
+/// Checks the ledger against the ids handed out and the queue's counters.
+fn settle_up(ledger: &Ledger, s: &evenkeel_backpressure::Stats, next_id: u32) {
     let mut all: Vec<u32> = ledger
         .received
         .iter()
@@ -166,35 +176,36 @@ async fn run(capacity: usize, overflow: Overflow, codel: bool, ops: Vec<Op>) {
     let expected: Vec<u32> = (0..next_id).collect();
     assert_eq!(all, expected, "every item accounted for exactly once");
 
-    let s = rx.stats();
     assert_eq!(s.len, 0);
     assert_eq!(s.enqueued, s.dequeued + s.evicted + s.shed);
     assert_eq!(s.shed, ledger.shed.len() as u64);
     assert_eq!(s.dequeued, ledger.received.len() as u64);
     assert_eq!(s.evicted, ledger.evicted.len() as u64);
-    assert_eq!(s.dropped, s.evicted + ledger.dropped_newest);
+    assert_eq!(s.dropped, s.evicted);
 }
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
     /// sent = received + handed back + evicted + shed (the counted drops),
-    /// exactly once each, for every policy, with and without queue-delay
-    /// shedding, over random interleavings of send, try_send, recv,
-    /// recv_many, reserve/permit, close and clock advances; the capacity is
+    /// exactly once each, under every overflow policy (each case runs under
+    /// all of them), with and without queue-delay shedding, over random
+    /// interleavings of send, send_timeout, try_send, recv, recv_many,
+    /// reserve/permit, close, drain and clock advances; the capacity is
     /// never exceeded and the stats agree with the ledger.
     #[test]
     fn every_item_is_accounted_for(
         capacity in 1usize..5,
-        overflow in overflow(),
         codel in any::<bool>(),
         ops in proptest::collection::vec(op(), 0..60),
     ) {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .start_paused(true)
-            .build()
-            .unwrap()
-            .block_on(run(capacity, overflow, codel, ops));
+        for overflow in POLICIES {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .start_paused(true)
+                .build()
+                .unwrap()
+                .block_on(run(capacity, overflow, codel, ops.clone()));
+        }
     }
 }

@@ -55,3 +55,29 @@ async fn drop_oldest_respects_permits() {
     assert_eq!(rx.len(), 2);
     assert_eq!(rx.drain(), [3, 4]);
 }
+
+/// A permit reserved before the last sender drops keeps the queue open for
+/// its one item: the send succeeds and receivers get the item, then the
+/// close. (Before the fix the last sender's drop closed the queue and the
+/// permit's send failed with `Closed`.)
+#[tokio::test(start_paused = true)]
+async fn a_permit_outlives_the_last_sender() {
+    let (tx, rx) = evenkeel_backpressure::bounded(2);
+    let permit = tx.reserve().await.unwrap();
+    drop(tx);
+    assert!(!rx.is_closed(), "the permit still counts as a sender");
+    permit.send("reserved").unwrap();
+    assert_eq!(rx.recv().await, Some("reserved"));
+    assert_eq!(rx.recv().await, None);
+}
+
+/// An unused permit dropped after the last sender closes the queue.
+#[tokio::test(start_paused = true)]
+async fn dropping_the_last_permit_closes_the_queue() {
+    let (tx, rx) = evenkeel_backpressure::bounded::<u8>(2);
+    let permit = tx.try_reserve().unwrap();
+    drop(tx);
+    drop(permit);
+    assert!(rx.is_closed());
+    assert_eq!(rx.recv().await, None);
+}

@@ -46,25 +46,6 @@ async fn reject_hands_back_new_item() {
     assert_eq!((s.enqueued, s.rejected, s.dropped), (2, 1, 0));
 }
 
-/// `DropNewest`: the new item is refused and handed back like `Reject`, but
-/// counted as dropped.
-#[tokio::test]
-async fn drop_newest_refuses_and_counts_dropped() {
-    let (tx, rx) = Queue::builder(1)
-        .overflow(Overflow::DropNewest)
-        .build()
-        .unwrap();
-    tx.send("kept").await.unwrap();
-    assert_eq!(tx.send("new").await.unwrap_err().into_inner(), "new");
-    assert!(matches!(
-        tx.try_send("newer"),
-        Err(TrySendError::Full("newer"))
-    ));
-    assert_eq!(rx.recv().await, Some("kept"));
-    let s = rx.stats();
-    assert_eq!((s.rejected, s.dropped, s.evicted), (0, 2, 0));
-}
-
 /// `DropOldest`: on a full queue the new item is admitted and the oldest is
 /// evicted and handed back; order of the survivors is kept.
 #[tokio::test]
