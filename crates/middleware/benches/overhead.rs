@@ -145,6 +145,9 @@ fn stacks<S>(c: &mut Criterion, group: &str, inner: S)
 where
     S: Service<u64, Error = Infallible> + Clone + Send + 'static,
     S::Future: Send,
+    // The drain and the bulkhead hold their guard until the response is
+    // complete; a plain number is complete on arrival.
+    S::Response: evenkeel_middleware::ResponseHold<Held = S::Response>,
 {
     let second = Duration::from_secs(1);
     let g = group;
