@@ -73,8 +73,9 @@ mod report;
 mod run;
 mod spill;
 mod stack;
-mod store;
+pub mod store;
 mod supervise;
+mod table;
 #[cfg(test)]
 mod tests;
 mod worker;
@@ -86,4 +87,4 @@ pub use job::{JobId, JobRequest, JobSpec, Limits, MAX_WORK_MS};
 pub use metrics::{CircuitState, InFlight, Metrics, Phase, QueueSnapshot};
 pub use run::{DrainOutcome, serve};
 pub use spill::{SpilledJob, load as load_spill, write as write_spill};
-pub use store::{Accounting, JobState, JobStore, JobView};
+pub use table::{Accounting, JobState, JobStore, JobView};

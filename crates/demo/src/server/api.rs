@@ -37,7 +37,7 @@ use super::extract::{ApiJson, BodyLimit};
 use super::intake::Intake;
 use super::job::{JobId, JobRequest, Limits};
 use super::metrics::Metrics;
-use super::store::JobStore;
+use super::table::JobStore;
 
 /// Everything the handlers share.
 #[derive(Debug, Clone)]

@@ -42,7 +42,7 @@ use super::downstream_client::{self, DownstreamClient, DownstreamError};
 use super::intake::Ticket;
 use super::job::{JobId, JobSpec};
 use super::metrics::{InFlight, Metrics};
-use super::store::JobStore;
+use super::table::JobStore;
 
 /// The retry and timeout knobs every job shares.
 #[derive(Debug, Clone, Copy)]

@@ -30,7 +30,7 @@ use super::config::OverflowPolicy;
 use super::error::ApiError;
 use super::job::{JobId, JobSpec};
 use super::metrics::QueueSnapshot;
-use super::store::JobStore;
+use super::table::JobStore;
 
 /// What travels through the queue: the job id, and the drain guard that
 /// keeps the drain open until the job is finished.

@@ -40,6 +40,22 @@ impl JobId {
     pub fn random() -> Self {
         Self(rand::random())
     }
+
+    /// The id's 64 bits (how the job store keys it).
+    ///
+    /// ```
+    /// use evenkeel_demo::server::JobId;
+    /// let id = JobId::random();
+    /// assert_eq!(JobId::from_u64(id.as_u64()), id);
+    /// ```
+    pub const fn as_u64(self) -> u64 {
+        self.0
+    }
+
+    /// The id with these 64 bits.
+    pub const fn from_u64(bits: u64) -> Self {
+        Self(bits)
+    }
 }
 
 impl fmt::Display for JobId {

@@ -28,7 +28,7 @@ use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use super::store::JobStore;
+use super::table::JobStore;
 
 /// The queue's numbers at one instant, read at scrape time.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

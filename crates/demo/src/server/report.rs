@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::config::LogFormat;
 use super::run::{DrainOutcome, say};
-use super::store::Accounting;
+use super::table::Accounting;
 
 #[derive(Serialize)]
 struct FinalRecord {

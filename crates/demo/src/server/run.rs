@@ -65,8 +65,8 @@ use super::metrics::{Metrics, Phase, QueueSnapshot};
 use super::report;
 use super::spill;
 use super::stack;
-use super::store::JobStore;
 use super::supervise;
+use super::table::JobStore;
 
 /// How the drain ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

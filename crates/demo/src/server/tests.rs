@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::job::{JobId, JobRequest, JobSpec, Limits};
 use super::spill::{self, SpilledJob};
-use super::store::{JobState, JobStore};
+use super::table::{JobState, JobStore};
 
 fn spec(n: u64) -> JobSpec {
     JobSpec {
