@@ -233,3 +233,18 @@ async fn an_enqueue_on_one_server_wakes_idle_workers_on_another() {
         .expect("the notification wakes the idle worker");
     assert_eq!(idle.claim(1, conformance::LEASE).await.expect("claim").len(), 1);
 }
+
+/// With group commit off (the benchmark's naive baseline) every enqueue
+/// commits alone, with the same answers: admission, idempotency, order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_group_commit_the_answers_are_the_same() {
+    let Some(base) = base_url("no group commit") else { return };
+    let make = |mut options: StoreOptions| {
+        let base = base.clone();
+        options.group_commit = false;
+        async move { store_on(&fresh_database(&base).await, options).await }
+    };
+    conformance::check_enqueue_claim_ack(make).await;
+    conformance::check_full(make).await;
+    conformance::check_idempotency(make).await;
+}
