@@ -70,6 +70,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 pub use self::redb::RedbStore;
+pub(crate) use clock::millis as clock_millis;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::StoreError;
 pub use memory::MemoryStore;
