@@ -61,6 +61,7 @@
 //!   `report`: the final accounting record.
 
 mod api;
+mod books;
 mod config;
 mod downstream_client;
 mod error;
@@ -71,20 +72,18 @@ mod job;
 mod metrics;
 mod report;
 mod run;
-mod spill;
 mod stack;
 pub mod store;
 mod supervise;
-mod table;
 #[cfg(test)]
 mod tests;
 mod worker;
 
-pub use config::{LogFormat, OverflowPolicy, ServeArgs, parse_duration};
+pub use books::Accounting;
+pub use config::{LogFormat, OverflowPolicy, ServeArgs, StoreKind, parse_duration};
 pub use error::{ApiError, RejectReason};
 pub use extract::{ApiJson, BodyLimit, parse as parse_json};
 pub use job::{JobId, JobRequest, JobSpec, Limits, MAX_WORK_MS};
 pub use metrics::{CircuitState, InFlight, Metrics, Phase, QueueSnapshot};
 pub use run::{DrainOutcome, serve};
-pub use spill::{SpilledJob, load as load_spill, write as write_spill};
-pub use table::{Accounting, JobState, JobStore, JobView};
+pub use store::{JobState, JobStore};

@@ -73,9 +73,17 @@ async fn redb_jobs_survive_a_reopen_and_leases_are_recovered() {
         .await
         .expect("enqueue")
         .id();
-    let first = store.claim(1, conformance::LEASE).await.expect("claim");
+    let first = store
+        .claim(1, conformance::LEASE)
+        .await
+        .expect("claim")
+        .jobs;
     store.ack(first[0].lease).await.expect("ack");
-    let second = store.claim(1, conformance::LEASE).await.expect("claim");
+    let second = store
+        .claim(1, conformance::LEASE)
+        .await
+        .expect("claim")
+        .jobs;
     assert_eq!(second[0].lease.id, leased);
     drop(store); // as if the process died holding the lease
 
@@ -98,7 +106,11 @@ async fn redb_jobs_survive_a_reopen_and_leases_are_recovered() {
         (leased_again.state, leased_again.attempts),
         (JobState::Queued, 1)
     );
-    let claims = store.claim(5, conformance::LEASE).await.expect("claim");
+    let claims = store
+        .claim(5, conformance::LEASE)
+        .await
+        .expect("claim")
+        .jobs;
     let ids: Vec<_> = claims
         .iter()
         .map(|c| (c.lease.id, c.lease.attempt))

@@ -11,7 +11,7 @@ use crate::harness::{Scratch, Server, metric};
 async fn a_job_that_always_fails_dies_after_its_attempts() {
     let scratch = Scratch::new("dead");
     let server = Server::start(
-        &scratch.spill(),
+        &scratch.data(),
         &["--retry-initial", "1ms", "--retry-max", "5ms"],
     )
     .await;
@@ -47,7 +47,7 @@ async fn a_job_that_always_fails_dies_after_its_attempts() {
 async fn a_panicking_job_is_retried_and_its_worker_restarted() {
     let scratch = Scratch::new("panic");
     let server = Server::start(
-        &scratch.spill(),
+        &scratch.data(),
         &["--workers", "1", "--retry-initial", "1ms"],
     )
     .await;

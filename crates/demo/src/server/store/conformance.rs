@@ -56,7 +56,7 @@ pub fn options() -> (StoreOptions, ManualClock) {
 }
 
 async fn claim_one<S: JobStore>(store: &S) -> Claimed {
-    let mut claimed = store.claim(1, LEASE).await.expect("claim");
+    let mut claimed = store.claim(1, LEASE).await.expect("claim").jobs;
     assert_eq!(claimed.len(), 1, "one ready job must be claimable");
     claimed.remove(0)
 }
@@ -136,7 +136,7 @@ where
     assert_eq!(claimed.lease.id, second.id());
     store.ack(claimed.lease).await.expect("ack");
     assert!(
-        store.claim(5, LEASE).await.expect("claim").is_empty(),
+        store.claim(5, LEASE).await.expect("claim").jobs.is_empty(),
         "nothing left"
     );
     let stats = store.stats().await.expect("stats");
@@ -160,12 +160,12 @@ where
         .id();
     let first = claim_one(&store).await;
     assert!(
-        store.claim(1, LEASE).await.expect("claim").is_empty(),
+        store.claim(1, LEASE).await.expect("claim").jobs.is_empty(),
         "a live lease hides the job"
     );
     clock.advance(LEASE - Duration::from_millis(1));
     assert!(
-        store.claim(1, LEASE).await.expect("claim").is_empty(),
+        store.claim(1, LEASE).await.expect("claim").jobs.is_empty(),
         "not expired yet"
     );
     clock.advance(Duration::from_millis(2));
@@ -240,7 +240,7 @@ where
     );
     clock.advance(LEASE + Duration::from_secs(1));
     assert!(
-        store.claim(1, LEASE).await.expect("claim").is_empty(),
+        store.claim(1, LEASE).await.expect("claim").jobs.is_empty(),
         "the extended lease holds"
     );
     store.ack(extended).await.expect("the current holder acks");
@@ -289,7 +289,7 @@ where
     assert_eq!((stats.ready, stats.delayed), (0, 1), "{stats:?}");
     clock.advance(Duration::from_millis(4_999));
     assert!(
-        store.claim(1, LEASE).await.expect("claim").is_empty(),
+        store.claim(1, LEASE).await.expect("claim").jobs.is_empty(),
         "still delayed"
     );
     clock.advance(Duration::from_millis(1));
@@ -367,7 +367,7 @@ where
         clock.advance(LEASE + Duration::from_secs(1));
     }
     assert!(
-        store.claim(1, LEASE).await.expect("claim").is_empty(),
+        store.claim(1, LEASE).await.expect("claim").jobs.is_empty(),
         "a poison pill is not run a third time"
     );
     let record = store.get(poison).await.expect("get").expect("kept");
@@ -592,7 +592,7 @@ where
             tokio::spawn(async move {
                 let mut mine = Vec::new();
                 loop {
-                    let batch = store.claim(3, LEASE).await.expect("claim");
+                    let batch = store.claim(3, LEASE).await.expect("claim").jobs;
                     if batch.is_empty() {
                         return mine;
                     }

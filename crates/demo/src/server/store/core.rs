@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::StoreError;
 use super::types::{
-    Claimed, Enqueued, JobRecord, JobState, Lease, Nacked, NewJob, StoreOptions, StoreStats,
+    Claimed, Claims, Enqueued, JobRecord, JobState, Lease, Nacked, NewJob, StoreOptions, StoreStats,
 };
 use crate::server::job::{JobId, JobSpec};
 
@@ -195,7 +195,7 @@ impl Core {
         Ok(Enqueued::Created(job.id))
     }
 
-    pub(crate) fn claim(&mut self, max: usize, lease_ms: u64, now: u64) -> Vec<Claimed> {
+    pub(crate) fn claim(&mut self, max: usize, lease_ms: u64, now: u64) -> Claims {
         // Expired leases come back first, ready since their expiry.
         let expired: Vec<JobId> = self
             .leased
@@ -206,8 +206,8 @@ impl Core {
         for id in expired {
             self.update(id, |r| r.stage = Stage::Waiting);
         }
-        let mut out = Vec::new();
-        while out.len() < max {
+        let mut out = Claims::default();
+        while out.jobs.len() < max {
             let Some(&(at, seq, id)) = self.waiting.first() else {
                 break;
             };
@@ -225,6 +225,7 @@ impl Core {
                 // attempt died with its lease (a poison pill).
                 let reason = poison_reason(rec.attempts, rec.error.clone());
                 self.finish(id, Stage::Dead, now, Some(reason));
+                out.dead_lettered.push(id);
                 continue;
             }
             self.update(id, |r| {
@@ -234,7 +235,7 @@ impl Core {
                 r.at = now.saturating_add(lease_ms);
             });
             if let Some(rec) = self.recs.get(&id) {
-                out.push(Claimed {
+                out.jobs.push(Claimed {
                     lease: lease_of(rec),
                     spec: rec.spec.clone().unwrap_or_else(empty_spec),
                     enqueued_at_ms: rec.enqueued_at,

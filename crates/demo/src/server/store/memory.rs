@@ -16,7 +16,7 @@ use tokio::sync::Notify;
 
 use super::clock::{Clock, millis};
 use super::core::Core;
-use super::types::{Claimed, Enqueued, JobRecord, Lease, Nacked, NewJob, StoreOptions, StoreStats};
+use super::types::{Claims, Enqueued, JobRecord, Lease, Nacked, NewJob, StoreOptions, StoreStats};
 use super::{JobStore, StoreFuture};
 use crate::server::job::JobId;
 
@@ -100,7 +100,7 @@ impl JobStore for MemoryStore {
         Box::pin(std::future::ready(out))
     }
 
-    fn claim(&self, max: usize, lease_for: Duration) -> StoreFuture<'_, Vec<Claimed>> {
+    fn claim(&self, max: usize, lease_for: Duration) -> StoreFuture<'_, Claims> {
         let out = self.apply(false, |core, now| core.claim(max, millis(lease_for), now));
         Box::pin(std::future::ready(Ok(out)))
     }

@@ -71,11 +71,12 @@ use std::pin::Pin;
 use std::time::Duration;
 
 pub use self::redb::RedbStore;
+pub(crate) use clock::millis as clock_millis;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::StoreError;
 pub use memory::MemoryStore;
 pub use types::{
-    Claimed, Enqueued, JobRecord, JobState, Lease, Nacked, NewJob, StoreOptions, StoreStats,
+    Claimed, Claims, Enqueued, JobRecord, JobState, Lease, Nacked, NewJob, StoreOptions, StoreStats,
 };
 
 use super::job::JobId;
@@ -110,8 +111,8 @@ pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>>
 ///                      downstream: false, panic: false, max_attempts: 3 };
 /// let id = store.enqueue(NewJob::new(spec)).await.unwrap().id();
 /// let claimed = store.claim(1, Duration::from_secs(30)).await.unwrap();
-/// assert_eq!(claimed[0].lease.id, id);
-/// store.ack(claimed[0].lease).await.unwrap();
+/// assert_eq!(claimed.jobs[0].lease.id, id);
+/// store.ack(claimed.jobs[0].lease).await.unwrap();
 /// assert_eq!(store.stats().await.unwrap().succeeded, 1);
 /// # });
 /// ```
@@ -129,13 +130,14 @@ pub trait JobStore: Send + Sync + fmt::Debug + 'static {
 
     /// Leases up to `max` ready jobs (oldest first) for `lease_for`, each
     /// with its attempt number bumped and stored. A job already claimed
-    /// `max_attempts` times is dead-lettered here instead of returned.
-    /// Returns an empty vector when nothing is ready.
+    /// `max_attempts` times is dead-lettered here instead of returned (and
+    /// listed in [`Claims::dead_lettered`]). `jobs` is empty when nothing
+    /// is ready.
     ///
     /// # Errors
     ///
     /// [`StoreError::Closed`] or [`StoreError::Storage`].
-    fn claim(&self, max: usize, lease_for: Duration) -> StoreFuture<'_, Vec<Claimed>>;
+    fn claim(&self, max: usize, lease_for: Duration) -> StoreFuture<'_, Claims>;
 
     /// Extends a live lease to `lease_for` from now (a heartbeat for a
     /// long job) and returns the new lease.

@@ -55,7 +55,7 @@ use tokio::sync::{Notify, oneshot};
 use super::clock::{Clock, millis};
 use super::core::{Core, Rec};
 use super::memory::wait_until;
-use super::types::{Claimed, Enqueued, JobRecord, Lease, Nacked, NewJob, StoreOptions, StoreStats};
+use super::types::{Claims, Enqueued, JobRecord, Lease, Nacked, NewJob, StoreOptions, StoreStats};
 use super::{JobStore, StoreError, StoreFuture};
 use crate::server::job::JobId;
 
@@ -296,7 +296,7 @@ impl JobStore for RedbStore {
         self.submit(move |core, now| core.enqueue(job, now))
     }
 
-    fn claim(&self, max: usize, lease_for: Duration) -> StoreFuture<'_, Vec<Claimed>> {
+    fn claim(&self, max: usize, lease_for: Duration) -> StoreFuture<'_, Claims> {
         self.submit(move |core, now| Ok(core.claim(max, millis(lease_for), now)))
     }
 

@@ -117,6 +117,16 @@ pub struct Claimed {
     pub last_error: Option<String>,
 }
 
+/// What [`claim`](super::JobStore::claim) did.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Claims {
+    /// The jobs leased to the caller, oldest first.
+    pub jobs: Vec<Claimed>,
+    /// Jobs the claim dead-lettered instead of leasing: claimed
+    /// `max_attempts` times before and never finished (poison pills).
+    pub dead_lettered: Vec<JobId>,
+}
+
 /// What [`nack`](super::JobStore::nack) did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Nacked {
