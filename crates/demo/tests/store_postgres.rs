@@ -12,7 +12,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use evenkeel_demo::server::store::postgres::{PostgresOptions, PostgresStore};
-use evenkeel_demo::server::store::{Enqueued, JobStore, NewJob, StoreError, StoreOptions, conformance};
+use evenkeel_demo::server::store::{
+    Enqueued, JobStore, NewJob, StoreError, StoreOptions, conformance,
+};
 use pg_support::{base_url, fresh_database, query, with_dbname};
 
 /// A store on a database of its own.
@@ -58,7 +60,10 @@ fn test_database_urls_keep_everything_but_the_name() {
         "postgres://u:p@127.0.0.1:5432/t1?sslmode=disable"
     );
     assert_eq!(with_dbname("postgresql://h", "t2"), "postgresql://h/t2");
-    assert_eq!(with_dbname("host=h user=u", "t3"), "host=h user=u dbname=t3");
+    assert_eq!(
+        with_dbname("host=h user=u", "t3"),
+        "host=h user=u dbname=t3"
+    );
 }
 
 /// Four servers starting at once on an empty database apply each migration
@@ -66,7 +71,9 @@ fn test_database_urls_keep_everything_but_the_name() {
 /// applies nothing and keeps the jobs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrations_are_applied_once_under_concurrent_starts() {
-    let Some(base) = base_url("migrations") else { return };
+    let Some(base) = base_url("migrations") else {
+        return;
+    };
     let url = fresh_database(&base).await;
     let starts: Vec<_> = (0..4)
         .map(|_| {
@@ -87,7 +94,10 @@ async fn migrations_are_applied_once_under_concurrent_starts() {
         .id();
     drop(stores);
     let again = store_on(&url, StoreOptions::default()).await;
-    assert!(again.get(id).await.expect("get").is_some(), "the job survived the restart");
+    assert!(
+        again.get(id).await.expect("get").is_some(),
+        "the job survived the restart"
+    );
     let versions = query(&url, "SELECT version FROM evenkeel_schema_migrations").await;
     assert_eq!(versions.len(), 1, "a restart applies nothing");
 }
@@ -96,10 +106,16 @@ async fn migrations_are_applied_once_under_concurrent_starts() {
 /// with an error that says so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_newer_schema_is_refused() {
-    let Some(base) = base_url("newer schema") else { return };
+    let Some(base) = base_url("newer schema") else {
+        return;
+    };
     let url = fresh_database(&base).await;
     drop(store_on(&url, StoreOptions::default()).await);
-    query(&url, "INSERT INTO evenkeel_schema_migrations (version, name) VALUES (999, 'future')").await;
+    query(
+        &url,
+        "INSERT INTO evenkeel_schema_migrations (version, name) VALUES (999, 'future')",
+    )
+    .await;
     let refused = PostgresStore::connect(&url, StoreOptions::default()).await;
     match refused {
         Err(StoreError::Storage(e)) => assert!(e.to_string().contains("newer"), "{e}"),
@@ -111,7 +127,9 @@ async fn a_newer_schema_is_refused() {
 /// exactly 5 jobs between them; the rest are refused with `Full`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admission_holds_across_servers() {
-    let Some(base) = base_url("admission") else { return };
+    let Some(base) = base_url("admission") else {
+        return;
+    };
     let url = fresh_database(&base).await;
     let options = StoreOptions {
         capacity: 5,
@@ -121,7 +139,11 @@ async fn admission_holds_across_servers() {
     let b = Arc::new(store_on(&url, options).await);
     let tasks: Vec<_> = (0..20)
         .map(|n| {
-            let store = if n % 2 == 0 { Arc::clone(&a) } else { Arc::clone(&b) };
+            let store = if n % 2 == 0 {
+                Arc::clone(&a)
+            } else {
+                Arc::clone(&b)
+            };
             tokio::spawn(async move { store.enqueue(NewJob::new(conformance::spec(n, 3))).await })
         })
         .collect();
@@ -141,13 +163,19 @@ async fn admission_holds_across_servers() {
 /// and both answers carry its id.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_idempotency_key_one_job_across_servers() {
-    let Some(base) = base_url("idempotency across servers") else { return };
+    let Some(base) = base_url("idempotency across servers") else {
+        return;
+    };
     let url = fresh_database(&base).await;
     let a = Arc::new(store_on(&url, StoreOptions::default()).await);
     let b = Arc::new(store_on(&url, StoreOptions::default()).await);
     let tasks: Vec<_> = (0..10)
         .map(|n| {
-            let store = if n % 2 == 0 { Arc::clone(&a) } else { Arc::clone(&b) };
+            let store = if n % 2 == 0 {
+                Arc::clone(&a)
+            } else {
+                Arc::clone(&b)
+            };
             tokio::spawn(async move {
                 let job = NewJob::new(conformance::spec(n, 3)).idempotency_key("same");
                 store.enqueue(job).await.expect("enqueue")
@@ -169,21 +197,36 @@ async fn one_idempotency_key_one_job_across_servers() {
 /// exactly once while its lease is live.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn claimers_on_two_servers_never_share_a_job() {
-    let Some(base) = base_url("claims across servers") else { return };
+    let Some(base) = base_url("claims across servers") else {
+        return;
+    };
     let url = fresh_database(&base).await;
     let a = Arc::new(store_on(&url, StoreOptions::default()).await);
     let b = Arc::new(store_on(&url, StoreOptions::default()).await);
     let mut ids = HashSet::new();
     for n in 0..300 {
-        ids.insert(a.enqueue(NewJob::new(conformance::spec(n, 3))).await.expect("enqueue").id());
+        ids.insert(
+            a.enqueue(NewJob::new(conformance::spec(n, 3)))
+                .await
+                .expect("enqueue")
+                .id(),
+        );
     }
     let claimers: Vec<_> = (0..8)
         .map(|n| {
-            let store = if n % 2 == 0 { Arc::clone(&a) } else { Arc::clone(&b) };
+            let store = if n % 2 == 0 {
+                Arc::clone(&a)
+            } else {
+                Arc::clone(&b)
+            };
             tokio::spawn(async move {
                 let mut mine = Vec::new();
                 loop {
-                    let batch = store.claim(4, conformance::LEASE).await.expect("claim");
+                    let batch = store
+                        .claim(4, conformance::LEASE)
+                        .await
+                        .expect("claim")
+                        .jobs;
                     if batch.is_empty() {
                         return mine;
                     }
@@ -209,7 +252,9 @@ async fn claimers_on_two_servers_never_share_a_job() {
 /// enqueue, long before its poll interval (a minute here) would wake it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_enqueue_on_one_server_wakes_idle_workers_on_another() {
-    let Some(base) = base_url("notify") else { return };
+    let Some(base) = base_url("notify") else {
+        return;
+    };
     let url = fresh_database(&base).await;
     let config = url.parse().expect("url");
     let slow_poll = PostgresOptions {
@@ -227,18 +272,29 @@ async fn an_enqueue_on_one_server_wakes_idle_workers_on_another() {
         () = &mut wait => panic!("woke with nothing to do"),
         () = std::future::ready(()) => {}
     }
-    busy.enqueue(NewJob::new(conformance::spec(1, 3))).await.expect("enqueue");
+    busy.enqueue(NewJob::new(conformance::spec(1, 3)))
+        .await
+        .expect("enqueue");
     tokio::time::timeout(Duration::from_secs(10), wait)
         .await
         .expect("the notification wakes the idle worker");
-    assert_eq!(idle.claim(1, conformance::LEASE).await.expect("claim").len(), 1);
+    assert_eq!(
+        idle.claim(1, conformance::LEASE)
+            .await
+            .expect("claim")
+            .jobs
+            .len(),
+        1
+    );
 }
 
 /// With group commit off (the benchmark's naive baseline) every enqueue
 /// commits alone, with the same answers: admission, idempotency, order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_group_commit_the_answers_are_the_same() {
-    let Some(base) = base_url("no group commit") else { return };
+    let Some(base) = base_url("no group commit") else {
+        return;
+    };
     let make = |mut options: StoreOptions| {
         let base = base.clone();
         options.group_commit = false;

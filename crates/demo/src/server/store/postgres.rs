@@ -45,8 +45,8 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::clock::millis;
 use super::{
-    Claimed, Clock, Enqueued, JobRecord, JobStore, Lease, Nacked, NewJob, StoreError,
-    StoreFuture, StoreOptions, StoreStats,
+    Claims, Clock, Enqueued, JobRecord, JobStore, Lease, Nacked, NewJob, StoreError, StoreFuture,
+    StoreOptions, StoreStats,
 };
 use crate::server::job::JobId;
 use writer::{Admission, Pending};
@@ -175,7 +175,11 @@ impl PostgresStore {
             let mut client = pool.get().await.map_err(StoreError::storage)?;
             let applied = schema::migrate(&mut client).await?;
             if applied > 0 {
-                tracing::info!(applied, version = schema::latest(), "job store: schema migrated");
+                tracing::info!(
+                    applied,
+                    version = schema::latest(),
+                    "job store: schema migrated"
+                );
             }
         }
         let admission = Admission {
@@ -189,7 +193,10 @@ impl PostgresStore {
         // Wait for `LISTEN`, so that a job enqueued by another server after
         // this returns wakes this one. Should it not come up, the store
         // still works: idle workers fall back to polling.
-        if tokio::time::timeout(LISTEN_READY_WAIT, listening).await.is_err() {
+        if tokio::time::timeout(LISTEN_READY_WAIT, listening)
+            .await
+            .is_err()
+        {
             tracing::warn!("job store: LISTEN is not up yet; idle workers poll until it is");
         }
         let retention_ms = millis(options.retention);
@@ -288,7 +295,7 @@ impl JobStore for PostgresStore {
         Box::pin(self.enqueue_one(job))
     }
 
-    fn claim(&self, max: usize, lease_for: Duration) -> StoreFuture<'_, Vec<Claimed>> {
+    fn claim(&self, max: usize, lease_for: Duration) -> StoreFuture<'_, Claims> {
         Box::pin(async move {
             let client = self.client().await?;
             let now = self.clock.now_ms();

@@ -15,7 +15,7 @@ use tokio_postgres::Row;
 use super::{from_db_id, from_db_ms, to_db_id, to_db_ms};
 use crate::server::job::JobSpec;
 use crate::server::store::{
-    Claimed, JobRecord, JobState, Lease, Nacked, StoreError, StoreStats,
+    Claimed, Claims, JobRecord, JobState, Lease, Nacked, StoreError, StoreStats,
 };
 
 fn db(e: tokio_postgres::Error) -> StoreError {
@@ -57,11 +57,11 @@ pub(crate) async fn claim(
     max: usize,
     now: u64,
     until: u64,
-) -> Result<Vec<Claimed>, StoreError> {
+) -> Result<Claims, StoreError> {
     let statement = client.prepare_cached(CLAIM).await.map_err(db)?;
-    let mut out = Vec::new();
-    while out.len() < max {
-        let want = max - out.len();
+    let mut out = Claims::default();
+    while out.jobs.len() < max {
+        let want = max - out.jobs.len();
         let limit = i64::try_from(want).unwrap_or(i64::MAX);
         let rows = client
             .query(&statement, &[&to_db_ms(now), &limit, &to_db_ms(until)])
@@ -72,11 +72,13 @@ pub(crate) async fn claim(
             let order: (i64, i64) = (row.get(8), row.get(9));
             if row.get::<_, &str>(1) == "leased" {
                 picked.push((order, claimed(row)?));
+            } else {
+                out.dead_lettered.push(from_db_id(row.get(0)));
             }
         }
         // RETURNING does not keep the picking order; restore it.
         picked.sort_by_key(|(order, _)| *order);
-        out.extend(picked.into_iter().map(|(_, c)| c));
+        out.jobs.extend(picked.into_iter().map(|(_, c)| c));
         if rows.len() < want {
             // Nothing more is claimable. (A full batch with poison pills in
             // it leaves room: pick again for it.)
@@ -155,7 +157,9 @@ pub(crate) async fn ack(client: &Client, lease: Lease, now: u64) -> Result<(), S
         "UPDATE evenkeel_jobs SET stage = 'succeeded', at_ms = $3, spec = NULL, error = NULL
          {HELD} RETURNING id"
     );
-    fenced(client, &sql, lease, &[&to_db_ms(now)]).await.map(drop)
+    fenced(client, &sql, lease, &[&to_db_ms(now)])
+        .await
+        .map(drop)
 }
 
 pub(crate) async fn nack(
@@ -173,7 +177,13 @@ pub(crate) async fn nack(
              error = $5::text
          {HELD} RETURNING stage, at_ms"
     );
-    let row = fenced(client, &sql, lease, &[&to_db_ms(now), &to_db_ms(run_at), &error]).await?;
+    let row = fenced(
+        client,
+        &sql,
+        lease,
+        &[&to_db_ms(now), &to_db_ms(run_at), &error],
+    )
+    .await?;
     Ok(if row.get::<_, &str>(0) == "dead" {
         Nacked::Dead
     } else {
@@ -193,7 +203,9 @@ pub(crate) async fn dead_letter(
         "UPDATE evenkeel_jobs SET stage = 'dead', at_ms = $3, spec = NULL, error = $4
          {HELD} RETURNING id"
     );
-    fenced(client, &sql, lease, &[&to_db_ms(now), &reason]).await.map(drop)
+    fenced(client, &sql, lease, &[&to_db_ms(now), &reason])
+        .await
+        .map(drop)
 }
 
 /// Back to waiting, at the front (ready since it was enqueued), and the
