@@ -66,6 +66,7 @@ use super::job::Limits;
 use super::metrics::{Metrics, Phase, QueueSnapshot};
 use super::report::{self, Closing};
 use super::stack;
+use super::store::postgres::{PostgresOptions, PostgresStore};
 use super::store::{JobStore, MemoryStore, RedbStore, StoreOptions};
 use super::supervise;
 
@@ -199,10 +200,17 @@ pub(crate) async fn open_store(args: &ServeArgs) -> anyhow::Result<Arc<dyn JobSt
         retention: args.retention,
         ..StoreOptions::default()
     };
-    if args.database_url.is_some() {
-        anyhow::bail!(
-            "--database-url: this build has no PostgreSQL job store; use the embedded store (--data-dir)"
-        );
+    if let Some(url) = &args.database_url {
+        let pg = PostgresOptions {
+            pool_size: usize::from(args.workers) + 8,
+            ..PostgresOptions::default()
+        };
+        let config = url.parse().context("--database-url is not a PostgreSQL URL")?;
+        let store = PostgresStore::connect_with(config, options, pg)
+            .await
+            .context("opening the PostgreSQL job store")?;
+        tracing::info!("job store: PostgreSQL (shared)");
+        return Ok(Arc::new(store));
     }
     Ok(match args.store {
         StoreKind::Memory => {
