@@ -205,7 +205,9 @@ pub(crate) async fn open_store(args: &ServeArgs) -> anyhow::Result<Arc<dyn JobSt
             pool_size: usize::from(args.workers) + 8,
             ..PostgresOptions::default()
         };
-        let config = url.parse().context("--database-url is not a PostgreSQL URL")?;
+        let config = url
+            .parse()
+            .context("--database-url is not a PostgreSQL URL")?;
         let store = PostgresStore::connect_with(config, options, pg)
             .await
             .context("opening the PostgreSQL job store")?;
