@@ -224,6 +224,39 @@ impl Server {
         }
     }
 
+    /// `POST /jobs` with a JSON body; `None` when the connection failed
+    /// (the server died) or took longer than `PATIENCE`.
+    pub(crate) async fn try_post_job(&self, body: &Value) -> Option<Answer> {
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri(format!("http://{}/jobs", self.addr))
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(serde_json::to_vec(body).unwrap())))
+            .unwrap();
+        let response = tokio::time::timeout(PATIENCE, self.client.request(request))
+            .await
+            .ok()?
+            .ok()?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.ok()?.to_bytes();
+        Some(Answer {
+            status,
+            headers,
+            json: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            text: String::from_utf8_lossy(&bytes).into_owned(),
+        })
+    }
+
+    /// Kills the process with SIGKILL and waits for it to be gone.
+    pub(crate) async fn kill9(mut self) -> ExitStatus {
+        self.signal(Signal::SIGKILL);
+        tokio::time::timeout(PATIENCE, self.child.wait())
+            .await
+            .expect("a killed server is gone in time")
+            .expect("wait for the server")
+    }
+
     /// `POST /jobs` with a JSON body.
     pub(crate) async fn post_job(&self, body: &Value) -> Answer {
         self.request(
