@@ -22,6 +22,7 @@ use crate::load::client::{HttpClient, get, http_client};
 use crate::load::{self, JobMix, LoadConfig, Mode, ProgressMode, Summary};
 
 mod crash;
+mod postgres;
 mod shutdown;
 
 /// How long the downstream stays dark in the outage scene.
