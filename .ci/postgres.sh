@@ -21,6 +21,17 @@ set -euo pipefail
 
 log() { echo "postgres.sh: $*" >&2; }
 
+# The newest Debian-packaged server's bin directory (client-only ones skipped).
+server_dir() {
+  local dir
+  for dir in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -rV); do
+    if [[ -x "$dir/initdb" && -x "$dir/pg_ctl" ]]; then
+      echo "$dir"
+      return
+    fi
+  done
+}
+
 # The directory holding initdb, pg_ctl and postgres, installing them if needed.
 find_bin() {
   if [[ -n "${EVENKEEL_PG_BIN:-}" ]]; then
@@ -28,8 +39,8 @@ find_bin() {
     return
   fi
   local dir
-  dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
-  if [[ -n "$dir" && -x "$dir/initdb" ]]; then
+  dir=$(server_dir)
+  if [[ -n "$dir" ]]; then
     echo "$dir"
     return
   fi
@@ -50,8 +61,8 @@ find_bin() {
     apt-get install -y -qq --no-install-recommends \
       -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
       postgresql >&2
-    dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
-    if [[ -n "$dir" && -x "$dir/initdb" ]]; then
+    dir=$(server_dir)
+    if [[ -n "$dir" ]]; then
       echo "$dir"
       return
     fi
