@@ -4,8 +4,11 @@
 //! # Group commit
 //!
 //! Every command that changes a job (enqueue, claim, ack, …) is a closure
-//! sent to one writer thread. The writer blocks for the first command, then
-//! takes every other command already waiting, applies them all to the
+//! sent to one writer thread through a bounded `evenkeel_backpressure`
+//! queue ([`WRITER_QUEUE`] commands; a caller waits for room when the disk
+//! falls behind, which is backpressure reaching the HTTP handlers rather
+//! than memory growing). The writer waits for the first command, then
+//! takes every other command already waiting (`recv_many`), applies them all to the
 //! shared state machine (`core`), writes the records they changed in **one**
 //! write transaction with [`Durability::Immediate`] (an fsync before
 //! `commit` returns), and only then answers each of them. Sixteen clients
@@ -44,11 +47,11 @@
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::mpsc;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use evenkeel_backpressure::{Receiver, Sender};
 use redb::{Database, DatabaseError, Durability, ReadableTable, TableDefinition};
 use tokio::sync::{Notify, oneshot};
 
@@ -61,6 +64,8 @@ use crate::server::job::JobId;
 
 /// The file's format version.
 pub const FORMAT: u64 = 1;
+/// Commands waiting for the writer at most; more wait for room.
+pub const WRITER_QUEUE: usize = 4096;
 /// The database file's name inside the data directory.
 pub const FILE_NAME: &str = "jobs.redb";
 
@@ -91,7 +96,7 @@ pub struct RedbStore {
     core: Arc<Mutex<Core>>,
     notify: Arc<Notify>,
     clock: Arc<dyn Clock>,
-    tx: Option<mpsc::Sender<Op>>,
+    tx: Option<Sender<Op>>,
     writer: Option<JoinHandle<()>>,
     path: PathBuf,
 }
@@ -115,7 +120,7 @@ impl RedbStore {
         let recs = load(&db)?;
         let core = Arc::new(Mutex::new(Core::load(&options, recs)));
         let notify = Arc::new(Notify::new());
-        let (tx, rx) = mpsc::channel();
+        let (tx, rx) = evenkeel_backpressure::bounded(WRITER_QUEUE);
         let writer = std::thread::Builder::new()
             .name("job-store-writer".into())
             .spawn({
@@ -161,11 +166,11 @@ impl RedbStore {
                 let _ = reply_tx.send(out);
             })
         });
-        let sent = self.tx.as_ref().is_some_and(|tx| tx.send(op).is_ok());
         Box::pin(async move {
-            if !sent {
-                return Err(StoreError::Closed);
-            }
+            let tx = self.tx.as_ref().ok_or(StoreError::Closed)?;
+            // Cancel-safe: a send dropped while waiting for room queued
+            // nothing.
+            tx.send(op).await.map_err(|_| StoreError::Closed)?;
             reply_rx.await.map_err(|_| StoreError::Closed)?
         })
     }
@@ -215,18 +220,26 @@ fn write_loop(
     core: &Mutex<Core>,
     notify: &Notify,
     clock: &dyn Clock,
-    rx: &mpsc::Receiver<Op>,
+    rx: &Receiver<Op>,
     group: bool,
 ) {
-    while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
-        if group {
-            batch.extend(rx.try_iter());
+    // The queue's receiving side is async; this thread drives it on a tiny
+    // runtime of its own and blocks only between batches.
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread().build() else {
+        tracing::error!("the job store writer could not start; the store is closed");
+        return;
+    };
+    let limit = if group { WRITER_QUEUE } else { 1 };
+    let mut batch = Vec::new();
+    loop {
+        batch.clear();
+        if rt.block_on(rx.recv_many(&mut batch, limit)) == 0 {
+            return; // closed and empty: the store was dropped
         }
         let now = clock.now_ms();
         let (replies, writes) = {
             let mut core = lock(core);
-            let replies: Vec<Reply> = batch.into_iter().map(|op| op(&mut core, now)).collect();
+            let replies: Vec<Reply> = batch.drain(..).map(|op| op(&mut core, now)).collect();
             core.prune(now);
             let writes: Vec<(u64, Option<Vec<u8>>)> = core
                 .take_dirty()
@@ -282,7 +295,9 @@ fn commit(db: &Database, writes: &[(u64, Option<Vec<u8>>)]) -> Result<(), redb::
 
 impl Drop for RedbStore {
     fn drop(&mut self) {
-        drop(self.tx.take());
+        if let Some(tx) = self.tx.take() {
+            tx.close();
+        }
         if let Some(writer) = self.writer.take() {
             // The writer ends after its current batch; joining closes the
             // file before the directory can be opened again.

@@ -1,0 +1,210 @@
+//! What durability costs at the door: enqueue throughput and 202 latency
+//! (p50/p99) of each job store backend with 1 and 16 concurrent clients,
+//! and claim+ack throughput.
+//!
+//! Backends: `memory` (no durability, the ceiling), `redb-group` (the
+//! default: every enqueue waiting shares one fsync'd commit) and
+//! `redb-naive` (one commit per enqueue, the baseline group commit is
+//! measured against). The target: `redb-group` at 16 clients reaches at
+//! least 5x `redb-naive` at 16 clients.
+//!
+//! Run: `cargo bench -p evenkeel-demo --bench store -- --warm-up-time 1 --measurement-time 2`.
+//! Criterion reports throughput (elements = jobs per second); the
+//! latency percentiles of every enqueue measured are printed after each
+//! enqueue benchmark.
+//!
+//! PostgreSQL: when `DATABASE_URL` is set, [`extra_backends`] is where the
+//! PostgreSQL backend joins the same benchmarks.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use evenkeel_demo::server::JobSpec;
+use evenkeel_demo::server::store::{JobStore, MemoryStore, NewJob, RedbStore, StoreOptions};
+
+const LEASE: Duration = Duration::from_secs(60);
+
+fn spec() -> JobSpec {
+    JobSpec {
+        payload: serde_json::json!({"order": 42, "items": ["a", "b"]}),
+        work_ms: 0,
+        fail_rate: 0.0,
+        downstream: false,
+        panic: false,
+        max_attempts: 3,
+    }
+}
+
+fn options(group_commit: bool) -> StoreOptions {
+    StoreOptions {
+        capacity: usize::MAX,
+        group_commit,
+        ..StoreOptions::default()
+    }
+}
+
+/// A directory for one redb store, removed by the caller.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("evenkeel-bench-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// The hook for more backends (PostgreSQL when `DATABASE_URL` is set).
+fn extra_backends(_rt: &tokio::runtime::Runtime) -> Vec<(&'static str, Arc<dyn JobStore>)> {
+    if std::env::var_os("DATABASE_URL").is_some() {
+        eprintln!("DATABASE_URL is set, but this build has no PostgreSQL job store to bench");
+    }
+    Vec::new()
+}
+
+/// Every backend, fresh.
+fn backends(rt: &tokio::runtime::Runtime) -> (Vec<(&'static str, Arc<dyn JobStore>)>, Vec<PathBuf>) {
+    let group = scratch("group");
+    let naive = scratch("naive");
+    let mut all: Vec<(&'static str, Arc<dyn JobStore>)> = vec![
+        ("memory", Arc::new(MemoryStore::new(options(true)))),
+        (
+            "redb-group",
+            Arc::new(RedbStore::open(&group, options(true)).expect("open redb")),
+        ),
+        (
+            "redb-naive",
+            Arc::new(RedbStore::open(&naive, options(false)).expect("open redb")),
+        ),
+    ];
+    all.extend(extra_backends(rt));
+    (all, vec![group, naive])
+}
+
+/// Runs `total` enqueues over `clients` tasks; returns the elapsed time and
+/// records each enqueue's latency in `latencies`.
+async fn enqueue_burst(
+    store: &Arc<dyn JobStore>,
+    clients: u64,
+    total: u64,
+    latencies: &Arc<Mutex<Vec<Duration>>>,
+) -> Duration {
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..clients)
+        .map(|c| {
+            let store = Arc::clone(store);
+            let latencies = Arc::clone(latencies);
+            let n = total / clients + u64::from(c < total % clients);
+            tokio::spawn(async move {
+                let mut mine = Vec::with_capacity(usize::try_from(n).unwrap_or(0));
+                for _ in 0..n {
+                    let t = Instant::now();
+                    store.enqueue(NewJob::new(spec())).await.expect("enqueue");
+                    mine.push(t.elapsed());
+                }
+                latencies.lock().unwrap().extend(mine);
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("client");
+    }
+    start.elapsed()
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let at = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[at]
+}
+
+fn enqueue(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (stores, dirs) = backends(&rt);
+    let mut group = c.benchmark_group("enqueue");
+    group.throughput(Throughput::Elements(1));
+    for (name, store) in &stores {
+        for clients in [1_u64, 16] {
+            let latencies = Arc::new(Mutex::new(Vec::new()));
+            group.bench_with_input(BenchmarkId::new(*name, clients), &clients, |b, &clients| {
+                b.iter_custom(|iters| {
+                    rt.block_on(enqueue_burst(store, clients, iters, &latencies))
+                });
+            });
+            let mut all = std::mem::take(&mut *latencies.lock().unwrap());
+            all.sort_unstable();
+            eprintln!(
+                "enqueue/{name}/{clients}: 202 latency p50 {:?}, p99 {:?} over {} enqueues",
+                percentile(&all, 0.50),
+                percentile(&all, 0.99),
+                all.len()
+            );
+        }
+    }
+    group.finish();
+    drop(stores);
+    for dir in dirs {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+/// `workers` tasks claim and ack `total` jobs (already enqueued).
+async fn drain(store: &Arc<dyn JobStore>, workers: u64) -> Duration {
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..workers)
+        .map(|_| {
+            let store = Arc::clone(store);
+            tokio::spawn(async move {
+                loop {
+                    let claims = store.claim(1, LEASE).await.expect("claim");
+                    let Some(job) = claims.jobs.into_iter().next() else {
+                        return;
+                    };
+                    store.ack(job.lease).await.expect("ack");
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("worker");
+    }
+    start.elapsed()
+}
+
+fn claim_ack(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (stores, dirs) = backends(&rt);
+    let mut group = c.benchmark_group("claim_ack");
+    group.throughput(Throughput::Elements(1));
+    let unused = Arc::new(Mutex::new(Vec::new()));
+    for (name, store) in &stores {
+        for workers in [1_u64, 16] {
+            group.bench_with_input(BenchmarkId::new(*name, workers), &workers, |b, &workers| {
+                b.iter_custom(|iters| {
+                    rt.block_on(async {
+                        // Fill (untimed, with group commit's help), then drain.
+                        enqueue_burst(store, 16, iters, &unused).await;
+                        unused.lock().unwrap().clear();
+                        drain(store, workers).await
+                    })
+                });
+            });
+        }
+    }
+    group.finish();
+    drop(stores);
+    for dir in dirs {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+criterion_group!(benches, enqueue, claim_ack);
+criterion_main!(benches);
