@@ -13,8 +13,8 @@
 //! latency percentiles of every enqueue measured are printed after each
 //! enqueue benchmark.
 //!
-//! PostgreSQL: when `DATABASE_URL` is set, [`extra_backends`] is where the
-//! PostgreSQL backend joins the same benchmarks.
+//! PostgreSQL: when `DATABASE_URL` is set, `postgres-group` and
+//! `postgres-naive` join the same benchmarks ([`extra_backends`]).
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use evenkeel_demo::server::JobSpec;
+use evenkeel_demo::server::store::postgres::{PostgresOptions, PostgresStore};
 use evenkeel_demo::server::store::{JobStore, MemoryStore, NewJob, RedbStore, StoreOptions};
 
 const LEASE: Duration = Duration::from_secs(60);
@@ -52,16 +53,55 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-/// The hook for more backends (PostgreSQL when `DATABASE_URL` is set).
-fn extra_backends(_rt: &tokio::runtime::Runtime) -> Vec<(&'static str, Arc<dyn JobStore>)> {
-    if std::env::var_os("DATABASE_URL").is_some() {
-        eprintln!("DATABASE_URL is set, but this build has no PostgreSQL job store to bench");
-    }
-    Vec::new()
+/// The PostgreSQL backends, when `DATABASE_URL` names a server: each on a
+/// database of its own (`evenkeel_bench_group`, `evenkeel_bench_naive`),
+/// dropped and created afresh on every call, so each benchmark starts from
+/// an empty queue. Point it at a throwaway cluster (`.ci/postgres.sh`).
+fn extra_backends(rt: &tokio::runtime::Runtime) -> Vec<(&'static str, Arc<dyn JobStore>)> {
+    let Ok(url) = std::env::var("DATABASE_URL") else {
+        return Vec::new();
+    };
+    rt.block_on(async {
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .expect("connect to DATABASE_URL");
+        let driver = tokio::spawn(connection);
+        let mut out: Vec<(&'static str, Arc<dyn JobStore>)> = Vec::new();
+        for (name, db, group_commit) in [
+            ("postgres-group", "evenkeel_bench_group", true),
+            ("postgres-naive", "evenkeel_bench_naive", false),
+        ] {
+            // One statement per call: neither may run in a transaction block.
+            for sql in [
+                format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"),
+                format!("CREATE DATABASE {db}"),
+            ] {
+                client
+                    .batch_execute(&sql)
+                    .await
+                    .expect("recreate the bench database");
+            }
+            let mut config: tokio_postgres::Config = url.parse().expect("DATABASE_URL");
+            config.dbname(db);
+            let store = PostgresStore::connect_with(
+                config,
+                options(group_commit),
+                PostgresOptions::default(),
+            )
+            .await
+            .expect("open the PostgreSQL store");
+            out.push((name, Arc::new(store)));
+        }
+        drop(client);
+        let _ = driver.await;
+        out
+    })
 }
 
 /// Every backend, fresh.
-fn backends(rt: &tokio::runtime::Runtime) -> (Vec<(&'static str, Arc<dyn JobStore>)>, Vec<PathBuf>) {
+fn backends(
+    rt: &tokio::runtime::Runtime,
+) -> (Vec<(&'static str, Arc<dyn JobStore>)>, Vec<PathBuf>) {
     let group = scratch("group");
     let naive = scratch("naive");
     let mut all: Vec<(&'static str, Arc<dyn JobStore>)> = vec![

@@ -25,7 +25,10 @@ const LEASE: &str = "2s";
 impl Story {
     /// Two servers, one PostgreSQL queue, one of them killed mid-load.
     pub(super) async fn postgres_chapter(&mut self, url: &str) -> anyhow::Result<()> {
-        scene(8, "PostgreSQL: two servers, one queue, one killed with SIGKILL");
+        scene(
+            8,
+            "PostgreSQL: two servers, one queue, one killed with SIGKILL",
+        );
         let mut args = server_args(&self.data_dir, &self.downstream_url);
         args.extend(["--database-url", url, "--lease", LEASE].map(str::to_owned));
         let (a, b) = tokio::join!(
