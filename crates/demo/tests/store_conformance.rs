@@ -148,7 +148,7 @@ async fn redb_second_opener_is_refused() {
 #[tokio::test(start_paused = true)]
 async fn wait_for_work_wakes_on_enqueue() {
     let store = std::sync::Arc::new(MemoryStore::new(StoreOptions::default()));
-    let waiter = tokio::spawn({
+    let sleeper = tokio::spawn({
         let store = std::sync::Arc::clone(&store);
         async move {
             let start = tokio::time::Instant::now();
@@ -161,9 +161,9 @@ async fn wait_for_work_wakes_on_enqueue() {
         .enqueue(NewJob::new(conformance::spec(1, 1)))
         .await
         .expect("enqueue");
-    let waited = waiter.await.expect("waiter");
+    let slept = sleeper.await.expect("waiter");
     assert_eq!(
-        waited,
+        slept,
         Duration::from_secs(1),
         "woken by the enqueue, not the bound"
     );

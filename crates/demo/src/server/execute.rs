@@ -170,7 +170,7 @@ fn settled(ctx: &JobContext, lease: Lease, result: Result<bool, StoreError>) {
             tracing::warn!(id = %lease.id, attempt = lease.attempt, "lease lost; the job's newer claim owns its outcome");
         }
         Err(e) => {
-            tracing::error!(id = %lease.id, error = %e, "could not record the job's outcome; its lease will expire and it will run again")
+            tracing::error!(id = %lease.id, error = %e, "could not record the job's outcome; its lease will expire and it will run again");
         }
     }
 }

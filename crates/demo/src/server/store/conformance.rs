@@ -67,6 +67,9 @@ async fn state<S: JobStore>(store: &S, id: crate::server::JobId) -> (JobState, u
 }
 
 /// Runs every check.
+/// # Panics
+///
+/// When the backend breaks any rule of the suite.
 pub async fn check_all<S, F, Fut>(make: F)
 where
     S: JobStore,
@@ -87,6 +90,10 @@ where
 
 /// Enqueue, claim (attempt 1, oldest first), ack: the job is succeeded and
 /// keeps no payload; a second claim finds nothing.
+///
+/// # Panics
+///
+/// When the backend breaks the rule above.
 pub async fn check_enqueue_claim_ack<S, F, Fut>(make: F)
 where
     S: JobStore,
@@ -145,6 +152,10 @@ where
 
 /// A lease that expires makes the job claimable again as attempt 2, and
 /// `recover` hands back leases (charged) in a single-owner store.
+///
+/// # Panics
+///
+/// When the backend breaks the rule above.
 pub async fn check_lease_expiry_and_recovery<S, F, Fut>(make: F)
 where
     S: JobStore,
@@ -163,7 +174,7 @@ where
         store.claim(1, LEASE).await.expect("claim").jobs.is_empty(),
         "a live lease hides the job"
     );
-    clock.advance(LEASE - Duration::from_millis(1));
+    clock.advance(LEASE.saturating_sub(Duration::from_millis(1)));
     assert!(
         store.claim(1, LEASE).await.expect("claim").jobs.is_empty(),
         "not expired yet"
@@ -196,6 +207,10 @@ where
 
 /// A stale lease (expired and claimed again) gets `LeaseLost` on every
 /// call and changes nothing; the current holder still finishes the job.
+///
+/// # Panics
+///
+/// When the backend breaks the rule above.
 pub async fn check_stale_lease_rejected<S, F, Fut>(make: F)
 where
     S: JobStore,
@@ -256,6 +271,10 @@ where
 
 /// `nack` keeps the job delayed until its retry time, with the error
 /// shown; then it is claimable as the next attempt.
+///
+/// # Panics
+///
+/// When the backend breaks the rule above.
 pub async fn check_nack_with_retry_at<S, F, Fut>(make: F)
 where
     S: JobStore,
@@ -303,6 +322,10 @@ where
 /// explicit `dead_letter` does too; a job whose leases keep expiring (a
 /// poison pill that kills its worker) is dead-lettered by the claim after
 /// its last attempt, never run again.
+///
+/// # Panics
+///
+/// When the backend breaks the rule above.
 pub async fn check_dead_letter_after_max_attempts<S, F, Fut>(make: F)
 where
     S: JobStore,
@@ -389,6 +412,10 @@ fn clock_ms(clock: &ManualClock) -> u64 {
 
 /// `release` hands a leased job back ready at once, its attempt not
 /// charged, and ahead of jobs enqueued after it.
+///
+/// # Panics
+///
+/// When the backend breaks the rule above.
 pub async fn check_release_on_shutdown<S, F, Fut>(make: F)
 where
     S: JobStore,
@@ -430,6 +457,10 @@ where
 }
 
 /// The same `Idempotency-Key` twice stores one job and returns its id.
+///
+/// # Panics
+///
+/// When the backend breaks the rule above.
 pub async fn check_idempotency<S, F, Fut>(make: F)
 where
     S: JobStore,
@@ -481,6 +512,10 @@ where
 
 /// Finished jobs are kept for the retention, then pruned (with their
 /// idempotency key); live jobs are never pruned.
+///
+/// # Panics
+///
+/// When the backend breaks the rule above.
 pub async fn check_retention<S, F, Fut>(make: F)
 where
     S: JobStore,
@@ -502,7 +537,7 @@ where
         .await
         .expect("enqueue")
         .id();
-    clock.advance(retention - Duration::from_secs(1));
+    clock.advance(retention.saturating_sub(Duration::from_secs(1)));
     assert_eq!(
         store.prune().await.expect("prune"),
         0,
@@ -536,6 +571,10 @@ where
 
 /// With `capacity` jobs waiting, an enqueue is refused with `Full` and its
 /// retry-after; a claim makes room again.
+///
+/// # Panics
+///
+/// When the backend breaks the rule above.
 pub async fn check_full<S, F, Fut>(make: F)
 where
     S: JobStore,
@@ -568,6 +607,10 @@ where
 
 /// Eight concurrent claimers drain 200 jobs: every job is claimed exactly
 /// once while its lease is live.
+///
+/// # Panics
+///
+/// When the backend breaks the rule above.
 pub async fn check_concurrent_claimers<S, F, Fut>(make: F)
 where
     S: JobStore,

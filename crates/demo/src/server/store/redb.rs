@@ -273,24 +273,20 @@ fn encode(rec: &Rec) -> Vec<u8> {
     serde_json::to_vec(rec).unwrap_or_default()
 }
 
-fn commit(db: &Database, writes: &[(u64, Option<Vec<u8>>)]) -> Result<(), redb::Error> {
-    let mut txn = db.begin_write()?;
+fn commit(db: &Database, writes: &[(u64, Option<Vec<u8>>)]) -> Result<(), StoreError> {
+    let mut txn = db.begin_write().map_err(StoreError::storage)?;
     txn.set_durability(Durability::Immediate);
     {
-        let mut jobs = txn.open_table(JOBS)?;
+        let mut jobs = txn.open_table(JOBS).map_err(StoreError::storage)?;
         for (id, value) in writes {
             match value {
-                Some(bytes) => {
-                    jobs.insert(*id, bytes.as_slice())?;
-                }
-                None => {
-                    jobs.remove(*id)?;
-                }
+                Some(bytes) => jobs.insert(*id, bytes.as_slice()).map(drop),
+                None => jobs.remove(*id).map(drop),
             }
+            .map_err(StoreError::storage)?;
         }
     }
-    txn.commit()?;
-    Ok(())
+    txn.commit().map_err(StoreError::storage)
 }
 
 impl Drop for RedbStore {
