@@ -127,7 +127,7 @@ async fn post_jobs(http: Http, addr: SocketAddr, first: u64, n: u64) -> Vec<Stri
     ids
 }
 
-/// Two servers share a queue; one is SIGKILLed holding leases; the other
+/// Two servers share a queue; one is killed with SIGKILL holding leases; the other
 /// finishes every accepted job (lost = 0), and the duplicates are counted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_servers_jobs_are_finished_by_the_other() {
