@@ -249,7 +249,7 @@ impl PostgresStore {
                 .map_err(|_| StoreError::Closed)?;
             answer.await.map_err(|_| StoreError::Closed)?
         } else {
-            writer::insert_batch(&self.pool, self.admission, &[(job, now_ms)])
+            writer::insert_batch(&self.pool, self.admission, &[(&job, now_ms)])
                 .await
                 .pop()
                 .unwrap_or(Err(StoreError::Closed))

@@ -55,8 +55,9 @@ pub(crate) struct Admission {
 pub(crate) async fn run(pool: Pool, admission: Admission, mut rx: mpsc::Receiver<Pending>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let jobs: Vec<(NewJob, u64)> = batch.iter().map(|p| (p.job.clone(), p.now_ms)).collect();
+        let jobs: Vec<(&NewJob, u64)> = batch.iter().map(|p| (&p.job, p.now_ms)).collect();
         let answers = insert_batch(&pool, admission, &jobs).await;
+        drop(jobs);
         for (pending, answer) in batch.drain(..).zip(answers) {
             // The enqueue may have been dropped (cancelled); its job is
             // stored or refused all the same, as the trait documents.
@@ -73,7 +74,7 @@ pub(crate) async fn run(pool: Pool, admission: Admission, mut rx: mpsc::Receiver
 pub(crate) async fn insert_batch(
     pool: &Pool,
     admission: Admission,
-    jobs: &[(NewJob, u64)],
+    jobs: &[(&NewJob, u64)],
 ) -> Vec<Result<Enqueued, StoreError>> {
     match try_insert_batch(pool, admission, jobs).await {
         Ok(answers) => answers,
@@ -89,7 +90,7 @@ pub(crate) async fn insert_batch(
 async fn try_insert_batch(
     pool: &Pool,
     admission: Admission,
-    jobs: &[(NewJob, u64)],
+    jobs: &[(&NewJob, u64)],
 ) -> Result<Vec<Result<Enqueued, StoreError>>, StoreError> {
     let mut client = pool.get().await.map_err(StoreError::storage)?;
     let tx = client.transaction().await.map_err(StoreError::storage)?;
