@@ -88,7 +88,10 @@ start() {
   local bin dir port user="evenkeel"
   bin=$(find_bin)
   PG_OWNER=$(id -un)
-  dir=$(mktemp -d "${TMPDIR:-/tmp}/evenkeel-pg.XXXXXX")
+  # As root the cluster's owner must reach the directory: stay in /tmp.
+  local parent=${TMPDIR:-/tmp}
+  [[ $(id -u) -eq 0 ]] && parent=/tmp
+  dir=$(mktemp -d "$parent/evenkeel-pg.XXXXXX")
   if [[ $(id -u) -eq 0 ]]; then
     PG_OWNER=postgres
     if ! id -u "$PG_OWNER" >/dev/null 2>&1; then
