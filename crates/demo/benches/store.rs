@@ -58,6 +58,9 @@ fn scratch(name: &str) -> PathBuf {
 /// Named backends under test.
 type Backends = Vec<(&'static str, Arc<dyn JobStore>)>;
 
+/// The redb stores again, for their batching figures.
+type Redbs = Vec<(&'static str, Arc<RedbStore>)>;
+
 /// The hook for more backends (PostgreSQL when `DATABASE_URL` is set).
 fn extra_backends(_rt: &tokio::runtime::Runtime) -> Backends {
     if std::env::var_os("DATABASE_URL").is_some() {
@@ -67,11 +70,10 @@ fn extra_backends(_rt: &tokio::runtime::Runtime) -> Backends {
 }
 
 /// Every backend, fresh.
-fn backends(rt: &tokio::runtime::Runtime) -> (Backends, Vec<PathBuf>) {
+fn backends(rt: &tokio::runtime::Runtime) -> (Backends, Redbs, Vec<PathBuf>) {
     let group = scratch("group");
     let naive = scratch("naive");
-    let mut all: Backends = vec![
-        ("memory", Arc::new(MemoryStore::new(options(true)))),
+    let redbs: Redbs = vec![
         (
             "redb-group",
             Arc::new(RedbStore::open(&group, options(true)).expect("open redb")),
@@ -81,8 +83,28 @@ fn backends(rt: &tokio::runtime::Runtime) -> (Backends, Vec<PathBuf>) {
             Arc::new(RedbStore::open(&naive, options(false)).expect("open redb")),
         ),
     ];
+    let mut all: Backends = vec![("memory", Arc::new(MemoryStore::new(options(true))))];
+    for (name, store) in &redbs {
+        all.push((name, Arc::clone(store) as Arc<dyn JobStore>));
+    }
     all.extend(extra_backends(rt));
-    (all, vec![group, naive])
+    (all, redbs, vec![group, naive])
+}
+
+/// Prints each redb store's mean batch since the last call.
+fn batching(redbs: &Redbs, last: &mut Vec<(u64, u64)>) {
+    last.resize(redbs.len(), (0, 0));
+    for ((name, store), before) in redbs.iter().zip(last.iter_mut()) {
+        let now = store.batching();
+        let (batches, commands) = (now.0 - before.0, now.1 - before.1);
+        if batches > 0 {
+            eprintln!(
+                "  {name}: {commands} commands in {batches} batches (mean {:.1})",
+                commands as f64 / batches as f64
+            );
+        }
+        *before = now;
+    }
 }
 
 /// Runs `total` enqueues over `clients` tasks; returns the elapsed time and
@@ -131,7 +153,8 @@ fn enqueue(c: &mut Criterion) {
         .enable_all()
         .build()
         .expect("runtime");
-    let (stores, dirs) = backends(&rt);
+    let (stores, redbs, dirs) = backends(&rt);
+    let mut seen = Vec::new();
     let mut group = c.benchmark_group("enqueue");
     group.throughput(Throughput::Elements(1));
     for (name, store) in &stores {
@@ -150,10 +173,11 @@ fn enqueue(c: &mut Criterion) {
                 percentile(&all, 990),
                 all.len()
             );
+            batching(&redbs, &mut seen);
         }
     }
     group.finish();
-    drop(stores);
+    drop((stores, redbs));
     for dir in dirs {
         let _ = std::fs::remove_dir_all(dir);
     }
@@ -188,7 +212,7 @@ fn claim_ack(c: &mut Criterion) {
         .enable_all()
         .build()
         .expect("runtime");
-    let (stores, dirs) = backends(&rt);
+    let (stores, redbs, dirs) = backends(&rt);
     let mut group = c.benchmark_group("claim_ack");
     group.throughput(Throughput::Elements(1));
     let unused = Arc::new(Mutex::new(Vec::new()));
@@ -207,7 +231,7 @@ fn claim_ack(c: &mut Criterion) {
         }
     }
     group.finish();
-    drop(stores);
+    drop((stores, redbs));
     for dir in dirs {
         let _ = std::fs::remove_dir_all(dir);
     }
