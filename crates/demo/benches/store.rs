@@ -59,6 +59,9 @@ fn scratch(name: &str) -> PathBuf {
 /// Named backends under test.
 type Backends = Vec<(&'static str, Arc<dyn JobStore>)>;
 
+/// The redb stores again, for their batching figures.
+type Redbs = Vec<(&'static str, Arc<RedbStore>)>;
+
 /// The PostgreSQL backends, when `DATABASE_URL` names a server: each on a
 /// database of its own (`evenkeel_bench_group`, `evenkeel_bench_naive`),
 /// dropped and created afresh on every call, so each benchmark starts from
@@ -105,11 +108,10 @@ fn extra_backends(rt: &tokio::runtime::Runtime) -> Backends {
 }
 
 /// Every backend, fresh.
-fn backends(rt: &tokio::runtime::Runtime) -> (Backends, Vec<PathBuf>) {
+fn backends(rt: &tokio::runtime::Runtime) -> (Backends, Redbs, Vec<PathBuf>) {
     let group = scratch("group");
     let naive = scratch("naive");
-    let mut all: Backends = vec![
-        ("memory", Arc::new(MemoryStore::new(options(true)))),
+    let redbs: Redbs = vec![
         (
             "redb-group",
             Arc::new(RedbStore::open(&group, options(true)).expect("open redb")),
@@ -119,8 +121,28 @@ fn backends(rt: &tokio::runtime::Runtime) -> (Backends, Vec<PathBuf>) {
             Arc::new(RedbStore::open(&naive, options(false)).expect("open redb")),
         ),
     ];
+    let mut all: Backends = vec![("memory", Arc::new(MemoryStore::new(options(true))))];
+    for (name, store) in &redbs {
+        all.push((name, Arc::clone(store) as Arc<dyn JobStore>));
+    }
     all.extend(extra_backends(rt));
-    (all, vec![group, naive])
+    (all, redbs, vec![group, naive])
+}
+
+/// Prints each redb store's mean batch since the last call.
+fn batching(redbs: &Redbs, last: &mut Vec<(u64, u64)>) {
+    last.resize(redbs.len(), (0, 0));
+    for ((name, store), before) in redbs.iter().zip(last.iter_mut()) {
+        let now = store.batching();
+        let (batches, commands) = (now.0 - before.0, now.1 - before.1);
+        if batches > 0 {
+            eprintln!(
+                "  {name}: {commands} commands in {batches} batches (mean {:.1})",
+                commands as f64 / batches as f64
+            );
+        }
+        *before = now;
+    }
 }
 
 /// Runs `total` enqueues over `clients` tasks; returns the elapsed time and
@@ -169,7 +191,8 @@ fn enqueue(c: &mut Criterion) {
         .enable_all()
         .build()
         .expect("runtime");
-    let (stores, dirs) = backends(&rt);
+    let (stores, redbs, dirs) = backends(&rt);
+    let mut seen = Vec::new();
     let mut group = c.benchmark_group("enqueue");
     group.throughput(Throughput::Elements(1));
     for (name, store) in &stores {
@@ -188,10 +211,11 @@ fn enqueue(c: &mut Criterion) {
                 percentile(&all, 990),
                 all.len()
             );
+            batching(&redbs, &mut seen);
         }
     }
     group.finish();
-    drop(stores);
+    drop((stores, redbs));
     for dir in dirs {
         let _ = std::fs::remove_dir_all(dir);
     }
@@ -226,7 +250,7 @@ fn claim_ack(c: &mut Criterion) {
         .enable_all()
         .build()
         .expect("runtime");
-    let (stores, dirs) = backends(&rt);
+    let (stores, redbs, dirs) = backends(&rt);
     let mut group = c.benchmark_group("claim_ack");
     group.throughput(Throughput::Elements(1));
     let unused = Arc::new(Mutex::new(Vec::new()));
@@ -245,7 +269,7 @@ fn claim_ack(c: &mut Criterion) {
         }
     }
     group.finish();
-    drop(stores);
+    drop((stores, redbs));
     for dir in dirs {
         let _ = std::fs::remove_dir_all(dir);
     }

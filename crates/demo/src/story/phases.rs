@@ -194,7 +194,7 @@ impl Story {
     }
 
     async fn overflow(&mut self, base: &str) {
-        scene(2, "overflow: the bounded queue pushes back");
+        scene(2, "overflow: a full job store pushes back");
         say(format!(
             "48 clients submit slow jobs (300-600 ms of work) for 4s; {WORKERS} workers, queue of {QUEUE_CAPACITY}"
         ));

@@ -31,11 +31,14 @@ async fn a_job_that_always_fails_dies_after_its_attempts() {
             .contains("simulated transient failure"),
         "{record}"
     );
-    let text = server.metrics().await;
-    assert_eq!(
-        metric(&text, "evenkeel_jobs_total{outcome=\"dead\"}"),
-        Some(1.0)
-    );
+    // The worker counts the death once the store has committed it, a
+    // moment after the record shows it.
+    let text = server
+        .poll("/metrics", |a| {
+            metric(&a.text, "evenkeel_jobs_total{outcome=\"dead\"}") == Some(1.0)
+        })
+        .await
+        .text;
     assert_eq!(metric(&text, "evenkeel_job_retries_total"), Some(2.0));
 }
 

@@ -619,15 +619,16 @@ where
 {
     let (options, _clock) = options();
     let store = Arc::new(make(options).await);
+    // Enqueued concurrently, so a durable backend commits them in groups.
+    let enqueues: Vec<_> = (0..200)
+        .map(|n| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move { store.enqueue(NewJob::new(spec(n, 3))).await })
+        })
+        .collect();
     let mut ids = HashSet::new();
-    for n in 0..200 {
-        ids.insert(
-            store
-                .enqueue(NewJob::new(spec(n, 3)))
-                .await
-                .expect("enqueue")
-                .id(),
-        );
+    for enqueue in enqueues {
+        ids.insert(enqueue.await.expect("enqueuer").expect("enqueue").id());
     }
     let claimers: Vec<_> = (0..8)
         .map(|_| {

@@ -64,6 +64,25 @@ use crate::server::job::JobId;
 
 /// The file's format version.
 pub const FORMAT: u64 = 1;
+/// How long the writer waits for more commands when its batch is smaller
+/// than the last one (callers of the last commit sending their next).
+const LINGER: Duration = Duration::from_micros(200);
+
+/// How the writer batched: batches taken and commands in them.
+#[derive(Debug, Default)]
+struct CommitStats {
+    batches: std::sync::atomic::AtomicU64,
+    commands: std::sync::atomic::AtomicU64,
+}
+
+impl CommitStats {
+    fn record(&self, commands: usize) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.batches.fetch_add(1, Relaxed);
+        self.commands.fetch_add(commands as u64, Relaxed);
+    }
+}
+
 /// Commands waiting for the writer at most; more wait for room.
 pub const WRITER_QUEUE: usize = 4096;
 /// The database file's name inside the data directory.
@@ -99,6 +118,7 @@ pub struct RedbStore {
     tx: Option<Sender<Op>>,
     writer: Option<JoinHandle<()>>,
     path: PathBuf,
+    stats: Arc<CommitStats>,
 }
 
 impl RedbStore {
@@ -121,6 +141,7 @@ impl RedbStore {
         let core = Arc::new(Mutex::new(Core::load(&options, recs)));
         let notify = Arc::new(Notify::new());
         let (tx, rx) = evenkeel_backpressure::bounded(WRITER_QUEUE);
+        let stats = Arc::new(CommitStats::default());
         let writer = std::thread::Builder::new()
             .name("job-store-writer".into())
             .spawn({
@@ -128,7 +149,8 @@ impl RedbStore {
                 let notify = Arc::clone(&notify);
                 let clock = Arc::clone(&options.clock);
                 let group = options.group_commit;
-                move || write_loop(&db, &core, &notify, &*clock, &rx, group)
+                let stats = Arc::clone(&stats);
+                move || write_loop(&db, &core, &notify, &*clock, &rx, group, &stats)
             })
             .map_err(StoreError::storage)?;
         Ok(Self {
@@ -138,12 +160,24 @@ impl RedbStore {
             tx: Some(tx),
             writer: Some(writer),
             path,
+            stats,
         })
     }
 
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// How the writer has batched so far: `(batches, commands)`; their
+    /// ratio is the mean group-commit size (batches without a change skip
+    /// the commit itself).
+    pub fn batching(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (
+            self.stats.batches.load(Relaxed),
+            self.stats.commands.load(Relaxed),
+        )
     }
 
     fn lock(&self) -> MutexGuard<'_, Core> {
@@ -222,6 +256,7 @@ fn write_loop(
     clock: &dyn Clock,
     rx: &Receiver<Op>,
     group: bool,
+    stats: &CommitStats,
 ) {
     // The queue's receiving side is async; this thread drives it on a tiny
     // runtime of its own and blocks only between batches.
@@ -231,11 +266,24 @@ fn write_loop(
     };
     let limit = if group { WRITER_QUEUE } else { 1 };
     let mut batch = Vec::new();
+    let mut last = 0;
     loop {
         batch.clear();
         if rt.block_on(rx.recv_many(&mut batch, limit)) == 0 {
             return; // closed and empty: the store was dropped
         }
+        if group && batch.len() < last {
+            // Callers answered by the last commit are still sending their
+            // next command: give them a moment to join this batch rather
+            // than pay a commit of one and leave the rest for the next.
+            std::thread::sleep(LINGER);
+            while batch.len() < limit {
+                let Ok(op) = rx.try_recv() else { break };
+                batch.push(op);
+            }
+        }
+        last = batch.len();
+        stats.record(last);
         let now = clock.now_ms();
         let (replies, writes) = {
             let mut core = lock(core);
