@@ -200,7 +200,7 @@ impl PostgresStore {
             tracing::warn!("job store: LISTEN is not up yet; idle workers poll until it is");
         }
         let retention_ms = millis(options.retention);
-        tokio::spawn(prune_loop(
+        tokio::spawn(ops::prune_loop(
             pool.clone(),
             Arc::clone(&options.clock),
             retention_ms,
@@ -259,35 +259,6 @@ impl PostgresStore {
         }
         answer
     }
-}
-
-async fn prune_loop(
-    pool: Pool,
-    clock: Arc<dyn Clock>,
-    retention_ms: u64,
-    every: Duration,
-    stop: CancellationToken,
-) {
-    let mut ticks = tokio::time::interval(every.max(Duration::from_millis(10)));
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = stop.cancelled() => return,
-            _ = ticks.tick() => {}
-        }
-        if let Err(e) = prune(&pool, clock.now_ms(), retention_ms).await {
-            tracing::warn!(error = %e, "job store: pruning finished jobs failed");
-        }
-    }
-}
-
-async fn prune(pool: &Pool, now: u64, retention_ms: u64) -> Result<u64, StoreError> {
-    // Finished at `at` is pruned once `at + retention <= now`.
-    let Some(cutoff) = now.checked_sub(retention_ms) else {
-        return Ok(0);
-    };
-    let client = pool.get().await.map_err(StoreError::storage)?;
-    ops::prune(&client, cutoff).await
 }
 
 impl JobStore for PostgresStore {
@@ -366,7 +337,11 @@ impl JobStore for PostgresStore {
     }
 
     fn prune(&self) -> StoreFuture<'_, u64> {
-        Box::pin(prune(&self.pool, self.clock.now_ms(), self.retention_ms))
+        Box::pin(ops::prune_pool(
+            &self.pool,
+            self.clock.now_ms(),
+            self.retention_ms,
+        ))
     }
 
     fn wait_for_work(&self, max_wait: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
@@ -403,24 +378,4 @@ impl JobStore for PostgresStore {
     fn clock(&self) -> &dyn Clock {
         &*self.clock
     }
-}
-
-/// A job id as the `bigint` key: the same 64 bits, read as signed.
-fn to_db_id(id: JobId) -> i64 {
-    i64::from_ne_bytes(id.as_u64().to_ne_bytes())
-}
-
-/// The inverse of [`to_db_id`].
-fn from_db_id(id: i64) -> JobId {
-    JobId::from_u64(u64::from_ne_bytes(id.to_ne_bytes()))
-}
-
-/// Milliseconds (or a count) as `bigint`, saturating far in the future.
-fn to_db_ms(ms: u64) -> i64 {
-    i64::try_from(ms).unwrap_or(i64::MAX)
-}
-
-/// The inverse of [`to_db_ms`]; a negative value (never written) reads 0.
-fn from_db_ms(ms: i64) -> u64 {
-    u64::try_from(ms).unwrap_or(0)
 }

@@ -8,14 +8,20 @@
 //! "no row" is [`StoreError::LeaseLost`]. That is the embedded store's
 //! rule too: a lease that has expired but that nobody has claimed again is
 //! still honoured.
+//!
+//! Also here: the pruning task, and the conversions between the store's
+//! `u64` ids and times and PostgreSQL's `bigint`.
 
-use deadpool_postgres::Client;
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool_postgres::{Client, Pool};
 use tokio_postgres::Row;
+use tokio_util::sync::CancellationToken;
 
-use super::{from_db_id, from_db_ms, to_db_id, to_db_ms};
-use crate::server::job::JobSpec;
+use crate::server::job::{JobId, JobSpec};
 use crate::server::store::{
-    Claimed, Claims, JobRecord, JobState, Lease, Nacked, StoreError, StoreStats,
+    Claimed, Claims, Clock, JobRecord, JobState, Lease, Nacked, StoreError, StoreStats,
 };
 
 fn db(e: tokio_postgres::Error) -> StoreError {
@@ -233,7 +239,7 @@ pub(crate) async fn recover(client: &Client, now: u64) -> Result<u64, StoreError
 
 pub(crate) async fn get(
     client: &Client,
-    id: crate::server::job::JobId,
+    id: JobId,
 ) -> Result<Option<JobRecord>, StoreError> {
     let statement = client
         .prepare_cached(
@@ -307,4 +313,60 @@ pub(crate) async fn prune(client: &Client, cutoff: u64) -> Result<u64, StoreErro
         )
         .await
         .map_err(db)
+}
+
+/// Deletes finished records past the retention every `every`, until
+/// `stop` is cancelled.
+pub(crate) async fn prune_loop(
+    pool: Pool,
+    clock: Arc<dyn Clock>,
+    retention_ms: u64,
+    every: Duration,
+    stop: CancellationToken,
+) {
+    let mut ticks = tokio::time::interval(every.max(Duration::from_millis(10)));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        if let Err(e) = prune_pool(&pool, clock.now_ms(), retention_ms).await {
+            tracing::warn!(error = %e, "job store: pruning finished jobs failed");
+        }
+    }
+}
+
+/// Deletes the finished records whose retention has passed at `now`.
+pub(crate) async fn prune_pool(
+    pool: &Pool,
+    now: u64,
+    retention_ms: u64,
+) -> Result<u64, StoreError> {
+    // Finished at `at` is pruned once `at + retention <= now`.
+    let Some(cutoff) = now.checked_sub(retention_ms) else {
+        return Ok(0);
+    };
+    let client = pool.get().await.map_err(StoreError::storage)?;
+    prune(&client, cutoff).await
+}
+
+/// A job id as the `bigint` key: the same 64 bits, read as signed.
+pub(crate) fn to_db_id(id: JobId) -> i64 {
+    i64::from_ne_bytes(id.as_u64().to_ne_bytes())
+}
+
+/// The inverse of [`to_db_id`].
+pub(crate) fn from_db_id(id: i64) -> JobId {
+    JobId::from_u64(u64::from_ne_bytes(id.to_ne_bytes()))
+}
+
+/// Milliseconds (or a count) as `bigint`, saturating far in the future.
+pub(crate) fn to_db_ms(ms: u64) -> i64 {
+    i64::try_from(ms).unwrap_or(i64::MAX)
+}
+
+/// The inverse of [`to_db_ms`]; a negative value (never written) reads 0.
+pub(crate) fn from_db_ms(ms: i64) -> u64 {
+    u64::try_from(ms).unwrap_or(0)
 }

@@ -28,8 +28,8 @@ use std::collections::HashMap;
 use deadpool_postgres::Pool;
 use tokio::sync::{mpsc, oneshot};
 
+use super::ops::{from_db_id, to_db_id, to_db_ms};
 use super::schema::{ADMISSION_LOCK, CHANNEL};
-use super::{from_db_id, to_db_id, to_db_ms};
 use crate::server::store::{Enqueued, NewJob, StoreError};
 
 /// The most jobs one group commit takes.
