@@ -237,10 +237,7 @@ pub(crate) async fn recover(client: &Client, now: u64) -> Result<u64, StoreError
         .map_err(db)
 }
 
-pub(crate) async fn get(
-    client: &Client,
-    id: JobId,
-) -> Result<Option<JobRecord>, StoreError> {
+pub(crate) async fn get(client: &Client, id: JobId) -> Result<Option<JobRecord>, StoreError> {
     let statement = client
         .prepare_cached(
             "SELECT stage, attempts, max_attempts, error, enqueued_ms, at_ms
