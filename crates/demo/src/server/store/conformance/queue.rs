@@ -1,92 +1,13 @@
-//! The conformance suite: what every [`JobStore`] backend must do.
-//!
-//! Each `check_*` function builds fresh stores with `make` (given the
-//! [`StoreOptions`] the check needs, always with a [`ManualClock`], so time
-//! moves only when the check advances it) and **panics** with a message
-//! naming the broken rule when the backend gets it wrong: these functions
-//! are test code, kept in the library so that every backend's test file
-//! (`tests/store_conformance.rs`, and the PostgreSQL backend's) runs the
-//! very same checks. [`check_all`] runs them all.
-//!
-//! ```
-//! use evenkeel_demo::server::store::{MemoryStore, conformance};
-//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-//! conformance::check_all(|options| async move { MemoryStore::new(options) }).await;
-//! # });
-//! ```
+//! Conformance checks of the queue: enqueue, claim and ack, delayed
+//! retries, dead letters, idempotency, retention and admission.
 
-use std::collections::HashSet;
 use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
-use super::{
-    Claimed, Enqueued, JobState, JobStore, ManualClock, Nacked, NewJob, StoreError, StoreOptions,
+use super::{LEASE, START_MS, claim_one, options, spec, state};
+use crate::server::store::{
+    Enqueued, JobState, JobStore, ManualClock, Nacked, NewJob, StoreError, StoreOptions,
 };
-use crate::server::job::JobSpec;
-
-/// The lease every check takes.
-pub const LEASE: Duration = Duration::from_secs(30);
-/// The clock's start: 2026-01-01T00:00:00Z in ms.
-pub const START_MS: u64 = 1_767_225_600_000;
-
-/// A job spec with `max_attempts` and payload `n`.
-pub fn spec(n: u64, max_attempts: u32) -> JobSpec {
-    JobSpec {
-        payload: serde_json::json!({ "n": n }),
-        work_ms: 0,
-        fail_rate: 0.0,
-        downstream: false,
-        panic: false,
-        max_attempts,
-    }
-}
-
-/// Options with a fresh manual clock (returned too).
-pub fn options() -> (StoreOptions, ManualClock) {
-    let clock = ManualClock::new(START_MS);
-    let options = StoreOptions {
-        capacity: 1_000,
-        retention: Duration::from_secs(60),
-        retry_after: Duration::from_secs(2),
-        group_commit: true,
-        clock: Arc::new(clock.clone()),
-    };
-    (options, clock)
-}
-
-async fn claim_one<S: JobStore>(store: &S) -> Claimed {
-    let mut claimed = store.claim(1, LEASE).await.expect("claim").jobs;
-    assert_eq!(claimed.len(), 1, "one ready job must be claimable");
-    claimed.remove(0)
-}
-
-async fn state<S: JobStore>(store: &S, id: crate::server::JobId) -> (JobState, u32) {
-    let record = store.get(id).await.expect("get").expect("record exists");
-    (record.state, record.attempts)
-}
-
-/// Runs every check.
-/// # Panics
-///
-/// When the backend breaks any rule of the suite.
-pub async fn check_all<S, F, Fut>(make: F)
-where
-    S: JobStore,
-    F: Fn(StoreOptions) -> Fut,
-    Fut: Future<Output = S>,
-{
-    check_enqueue_claim_ack(&make).await;
-    check_lease_expiry_and_recovery(&make).await;
-    check_stale_lease_rejected(&make).await;
-    check_nack_with_retry_at(&make).await;
-    check_dead_letter_after_max_attempts(&make).await;
-    check_release_on_shutdown(&make).await;
-    check_idempotency(&make).await;
-    check_retention(&make).await;
-    check_full(&make).await;
-    check_concurrent_claimers(&make).await;
-}
 
 /// Enqueue, claim (attempt 1, oldest first), ack: the job is succeeded and
 /// keeps no payload; a second claim finds nothing.
@@ -148,125 +69,6 @@ where
     );
     let stats = store.stats().await.expect("stats");
     assert_eq!((stats.live(), stats.succeeded), (0, 2), "{stats:?}");
-}
-
-/// A lease that expires makes the job claimable again as attempt 2, and
-/// `recover` hands back leases (charged) in a single-owner store.
-///
-/// # Panics
-///
-/// When the backend breaks the rule above.
-pub async fn check_lease_expiry_and_recovery<S, F, Fut>(make: F)
-where
-    S: JobStore,
-    F: Fn(StoreOptions) -> Fut,
-    Fut: Future<Output = S>,
-{
-    let (options, clock) = options();
-    let store = make(options).await;
-    let id = store
-        .enqueue(NewJob::new(spec(1, 5)))
-        .await
-        .expect("enqueue")
-        .id();
-    let first = claim_one(&store).await;
-    assert!(
-        store.claim(1, LEASE).await.expect("claim").jobs.is_empty(),
-        "a live lease hides the job"
-    );
-    clock.advance(LEASE.saturating_sub(Duration::from_millis(1)));
-    assert!(
-        store.claim(1, LEASE).await.expect("claim").jobs.is_empty(),
-        "not expired yet"
-    );
-    clock.advance(Duration::from_millis(2));
-    let second = claim_one(&store).await;
-    assert_eq!(
-        (second.lease.id, second.lease.attempt),
-        (id, 2),
-        "expired lease: attempt 2"
-    );
-    assert_ne!(
-        first.lease.fence, second.lease.fence,
-        "each claim has its own fence"
-    );
-
-    if !store.is_shared() {
-        let recovered = store.recover().await.expect("recover");
-        assert_eq!(recovered, 1, "the one lease is handed back");
-        assert_eq!(
-            state(&store, id).await,
-            (JobState::Queued, 2),
-            "recovery keeps the charge"
-        );
-        let third = claim_one(&store).await;
-        assert_eq!(third.lease.attempt, 3);
-        store.ack(third.lease).await.expect("ack");
-    }
-}
-
-/// A stale lease (expired and claimed again) gets `LeaseLost` on every
-/// call and changes nothing; the current holder still finishes the job.
-///
-/// # Panics
-///
-/// When the backend breaks the rule above.
-pub async fn check_stale_lease_rejected<S, F, Fut>(make: F)
-where
-    S: JobStore,
-    F: Fn(StoreOptions) -> Fut,
-    Fut: Future<Output = S>,
-{
-    let (options, clock) = options();
-    let store = make(options).await;
-    let id = store
-        .enqueue(NewJob::new(spec(1, 5)))
-        .await
-        .expect("enqueue")
-        .id();
-    let stale = claim_one(&store).await.lease;
-    clock.advance(LEASE + Duration::from_secs(1));
-    let current = claim_one(&store).await.lease;
-    let lost = |r: Result<(), StoreError>| {
-        assert!(
-            matches!(r, Err(StoreError::LeaseLost { id: lost, attempt: 1 }) if lost == id),
-            "a stale lease must get LeaseLost, got {r:?}"
-        );
-    };
-    lost(store.ack(stale).await);
-    lost(store.dead_letter(stale, "late".into()).await);
-    lost(store.release(stale).await);
-    lost(store.extend(stale, LEASE).await.map(drop));
-    lost(
-        store
-            .nack(stale, "late".into(), Duration::ZERO)
-            .await
-            .map(drop),
-    );
-    assert_eq!(
-        state(&store, id).await,
-        (JobState::Running, 2),
-        "the stale calls changed nothing"
-    );
-    let extended = store.extend(current, LEASE * 2).await.expect("extend");
-    assert!(
-        extended.expires_at_ms > current.expires_at_ms,
-        "extend moves the expiry"
-    );
-    clock.advance(LEASE + Duration::from_secs(1));
-    assert!(
-        store.claim(1, LEASE).await.expect("claim").jobs.is_empty(),
-        "the extended lease holds"
-    );
-    store.ack(extended).await.expect("the current holder acks");
-    assert!(
-        matches!(
-            store.ack(extended).await,
-            Err(StoreError::LeaseLost { attempt: 2, .. })
-        ),
-        "a finished job's lease is gone"
-    );
-    assert_eq!(state(&store, id).await, (JobState::Succeeded, 2));
 }
 
 /// `nack` keeps the job delayed until its retry time, with the error
@@ -407,53 +209,7 @@ where
 }
 
 fn clock_ms(clock: &ManualClock) -> u64 {
-    super::Clock::now_ms(clock)
-}
-
-/// `release` hands a leased job back ready at once, its attempt not
-/// charged, and ahead of jobs enqueued after it.
-///
-/// # Panics
-///
-/// When the backend breaks the rule above.
-pub async fn check_release_on_shutdown<S, F, Fut>(make: F)
-where
-    S: JobStore,
-    F: Fn(StoreOptions) -> Fut,
-    Fut: Future<Output = S>,
-{
-    let (options, clock) = options();
-    let store = make(options).await;
-    let id = store
-        .enqueue(NewJob::new(spec(1, 3)))
-        .await
-        .expect("enqueue")
-        .id();
-    let lease = claim_one(&store).await.lease;
-    clock.advance(Duration::from_secs(1));
-    let later = store
-        .enqueue(NewJob::new(spec(2, 3)))
-        .await
-        .expect("enqueue")
-        .id();
-    store.release(lease).await.expect("release");
-    assert_eq!(
-        state(&store, id).await,
-        (JobState::Queued, 0),
-        "released, not charged"
-    );
-    let again = claim_one(&store).await;
-    assert_eq!(
-        (again.lease.id, again.lease.attempt),
-        (id, 1),
-        "released job first, attempt 1 again"
-    );
-    assert_ne!(again.lease.fence, lease.fence, "a new claim, a new fence");
-    assert!(
-        matches!(store.ack(lease).await, Err(StoreError::LeaseLost { .. })),
-        "the released lease is gone"
-    );
-    assert_eq!(claim_one(&store).await.lease.id, later);
+    crate::server::store::Clock::now_ms(clock)
 }
 
 /// The same `Idempotency-Key` twice stores one job and returns its id.
@@ -603,57 +359,4 @@ where
         .enqueue(NewJob::new(spec(3, 3)))
         .await
         .expect("a claim made room");
-}
-
-/// Eight concurrent claimers drain 200 jobs: every job is claimed exactly
-/// once while its lease is live.
-///
-/// # Panics
-///
-/// When the backend breaks the rule above.
-pub async fn check_concurrent_claimers<S, F, Fut>(make: F)
-where
-    S: JobStore,
-    F: Fn(StoreOptions) -> Fut,
-    Fut: Future<Output = S>,
-{
-    let (options, _clock) = options();
-    let store = Arc::new(make(options).await);
-    // Enqueued concurrently, so a durable backend commits them in groups.
-    let enqueues: Vec<_> = (0..200)
-        .map(|n| {
-            let store = Arc::clone(&store);
-            tokio::spawn(async move { store.enqueue(NewJob::new(spec(n, 3))).await })
-        })
-        .collect();
-    let mut ids = HashSet::new();
-    for enqueue in enqueues {
-        ids.insert(enqueue.await.expect("enqueuer").expect("enqueue").id());
-    }
-    let claimers: Vec<_> = (0..8)
-        .map(|_| {
-            let store = Arc::clone(&store);
-            tokio::spawn(async move {
-                let mut mine = Vec::new();
-                loop {
-                    let batch = store.claim(3, LEASE).await.expect("claim").jobs;
-                    if batch.is_empty() {
-                        return mine;
-                    }
-                    mine.extend(batch.into_iter().map(|c| c.lease.id));
-                    tokio::task::yield_now().await;
-                }
-            })
-        })
-        .collect();
-    let mut seen = HashSet::new();
-    for claimer in claimers {
-        for id in claimer.await.expect("claimer") {
-            assert!(
-                seen.insert(id),
-                "job {id} was claimed twice under a live lease"
-            );
-        }
-    }
-    assert_eq!(seen, ids, "every job was claimed");
 }
