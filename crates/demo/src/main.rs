@@ -27,8 +27,8 @@ enum Command {
     Load(evenkeel_demo::load::LoadArgs),
     /// The whole demo, end to end (what `cargo xtask demo` runs).
     Story(evenkeel_demo::story::StoryArgs),
-    /// The job server: HTTP API, bounded queue, supervised workers, drain
-    /// and spill (exit codes: see `evenkeel_demo::server`).
+    /// The job server: HTTP API, durable job store, supervised workers,
+    /// drain (exit codes: see `evenkeel_demo::server`).
     Serve(evenkeel_demo::server::ServeArgs),
 }
 

@@ -1,12 +1,13 @@
 //! `evenkeel-demo serve`: the worker-pool job server.
 //!
-//! Clients `POST /jobs`; a bounded queue admits each job (202) or pushes
-//! back (503 + `Retry-After`); supervised workers run the jobs with
-//! timeouts and retries, calling a flaky downstream through a circuit
-//! breaker; a signal starts a phased drain that finishes what it can and
-//! spills the rest to a file that the next start loads back. Nothing
-//! accepted is lost: every 202 ends `succeeded`, `dead`, or in the spill
-//! file, and the final accounting record proves it.
+//! Clients `POST /jobs`; the job store admits each job once it is on disk
+//! (202) or pushes back (503 + `Retry-After`); supervised workers claim the
+//! jobs from the store under a lease and run them with timeouts, calling a
+//! flaky downstream through a circuit breaker; failed attempts wait in the
+//! store for their retry; a signal starts a phased drain that finishes what
+//! it can and hands the rest back to the store for the next start. Nothing
+//! accepted is lost, not even to `kill -9`: every 202 ends `succeeded` or
+//! `dead`, in this process or a later one on the same store.
 //!
 //! # The job
 //!
@@ -15,31 +16,31 @@
 //! (0 to 1, the chance an attempt fails transiently), `downstream` (each
 //! attempt calls `--downstream`), `panic` (the first attempt panics, to
 //! show panic capture), `max_attempts` (at most `--max-attempts`). Unknown
-//! fields are refused (422). `GET /jobs/{id}` shows
-//! `{"id", "state", "attempts", "error"?}` with the states `queued`,
-//! `running`, `failed` (an attempt failed; the retry is pending),
-//! `succeeded`, `dead` (attempts or deadline exhausted, or shed by
-//! `--overflow drop-oldest`) and `spilled` (written to the spill file at
-//! shutdown). Finished records are kept up to `--retain-finished`, oldest
-//! forgotten first; live ones are never forgotten.
+//! fields are refused (422). An `Idempotency-Key` header makes a repeated
+//! post return the first job (200, same id). `GET /jobs/{id}` shows
+//! `{"id", "state", "attempts", "max_attempts", "error"?, "retry_at_ms"?}`
+//! with the states `queued` (ready, or waiting for its retry), `running`
+//! (leased to a worker), `succeeded` and `dead`. Finished records keep
+//! their outcome (not their payload) for `--retention`, then are pruned.
 //!
 //! # Metrics (`GET /metrics`)
 //!
 //! | metric | kind | what |
 //! |---|---|---|
-//! | `evenkeel_queue_depth`, `_capacity`, `_high_water` | gauge | the bounded queue |
-//! | `evenkeel_backlog_depth` | gauge | restored or re-queued jobs waiting ahead of the queue |
+//! | `evenkeel_queue_depth`, `_capacity`, `_high_water` | gauge | jobs waiting in the store (ready or delayed), against `--queue-capacity` |
+//! | `evenkeel_store_jobs{state}` | gauge | the store's jobs: `ready`, `delayed`, `leased`, `succeeded`, `dead` |
+//! | `evenkeel_store_oldest_ready_age_seconds` | gauge | how long the oldest ready job has waited |
 //! | `evenkeel_admissions_total` | counter | 202 answers |
-//! | `evenkeel_rejections_total{reason}` | counter | refused `POST /jobs`: `queue_full`, `draining`, `rate_limited`, `overloaded`, `timeout`, `invalid`, `malformed`, `too_large`, `unsupported_media_type` |
-//! | `evenkeel_jobs_accepted_total`, `evenkeel_jobs_restored_total` | counter | jobs this process took on |
-//! | `evenkeel_jobs_total{outcome}` | counter | `succeeded`, `dead`, `spilled` |
-//! | `evenkeel_jobs_live` | gauge | queued, running or waiting to retry |
+//! | `evenkeel_rejections_total{reason}` | counter | refused `POST /jobs`: `queue_full`, `draining`, `rate_limited`, `overloaded`, `timeout`, `invalid`, `malformed`, `too_large`, `unsupported_media_type`, `store_unavailable` |
+//! | `evenkeel_jobs_accepted_total`, `evenkeel_jobs_restored_total` | counter | 202s of this process; live jobs found in the store at start |
+//! | `evenkeel_jobs_total{outcome}` | counter | `succeeded`, `dead`, `released` by this process |
+//! | `evenkeel_jobs_live` | gauge | jobs in the store still to run |
 //! | `evenkeel_job_retries_total` | counter | attempts after the first |
 //! | `evenkeel_job_panics_total`, `evenkeel_worker_restarts_total` | counter | panicking attempts, supervisor restarts |
 //! | `evenkeel_jobs_in_flight` | gauge | attempts running now |
 //! | `evenkeel_circuit_state` | gauge | downstream breaker: 0 closed, 1 half-open, 2 open |
 //! | `evenkeel_circuit_transitions_total{to}` | counter | breaker transitions |
-//! | `evenkeel_drain_phase` | gauge | 0 serving, 1 not ready, 2 draining, 3 spilling, 4 stopped |
+//! | `evenkeel_drain_phase` | gauge | 0 serving, 1 not ready, 2 draining, 3 releasing, 4 stopped |
 //! | `evenkeel_http_request_duration_seconds{method,route,status}` | histogram | request latency |
 //! | `evenkeel_http_requests_in_flight{route}` | gauge | requests being served |
 //!
@@ -50,17 +51,19 @@
 //! - `job`: ids, the request body and its validation;
 //! - `extract`, `error`: the JSON extractor and the one error shape;
 //! - `api`: routes and handlers; `stack`: the middleware stacks;
-//! - `intake`: admission into the bounded queue, with a drain guard;
-//! - `store`: job records, retention, and the accounting;
-//! - `execute`: one job's attempts, retries and panics; `worker`: the
-//!   worker loop; `supervise`: the supervised worker pool;
+//! - `intake`: admission into the store, with a drain guard;
+//! - [`store`]: the job store trait, its backends and its conformance
+//!   suite; `books`: what this process did, for the final record;
+//! - `execute`: one attempt of a claimed job, and its answer to the
+//!   store; `worker`: the claim loop; `supervise`: the supervised worker
+//!   pool;
 //! - `downstream_client`: the HTTP client behind the client-side stack;
-//! - `spill`: the JSON-lines file that carries jobs across a restart;
 //! - `metrics`: the Prometheus registry;
 //! - `run`: start-up, the shutdown sequence and exit codes ([`serve`]);
 //!   `report`: the final accounting record.
 
 mod api;
+mod books;
 mod config;
 mod downstream_client;
 mod error;
@@ -71,19 +74,18 @@ mod job;
 mod metrics;
 mod report;
 mod run;
-mod spill;
 mod stack;
-mod store;
+pub mod store;
 mod supervise;
 #[cfg(test)]
 mod tests;
 mod worker;
 
-pub use config::{LogFormat, OverflowPolicy, ServeArgs, parse_duration};
+pub use books::Accounting;
+pub use config::{LogFormat, OverflowPolicy, ServeArgs, StoreKind, parse_duration};
 pub use error::{ApiError, RejectReason};
 pub use extract::{ApiJson, BodyLimit, parse as parse_json};
 pub use job::{JobId, JobRequest, JobSpec, Limits, MAX_WORK_MS};
 pub use metrics::{CircuitState, InFlight, Metrics, Phase, QueueSnapshot};
 pub use run::{DrainOutcome, serve};
-pub use spill::{SpilledJob, load as load_spill, write as write_spill};
-pub use store::{Accounting, JobState, JobStore, JobView};
+pub use store::{JobState, JobStore};

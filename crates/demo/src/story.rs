@@ -14,12 +14,21 @@
 //!    story watches the circuit breaker open on `/metrics`, and close again
 //!    after the downstream recovers.
 //! 5. **SIGTERM under load.** Readiness flips, intake stops, the drain runs
-//!    to its deadline, and whatever is left goes to the spill file. The
-//!    story reads the server's final accounting record and the spill file
-//!    and checks **every accepted id**: finished, or spilled, or lost (must
-//!    be none).
-//! 6. **Restart.** A fresh server loads the spill file and finishes the
-//!    spilled jobs under their old ids.
+//!    to its deadline, and the jobs still running are released to the job
+//!    store. The story reads the server's final accounting record, opens
+//!    the store file the server left, and checks **every accepted id**:
+//!    finished, or waiting in the store, or lost (must be none).
+//! 6. **Restart.** A fresh server on the same data directory finishes the
+//!    jobs left in the store, under their ids.
+//! 7. **SIGKILL under load.** No drain at all: the server is killed with
+//!    `kill -9` mid-load and restarted; every job that got a 202 finishes,
+//!    because a 202 is only sent once the job is on disk. The jobs whose
+//!    attempt the kill cut short run again (at-least-once); the story
+//!    counts them.
+//!
+//! A PostgreSQL chapter runs only when `--database-url` (or
+//! `DATABASE_URL`) is given; without it the story needs nothing but the
+//! embedded store.
 //!
 //! The downstream and the load generator run inside the story's own process
 //! (they are this crate's library code); the server runs as a child,
@@ -36,9 +45,9 @@
 //!
 //! - a line containing `listening on <ip:port>` on stdout (or stderr)
 //!   within 20 s of the start;
-//! - `POST /jobs` answering `202 {"id": "..."}`, `503` + `Retry-After` when
-//!   the queue is full or the server is draining, `429` + `Retry-After` when
-//!   rate limited;
+//! - `POST /jobs` answering `202 {"id": "..."}` once the job is durable,
+//!   `503` + `Retry-After` when the store is full or the server is
+//!   draining, `429` + `Retry-After` when rate limited;
 //! - `GET /jobs/{id}` answering `{"state": "..."}` with `succeeded` and
 //!   `dead` as the finished states, also while the drain runs;
 //! - `GET /readyz` answering 503 soon after SIGTERM;
@@ -46,10 +55,12 @@
 //!   1 half-open, 2 open), the counter `evenkeel_circuit_transitions` with
 //!   label `to`, and the gauge `evenkeel_queue_high_water`;
 //! - after SIGTERM, an exit within 20 s, with code 0 only when nothing was
-//!   spilled, and as its last word a JSON line with the integer fields
-//!   `accepted`, `succeeded`, `dead`, `spilled` (and `restored`, `retries`);
-//! - the spill file as JSON lines with an `"id"` each, loaded back at the
-//!   next start under the same ids, and removed after a complete drain.
+//!   left in the store, and as its last word a JSON line with the integer
+//!   fields `accepted`, `succeeded`, `dead`, `remaining` (and `restored`,
+//!   `retries`);
+//! - its jobs in the redb job store under `--data-dir` (which the story
+//!   opens after the server exits), resumed by the next start on the same
+//!   directory.
 
 mod accounting;
 mod child;
@@ -63,9 +74,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-pub use accounting::{
-    Reconciliation, Seen, ServerAccounting, outcomes_in_log, reconcile, spill_ids,
-};
+pub use accounting::{Reconciliation, Seen, ServerAccounting, outcomes_in_log, reconcile};
 pub use child::listening_addr;
 pub use metrics::Scrape;
 
@@ -92,9 +101,15 @@ pub struct StoryArgs {
     /// Seed of the downstream's dice and of the load generator.
     #[arg(long, env = "EVENKEEL_SEED", default_value_t = 8)]
     pub seed: u64,
-    /// Keep the scratch directory (spill file) instead of removing it.
+    /// Keep the scratch directory (the server's data directory) instead of
+    /// removing it.
     #[arg(long, env = "EVENKEEL_KEEP_DIR")]
     pub keep_dir: bool,
+    /// PostgreSQL URL: also play the PostgreSQL chapter (several servers
+    /// sharing one queue). Without it the story uses only the embedded
+    /// store.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
 }
 
 /// Server workers.
@@ -120,11 +135,11 @@ const STORY_LIMIT: Duration = Duration::from_secs(180);
 /// use std::path::Path;
 /// use evenkeel_demo::story::server_args;
 ///
-/// let args = server_args(Path::new("/tmp/spill.jsonl"), "http://127.0.0.1:9/work");
+/// let args = server_args(Path::new("/tmp/story-data"), "http://127.0.0.1:9/work");
 /// assert_eq!(args[..2], ["--addr".to_owned(), "127.0.0.1:0".to_owned()]);
 /// assert!(args.contains(&"--log-format".to_owned()));
 /// ```
-pub fn server_args(spill_file: &Path, downstream: &str) -> Vec<String> {
+pub fn server_args(data_dir: &Path, downstream: &str) -> Vec<String> {
     [
         ("--addr", "127.0.0.1:0".to_owned()),
         ("--workers", WORKERS.to_string()),
@@ -132,7 +147,7 @@ pub fn server_args(spill_file: &Path, downstream: &str) -> Vec<String> {
         ("--rate-limit", RATE_LIMIT.to_string()),
         ("--drain-timeout", DRAIN_TIMEOUT.to_owned()),
         ("--pre-drain-delay", PRE_DRAIN_DELAY.to_owned()),
-        ("--spill-file", spill_file.display().to_string()),
+        ("--data-dir", data_dir.display().to_string()),
         ("--downstream", downstream.to_owned()),
         ("--log-format", "json".to_owned()),
     ]
@@ -197,6 +212,7 @@ pub async fn run(args: StoryArgs) -> anyhow::Result<()> {
     );
 
     let mut story = phases::Story::new(exe, &scratch.path, downstream, downstream_url, args.seed);
+    story.database_url = args.database_url;
     let outcome = tokio::time::timeout(STORY_LIMIT, story.play()).await;
     serving.abort();
     match outcome {

@@ -1,12 +1,11 @@
 //! The story's bookkeeping: finding the server's final accounting record,
-//! reading the spill file, reading `/metrics`, and the per-id "lost"
-//! computation that the demo's verdict rests on.
+//! reading `/metrics`, and the per-id "lost" computation that the demo's
+//! verdict rests on.
 
 use std::collections::{HashMap, HashSet};
 
 use evenkeel_demo::story::{
     Scrape, Seen, ServerAccounting, listening_addr, outcomes_in_log, reconcile, server_args,
-    spill_ids,
 };
 
 fn ids(list: &[&str]) -> Vec<String> {
@@ -20,19 +19,19 @@ fn ids(list: &[&str]) -> Vec<String> {
 fn finds_the_final_accounting_record() {
     let out = [
         "listening on 127.0.0.1:4000",
-        r#"{"message":"final accounting","accepted":9,"restored":0,"succeeded":1,"dead":1,"spilled":7,"lost":0,"retries":3,"drain":"complete","drain_ms":5,"exit_code":0}"#,
-        r#"{"message":"final accounting","accepted":120,"restored":2,"succeeded":97,"dead":3,"spilled":20,"lost":0,"retries":41,"drain":"timed_out","drain_ms":2001,"exit_code":124}"#,
+        r#"{"message":"final accounting","accepted":9,"restored":0,"succeeded":1,"dead":1,"released":2,"remaining":7,"lost":0,"retries":3,"drain":"complete","drain_ms":5,"exit_code":0}"#,
+        r#"{"message":"final accounting","accepted":118,"restored":2,"succeeded":97,"dead":3,"released":4,"remaining":20,"lost":0,"retries":41,"drain":"timed_out","drain_ms":2001,"exit_code":124}"#,
         r#"{"level":"INFO","fields":{"message":"bye"}}"#,
     ];
     let found = ServerAccounting::find(out).unwrap();
     assert_eq!(
         found,
         ServerAccounting {
-            accepted: 120,
+            accepted: 118,
             restored: 2,
             succeeded: 97,
             dead: 3,
-            spilled: 20,
+            remaining: 20,
             retries: 41
         }
     );
@@ -45,32 +44,14 @@ fn finds_the_final_accounting_record() {
 fn partial_records_are_not_accounting() {
     let out = [
         r#"{"accepted":1,"succeeded":1,"dead":0}"#,
-        r#"{"accepted":"1","succeeded":1,"dead":0,"spilled":0}"#,
+        r#"{"accepted":"1","succeeded":1,"dead":0,"remaining":0}"#,
     ];
     assert_eq!(ServerAccounting::find(out), None);
 }
 
-/// The spill file's lines (the server's `SpilledJob` shape) yield their ids;
-/// a corrupt line is an error naming it, never a silently shorter list.
-#[test]
-fn spill_file_ids() {
-    let text = concat!(
-        r#"{"id":"5f0c2a9e1b7d3c48","attempts":1,"payload":{"n":7},"work_ms":20,"fail_rate":0.0,"downstream":false,"panic":false,"max_attempts":4}"#,
-        "\n",
-        r#"{"id":"0000000000000001","attempts":0,"payload":null}"#,
-        "\n"
-    );
-    assert_eq!(
-        spill_ids(text),
-        Ok(ids(&["5f0c2a9e1b7d3c48", "0000000000000001"]))
-    );
-    assert_eq!(spill_ids(""), Ok(vec![]));
-    assert_eq!(spill_ids("{\"id\":\"a\"}\n{\"no_id\":1}\n"), Err(2));
-}
-
-/// Every accepted id is placed exactly once; finished beats spilled; an id
-/// neither seen finished nor spilled is lost; spill entries nobody was
-/// given are reported apart.
+/// Every accepted id is placed exactly once; finished beats "in the
+/// store"; an id neither seen finished nor live in the store is lost; live
+/// jobs nobody was given are reported apart.
 #[test]
 fn reconcile_places_every_accepted_id() {
     let accepted = ids(&["a", "b", "c", "d", "e", "a"]);
@@ -80,31 +61,31 @@ fn reconcile_places_every_accepted_id() {
         ("c".to_owned(), Seen::Live),
         ("e".to_owned(), Seen::Succeeded),
     ]);
-    let spilled: HashSet<String> = ids(&["c", "e", "z"]).into_iter().collect();
-    let r = reconcile(&accepted, &seen, &spilled);
+    let in_store: HashSet<String> = ids(&["c", "e", "z"]).into_iter().collect();
+    let r = reconcile(&accepted, &seen, &in_store);
     assert_eq!(r.accepted, 5, "a duplicated id counts once");
-    assert_eq!((r.succeeded, r.dead, r.spilled), (2, 1, 1));
+    assert_eq!((r.succeeded, r.dead, r.in_store), (2, 1, 1));
     assert_eq!(r.lost, ids(&["d"]));
-    assert_eq!(r.finished_and_spilled, ids(&["e"]));
-    assert_eq!(r.spilled_unknown, ids(&["z"]));
+    assert_eq!(r.finished_and_in_store, ids(&["e"]));
+    assert_eq!(r.in_store_unknown, ids(&["z"]));
 }
 
 /// Jobs that finished after the last poll are credited from the server's
 /// totals only when the server's books balance and agree with the story's
-/// accepted and spilled counts; otherwise they stay lost.
+/// accepted and in-store counts; otherwise they stay lost.
 #[test]
 fn server_totals_close_the_polling_gap_only_when_books_agree() {
     let accepted = ids(&["a", "b", "c"]);
     let seen = HashMap::from([("a".to_owned(), Seen::Succeeded)]);
-    let spilled: HashSet<String> = ids(&["c"]).into_iter().collect();
-    let base = reconcile(&accepted, &seen, &spilled);
+    let in_store: HashSet<String> = ids(&["c"]).into_iter().collect();
+    let base = reconcile(&accepted, &seen, &in_store);
     assert_eq!(base.lost, ids(&["b"]));
 
     let balanced = ServerAccounting {
         accepted: 3,
         succeeded: 1,
         dead: 1,
-        spilled: 1,
+        remaining: 1,
         ..Default::default()
     };
     let mut r = base.clone();
@@ -117,7 +98,7 @@ fn server_totals_close_the_polling_gap_only_when_books_agree() {
         accepted: 3,
         succeeded: 1,
         dead: 0,
-        spilled: 1,
+        remaining: 1,
         ..Default::default()
     };
     let mut r = base.clone();
@@ -129,7 +110,7 @@ fn server_totals_close_the_polling_gap_only_when_books_agree() {
         accepted: 4,
         succeeded: 2,
         dead: 1,
-        spilled: 1,
+        remaining: 1,
         ..Default::default()
     };
     let mut r = base;
@@ -208,17 +189,17 @@ fn listening_line() {
     assert_eq!(listening_addr("listening on nowhere"), None);
 }
 
-/// The server is started on an ephemeral loopback port with JSON logs and a
-/// spill file in the story's scratch directory.
+/// The server is started on an ephemeral loopback port with JSON logs and
+/// its data directory in the story's scratch directory.
 #[test]
 fn server_arguments() {
-    let args = server_args(std::path::Path::new("/x/spill.jsonl"), "http://d/work");
+    let args = server_args(std::path::Path::new("/x/data"), "http://d/work");
     let flag = |name: &str| {
         let at = args.iter().position(|a| a == name).unwrap();
         args[at + 1].clone()
     };
     assert_eq!(flag("--addr"), "127.0.0.1:0");
     assert_eq!(flag("--log-format"), "json");
-    assert_eq!(flag("--spill-file"), "/x/spill.jsonl");
+    assert_eq!(flag("--data-dir"), "/x/data");
     assert_eq!(flag("--downstream"), "http://d/work");
 }

@@ -2,8 +2,8 @@
 //!
 //! | route | answer |
 //! |---|---|
-//! | `POST /jobs` | 202 `{"id"}`; 400, 413, 415, 422, 429, 503 (+ `Retry-After`), 504 |
-//! | `GET /jobs/{id}` | 200 `{"id","state","attempts","error"?}`; 404 |
+//! | `POST /jobs` | 202 `{"id"}` + `Location: /jobs/{id}` once the job is durable; 200 with the first job's id for a repeated `Idempotency-Key`; 400, 413, 415, 422, 429, 503 (+ `Retry-After`), 504 |
+//! | `GET /jobs/{id}` | 200 `{"id","state","attempts","max_attempts","error"?,"retry_at_ms"?}`, `state` one of `queued`, `running`, `succeeded`, `dead`; 404 (unknown, or pruned after `--retention`) |
 //! | `GET /healthz` | 200 while the process runs |
 //! | `GET /readyz` | 200 while accepting, 503 from the moment the drain starts |
 //! | `GET /metrics` | Prometheus text format |
@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{FromRef, MatchedPath, Path, Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -32,21 +32,24 @@ use axum::{Json, Router};
 use evenkeel_shutdown::Shutdown;
 use serde_json::json;
 
+use super::books::Books;
 use super::error::{ApiError, RejectReason};
 use super::extract::{ApiJson, BodyLimit};
 use super::intake::Intake;
 use super::job::{JobId, JobRequest, Limits};
 use super::metrics::Metrics;
-use super::store::JobStore;
+use super::store::{Enqueued, JobStore};
 
 /// Everything the handlers share.
 #[derive(Debug, Clone)]
 pub(crate) struct AppState {
-    /// Job records.
-    pub(crate) store: JobStore,
+    /// The job store.
+    pub(crate) store: Arc<dyn JobStore>,
+    /// This process's counts (and the store's, for the metrics).
+    pub(crate) books: Arc<Books>,
     /// Metrics.
     pub(crate) metrics: Arc<Metrics>,
-    /// Admission into the queue.
+    /// Admission into the store.
     pub(crate) intake: Intake,
     /// The shutdown coordinator (readiness reads its phase).
     pub(crate) shutdown: Shutdown,
@@ -84,21 +87,66 @@ where
         .layer(middleware::from_fn_with_state(metrics, observe))
 }
 
+/// The longest `Idempotency-Key` accepted.
+const MAX_IDEMPOTENCY_KEY: usize = 255;
+
 async fn submit(
     State(app): State<AppState>,
+    headers: HeaderMap,
     ApiJson(request): ApiJson<JobRequest>,
 ) -> Result<Response, ApiError> {
+    let key = match headers.get("idempotency-key") {
+        None => None,
+        Some(value) => match value.to_str() {
+            Ok(key) if !key.is_empty() && key.len() <= MAX_IDEMPOTENCY_KEY => Some(key.to_owned()),
+            _ => {
+                return Err(ApiError::invalid(format!(
+                    "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"
+                )));
+            }
+        },
+    };
     let spec = request.validate(app.limits).map_err(ApiError::invalid)?;
-    let id = app.intake.admit(spec).await?;
-    app.metrics.admitted();
-    tracing::debug!(%id, "job admitted");
-    Ok((StatusCode::ACCEPTED, Json(json!({ "id": id }))).into_response())
+    let enqueued = app.intake.admit(spec, key).await?;
+    let (status, id) = match enqueued {
+        Enqueued::Created(id) => {
+            app.metrics.admitted();
+            tracing::debug!(%id, "job admitted");
+            (StatusCode::ACCEPTED, id)
+        }
+        Enqueued::Existing(id) => (StatusCode::OK, id),
+    };
+    let location = HeaderValue::try_from(format!("/jobs/{id}"))
+        .map_err(|e| ApiError::internal(format!("location header: {e}")))?;
+    Ok((
+        status,
+        [(header::LOCATION, location)],
+        Json(json!({ "id": id })),
+    )
+        .into_response())
 }
 
 async fn lookup(State(app): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let not_found = || ApiError::not_found(format!("job {id}"));
     let parsed: JobId = id.parse().map_err(|_| not_found())?;
-    let view = app.store.get(parsed).ok_or_else(not_found)?;
+    let record = app
+        .store
+        .get(parsed)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(not_found)?;
+    let mut view = json!({
+        "id": record.id,
+        "state": record.state,
+        "attempts": record.attempts,
+        "max_attempts": record.max_attempts,
+    });
+    if let Some(error) = record.error {
+        view["error"] = json!(error);
+    }
+    if let Some(at) = record.run_at_ms {
+        view["retry_at_ms"] = json!(at);
+    }
     Ok(Json(view).into_response())
 }
 
@@ -121,6 +169,10 @@ async fn readyz(State(app): State<AppState>) -> Response {
 }
 
 async fn render_metrics(State(app): State<AppState>) -> Response {
+    match app.store.stats().await {
+        Ok(stats) => app.books.set_store(stats),
+        Err(e) => tracing::warn!(error = %e, "could not read the job store's counts"),
+    }
     let body = app.metrics.render();
     (
         [(

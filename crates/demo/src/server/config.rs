@@ -8,7 +8,7 @@
 //!
 //! The defaults describe a small server that fits inside Kubernetes' 30 s
 //! termination grace period: the drain deadline (25 s) leaves five seconds
-//! for the spill and the exit.
+//! for releasing unfinished jobs and the exit.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -32,7 +32,8 @@ pub struct ServeArgs {
     #[arg(long, env = "EVENKEEL_WORKERS", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
     pub workers: u16,
 
-    /// Capacity of the bounded job queue (jobs waiting for a worker).
+    /// Most jobs waiting in the store (ready or delayed); beyond it
+    /// `POST /jobs` answers 503 with `Retry-After`.
     #[arg(long, env = "EVENKEEL_QUEUE_CAPACITY", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
     pub queue_capacity: u32,
 
@@ -66,8 +67,8 @@ pub struct ServeArgs {
     #[arg(long, env = "EVENKEEL_MAX_BODY", default_value_t = 64 * 1024)]
     pub max_body: usize,
 
-    /// Time from the first signal until whatever is still queued or running
-    /// is spilled (measured from the signal, pre-drain delay included).
+    /// Time from the first signal until the workers stop and whatever is
+    /// still running is released back to the store (measured from the signal, pre-drain delay included).
     #[arg(long, env = "EVENKEEL_DRAIN_TIMEOUT", default_value = "25s", value_parser = parse_duration)]
     pub drain_timeout: Duration,
 
@@ -76,14 +77,33 @@ pub struct ServeArgs {
     #[arg(long, env = "EVENKEEL_PRE_DRAIN_DELAY", default_value = "0s", value_parser = parse_duration)]
     pub pre_drain_delay: Duration,
 
-    /// JSON-lines file that receives the jobs still queued or running at the
-    /// drain deadline, and that is loaded back (and queued first) at start.
-    #[arg(
-        long,
-        env = "EVENKEEL_SPILL_FILE",
-        default_value = "evenkeel-spill.jsonl"
-    )]
-    pub spill_file: PathBuf,
+    /// Where accepted jobs are kept: `redb` (the default: a file under
+    /// `--data-dir`, durable, one server per directory) or `memory` (NOT
+    /// durable: a crash or exit loses every job; for tests and demos).
+    #[arg(long, env = "EVENKEEL_STORE", value_enum, default_value_t = StoreKind::Redb)]
+    pub store: StoreKind,
+
+    /// Directory of the embedded job store (created if missing). A second
+    /// server on the same directory fails at start.
+    #[arg(long, env = "EVENKEEL_DATA_DIR", default_value = "evenkeel-data")]
+    pub data_dir: PathBuf,
+
+    /// PostgreSQL URL (`postgres://…`) of a job store shared by several
+    /// servers; when set it is used instead of `--store`.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// How long a claimed job stays leased to its worker without a
+    /// heartbeat; after a crash it runs again once this has passed (the
+    /// embedded store hands leases back at start at once). Workers extend
+    /// it every third of this while a job runs.
+    #[arg(long, env = "EVENKEEL_LEASE", default_value = "30s", value_parser = parse_duration)]
+    pub lease: Duration,
+
+    /// How long a finished job's outcome (not its payload) is kept for
+    /// `GET /jobs/{id}` and idempotency keys; then it is pruned.
+    #[arg(long, env = "EVENKEEL_RETENTION", default_value = "1h", value_parser = parse_duration)]
+    pub retention: Duration,
 
     /// URL that jobs with `"downstream": true` call (`POST`, the job payload
     /// as body), e.g. `http://127.0.0.1:9000/work`. Without it such jobs
@@ -140,12 +160,6 @@ pub struct ServeArgs {
     #[arg(long, env = "EVENKEEL_RETRY_MAX", default_value = "2s", value_parser = parse_duration)]
     pub retry_max: Duration,
 
-    /// How many finished job records (succeeded, dead) `GET /jobs/{id}`
-    /// remembers; the oldest finished record is forgotten first. Queued and
-    /// running records are never forgotten.
-    #[arg(long, env = "EVENKEEL_RETAIN_FINISHED", default_value_t = 10_000)]
-    pub retain_finished: usize,
-
     /// Log format on stderr, and the shape of the final accounting record
     /// on stdout.
     #[arg(long, env = "EVENKEEL_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -159,11 +173,17 @@ pub enum OverflowPolicy {
     Reject,
     /// Refuse the new job at once and count it as dropped: 503 as well.
     DropNewest,
-    /// Admit the new job and shed the oldest queued one, which ends `dead`
-    /// with the error "shed".
-    DropOldest,
     /// Let the request wait up to `--admit-wait` for room, then 503.
     Wait,
+}
+
+/// Which job store backend (`--store`).
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    /// A redb file under `--data-dir`: durable (the default).
+    Redb,
+    /// In memory: NOT durable; a crash or exit loses every job.
+    Memory,
 }
 
 /// Log format (`--log-format`).

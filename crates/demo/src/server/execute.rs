@@ -1,48 +1,47 @@
-//! Running one job: attempts, timeouts, retries with backoff, and what a
-//! panic does.
+//! Running one attempt of a claimed job, and telling the store how it went.
 //!
-//! # Attempts and retries
+//! # One attempt per claim
 //!
-//! A job is a loop of attempts driven by [`evenkeel_retry::retry`]: each
-//! attempt is bounded by `--attempt-timeout`, the whole loop by
-//! `--job-timeout`, and the waits between attempts follow an exponential
-//! backoff with full jitter (so that jobs failing together do not retry
-//! together), capped at `--retry-max`. An attempt simulates `work_ms` of
-//! work, fails with probability `fail_rate`, and, for a `downstream` job,
-//! calls the downstream service through the client-side middleware stack.
-//! When the attempts or the deadline run out the job is finished as `dead`
-//! with its last error.
+//! A worker claims a job from the store (which bumps and stores its attempt
+//! number), runs **one** attempt, and answers the store:
+//!
+//! - success: `ack` (succeeded);
+//! - a transient failure: `nack` with a delay from an exponential backoff
+//!   with full jitter (`--retry-initial`, capped at `--retry-max`, or the
+//!   downstream's `Retry-After`): the job waits in the store as a delayed
+//!   job, no worker sleeps on it, and a crash meanwhile loses nothing. On
+//!   its last attempt the store dead-letters it instead;
+//! - a failure no retry can fix, or a job past `--job-timeout` since it was
+//!   enqueued: `dead_letter`.
+//!
+//! Each attempt is bounded by `--attempt-timeout` and, while it runs, its
+//! lease is extended every third of `--lease` (a heartbeat), so a long job
+//! keeps its lease and a dead worker's job comes back soon. If the store
+//! says the lease was lost (it expired and another claim took the job),
+//! the answer is dropped: the newer claim owns the outcome.
 //!
 //! # Panics
 //!
 //! A job with `"panic": true` panics in its first attempt. Nothing here
 //! catches that panic: it unwinds out of the worker, whose supervisor
-//! restarts it. On its way out the panic drops the [`Running`] guard, and
-//! that `Drop` is where the job is looked after: if attempts remain, the job
-//! goes back to the priority backlog, its drain guard with it, so the drain
-//! still waits for it; otherwise it is finished as `dead` with the panic
-//! message. The message is captured by a panic hook ([`install_panic_hook`])
-//! that stores it in a thread-local just before unwinding starts on the
-//! same thread.
-//!
-//! A `Running` guard dropped *without* a panic (the worker was stopped at
-//! the drain deadline) does nothing: the job is still live in the store and
-//! the spill picks it up.
+//! restarts it. On its way out the panic drops the [`Running`] guard, whose
+//! `Drop` spawns a `nack` with the panic message (captured by
+//! [`install_panic_hook`]), so the job is retried (or dead-lettered on its
+//! last attempt) like any failure. If even that is lost, the lease expires
+//! and the job runs again.
 
 use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use evenkeel_retry::{Backoff, Decision, Jitter, RetryError, retry};
-use tokio::sync::Notify;
+use evenkeel_retry::{Backoff, Jitter};
 
+use super::books::Books;
 use super::downstream_client::{self, DownstreamClient, DownstreamError};
-use super::intake::Ticket;
 use super::job::{JobId, JobSpec};
 use super::metrics::{InFlight, Metrics};
-use super::store::JobStore;
+use super::store::{Claimed, JobStore, Lease, Nacked, StoreError};
 
 /// The retry and timeout knobs every job shares.
 #[derive(Debug, Clone, Copy)]
@@ -53,69 +52,21 @@ pub(crate) struct RetryPolicy {
     pub(crate) max: Duration,
     /// Bound on one attempt.
     pub(crate) attempt_timeout: Duration,
-    /// Bound on the whole job.
+    /// Bound on the whole job, from its enqueue.
     pub(crate) job_timeout: Duration,
-}
-
-/// Jobs that go ahead of the queue: restored from the spill file, or
-/// re-queued after a panic. A queue would bound them, but these were
-/// already accepted and must not be refused.
-#[derive(Debug, Default)]
-pub(crate) struct Backlog {
-    jobs: Mutex<VecDeque<Ticket>>,
-    notify: Notify,
-}
-
-impl Backlog {
-    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Ticket>> {
-        // Push and pop cannot leave the deque inconsistent: take a poisoned
-        // lock as it is.
-        self.jobs
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Adds a ticket at the back and wakes a worker.
-    pub(crate) fn push(&self, ticket: Ticket) {
-        self.lock().push_back(ticket);
-        self.notify.notify_one();
-    }
-
-    /// Takes the oldest ticket.
-    pub(crate) fn pop(&self) -> Option<Ticket> {
-        self.lock().pop_front()
-    }
-
-    /// Tickets waiting.
-    pub(crate) fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    /// Whether none wait.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Resolves after a [`push`](Self::push) (or at once if one happened
-    /// since the last wait).
-    ///
-    /// # Cancellation safety
-    ///
-    /// Cancel-safe; a stored wake-up is consumed only when this resolves.
-    pub(crate) async fn pushed(&self) {
-        self.notify.notified().await;
-    }
+    /// The lease a claim takes (and each heartbeat renews).
+    pub(crate) lease: Duration,
 }
 
 /// What every worker needs to run jobs.
 #[derive(Debug, Clone)]
 pub(crate) struct JobContext {
-    /// Job records.
-    pub(crate) store: JobStore,
+    /// The job store.
+    pub(crate) store: Arc<dyn JobStore>,
+    /// This process's counts.
+    pub(crate) books: Arc<Books>,
     /// Metrics.
     pub(crate) metrics: Arc<Metrics>,
-    /// Priority backlog.
-    pub(crate) backlog: Arc<Backlog>,
     /// The downstream client, if `--downstream` is set.
     pub(crate) downstream: Option<DownstreamClient>,
     /// Retry and timeout knobs.
@@ -131,8 +82,8 @@ enum AttemptError {
     Downstream(DownstreamError),
     /// The job wants the downstream but none is configured.
     NoDownstream,
-    /// The job stopped being live (spilled at the deadline): stop.
-    Gone,
+    /// The attempt ran past `--attempt-timeout`.
+    TimedOut(Duration),
 }
 
 impl fmt::Display for AttemptError {
@@ -141,7 +92,7 @@ impl fmt::Display for AttemptError {
             Self::Simulated => f.write_str("simulated transient failure (fail_rate)"),
             Self::Downstream(e) => write!(f, "downstream call failed: {e}"),
             Self::NoDownstream => f.write_str("no --downstream configured"),
-            Self::Gone => f.write_str("job is no longer live"),
+            Self::TimedOut(after) => write!(f, "attempt timed out after {} ms", after.as_millis()),
         }
     }
 }
@@ -166,108 +117,177 @@ pub(crate) fn install_panic_hook() {
     }));
 }
 
-/// Looks after a job while a worker runs it; see the module docs.
+/// Looks after a leased job while its attempt runs; see the module docs.
 #[derive(Debug)]
 struct Running<'a> {
     ctx: &'a JobContext,
-    ticket: Option<Ticket>,
-    max_attempts: u32,
+    lease: Option<Lease>,
 }
 
 impl Drop for Running<'_> {
     fn drop(&mut self) {
-        let Some(ticket) = self.ticket.take() else {
+        let Some(lease) = self.lease.take() else {
             return;
         };
         if !std::thread::panicking() {
+            // Dropped without a panic: the worker was stopped and releases
+            // the job itself.
             return;
         }
         let message = LAST_PANIC
             .with(|last| last.borrow_mut().take())
             .unwrap_or_else(|| "unknown panic".to_owned());
-        let error = format!("attempt panicked: {message}");
         self.ctx.metrics.panicked();
-        let attempts = self.ctx.store.get(ticket.id).map_or(0, |v| v.attempts);
-        if attempts >= self.max_attempts {
-            self.ctx.store.kill(ticket.id, error);
-        } else if self.ctx.store.requeue(ticket.id, error) {
-            self.ctx.backlog.push(ticket);
+        let ctx = self.ctx.clone();
+        let delay = backoff(&ctx.policy, lease.attempt);
+        // Runs after the unwinding; if the runtime is gone, the lease
+        // expires and the job runs again.
+        tokio::spawn(async move {
+            let error = format!("attempt panicked: {message}");
+            let nacked = ctx.store.nack(lease, error, delay).await;
+            settled(&ctx, lease, nacked.map(|n| n == Nacked::Dead));
+        });
+    }
+}
+
+/// The backoff before attempt `attempt + 1`.
+fn backoff(policy: &RetryPolicy, attempt: u32) -> Duration {
+    let n = usize::try_from(attempt.saturating_sub(1)).unwrap_or(usize::MAX);
+    Backoff::exponential(policy.initial)
+        .max_delay(policy.max)
+        .jitter(Jitter::Full)
+        .nth(n)
+        .unwrap_or(policy.max)
+}
+
+/// Counts a finished answer to the store (`Ok(true)` dead, `Ok(false)` not
+/// finished) or logs a lost lease.
+fn settled(ctx: &JobContext, lease: Lease, result: Result<bool, StoreError>) {
+    match result {
+        Ok(true) => ctx.books.dead(1),
+        Ok(false) => {}
+        Err(StoreError::LeaseLost { .. }) => {
+            tracing::warn!(id = %lease.id, attempt = lease.attempt, "lease lost; the job's newer claim owns its outcome");
+        }
+        Err(e) => {
+            tracing::error!(id = %lease.id, error = %e, "could not record the job's outcome; its lease will expire and it will run again");
         }
     }
 }
 
-/// Runs the job in `ticket` to its end (succeeded or dead), unless the
-/// future is dropped first (worker stopped: the job stays live for the
-/// spill) or the job panics (see the module docs).
-pub(crate) async fn run(ctx: &JobContext, ticket: Ticket) {
-    let id = ticket.id;
-    let Some((spec, attempts_before)) = ctx.store.claim(id) else {
-        return; // not live any more (spilled): the ticket's guard is released
-    };
+/// Runs one attempt of `job` and records the outcome in the store, unless
+/// the future is dropped first (the worker releases the job) or the
+/// attempt panics (see the module docs).
+pub(crate) async fn run(ctx: &JobContext, job: Claimed) {
+    let lease = job.lease;
+    if lease.attempt > 1 {
+        ctx.books.retried();
+    }
+    let now = ctx.store.clock().now_ms();
+    let deadline = job
+        .enqueued_at_ms
+        .saturating_add(super::store::clock_millis(ctx.policy.job_timeout));
+    if now >= deadline {
+        let reason = format!(
+            "deadline exceeded: not finished within {} ms of its enqueue{}",
+            ctx.policy.job_timeout.as_millis(),
+            job.last_error
+                .map(|e| format!("; last error: {e}"))
+                .unwrap_or_default()
+        );
+        let result = ctx.store.dead_letter(lease, reason).await;
+        settled(ctx, lease, result.map(|()| true));
+        return;
+    }
     let mut running = Running {
         ctx,
-        ticket: Some(ticket),
-        max_attempts: spec.max_attempts,
+        lease: Some(lease),
     };
-    let remaining = spec.max_attempts.saturating_sub(attempts_before).max(1);
-    let backoff = Backoff::exponential(ctx.policy.initial)
-        .max_delay(ctx.policy.max)
-        .jitter(Jitter::Full)
-        .max_attempts(remaining);
-    let result = retry(backoff, || attempt(ctx, id, Arc::clone(&spec)))
-        .classify(|e: &AttemptError| match e {
-            AttemptError::Gone | AttemptError::NoDownstream => Decision::Stop,
-            AttemptError::Downstream(e) if !downstream_client::is_retryable(e) => Decision::Stop,
-            AttemptError::Downstream(e) => {
-                downstream_client::retry_after(e).map_or(Decision::Retry, Decision::RetryAfter)
-            }
-            AttemptError::Simulated => Decision::Retry,
-        })
-        .notify(|e: &AttemptError, _attempt, delay| {
-            ctx.store
-                .attempt_failed(id, format!("{e} (retrying in {} ms)", delay.as_millis()));
-        })
-        .attempt_timeout(ctx.policy.attempt_timeout)
-        .deadline(ctx.policy.job_timeout)
-        .await;
-    match result {
-        Ok(()) => {
-            ctx.store.succeed(id);
+    let budget = ctx
+        .policy
+        .attempt_timeout
+        .min(Duration::from_millis(deadline - now));
+    let outcome = heartbeat(ctx, lease, attempt(ctx, lease, Arc::new(job.spec), budget)).await;
+    running.lease = None;
+    let result = match outcome {
+        Ok(()) => ctx.store.ack(lease).await.map(|()| {
+            ctx.books.succeeded();
+            false
+        }),
+        Err(e) if permanent(&e) => {
+            let reason = format!("{e} (not retryable)");
+            ctx.store.dead_letter(lease, reason).await.map(|()| true)
         }
-        Err(RetryError::Stopped {
-            last: AttemptError::Gone,
-            ..
-        }) => {}
         Err(e) => {
-            let last = e
-                .last()
-                .map_or_else(|| "attempt timed out".to_owned(), ToString::to_string);
-            ctx.store.kill(id, format!("{e}: {last}"));
+            let hint = match &e {
+                AttemptError::Downstream(d) => downstream_client::retry_after(d),
+                _ => None,
+            };
+            let delay = hint.unwrap_or_else(|| backoff(&ctx.policy, lease.attempt));
+            let error = format!("attempt {} failed: {e}", lease.attempt);
+            ctx.store
+                .nack(lease, error, delay)
+                .await
+                .map(|n| n == Nacked::Dead)
         }
-    }
-    // Finished normally: release the drain guard.
-    drop(running.ticket.take());
+    };
+    settled(ctx, lease, result);
 }
 
-async fn attempt(ctx: &JobContext, id: JobId, spec: Arc<JobSpec>) -> Result<(), AttemptError> {
-    let n = ctx.store.begin_attempt(id).ok_or(AttemptError::Gone)?;
+fn permanent(e: &AttemptError) -> bool {
+    match e {
+        AttemptError::NoDownstream => true,
+        AttemptError::Downstream(d) => !downstream_client::is_retryable(d),
+        AttemptError::Simulated | AttemptError::TimedOut(_) => false,
+    }
+}
+
+/// Runs `work`, extending the lease every third of it meanwhile.
+async fn heartbeat<T>(ctx: &JobContext, mut lease: Lease, work: impl Future<Output = T>) -> T {
+    let every = (ctx.policy.lease / 3).max(Duration::from_millis(10));
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            out = &mut work => return out,
+            _ = tick.tick() => match ctx.store.extend(lease, ctx.policy.lease).await {
+                Ok(extended) => lease = extended,
+                // Lost or failing: keep working; the answer will tell.
+                Err(e) => tracing::warn!(id = %lease.id, error = %e, "could not extend the lease"),
+            },
+        }
+    }
+}
+
+async fn attempt(
+    ctx: &JobContext,
+    lease: Lease,
+    spec: Arc<JobSpec>,
+    budget: Duration,
+) -> Result<(), AttemptError> {
+    let id: JobId = lease.id;
     let _in_flight = InFlight::enter(ctx.metrics.in_flight());
     assert!(
-        !(spec.panic && n == 1),
+        !(spec.panic && lease.attempt == 1),
         "job {id} asked to panic in its first attempt"
     );
-    if spec.work_ms > 0 {
-        tokio::time::sleep(Duration::from_millis(spec.work_ms)).await;
-    }
-    if spec.fail_rate > 0.0 && rand::random::<f64>() < spec.fail_rate {
-        return Err(AttemptError::Simulated);
-    }
-    if spec.downstream {
-        let client = ctx.downstream.as_ref().ok_or(AttemptError::NoDownstream)?;
-        client
-            .call(id, &spec.payload)
-            .await
-            .map_err(AttemptError::Downstream)?;
-    }
-    Ok(())
+    let work = async {
+        if spec.work_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(spec.work_ms)).await;
+        }
+        if spec.fail_rate > 0.0 && rand::random::<f64>() < spec.fail_rate {
+            return Err(AttemptError::Simulated);
+        }
+        if spec.downstream {
+            let client = ctx.downstream.as_ref().ok_or(AttemptError::NoDownstream)?;
+            client
+                .call(id, &spec.payload)
+                .await
+                .map_err(AttemptError::Downstream)?;
+        }
+        Ok(())
+    };
+    tokio::time::timeout(budget, work)
+        .await
+        .unwrap_or(Err(AttemptError::TimedOut(budget)))
 }

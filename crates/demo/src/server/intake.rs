@@ -1,184 +1,115 @@
 //! Admission: the moment a job becomes the server's responsibility.
 //!
 //! A `POST /jobs` that passed validation is admitted here, or refused with a
-//! 503 that tells the client to come back. Admission takes two things, in
-//! this order, and gives the 202 only when it has both:
+//! 503 that tells the client when to come back. The 202 is given only once
+//! the job store has the job durably ([`JobStore::enqueue`] returns after
+//! its commit); and the store decides admission in that same step, by its
+//! count of waiting jobs against `--queue-capacity`, so two requests can
+//! never both take the last place.
 //!
-//! 1. a **drain guard** from the shutdown coordinator
-//!    ([`evenkeel_shutdown::Shutdown::guard`]). It is refused, atomically,
-//!    from the moment the drain begins, which is exactly when intake must
-//!    stop: a refused guard is a `503 draining`. The guard then travels with
-//!    the job (inside its [`Ticket`]) until the job is finished, so the drain
-//!    waits for every accepted job and for nothing else;
-//! 2. a **slot in the bounded queue** (`evenkeel_backpressure`). With the
-//!    `reject` and `drop-newest` policies the slot is reserved with
-//!    `try_reserve` *before* the job record exists, so a full queue is a
-//!    `503 queue_full` with nothing to undo. `wait` reserves with a bounded
-//!    wait. `drop-oldest` always admits: the evicted ticket comes back out
-//!    of `try_send`, and that older job is finished as `dead` ("shed"),
-//!    keeping the books balanced.
+//! Before that, admission takes a **drain guard** from the shutdown
+//! coordinator ([`evenkeel_shutdown::Shutdown::guard`]). It is refused,
+//! atomically, from the moment the drain begins, which is when intake must
+//! stop: a refused guard is a `503 draining`. The guard is held only while
+//! the enqueue commits, so the drain waits for an admission in progress.
 //!
-//! The job record is written before the ticket enters the queue, so a
-//! worker can never dequeue a job the store does not know.
+//! The `--overflow` policies: `reject` and `drop-newest` refuse at once
+//! when the store is full; `wait` tries again until `--admit-wait` has
+//! passed.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use evenkeel_backpressure::{Overflow, Receiver, Sender, TrySendError};
-use evenkeel_shutdown::{DrainGuard, Shutdown};
+use evenkeel_shutdown::Shutdown;
 
+use super::books::Books;
 use super::config::OverflowPolicy;
 use super::error::ApiError;
-use super::job::{JobId, JobSpec};
-use super::metrics::QueueSnapshot;
-use super::store::JobStore;
+use super::job::JobSpec;
+use super::store::{Enqueued, JobStore, NewJob, StoreError};
 
-/// What travels through the queue: the job id, and the drain guard that
-/// keeps the drain open until the job is finished.
-#[derive(Debug)]
-pub(crate) struct Ticket {
-    /// The job.
-    pub(crate) id: JobId,
-    /// Released when the job is finished (or its worker is stopped).
-    #[expect(dead_code, reason = "held, never read: dropping it releases the drain")]
-    pub(crate) guard: Option<DrainGuard>,
-}
+/// How often `--overflow wait` looks for room again.
+const WAIT_POLL: Duration = Duration::from_millis(5);
 
-/// The admission side of the queue.
+/// The admission side of the store.
 #[derive(Debug, Clone)]
 pub(crate) struct Intake {
-    tx: Sender<Ticket>,
+    store: Arc<dyn JobStore>,
+    books: Arc<Books>,
     policy: OverflowPolicy,
     admit_wait: Duration,
     shutdown: Shutdown,
-    store: JobStore,
-}
-
-/// Builds the bounded queue for `policy`.
-///
-/// # Errors
-///
-/// The queue's own error for an unusable capacity.
-pub(crate) fn queue(
-    capacity: usize,
-    policy: OverflowPolicy,
-) -> Result<(Sender<Ticket>, Receiver<Ticket>), evenkeel_backpressure::Error> {
-    let overflow = match policy {
-        OverflowPolicy::Reject => Overflow::Reject,
-        OverflowPolicy::DropNewest => Overflow::DropNewest,
-        OverflowPolicy::DropOldest => Overflow::DropOldest,
-        OverflowPolicy::Wait => Overflow::Wait,
-    };
-    evenkeel_backpressure::Queue::builder(capacity)
-        .overflow(overflow)
-        .build()
 }
 
 impl Intake {
-    /// Admission over `tx`, refusing once `shutdown` drains.
+    /// Admission into `store`, refusing once `shutdown` drains.
     pub(crate) fn new(
-        tx: Sender<Ticket>,
+        store: Arc<dyn JobStore>,
+        books: Arc<Books>,
         policy: OverflowPolicy,
         admit_wait: Duration,
         shutdown: Shutdown,
-        store: JobStore,
     ) -> Self {
         Self {
-            tx,
+            store,
+            books,
             policy,
             admit_wait,
             shutdown,
-            store,
         }
     }
 
-    /// Admits `spec` under a fresh id, or says why not.
+    /// Admits `spec` (under `key`, if the client sent an idempotency key),
+    /// or says why not.
     ///
     /// # Errors
     ///
-    /// [`ApiError::draining`] once the drain has begun (or the queue is
-    /// closed); [`ApiError::queue_full`] when there is no room.
+    /// [`ApiError::draining`] once the drain has begun;
+    /// [`ApiError::queue_full`] (with the store's retry-after) when the
+    /// store is full; a 503 `store_unavailable` when the store failed.
     ///
     /// # Cancellation safety
     ///
-    /// Cancel-safe: the only wait (`--overflow wait`) is a reservation,
-    /// which owns no job; a dropped future leaves nothing behind.
-    pub(crate) async fn admit(&self, spec: JobSpec) -> Result<JobId, ApiError> {
-        let guard = self.shutdown.guard().map_err(|_| ApiError::draining())?;
-        let id = JobId::random();
-        let ticket = Ticket {
-            id,
-            guard: Some(guard),
+    /// Not fully: a request dropped while its enqueue commits may still
+    /// store the job (the client saw no 202; the job runs anyway, which is
+    /// the at-least-once side of the contract). Nothing is lost.
+    pub(crate) async fn admit(
+        &self,
+        spec: JobSpec,
+        key: Option<String>,
+    ) -> Result<Enqueued, ApiError> {
+        let _guard = self.shutdown.guard().map_err(|_| ApiError::draining())?;
+        let job = NewJob {
+            idempotency_key: key,
+            ..NewJob::new(spec)
         };
-        let permit = match self.policy {
-            OverflowPolicy::Reject | OverflowPolicy::DropNewest => {
-                self.tx.try_reserve().map_err(|e| match e {
-                    TrySendError::Full(()) | TrySendError::TooHeavy(()) => ApiError::queue_full(),
-                    TrySendError::Closed(()) => ApiError::draining(),
-                })?
-            }
-            OverflowPolicy::Wait => {
-                match tokio::time::timeout(self.admit_wait, self.tx.reserve()).await {
-                    Ok(Ok(permit)) => permit,
-                    Ok(Err(_closed)) => return Err(ApiError::draining()),
-                    Err(_elapsed) => return Err(ApiError::queue_full()),
+        let give_up = tokio::time::Instant::now() + self.admit_wait;
+        loop {
+            match self.store.enqueue(job.clone()).await {
+                Ok(enqueued) => {
+                    if let Enqueued::Created(_) = enqueued {
+                        self.books.accepted();
+                    }
+                    return Ok(enqueued);
+                }
+                Err(StoreError::Full { retry_after }) => {
+                    let wait = self.policy == OverflowPolicy::Wait
+                        && tokio::time::Instant::now() + WAIT_POLL < give_up;
+                    if !wait {
+                        return Err(ApiError::queue_full().retry_after(retry_after));
+                    }
+                    tokio::time::sleep(WAIT_POLL).await;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "the job store refused an enqueue");
+                    return Err(ApiError::other(
+                        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                        "store_unavailable",
+                        format!("the job store is unavailable: {e}"),
+                    )
+                    .retry_after(Duration::from_secs(5)));
                 }
             }
-            OverflowPolicy::DropOldest => return self.admit_evicting(ticket, spec),
-        };
-        self.store.insert(id, spec);
-        if let Err(e) = permit.send(ticket) {
-            // The queue closed between the reservation and the send: the job
-            // never entered it. Finish it here so it is not left live.
-            drop(e.into_inner());
-            self.store.withdraw(id);
-            return Err(ApiError::draining());
-        }
-        Ok(id)
-    }
-
-    fn admit_evicting(&self, ticket: Ticket, spec: JobSpec) -> Result<JobId, ApiError> {
-        let id = ticket.id;
-        if self.tx.is_closed() {
-            return Err(ApiError::draining());
-        }
-        self.store.insert(id, spec);
-        match self.tx.try_send(ticket) {
-            Ok(None) => Ok(id),
-            Ok(Some(evicted)) => {
-                self.store.kill(
-                    evicted.id,
-                    "shed: evicted from the full queue by a newer job (--overflow drop-oldest)"
-                        .into(),
-                );
-                Ok(id)
-            }
-            Err(e) => {
-                let draining = matches!(e, TrySendError::Closed(_));
-                drop(e.into_inner());
-                self.store.withdraw(id);
-                Err(if draining {
-                    ApiError::draining()
-                } else {
-                    ApiError::queue_full()
-                })
-            }
-        }
-    }
-
-    /// Stops intake: later admissions get 503; queued tickets stay for the
-    /// workers.
-    pub(crate) fn close(&self) {
-        self.tx.close();
-    }
-
-    /// The queue's numbers, for the metrics.
-    pub(crate) fn snapshot(&self) -> QueueSnapshot {
-        let stats = self.tx.stats();
-        QueueSnapshot {
-            depth: stats.len as u64,
-            capacity: stats.capacity as u64,
-            high_water: stats.high_water as u64,
-            backlog: 0,
         }
     }
 }

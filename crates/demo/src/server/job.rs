@@ -3,13 +3,13 @@
 //! A client posts a [`JobRequest`]; [`JobRequest::validate`] turns it into a
 //! [`JobSpec`] or explains, in one sentence, why the request is well-formed
 //! JSON but not a job this server will run (the handler answers 422 with
-//! that sentence). The spec is what the server keeps: it travels through the
-//! queue by id, sits in the job store, and is written to the spill file
-//! verbatim, so that a restarted server runs exactly the job it accepted.
+//! that sentence). The spec is what the server keeps: it sits in the job
+//! store verbatim until the job is finished, so that a restarted server
+//! runs exactly the job it accepted.
 //!
 //! Ids are 64 random bits printed as 16 hex digits. Random ids need no
 //! coordination between processes, which matters here: a job restored from
-//! a spill file keeps its id, and must not collide with ids the new process
+//! the job store keeps its id across restarts, and must not collide with ids a new process
 //! hands out.
 
 use std::fmt;
@@ -39,6 +39,22 @@ impl JobId {
     /// A fresh random id.
     pub fn random() -> Self {
         Self(rand::random())
+    }
+
+    /// The id's 64 bits (how the job store keys it).
+    ///
+    /// ```
+    /// use evenkeel_demo::server::JobId;
+    /// let id = JobId::random();
+    /// assert_eq!(JobId::from_u64(id.as_u64()), id);
+    /// ```
+    pub const fn as_u64(self) -> u64 {
+        self.0
+    }
+
+    /// The id with these 64 bits.
+    pub const fn from_u64(bits: u64) -> Self {
+        Self(bits)
     }
 }
 
@@ -102,7 +118,7 @@ pub struct JobRequest {
     pub max_attempts: Option<u32>,
 }
 
-/// A validated job: what the workers run and the spill file keeps.
+/// A validated job: what the workers run and the job store keeps.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct JobSpec {
     /// The client's payload, carried unchanged (sent to the downstream).

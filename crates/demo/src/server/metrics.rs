@@ -14,7 +14,7 @@
 //!
 //! Every name starts with `evenkeel_`. Gauges that encode a state use small
 //! integers documented in their help text (`evenkeel_drain_phase`: 0
-//! serving, 1 not ready / pre-drain, 2 draining, 3 spilling, 4 stopped).
+//! serving, 1 not ready / pre-drain, 2 draining, 3 releasing, 4 stopped).
 
 use std::fmt;
 use std::sync::Arc;
@@ -28,7 +28,7 @@ use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use super::store::JobStore;
+use super::books::Books;
 
 /// The queue's numbers at one instant, read at scrape time.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -54,8 +54,8 @@ pub enum Phase {
     PreDrain = 1,
     /// Intake stopped; queued and running jobs finishing.
     Draining = 2,
-    /// Writing the spill file.
-    Spilling = 3,
+    /// Handing unfinished jobs back to the store.
+    Releasing = 3,
     /// Done.
     Stopped = 4,
 }
@@ -136,7 +136,10 @@ fn latency_histogram() -> Histogram {
 
 impl Metrics {
     /// Registers every metric; `queue` is read at each scrape.
-    pub fn new(store: JobStore, queue: impl Fn() -> QueueSnapshot + Send + Sync + 'static) -> Self {
+    pub(crate) fn new(
+        books: Arc<Books>,
+        queue: impl Fn() -> QueueSnapshot + Send + Sync + 'static,
+    ) -> Self {
         let mut registry = Registry::default();
         let m = Self {
             registry: Registry::default(),
@@ -178,7 +181,7 @@ impl Metrics {
         );
         registry.register(
             "evenkeel_drain_phase",
-            "0 serving, 1 not ready (pre-drain), 2 draining, 3 spilling, 4 stopped",
+            "0 serving, 1 not ready (pre-drain), 2 draining, 3 releasing, 4 stopped",
             m.drain_phase.clone(),
         );
         registry.register(
@@ -202,7 +205,7 @@ impl Metrics {
             m.http_in_flight.clone(),
         );
         registry.register_collector(Box::new(StateCollector {
-            store,
+            books,
             queue: Arc::new(queue),
         }));
         Self { registry, ..m }
@@ -281,7 +284,7 @@ impl Metrics {
 
 /// Reads the job accounting and the queue at scrape time.
 struct StateCollector {
-    store: JobStore,
+    books: Arc<Books>,
     queue: Probe,
 }
 
@@ -330,17 +333,18 @@ impl Collector for StateCollector {
             "Restored or re-queued jobs waiting ahead of the queue",
             q.backlog,
         )?;
-        let a = self.store.accounting();
+        let a = self.books.accounting();
+        let store = self.books.store();
         counter(
             &mut encoder,
             "evenkeel_jobs_accepted",
-            "Jobs this process is responsible for (202s plus restored)",
+            "Jobs this process answered 202 for",
             a.accepted,
         )?;
         counter(
             &mut encoder,
             "evenkeel_jobs_restored",
-            "Jobs loaded from the spill file",
+            "Live jobs found in the job store at start",
             a.restored,
         )?;
         counter(
@@ -352,9 +356,35 @@ impl Collector for StateCollector {
         gauge(
             &mut encoder,
             "evenkeel_jobs_live",
-            "Jobs queued, running or waiting to retry",
-            a.unaccounted(),
+            "Jobs in the store still to run: ready, delayed or leased",
+            store.live(),
         )?;
+        let by_state = ConstGauge::new(0i64);
+        let mut family = encoder.encode_descriptor(
+            "evenkeel_store_jobs",
+            "Jobs in the job store, by state (finished ones until pruned)",
+            None,
+            by_state.metric_type(),
+        )?;
+        for (state, value) in [
+            ("ready", store.ready),
+            ("delayed", store.delayed),
+            ("leased", store.leased),
+            ("succeeded", store.succeeded),
+            ("dead", store.dead),
+        ] {
+            let labels = [("state", state)];
+            let e = family.encode_family(&labels)?;
+            ConstGauge::new(i64::try_from(value).unwrap_or(i64::MAX)).encode(e)?;
+        }
+        let age = ConstGauge::new(store.oldest_ready_age_ms as f64 / 1000.0);
+        let e = encoder.encode_descriptor(
+            "evenkeel_store_oldest_ready_age_seconds",
+            "How long the oldest ready job has waited",
+            None,
+            age.metric_type(),
+        )?;
+        age.encode(e)?;
         let finished = ConstCounter::new(0u64);
         let mut family = encoder.encode_descriptor(
             "evenkeel_jobs",
@@ -365,7 +395,7 @@ impl Collector for StateCollector {
         for (outcome, value) in [
             ("succeeded", a.succeeded),
             ("dead", a.dead),
-            ("spilled", a.spilled),
+            ("released", a.released),
         ] {
             let labels = [("outcome", outcome)];
             let e = family.encode_family(&labels)?;

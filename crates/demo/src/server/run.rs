@@ -1,4 +1,4 @@
-//! The life of one server process, from the spill file it loads to the
+//! The life of one server process, from opening the job store to the
 //! accounting record it prints last.
 //!
 //! # Start
@@ -6,8 +6,11 @@
 //! 1. Install the signal listener first (SIGINT and SIGTERM trigger the
 //!    shutdown; a second one forces it), so that a signal that arrives
 //!    during start-up is not the default "die now".
-//! 2. Load the spill file and put its jobs in the priority backlog, each
-//!    under its old id and holding a drain guard like any accepted job.
+//! 2. Open the job store: by default the redb file under `--data-dir`
+//!    (a second server on the same directory stops here with an error),
+//!    `--store memory`, or PostgreSQL with `--database-url`. Hand back the
+//!    leases a previous process held when it died ([`JobStore::recover`]):
+//!    the jobs a `kill -9` interrupted run again, their attempts charged.
 //! 3. Start the supervised workers, bind, print `listening on <addr>` on
 //!    stdout (with the actual port when `--addr` asked for port 0), serve.
 //!
@@ -16,35 +19,32 @@
 //! | phase (`evenkeel_drain_phase`) | what happens |
 //! |---|---|
 //! | 1 pre-drain | first signal: `/readyz` answers 503; intake stays open for `--pre-drain-delay` |
-//! | 2 draining | drain guards are refused and the queue is closed: `POST /jobs` answers 503; workers finish what is queued and running |
-//! | 3 spilling | at `--drain-timeout` after the signal (or at once on a second signal) workers are stopped and every job still live is written to the spill file |
+//! | 2 draining | intake stops: `POST /jobs` answers 503; workers finish every job in the store (retries included) |
+//! | 3 releasing | at `--drain-timeout` after the signal (or at once on a second signal) workers stop and hand their running jobs back to the store, not charged an attempt |
 //! | 4 stopped | the final accounting record is printed; the process exits |
 //!
-//! The drain itself is [`evenkeel_shutdown::Shutdown::drain`]: every
-//! accepted job holds a drain guard until it is finished, so "the drain is
-//! complete" means "every accepted job is finished".
+//! Nothing is written at shutdown that was not already in the store: every
+//! 202 was durable when it was sent. The drain only decides how much of
+//! the work this process finishes before it goes.
 //!
 //! # Exit codes
 //!
 //! | code | meaning |
 //! |---|---|
-//! | 0 | the drain completed: every accepted job succeeded or died, nothing spilled |
-//! | 124 | the drain deadline cut the drain short; the rest is in the spill file ([`Reason::EXIT_DEADLINE_EXCEEDED`]) |
-//! | 137 | a second signal cut the drain short; the rest is in the spill file ([`Reason::EXIT_FORCED`]) |
-//! | 1 | start-up failed (unreadable spill file, address in use); the worker supervisor gave up (restart intensity exceeded), which triggers the shutdown itself; or the spill file could not be written (the jobs are then printed on stderr as JSON lines, the last place left to put them) |
+//! | 0 | the drain completed: nothing left in the store |
+//! | 124 | the drain deadline cut the drain short; the rest waits in the store ([`Reason::EXIT_DEADLINE_EXCEEDED`]) |
+//! | 137 | a second signal cut the drain short; the rest waits in the store ([`Reason::EXIT_FORCED`]) |
+//! | 1 | start-up failed (the store is in use by another server or unreadable, address in use), or the worker supervisor gave up (restart intensity exceeded), which triggers the shutdown itself |
 //! | 2 | a flag value clap refused (usage error) |
 //!
 //! # The final accounting record
 //!
-//! One line on stdout, just before exit. With `--log-format json`:
+//! One line on stdout, just before exit (see `report`). With
+//! `--log-format json`:
 //!
 //! ```json
-//! {"message":"final accounting","accepted":120,"restored":0,"succeeded":97,"dead":3,"spilled":20,"lost":0,"retries":41,"drain":"timed_out","drain_ms":2001,"exit_code":124}
+//! {"message":"final accounting","accepted":120,"restored":0,"succeeded":97,"dead":3,"released":4,"retries":41,"remaining":20,"lost":0,"drain":"timed_out","drain_ms":2001,"exit_code":124}
 //! ```
-//!
-//! `accepted` counts every job this process was responsible for (202
-//! answers plus `restored` jobs loaded from the spill file), and
-//! `accepted == succeeded + dead + spilled`, i.e. `lost == 0`, always.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -56,16 +56,18 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use super::api::{self, AppState};
+use super::books::Books;
+use super::config::StoreKind;
 use super::config::{LogFormat, ServeArgs};
 use super::downstream_client::DownstreamClient;
-use super::execute::{self, Backlog, JobContext, RetryPolicy};
-use super::intake::{self, Intake, Ticket};
+use super::execute::{self, JobContext, RetryPolicy};
+use super::intake::Intake;
 use super::job::Limits;
 use super::metrics::{Metrics, Phase, QueueSnapshot};
-use super::report;
-use super::spill;
+use super::report::{self, Closing};
 use super::stack;
-use super::store::JobStore;
+use super::store::postgres::{PostgresOptions, PostgresStore};
+use super::store::{JobStore, MemoryStore, RedbStore, StoreOptions};
 use super::supervise;
 
 /// How the drain ended.
@@ -82,20 +84,22 @@ pub enum DrainOutcome {
 
 /// Everything built at start-up that the shutdown sequence needs.
 struct Parts {
-    store: JobStore,
-    intake: Intake,
+    store: Arc<dyn JobStore>,
+    books: Arc<Books>,
     metrics: Arc<Metrics>,
     workers: supervise::Workers,
     app: axum::Router,
 }
 
-/// Runs `evenkeel-demo serve` until it has drained (or spilled) and returns
-/// the process exit code (see the module docs for the table).
+/// Runs `evenkeel-demo serve` until it has drained (or released what it
+/// could not finish) and returns the process exit code (see the module
+/// docs for the table).
 ///
 /// # Errors
 ///
-/// Start-up failures: an unusable flag value, an unreadable spill file, an
-/// address that cannot be bound.
+/// Start-up failures: an unusable flag value, a job store that cannot be
+/// opened (in use by another server, unreadable), an address that cannot be
+/// bound.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<i32> {
     init_tracing(args.log_format);
     execute::install_panic_hook();
@@ -108,11 +112,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<i32> {
         .context("installing the signal handlers")?;
     let Parts {
         store,
-        intake,
+        books,
         metrics,
         workers,
         app,
-    } = build(&args, &shutdown)?;
+    } = build(&args, &shutdown).await?;
 
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
@@ -127,11 +131,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<i32> {
             .with_graceful_shutdown(http_stop.clone().cancelled_owned())
             .into_future(),
     );
-    tokio::spawn(follow_phases(
-        shutdown.clone(),
-        Arc::clone(&metrics),
-        intake.clone(),
-    ));
+    tokio::spawn(follow_phases(shutdown.clone(), Arc::clone(&metrics)));
 
     // Serve until the first signal, then drain.
     let reason = shutdown.triggered().await;
@@ -140,13 +140,30 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<i32> {
     let outcome = drain(&shutdown, args.drain_timeout).await;
     let drain_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
 
-    // Stop everything that could still change a job, then spill.
-    intake.close();
+    // Stop the workers: each hands its running job back to the store.
     workers.stop();
-    metrics.phase(Phase::Spilling);
-    let mut exit_code = spill_live(&store, &args, outcome);
+    metrics.phase(Phase::Releasing);
+    let _ = tokio::time::timeout(Duration::from_secs(2), workers.join()).await;
+    let remaining = match store.stats().await {
+        Ok(stats) => stats.live(),
+        Err(e) => {
+            tracing::error!(error = %e, "could not count the jobs left in the store");
+            0
+        }
+    };
+    let mut exit_code = match outcome {
+        DrainOutcome::Complete if remaining == 0 || store.is_shared() => 0,
+        DrainOutcome::Complete | DrainOutcome::TimedOut => Reason::EXIT_DEADLINE_EXCEEDED,
+        DrainOutcome::Forced => Reason::EXIT_FORCED,
+    };
     if matches!(reason, Reason::Fatal(_)) && exit_code == 0 {
         exit_code = Reason::EXIT_FATAL;
+    }
+    if remaining > 0 {
+        tracing::info!(
+            jobs = remaining,
+            "jobs left in the store for the next start"
+        );
     }
     metrics.phase(Phase::Stopped);
 
@@ -154,52 +171,105 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<i32> {
     if outcome != DrainOutcome::Forced {
         // Let open connections finish their current response, briefly.
         let _ = tokio::time::timeout(Duration::from_secs(1), http).await;
-        let _ = tokio::time::timeout(Duration::from_millis(500), workers.join()).await;
     }
     report::final_record(
         args.log_format,
-        store.accounting(),
-        outcome,
-        drain_ms,
-        exit_code,
+        Closing {
+            accounting: books.accounting(),
+            remaining,
+            shared: store.is_shared(),
+            drain: outcome,
+            drain_ms,
+            exit_code,
+        },
     );
     Ok(exit_code)
 }
 
-/// Builds the store (with the restored jobs), the queue, the metrics, the
-/// downstream client, the supervised workers and the router.
-fn build(args: &ServeArgs, shutdown: &Shutdown) -> anyhow::Result<Parts> {
-    let store = JobStore::new(args.retain_finished);
-    let backlog = Arc::new(Backlog::default());
-    let restored = spill::load(&args.spill_file)
-        .with_context(|| format!("loading the spill file {}", args.spill_file.display()))?;
-    if !restored.is_empty() {
-        tracing::info!(jobs = restored.len(), file = %args.spill_file.display(), "restoring spilled jobs");
+/// Opens the job store the flags ask for.
+///
+/// This is the one place that knows the backends: the PostgreSQL one is
+/// chosen here when `--database-url` is set.
+///
+/// # Errors
+///
+/// The store could not be opened.
+pub(crate) async fn open_store(args: &ServeArgs) -> anyhow::Result<Arc<dyn JobStore>> {
+    let options = StoreOptions {
+        capacity: args.queue_capacity as usize,
+        retention: args.retention,
+        ..StoreOptions::default()
+    };
+    if let Some(url) = &args.database_url {
+        let pg = PostgresOptions {
+            pool_size: usize::from(args.workers) + 8,
+            ..PostgresOptions::default()
+        };
+        let config = url
+            .parse()
+            .context("--database-url is not a PostgreSQL URL")?;
+        let store = PostgresStore::connect_with(config, options, pg)
+            .await
+            .context("opening the PostgreSQL job store")?;
+        tracing::info!("job store: PostgreSQL (shared)");
+        return Ok(Arc::new(store));
     }
-    for job in restored {
-        let id = job.id;
-        store.restore(job);
-        backlog.push(Ticket {
-            id,
-            guard: shutdown.guard().ok(),
-        });
+    Ok(match args.store {
+        StoreKind::Memory => {
+            tracing::warn!("--store memory: jobs are NOT durable; a crash or exit loses them");
+            Arc::new(MemoryStore::new(options))
+        }
+        StoreKind::Redb => {
+            let dir = args.data_dir.clone();
+            let store = tokio::task::spawn_blocking(move || RedbStore::open(&dir, options))
+                .await
+                .context("opening the job store")?
+                .with_context(|| format!("opening the job store in {}", args.data_dir.display()))?;
+            tracing::info!(file = %store.path().display(), "job store open");
+            Arc::new(store)
+        }
+    })
+}
+
+/// Builds the store (handing back orphaned leases), the metrics, the
+/// downstream client, the supervised workers and the router.
+async fn build(args: &ServeArgs, shutdown: &Shutdown) -> anyhow::Result<Parts> {
+    let store = open_store(args).await?;
+    let recovered = store
+        .recover()
+        .await
+        .context("recovering the store's leases")?;
+    let live = store.stats().await.context("reading the store")?.live();
+    let books = Arc::new(Books::default());
+    if !store.is_shared() {
+        books.restored(live);
+    }
+    if live > 0 {
+        tracing::info!(
+            jobs = live,
+            recovered,
+            "resuming the jobs left in the store"
+        );
     }
 
-    let (tx, rx) = intake::queue(args.queue_capacity as usize, args.overflow)
-        .context("building the job queue")?;
     let intake = Intake::new(
-        tx,
+        Arc::clone(&store),
+        Arc::clone(&books),
         args.overflow,
         args.admit_wait,
         shutdown.clone(),
-        store.clone(),
     );
-    let metrics = Arc::new(Metrics::new(store.clone(), {
-        let intake = intake.clone();
-        let backlog = Arc::clone(&backlog);
-        move || QueueSnapshot {
-            backlog: backlog.len() as u64,
-            ..intake.snapshot()
+    let capacity = u64::from(args.queue_capacity);
+    let metrics = Arc::new(Metrics::new(Arc::clone(&books), {
+        let books = Arc::clone(&books);
+        move || {
+            let stats = books.store();
+            QueueSnapshot {
+                depth: stats.ready + stats.delayed,
+                capacity,
+                high_water: books.high_water(),
+                backlog: 0,
+            }
         }
     }));
 
@@ -211,29 +281,30 @@ fn build(args: &ServeArgs, shutdown: &Shutdown) -> anyhow::Result<Parts> {
         .map_err(anyhow::Error::msg)?;
     let has_downstream = downstream.is_some();
     let ctx = JobContext {
-        store: store.clone(),
+        store: Arc::clone(&store),
+        books: Arc::clone(&books),
         metrics: Arc::clone(&metrics),
-        backlog,
         downstream,
         policy: RetryPolicy {
             initial: args.retry_initial,
             max: args.retry_max,
             attempt_timeout: args.attempt_timeout,
             job_timeout: args.job_timeout,
+            lease: args.lease,
         },
     };
     let workers = supervise::start(
         usize::from(args.workers),
         &ctx,
-        &rx,
         Arc::clone(&metrics),
         shutdown.clone(),
     );
 
     let state = AppState {
-        store: store.clone(),
+        store: Arc::clone(&store),
+        books: Arc::clone(&books),
         metrics: Arc::clone(&metrics),
-        intake: intake.clone(),
+        intake,
         shutdown: shutdown.clone(),
         limits: Limits {
             max_attempts: args.max_attempts,
@@ -244,7 +315,7 @@ fn build(args: &ServeArgs, shutdown: &Shutdown) -> anyhow::Result<Parts> {
     let app = api::router(state, stack::server(args, shutdown));
     Ok(Parts {
         store,
-        intake,
+        books,
         metrics,
         workers,
         app,
@@ -259,42 +330,15 @@ async fn drain(shutdown: &Shutdown, deadline: Duration) -> DrainOutcome {
         report = shutdown.drain(deadline) => match report {
             DrainReport::Complete { .. } => DrainOutcome::Complete,
             DrainReport::TimedOut { outstanding, .. } => {
-                tracing::warn!(outstanding, "drain deadline reached; spilling what is left");
+                tracing::warn!(outstanding, "drain deadline reached; releasing what is left");
                 DrainOutcome::TimedOut
             }
         },
     };
     if outcome == DrainOutcome::Forced {
-        tracing::warn!("second signal: spilling now");
+        tracing::warn!("second signal: releasing now");
     }
     outcome
-}
-
-/// Spills every live job and returns the exit code.
-fn spill_live(store: &JobStore, args: &ServeArgs, outcome: DrainOutcome) -> i32 {
-    let spilled = store.spill_live();
-    let exit_code = match outcome {
-        DrainOutcome::Complete if spilled.is_empty() => 0,
-        DrainOutcome::Complete | DrainOutcome::TimedOut => Reason::EXIT_DEADLINE_EXCEEDED,
-        DrainOutcome::Forced => Reason::EXIT_FORCED,
-    };
-    match spill::write(&args.spill_file, &spilled) {
-        Ok(()) => {
-            if !spilled.is_empty() {
-                tracing::info!(jobs = spilled.len(), file = %args.spill_file.display(), "spilled unfinished jobs");
-            }
-            exit_code
-        }
-        Err(e) => {
-            tracing::error!(error = %e, file = %args.spill_file.display(), "could not write the spill file; the jobs follow on stderr");
-            let mut stderr = std::io::stderr().lock();
-            for job in &spilled {
-                let _ = serde_json::to_writer(&mut stderr, job);
-                let _ = stderr.write_all(b"\n");
-            }
-            Reason::EXIT_FATAL
-        }
-    }
 }
 
 /// One line on stdout, flushed at once (a parent process may be waiting
@@ -304,14 +348,12 @@ pub(crate) fn say(line: &str) {
     let _ = writeln!(out, "{line}");
     let _ = out.flush();
 }
-/// Mirrors the shutdown phases into the metrics, and closes the queue when
-/// the drain begins (intake stops).
-async fn follow_phases(shutdown: Shutdown, metrics: Arc<Metrics>, intake: Intake) {
+/// Mirrors the shutdown phases into the metrics.
+async fn follow_phases(shutdown: Shutdown, metrics: Arc<Metrics>) {
     metrics.phase(Phase::Serving);
     shutdown.wait_for_phase(ShutdownPhase::PreDrain).await;
     metrics.phase(Phase::PreDrain);
     shutdown.wait_for_phase(ShutdownPhase::Draining).await;
-    intake.close();
     metrics.phase(Phase::Draining);
 }
 

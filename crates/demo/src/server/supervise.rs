@@ -3,7 +3,7 @@
 //! Each worker is a child named `worker-<n>` whose factory builds a fresh
 //! [`worker::work`] future for every start. The restart policy is
 //! `Transient` (OTP's meaning): a worker that *returns* has run out of work
-//! (the queue is closed and empty) and stays down; a worker that *panics*
+//! (intake stopped and the store is empty) and stays down; a worker that *panics*
 //! (a job asked it to) is restarted after a short backoff, and the job it
 //! was running has already been re-queued or recorded by then (see
 //! `execute`).
@@ -15,7 +15,7 @@
 //! that is exactly when the workers must keep going: the drain is them
 //! finishing the accepted jobs. So the supervisor runs under its own
 //! [`Shutdown`], which the server triggers only at the drain deadline (or a
-//! second signal), when whatever is left is about to be spilled. Each
+//! second signal), when whatever is still running is released to the store. Each
 //! child's cancellation token is its `stop`; a worker returns as soon as it
 //! sees it, so the grace period is short.
 //!
@@ -24,13 +24,12 @@
 //! At most [`MAX_RESTARTS`] restarts within [`RESTART_WINDOW`]: generous,
 //! because a demo sends panicking jobs on purpose, but finite, so a
 //! crash loop ends. If the supervisor gives up, the server has no workers
-//! left; it logs why and triggers its own shutdown (fatal), so the accepted
-//! jobs are spilled rather than left waiting forever.
+//! left; it logs why and triggers its own shutdown (fatal); the accepted
+//! jobs stay in the store for the next start.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use evenkeel_backpressure::Receiver;
 use evenkeel_retry::Backoff;
 use evenkeel_shutdown::{Reason, Shutdown};
 use evenkeel_tasks::{ChildSpec, Restart, Supervisor, SupervisorEvent};
@@ -38,7 +37,6 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::execute::JobContext;
-use super::intake::Ticket;
 use super::metrics::Metrics;
 use super::worker;
 
@@ -55,12 +53,11 @@ pub(crate) struct Workers {
     supervisor: JoinHandle<()>,
 }
 
-/// Starts `n` supervised workers on `rx`; `server` is triggered (fatal) if
-/// the supervisor gives up.
+/// Starts `n` supervised workers claiming from the store in `ctx`;
+/// `server` is triggered (fatal) if the supervisor gives up.
 pub(crate) fn start(
     n: usize,
     ctx: &JobContext,
-    rx: &Receiver<Ticket>,
     metrics: Arc<Metrics>,
     server: Shutdown,
 ) -> Workers {
@@ -85,10 +82,10 @@ pub(crate) fn start(
         });
     for i in 0..n {
         let ctx = ctx.clone();
-        let rx = rx.clone();
+        let server = server.clone();
         supervisor = supervisor.child(
             ChildSpec::new(format!("worker-{i}"), move |stop: CancellationToken| {
-                let work = worker::work(ctx.clone(), rx.clone(), stop);
+                let work = worker::work(ctx.clone(), server.clone(), stop);
                 async move {
                     work.await;
                     Ok::<(), std::convert::Infallible>(())
@@ -112,8 +109,7 @@ pub(crate) fn start(
 }
 
 impl Workers {
-    /// Stops every worker (a running job is dropped and stays live for the
-    /// spill).
+    /// Stops every worker (a running job is released back to the store).
     pub(crate) fn stop(&self) {
         self.stop.trigger(Reason::DeadlineExceeded);
     }

@@ -1,57 +1,108 @@
-//! A worker: take the next job, run it, repeat, until there is no more work
-//! or it is told to stop.
-//!
-//! Where the next job comes from, in order: the priority backlog (jobs
-//! restored from the spill file, or re-queued after a panic), then the
-//! bounded queue. Waiting on the queue also listens to the backlog, so a job
-//! pushed there while every worker sleeps is picked up at once.
+//! A worker: claim a job from the store, run it, repeat, until the drain
+//! has emptied the store or the worker is told to stop.
 //!
 //! There is deliberately no `select!` between "the next job" and "shutdown
 //! has begun": that race is how the textbook worker pool abandons accepted
-//! work. Intake stops by *closing the queue*; a worker keeps taking jobs
-//! until the queue is closed **and** empty and the backlog is empty, then
-//! returns. The `stop` token is a different thing: the drain deadline (or a
-//! second signal). It interrupts even a running job, which stays live in
-//! the store and is written to the spill file.
+//! work. Intake stops at the drain (the handlers refuse); a worker keeps
+//! claiming until intake has stopped **and** the store has no job left to
+//! run (none ready, delayed or leased: a job that fails during the drain
+//! comes back as delayed and is retried), then returns. With a shared
+//! store (PostgreSQL) it returns as soon as nothing is ready for it: the
+//! other servers finish the rest.
+//!
+//! The `stop` token is a different thing: the drain deadline (or a second
+//! signal). It interrupts even a running job, which is **released** back to
+//! the store, its attempt not charged, for the next start to run.
 //!
 //! Workers run under an `evenkeel_tasks::Supervisor` (see `supervise`): a
 //! worker that panics (a job asked it to) is restarted; one that returns
 //! because the work is done is not.
 
-use evenkeel_backpressure::Receiver;
+use std::time::Duration;
+
+use evenkeel_shutdown::Shutdown;
 use tokio_util::sync::CancellationToken;
 
 use super::execute::{self, JobContext};
-use super::intake::Ticket;
 
-/// Runs jobs until the queue is closed and empty and the backlog is empty,
-/// or until `stop` is cancelled.
+/// How long an idle worker waits before it looks at the store again even
+/// without a wake-up (a notification can be missed with a shared store).
+const IDLE_POLL: Duration = Duration::from_secs(1);
+/// Pause after a store error before the next claim.
+const ERROR_PAUSE: Duration = Duration::from_millis(200);
+
+/// Runs jobs until the drain has emptied the store or `stop` is cancelled.
 ///
 /// # Cancellation safety
 ///
-/// Dropping the future drops the job in progress, which stays live in the
-/// store for the spill; a ticket being received is never lost (the queue's
-/// `recv` is cancel-safe).
-pub(crate) async fn work(ctx: JobContext, rx: Receiver<Ticket>, stop: CancellationToken) {
+/// Dropping the future mid-job leaves the job leased until its lease
+/// expires (then it runs again); `stop` is the orderly way out, which
+/// releases it at once.
+pub(crate) async fn work(ctx: JobContext, server: Shutdown, stop: CancellationToken) {
+    let _drain = server.guard().ok();
     loop {
-        let ticket = if let Some(ticket) = ctx.backlog.pop() {
-            ticket
-        } else {
-            tokio::select! {
-                biased;
-                () = stop.cancelled() => return,
-                () = ctx.backlog.pushed() => continue,
-                next = rx.recv() => match next {
-                    Some(ticket) => ticket,
-                    None if ctx.backlog.is_empty() => return,
-                    None => continue,
-                },
-            }
-        };
-        tokio::select! {
+        if stop.is_cancelled() {
+            return;
+        }
+        let claims = tokio::select! {
             biased;
             () = stop.cancelled() => return,
-            () = execute::run(&ctx, ticket) => {}
+            claims = ctx.store.claim(1, ctx.policy.lease) => claims,
+        };
+        let claims = match claims {
+            Ok(claims) => claims,
+            Err(e) => {
+                tracing::error!(error = %e, "claim failed");
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(ERROR_PAUSE) => continue,
+                }
+            }
+        };
+        ctx.books.dead(claims.dead_lettered.len() as u64);
+        if claims.jobs.is_empty() {
+            if !server.phase().admits_work() && drained(&ctx).await {
+                return;
+            }
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = ctx.store.wait_for_work(IDLE_POLL) => {}
+                () = wait_for_drain(&server) => {}
+            }
+            continue;
         }
+        for job in claims.jobs {
+            let lease = job.lease;
+            tokio::select! {
+                biased;
+                () = stop.cancelled() => {
+                    match ctx.store.release(lease).await {
+                        Ok(()) => ctx.books.released(),
+                        Err(e) => tracing::warn!(id = %lease.id, error = %e, "could not release the job; its lease will expire"),
+                    }
+                    return;
+                }
+                () = execute::run(&ctx, job) => {}
+            }
+        }
+    }
+}
+
+/// Whether nothing is left for this server to run.
+async fn drained(ctx: &JobContext) -> bool {
+    if ctx.store.is_shared() {
+        return true;
+    }
+    ctx.store.stats().await.is_ok_and(|s| s.live() == 0)
+}
+
+/// Resolves when intake stops (so an idle worker re-checks the store).
+async fn wait_for_drain(server: &Shutdown) {
+    if server.phase().admits_work() {
+        server
+            .wait_for_phase(evenkeel_shutdown::Phase::Draining)
+            .await;
+    } else {
+        std::future::pending::<()>().await;
     }
 }

@@ -1,13 +1,14 @@
 //! The arithmetic behind "lost = 0": checking every accepted id.
 //!
 //! The server keeps its own books and prints them just before it exits (the
-//! final accounting record: `accepted`, `succeeded`, `dead`, `spilled`, …).
-//! The story does not take those totals on trust. The load generator knows
-//! the id of every job that got a `202`; the story has watched job states
-//! through `GET /jobs/{id}` up to the server's exit; and the spill file
-//! lists the ids the server handed to its next start. [`reconcile`] puts the
-//! three together: an accepted id that finished (`succeeded` or `dead`) or
-//! sits in the spill file is accounted for, and any other accepted id is
+//! final accounting record: `accepted`, `succeeded`, `dead`, `remaining`,
+//! …). The story does not take those totals on trust. The load generator
+//! knows the id of every job that got a `202`; the story has watched job
+//! states through `GET /jobs/{id}` up to the server's exit; and once the
+//! server is gone the story opens the job store it left behind and looks up
+//! every id it has not seen finish. [`reconcile`] puts the three together:
+//! an accepted id that finished (`succeeded` or `dead`) or waits in the
+//! store for the next start is accounted for, and any other accepted id is
 //! **lost**. The server's own totals are then compared with the story's.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -22,30 +23,31 @@ use serde::Serialize;
 /// ```
 /// use evenkeel_demo::story::ServerAccounting;
 ///
-/// let line = r#"{"accepted":5,"restored":0,"succeeded":3,"dead":1,"spilled":1,"retries":2}"#;
+/// let line = r#"{"accepted":5,"restored":0,"succeeded":3,"dead":1,"remaining":1,"retries":2}"#;
 /// let found = ServerAccounting::find([line]).unwrap();
 /// assert_eq!(found.accepted, 5);
 /// assert_eq!(found.unaccounted(), 0);
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct ServerAccounting {
-    /// Jobs the process took responsibility for (202s plus restored).
+    /// Jobs the process answered 202 for.
     pub accepted: u64,
-    /// Jobs loaded back from the spill file at start (0 if not reported).
+    /// Live jobs the process found in the store at start (0 if not
+    /// reported).
     pub restored: u64,
     /// Jobs that succeeded.
     pub succeeded: u64,
     /// Jobs that died.
     pub dead: u64,
-    /// Jobs written to the spill file.
-    pub spilled: u64,
+    /// Jobs left in the store for the next start.
+    pub remaining: u64,
     /// Retries across all jobs (0 if not reported).
     pub retries: u64,
 }
 
 impl ServerAccounting {
     /// The last line among `lines` that is a JSON object carrying the
-    /// integer fields `accepted`, `succeeded`, `dead` and `spilled`, at the
+    /// integer fields `accepted`, `succeeded`, `dead` and `remaining`, at the
     /// top level or one object down (a tracing JSON log line keeps its
     /// fields under `"fields"`).
     ///
@@ -56,7 +58,7 @@ impl ServerAccounting {
     ///
     /// let log = [
     ///     r#"{"level":"INFO","fields":{"message":"starting"}}"#,
-    ///     r#"{"level":"INFO","fields":{"message":"final accounting","accepted":2,"succeeded":2,"dead":0,"spilled":0}}"#,
+    ///     r#"{"level":"INFO","fields":{"message":"final accounting","accepted":2,"succeeded":2,"dead":0,"remaining":0}}"#,
     /// ];
     /// assert_eq!(ServerAccounting::find(log).unwrap().succeeded, 2);
     /// assert_eq!(ServerAccounting::find(["not json"]), None);
@@ -78,54 +80,22 @@ impl ServerAccounting {
             accepted: field("accepted")?,
             succeeded: field("succeeded")?,
             dead: field("dead")?,
-            spilled: field("spilled")?,
+            remaining: field("remaining")?,
             restored: field("restored").unwrap_or(0),
             retries: field("retries").unwrap_or(0),
         })
     }
 
-    /// Accepted jobs that the server's own totals do not place
-    /// (`accepted − succeeded − dead − spilled`, never negative).
+    /// Jobs that the server's own totals do not place
+    /// (`restored + accepted − succeeded − dead − remaining`, never
+    /// negative).
     ///
     /// # Example
     ///
     /// See [`ServerAccounting`].
     pub fn unaccounted(&self) -> u64 {
-        self.accepted
-            .saturating_sub(self.succeeded + self.dead + self.spilled)
+        (self.restored + self.accepted).saturating_sub(self.succeeded + self.dead + self.remaining)
     }
-}
-
-/// The ids in a spill file: one JSON object per line with an `"id"` field
-/// (a string or a number); blank lines are skipped.
-///
-/// # Errors
-///
-/// The 1-based number of the first line that is not such an object: a spill
-/// file the story cannot read must fail the story, not shrink the count.
-///
-/// # Example
-///
-/// ```
-/// use evenkeel_demo::story::spill_ids;
-///
-/// let text = "{\"id\":\"a1\",\"attempts\":1}\n\n{\"id\":\"b2\"}\n";
-/// assert_eq!(spill_ids(text), Ok(vec!["a1".to_owned(), "b2".to_owned()]));
-/// assert_eq!(spill_ids("{\"id\":\"a1\"}\noops\n"), Err(2));
-/// ```
-pub fn spill_ids(text: &str) -> Result<Vec<String>, usize> {
-    text.lines()
-        .enumerate()
-        .filter(|(_, line)| !line.trim().is_empty())
-        .map(|(index, line)| {
-            let value: serde_json::Value = serde_json::from_str(line).map_err(|_| index + 1)?;
-            match value.get("id") {
-                Some(serde_json::Value::String(s)) => Ok(s.clone()),
-                Some(serde_json::Value::Number(n)) => Ok(n.to_string()),
-                _ => Err(index + 1),
-            }
-        })
-        .collect()
 }
 
 /// The last state the story saw for a job through `GET /jobs/{id}`.
@@ -145,8 +115,6 @@ pub enum Seen {
     Succeeded,
     /// Finished without success (attempts or deadline exhausted, or shed).
     Dead,
-    /// Reported as written to the spill file.
-    Spilled,
     /// Queued, running, waiting for a retry, or a state the story does not
     /// know: the server still owed a result.
     Live,
@@ -162,7 +130,6 @@ impl Seen {
         match state {
             "succeeded" => Self::Succeeded,
             "dead" => Self::Dead,
-            "spilled" => Self::Spilled,
             _ => Self::Live,
         }
     }
@@ -191,9 +158,9 @@ impl Seen {
 ///     ("b".to_owned(), Seen::Dead),
 ///     ("c".to_owned(), Seen::Live),
 /// ]);
-/// let spilled = HashSet::from(["c".to_owned()]);
-/// let r = reconcile(&accepted, &seen, &spilled);
-/// assert_eq!((r.succeeded, r.dead, r.spilled), (1, 1, 1));
+/// let in_store = HashSet::from(["c".to_owned()]);
+/// let r = reconcile(&accepted, &seen, &in_store);
+/// assert_eq!((r.succeeded, r.dead, r.in_store), (1, 1, 1));
 /// assert_eq!(r.lost, vec!["d".to_owned()]);
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -204,16 +171,16 @@ pub struct Reconciliation {
     pub succeeded: u64,
     /// Seen dead.
     pub dead: u64,
-    /// Not seen finished, and present in the spill file.
-    pub spilled: u64,
-    /// Accepted, never seen finished, not in the spill file: lost.
+    /// Not seen finished, and live in the store for the next start.
+    pub in_store: u64,
+    /// Accepted, never seen finished, not live in the store: lost.
     pub lost: Vec<String>,
-    /// Seen finished *and* present in the spill file: will run again after
-    /// a restart (at-least-once delivery), worth reporting, not a loss.
-    pub finished_and_spilled: Vec<String>,
-    /// In the spill file but never accepted by this client (restored from
-    /// an older run, or a bug).
-    pub spilled_unknown: Vec<String>,
+    /// Seen finished *and* live in the store: will run again after a
+    /// restart (at-least-once delivery), worth reporting, not a loss.
+    pub finished_and_in_store: Vec<String>,
+    /// Live in the store but never accepted by this client (left by an
+    /// older run, or a bug).
+    pub in_store_unknown: Vec<String>,
     /// Jobs that finished after the story's last look, placed by the
     /// server's own totals rather than by id (see
     /// [`credit_server_totals`](Self::credit_server_totals)).
@@ -223,9 +190,9 @@ pub struct Reconciliation {
 impl Reconciliation {
     /// Closes the one gap polling leaves: a job that finished between the
     /// story's last `GET /jobs/{id}` and the server's exit is in neither the
-    /// story's observations nor the spill file. If the server's books
-    /// balance (nothing unaccounted, the same accepted and spilled counts as
-    /// the story's), its extra finished jobs explain that many of the
+    /// story's observations nor the store's live jobs. If the server's books
+    /// balance (nothing unaccounted, the same accepted and remaining counts
+    /// as the story's), its extra finished jobs explain that many of the
     /// story's unplaced ids, which move from `lost` to `finished_unseen`.
     /// Anything the server's totals cannot explain stays lost.
     ///
@@ -246,8 +213,8 @@ impl Reconciliation {
     /// ```
     pub fn credit_server_totals(&mut self, server: &ServerAccounting) {
         let balanced = server.unaccounted() == 0
-            && server.accepted.saturating_sub(server.restored) == self.accepted
-            && server.spilled == self.spilled;
+            && server.accepted == self.accepted
+            && server.remaining == self.in_store;
         if !balanced {
             return;
         }
@@ -291,8 +258,9 @@ pub fn outcomes_in_log<'a>(lines: impl IntoIterator<Item = &'a str>) -> Vec<(Str
         .collect()
 }
 
-/// Places every accepted id: finished (by what the story saw), spilled (by
-/// the spill file), or lost. Duplicated ids in `accepted` count once.
+/// Places every accepted id: finished (by what the story saw), in the store
+/// (live there for the next start), or lost. Duplicated ids in `accepted`
+/// count once.
 ///
 /// # Example
 ///
@@ -300,7 +268,7 @@ pub fn outcomes_in_log<'a>(lines: impl IntoIterator<Item = &'a str>) -> Vec<(Str
 pub fn reconcile<S1: BuildHasher, S2: BuildHasher>(
     accepted: &[String],
     seen: &HashMap<String, Seen, S1>,
-    spilled: &HashSet<String, S2>,
+    in_store: &HashSet<String, S2>,
 ) -> Reconciliation {
     let accepted: BTreeSet<&String> = accepted.iter().collect();
     let mut r = Reconciliation {
@@ -308,23 +276,23 @@ pub fn reconcile<S1: BuildHasher, S2: BuildHasher>(
         ..Reconciliation::default()
     };
     for id in &accepted {
-        let in_spill = spilled.contains(*id);
+        let stored = in_store.contains(*id);
         match seen.get(*id).copied() {
             Some(Seen::Succeeded) => r.succeeded += 1,
             Some(Seen::Dead) => r.dead += 1,
-            _ if in_spill => r.spilled += 1,
+            _ if stored => r.in_store += 1,
             _ => r.lost.push((*id).clone()),
         }
-        if in_spill && seen.get(*id).is_some_and(|s| s.is_finished()) {
-            r.finished_and_spilled.push((*id).clone());
+        if stored && seen.get(*id).is_some_and(|s| s.is_finished()) {
+            r.finished_and_in_store.push((*id).clone());
         }
     }
-    let mut unknown: Vec<String> = spilled
+    let mut unknown: Vec<String> = in_store
         .iter()
         .filter(|id| !accepted.contains(id))
         .cloned()
         .collect();
     unknown.sort();
-    r.spilled_unknown = unknown;
+    r.in_store_unknown = unknown;
     r
 }

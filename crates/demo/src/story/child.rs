@@ -191,6 +191,15 @@ impl ServerProcess {
         kill(pid, Signal::SIGTERM).context("cannot send SIGTERM to the server")
     }
 
+    /// Kills the server with SIGKILL (no drain, no last word) and waits for
+    /// it to be gone.
+    pub(crate) async fn kill9(&mut self) -> anyhow::Result<ExitStatus> {
+        self.child
+            .start_kill()
+            .context("cannot SIGKILL the server")?;
+        Ok(self.child.wait().await?)
+    }
+
     /// Waits up to `limit` for the exit, then for the output readers to hit
     /// end of file (so the last lines, the accounting record among them, are
     /// in). Kills the server if it does not exit in time.

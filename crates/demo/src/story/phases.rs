@@ -21,6 +21,8 @@ use crate::downstream::Downstream;
 use crate::load::client::{HttpClient, get, http_client};
 use crate::load::{self, JobMix, LoadConfig, Mode, ProgressMode, Summary};
 
+mod crash;
+mod postgres;
 mod shutdown;
 
 /// How long the downstream stays dark in the outage scene.
@@ -30,7 +32,9 @@ const OUTAGE: Duration = Duration::from_secs(5);
 #[derive(Debug)]
 pub(crate) struct Story {
     exe: PathBuf,
-    spill_file: PathBuf,
+    data_dir: PathBuf,
+    /// The PostgreSQL chapter's database, if one was given.
+    pub(crate) database_url: Option<String>,
     downstream: Downstream,
     downstream_url: String,
     seed: u64,
@@ -53,7 +57,8 @@ impl Story {
     ) -> Self {
         Self {
             exe,
-            spill_file: dir.join("spill.jsonl"),
+            data_dir: dir.join("data"),
+            database_url: None,
             downstream,
             downstream_url,
             seed,
@@ -84,8 +89,12 @@ impl Story {
         self.overflow(&base).await;
         self.rate_limit(&base).await;
         self.outage(&base).await;
-        let spilled = self.sigterm(server).await?;
-        self.restart(&spilled).await?;
+        let in_store = self.sigterm(server).await?;
+        self.restart(&in_store).await?;
+        self.sigkill().await?;
+        if let Some(url) = self.database_url.clone() {
+            self.postgres(&url).await?;
+        }
 
         println!();
         if self.checks.failed().is_empty() {
@@ -108,7 +117,7 @@ impl Story {
     async fn start_server(&self) -> anyhow::Result<ServerProcess> {
         ServerProcess::start(
             &self.exe,
-            &server_args(&self.spill_file, &self.downstream_url),
+            &server_args(&self.data_dir, &self.downstream_url),
         )
         .await
     }
@@ -185,7 +194,7 @@ impl Story {
     }
 
     async fn overflow(&mut self, base: &str) {
-        scene(2, "overflow: the bounded queue pushes back");
+        scene(2, "overflow: a full job store pushes back");
         say(format!(
             "48 clients submit slow jobs (300-600 ms of work) for 4s; {WORKERS} workers, queue of {QUEUE_CAPACITY}"
         ));

@@ -59,7 +59,7 @@ pub(crate) fn describe_exit(status: ExitStatus) -> String {
     use std::os::unix::process::ExitStatusExt;
     match (status.code(), status.signal()) {
         (Some(0), _) => "0 (complete drain)".to_owned(),
-        (Some(code), _) => format!("{code} (drain cut short: jobs spilled)"),
+        (Some(code), _) => format!("{code} (drain cut short: jobs left in the store)"),
         (None, Some(signal)) => format!("killed by signal {signal}"),
         (None, None) => "unknown".to_owned(),
     }
@@ -70,7 +70,6 @@ pub(crate) fn describe_exit(status: ExitStatus) -> String {
 pub(crate) struct Final<'a> {
     pub(crate) ours: &'a Reconciliation,
     pub(crate) server: Option<ServerAccounting>,
-    pub(crate) spill_lines: usize,
     pub(crate) breaker: &'a str,
     pub(crate) drain: Duration,
     pub(crate) exit: ExitStatus,
@@ -102,9 +101,9 @@ pub(crate) fn print_final(f: &Final<'_>) {
     );
     row("dead", f.ours.dead.to_string(), server(|a| a.dead));
     row(
-        "spilled",
-        format!("{} (file {})", f.ours.spilled, f.spill_lines),
-        server(|a| a.spilled),
+        "left in the store",
+        f.ours.in_store.to_string(),
+        server(|a| a.remaining),
     );
     row(
         "lost",

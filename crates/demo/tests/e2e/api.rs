@@ -12,7 +12,7 @@ use crate::harness::{Scratch, Server, metric};
 #[tokio::test]
 async fn post_jobs_answers_each_status_with_a_json_error() {
     let scratch = Scratch::new("status");
-    let server = Server::start(&scratch.spill(), &["--max-body", "1024"]).await;
+    let server = Server::start(&scratch.data(), &["--max-body", "1024"]).await;
 
     let ok = server.post_job(&json!({"payload": {"n": 1}})).await;
     assert_eq!(ok.status, StatusCode::ACCEPTED, "{}", ok.text);
@@ -92,7 +92,7 @@ async fn post_jobs_answers_each_status_with_a_json_error() {
 #[tokio::test]
 async fn job_records_are_looked_up_by_id() {
     let scratch = Scratch::new("lookup");
-    let server = Server::start(&scratch.spill(), &[]).await;
+    let server = Server::start(&scratch.data(), &[]).await;
     let id = server.post_job(&json!({"payload": [1, 2, 3]})).await.json["id"]
         .as_str()
         .unwrap()
@@ -115,7 +115,7 @@ async fn job_records_are_looked_up_by_id() {
 async fn a_full_queue_answers_503_with_retry_after() {
     let scratch = Scratch::new("full");
     let server = Server::start(
-        &scratch.spill(),
+        &scratch.data(),
         &["--workers", "1", "--queue-capacity", "2"],
     )
     .await;
@@ -159,7 +159,7 @@ async fn a_full_queue_answers_503_with_retry_after() {
 #[tokio::test]
 async fn probes_and_metrics_answer_while_serving() {
     let scratch = Scratch::new("probes");
-    let server = Server::start(&scratch.spill(), &[]).await;
+    let server = Server::start(&scratch.data(), &[]).await;
     assert_eq!(server.get("/healthz").await.status, StatusCode::OK);
     assert_eq!(server.get("/readyz").await.status, StatusCode::OK);
     let id = server.post_job(&json!({"payload": 1})).await.json["id"]
@@ -168,7 +168,14 @@ async fn probes_and_metrics_answer_while_serving() {
         .to_owned();
     server.wait_state(&id, "succeeded").await;
 
-    let text = server.metrics().await;
+    // The worker counts the success once the store has committed its ack,
+    // a moment after the record shows it.
+    let text = server
+        .poll("/metrics", |a| {
+            metric(&a.text, "evenkeel_jobs_total{outcome=\"succeeded\"}") == Some(1.0)
+        })
+        .await
+        .text;
     for family in [
         "evenkeel_queue_depth",
         "evenkeel_queue_capacity",
@@ -176,7 +183,7 @@ async fn probes_and_metrics_answer_while_serving() {
         "evenkeel_admissions_total",
         "evenkeel_jobs_total{outcome=\"succeeded\"}",
         "evenkeel_jobs_total{outcome=\"dead\"}",
-        "evenkeel_jobs_total{outcome=\"spilled\"}",
+        "evenkeel_jobs_total{outcome=\"released\"}",
         "evenkeel_job_retries_total",
         "evenkeel_circuit_state",
         "evenkeel_jobs_in_flight",
@@ -205,7 +212,7 @@ async fn probes_and_metrics_answer_while_serving() {
 async fn over_the_rate_limit_answers_429_with_retry_after() {
     let scratch = Scratch::new("rate");
     let server = Server::start(
-        &scratch.spill(),
+        &scratch.data(),
         &["--rate-limit", "1", "--rate-limit-burst", "1"],
     )
     .await;
@@ -250,7 +257,7 @@ async fn over_the_rate_limit_answers_429_with_retry_after() {
 async fn flags_can_be_set_through_the_environment() {
     let scratch = Scratch::new("env");
     let server = Server::start_with_env(
-        &scratch.spill(),
+        &scratch.data(),
         &[
             ("EVENKEEL_QUEUE_CAPACITY", "7"),
             ("EVENKEEL_MAX_BODY", "100"),

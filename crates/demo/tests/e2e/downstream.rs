@@ -30,7 +30,7 @@ async fn an_outage_opens_the_circuit_and_recovery_closes_it() {
     let url = format!("http://{}/work", downstream.addr);
     let scratch = Scratch::new("downstream");
     let server = Server::start(
-        &scratch.spill(),
+        &scratch.data(),
         &[
             "--downstream",
             &url,

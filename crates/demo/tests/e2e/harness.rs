@@ -2,7 +2,8 @@
 //! process on an ephemeral port, an HTTP client, and real signals.
 //!
 //! [`Server::start`] runs the binary cargo built for this package with
-//! `--addr 127.0.0.1:0`, a private spill file and JSON logs, reads its
+//! `--addr 127.0.0.1:0`, a private data directory (its job store) and JSON
+//! logs, reads its
 //! stdout on a background task, and waits (bounded) for the `listening on`
 //! line that carries the actual port. Every wait in these tests polls an
 //! observable condition (a line on stdout, an HTTP answer, the process
@@ -50,8 +51,9 @@ impl Scratch {
         Self(dir)
     }
 
-    pub(crate) fn spill(&self) -> PathBuf {
-        self.0.join("spill.jsonl")
+    /// The server's `--data-dir` (its embedded job store).
+    pub(crate) fn data(&self) -> PathBuf {
+        self.0.join("data")
     }
 }
 
@@ -80,15 +82,15 @@ pub(crate) struct Server {
 }
 
 impl Server {
-    /// Starts `evenkeel-demo serve` with `spill` as its spill file, JSON
+    /// Starts `evenkeel-demo serve` with `data` as its data directory, JSON
     /// logs, an ephemeral port, and `extra` flags.
-    pub(crate) async fn start(spill: &Path, extra: &[&str]) -> Self {
+    pub(crate) async fn start(data: &Path, extra: &[&str]) -> Self {
         let mut args: Vec<OsString> = ["serve", "--addr", "127.0.0.1:0", "--log-format", "json"]
             .into_iter()
             .map(OsString::from)
             .collect();
-        args.push("--spill-file".into());
-        args.push(spill.into());
+        args.push("--data-dir".into());
+        args.push(data.into());
         args.extend(extra.iter().map(OsString::from));
         Self::spawn(args).await
     }
@@ -117,13 +119,13 @@ impl Server {
     }
 
     /// Like [`start`](Self::start), with extra environment variables.
-    pub(crate) async fn start_with_env(spill: &Path, env: &[(&str, &str)]) -> Self {
+    pub(crate) async fn start_with_env(data: &Path, env: &[(&str, &str)]) -> Self {
         let mut args: Vec<OsString> = ["serve", "--addr", "127.0.0.1:0", "--log-format", "json"]
             .into_iter()
             .map(OsString::from)
             .collect();
-        args.push("--spill-file".into());
-        args.push(spill.into());
+        args.push("--data-dir".into());
+        args.push(data.into());
         Self::spawn_with_env(args, env).await
     }
 
@@ -222,6 +224,39 @@ impl Server {
         }
     }
 
+    /// `POST /jobs` with a JSON body; `None` when the connection failed
+    /// (the server died) or took longer than `PATIENCE`.
+    pub(crate) async fn try_post_job(&self, body: &Value) -> Option<Answer> {
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri(format!("http://{}/jobs", self.addr))
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(serde_json::to_vec(body).unwrap())))
+            .unwrap();
+        let response = tokio::time::timeout(PATIENCE, self.client.request(request))
+            .await
+            .ok()?
+            .ok()?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.ok()?.to_bytes();
+        Some(Answer {
+            status,
+            headers,
+            json: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            text: String::from_utf8_lossy(&bytes).into_owned(),
+        })
+    }
+
+    /// Kills the process with SIGKILL and waits for it to be gone.
+    pub(crate) async fn kill9(mut self) -> ExitStatus {
+        self.signal(Signal::SIGKILL);
+        tokio::time::timeout(PATIENCE, self.child.wait())
+            .await
+            .expect("a killed server is gone in time")
+            .expect("wait for the server")
+    }
+
     /// `POST /jobs` with a JSON body.
     pub(crate) async fn post_job(&self, body: &Value) -> Answer {
         self.request(
@@ -285,22 +320,6 @@ impl Server {
             status,
             serde_json::from_str(&line).expect("the record is JSON"),
         )
-    }
-}
-
-/// Reads the ids in a spill file (none if it does not exist).
-pub(crate) fn spill_ids(path: &Path) -> Vec<String> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => text
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| {
-                let v: Value = serde_json::from_str(l).expect("a spill line is JSON");
-                v["id"].as_str().expect("a spill line has an id").to_owned()
-            })
-            .collect(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => panic!("read the spill file: {e}"),
     }
 }
 

@@ -11,7 +11,7 @@ use crate::harness::{Scratch, Server, metric};
 async fn a_job_that_always_fails_dies_after_its_attempts() {
     let scratch = Scratch::new("dead");
     let server = Server::start(
-        &scratch.spill(),
+        &scratch.data(),
         &["--retry-initial", "1ms", "--retry-max", "5ms"],
     )
     .await;
@@ -31,11 +31,14 @@ async fn a_job_that_always_fails_dies_after_its_attempts() {
             .contains("simulated transient failure"),
         "{record}"
     );
-    let text = server.metrics().await;
-    assert_eq!(
-        metric(&text, "evenkeel_jobs_total{outcome=\"dead\"}"),
-        Some(1.0)
-    );
+    // The worker counts the death once the store has committed it, a
+    // moment after the record shows it.
+    let text = server
+        .poll("/metrics", |a| {
+            metric(&a.text, "evenkeel_jobs_total{outcome=\"dead\"}") == Some(1.0)
+        })
+        .await
+        .text;
     assert_eq!(metric(&text, "evenkeel_job_retries_total"), Some(2.0));
 }
 
@@ -47,7 +50,7 @@ async fn a_job_that_always_fails_dies_after_its_attempts() {
 async fn a_panicking_job_is_retried_and_its_worker_restarted() {
     let scratch = Scratch::new("panic");
     let server = Server::start(
-        &scratch.spill(),
+        &scratch.data(),
         &["--workers", "1", "--retry-initial", "1ms"],
     )
     .await;

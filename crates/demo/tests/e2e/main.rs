@@ -7,6 +7,7 @@
 //! See `harness` for how the tests wait without sleeping.
 
 mod api;
+mod crash;
 mod downstream;
 mod harness;
 mod jobs;

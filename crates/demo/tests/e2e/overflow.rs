@@ -21,45 +21,13 @@ async fn occupy_the_worker(server: &Server) -> String {
     id
 }
 
-/// `drop-oldest` admits the new job and sheds the oldest queued one, which
-/// ends `dead` with a "shed" error, so the books still balance.
-#[tokio::test]
-async fn drop_oldest_admits_and_sheds_the_oldest_queued_job() {
-    let scratch = Scratch::new("drop-oldest");
-    let server = Server::start(
-        &scratch.spill(),
-        &[
-            "--workers",
-            "1",
-            "--queue-capacity",
-            "1",
-            "--overflow",
-            "drop-oldest",
-        ],
-    )
-    .await;
-    occupy_the_worker(&server).await;
-    let old = server.post_job(&json!({"payload": "old"})).await;
-    let new = server.post_job(&json!({"payload": "new"})).await;
-    assert_eq!(old.status, StatusCode::ACCEPTED);
-    assert_eq!(new.status, StatusCode::ACCEPTED);
-    let old = old.json["id"].as_str().unwrap();
-    let shed = server.wait_state(old, "dead").await;
-    assert!(shed["error"].as_str().unwrap().contains("shed"), "{shed}");
-    let new = new.json["id"].as_str().unwrap();
-    assert_eq!(
-        server.get(&format!("/jobs/{new}")).await.json["state"],
-        "queued"
-    );
-}
-
 /// `wait` holds the request up to `--admit-wait` for room, then answers
 /// 503 with `Retry-After`.
 #[tokio::test]
 async fn wait_gives_up_after_the_admit_wait() {
     let scratch = Scratch::new("wait");
     let server = Server::start(
-        &scratch.spill(),
+        &scratch.data(),
         &[
             "--workers",
             "1",
@@ -96,7 +64,7 @@ async fn a_full_bulkhead_answers_503_and_a_slow_request_504() {
     let scratch = Scratch::new("bulkhead");
     let server = Arc::new(
         Server::start(
-            &scratch.spill(),
+            &scratch.data(),
             &[
                 "--workers",
                 "1",

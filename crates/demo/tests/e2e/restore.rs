@@ -1,69 +1,24 @@
-//! Start-up from a spill file: restored jobs keep their ids and run before
-//! any new job; a corrupt spill file stops the start instead of dropping
-//! jobs.
+//! The data directory as a client and an operator see it: one server per
+//! directory, a file that is not a job store stops the start, a 202 comes
+//! with its `Location`, and a repeated `Idempotency-Key` gives back the
+//! first job instead of a second one, across a restart too.
 
 use std::process::Stdio;
 
-use hyper::StatusCode;
+use hyper::{Method, StatusCode};
 use nix::sys::signal::Signal;
 use serde_json::json;
 
 use crate::harness::{PATIENCE, Scratch, Server, field};
 
-/// Jobs in the spill file are queued ahead of new ones, under their old
-/// ids, with their attempt counts; the restarted server reports them as
-/// `restored`.
-#[tokio::test]
-async fn spilled_jobs_are_restored_first_under_their_ids() {
-    let scratch = Scratch::new("restore");
-    let spill = scratch.spill();
-    let ids = ["00000000000000a1", "00000000000000a2", "00000000000000a3"];
-    let lines: Vec<String> = ids
-        .iter()
-        .map(|id| {
-            json!({"id": id, "attempts": 1, "payload": {"restored": id}, "work_ms": 50, "max_attempts": 3})
-                .to_string()
-        })
-        .collect();
-    std::fs::write(&spill, lines.join("\n") + "\n").unwrap();
-
-    let server = Server::start(&spill, &["--workers", "1"]).await;
-    let new = server.post_job(&json!({"payload": "new"})).await;
-    assert_eq!(new.status, StatusCode::ACCEPTED);
-    let new = new.json["id"].as_str().unwrap().to_owned();
-    server.wait_state(&new, "succeeded").await;
-    // One worker, backlog first: every restored job finished before the
-    // new one could start.
-    for id in ids {
-        let record = server.get(&format!("/jobs/{id}")).await.json;
-        assert_eq!(record["state"], "succeeded", "{record}");
-        assert_eq!(record["attempts"], 2, "the spilled attempt still counts");
-    }
-    server.signal(Signal::SIGTERM);
-    let (status, record) = server.exit().await;
-    assert_eq!(status.code(), Some(0), "{record}");
-    assert_eq!(field(&record, "restored"), 3);
-    assert_eq!(field(&record, "accepted"), 4);
-    assert_eq!(field(&record, "succeeded"), 4);
-    assert!(!spill.exists(), "a complete drain leaves no spill file");
-}
-
-/// A spill file with a line that is not a job stops the start with exit
-/// code 1 and an error naming the line: the jobs in it are not dropped.
-#[tokio::test]
-async fn a_corrupt_spill_file_stops_the_start() {
-    let scratch = Scratch::new("corrupt");
-    let spill = scratch.spill();
-    std::fs::write(
-        &spill,
-        "{\"id\": \"00000000000000b1\", \"payload\": 1, \"max_attempts\": 1}\nnot json\n",
-    )
-    .unwrap();
+/// Runs `serve` on `data` and returns its exit code and stderr, expecting
+/// it to give up at start.
+async fn failed_start(data: &std::path::Path) -> (Option<i32>, String) {
     let output = tokio::time::timeout(
         PATIENCE,
         tokio::process::Command::new(env!("CARGO_BIN_EXE_evenkeel-demo"))
-            .args(["serve", "--addr", "127.0.0.1:0", "--spill-file"])
-            .arg(&spill)
+            .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+            .arg(data)
             .stdin(Stdio::null())
             .kill_on_drop(true)
             .output(),
@@ -71,9 +26,104 @@ async fn a_corrupt_spill_file_stops_the_start() {
     .await
     .expect("the server gave up in time")
     .unwrap();
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains(":2:"), "names the line: {stderr}");
     assert!(!String::from_utf8_lossy(&output.stdout).contains("listening on"));
-    assert!(spill.exists(), "the file is left for the operator");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// A second server on a data directory in use fails at start with exit
+/// code 1 and an error saying so; the first one keeps serving.
+#[tokio::test]
+async fn a_second_server_on_the_same_data_dir_fails_at_start() {
+    let scratch = Scratch::new("locked");
+    let data = scratch.data();
+    let first = Server::start(&data, &[]).await;
+    let (code, stderr) = failed_start(&data).await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("in use by another process"), "{stderr}");
+    let answer = first.post_job(&json!({"payload": 1})).await;
+    assert_eq!(
+        answer.status,
+        StatusCode::ACCEPTED,
+        "the first server is unharmed"
+    );
+    first.signal(Signal::SIGTERM);
+    let (status, _) = first.exit().await;
+    assert_eq!(status.code(), Some(0));
+}
+
+/// A data directory whose store file is not a job store stops the start
+/// with exit code 1; the file is left for the operator.
+#[tokio::test]
+async fn a_file_that_is_not_a_job_store_stops_the_start() {
+    let scratch = Scratch::new("corrupt");
+    let data = scratch.data();
+    std::fs::create_dir_all(&data).unwrap();
+    let file = data.join("jobs.redb");
+    std::fs::write(&file, b"not a database\n").unwrap();
+    let (code, stderr) = failed_start(&data).await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("opening the job store"), "{stderr}");
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        b"not a database\n",
+        "left as it was"
+    );
+}
+
+/// A 202 carries `Location: /jobs/{id}`; the same `Idempotency-Key` again
+/// answers 200 with the first job's id (and stores no second job), also
+/// after a restart; a different key makes a new job.
+#[tokio::test]
+async fn a_repeated_idempotency_key_returns_the_first_job() {
+    let scratch = Scratch::new("idempotency");
+    let data = scratch.data();
+    let post = |server: &Server, key: &'static str| {
+        let request = hyper::Request::builder()
+            .method(Method::POST)
+            .uri(format!("http://{}/jobs", server.addr))
+            .header("content-type", "application/json")
+            .header("idempotency-key", key)
+            .body(http_body_util::Full::new(bytes::Bytes::from_static(
+                b"{\"payload\": 1}",
+            )))
+            .unwrap();
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http();
+        async move {
+            let response = client.request(request).await.unwrap();
+            let status = response.status();
+            let location = response.headers().get("location").cloned();
+            let body = http_body_util::BodyExt::collect(response.into_body())
+                .await
+                .unwrap()
+                .to_bytes();
+            let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            (status, location, json["id"].as_str().unwrap().to_owned())
+        }
+    };
+    let server = Server::start(&data, &[]).await;
+    let (status, location, id) = post(&server, "order-1").await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(location.unwrap(), format!("/jobs/{id}").as_str());
+    let (again, location, same) = post(&server, "order-1").await;
+    assert_eq!((again, same.as_str()), (StatusCode::OK, id.as_str()));
+    assert_eq!(location.unwrap(), format!("/jobs/{id}").as_str());
+    let (other, _, new) = post(&server, "order-2").await;
+    assert_eq!(other, StatusCode::ACCEPTED);
+    assert_ne!(new, id);
+    server.signal(Signal::SIGTERM);
+    let (_, record) = server.exit().await;
+    assert_eq!(field(&record, "accepted"), 2, "one job per key: {record}");
+
+    let server = Server::start(&data, &[]).await;
+    let (after, _, same) = post(&server, "order-1").await;
+    assert_eq!(
+        (after, same.as_str()),
+        (StatusCode::OK, id.as_str()),
+        "kept across a restart"
+    );
 }

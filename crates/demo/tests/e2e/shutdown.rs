@@ -1,6 +1,6 @@
 //! Shutdown with real signals: the readiness flip, intake stopping, the
-//! drain, the spill, the second signal, exit codes, and the accounting
-//! invariant across a restart.
+//! drain, releasing unfinished jobs to the store, the second signal, exit
+//! codes, and the accounting invariant across a restart.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -10,7 +10,7 @@ use hyper::StatusCode;
 use nix::sys::signal::Signal;
 use serde_json::json;
 
-use crate::harness::{Scratch, Server, field, metric, spill_ids};
+use crate::harness::{Scratch, Server, field, metric};
 
 fn id_of(answer: &crate::harness::Answer) -> String {
     answer.json["id"]
@@ -23,12 +23,12 @@ fn id_of(answer: &crate::harness::Answer) -> String {
 /// during the pre-drain delay jobs are still admitted; once the drain
 /// begins `POST /jobs` answers 503 "draining" with `Retry-After`; queued
 /// and running jobs finish, and a complete drain exits 0 with a final
-/// accounting record in which nothing is spilled.
+/// accounting record in which nothing is left in the store.
 #[tokio::test]
 async fn sigterm_flips_readiness_then_stops_intake_and_drains_to_exit_0() {
     let scratch = Scratch::new("readiness");
     let server = Server::start(
-        &scratch.spill(),
+        &scratch.data(),
         &[
             "--pre-drain-delay",
             "1s",
@@ -97,29 +97,27 @@ async fn sigterm_flips_readiness_then_stops_intake_and_drains_to_exit_0() {
         StatusCode::OK
     );
 
-    let spill = scratch.spill();
     let (status, record) = server.exit().await;
     assert_eq!(status.code(), Some(0), "{record}");
     assert_eq!(field(&record, "accepted"), accepted);
     assert_eq!(field(&record, "succeeded"), accepted);
-    assert_eq!(field(&record, "spilled"), 0);
+    assert_eq!(field(&record, "remaining"), 0);
+    assert_eq!(field(&record, "lost"), 0);
     assert_eq!(record["drain"], "complete");
-    assert!(spill_ids(&spill).is_empty());
 }
 
 /// Under load, SIGTERM with a drain deadline shorter than the backlog:
-/// every 202 ends succeeded, dead or spilled (`accepted = succeeded + dead
-/// + spilled`), the spill file holds exactly the spilled ids, none of which
-/// had finished, and the process exits with the deadline code. A restart
-/// loads the spill file first, finishes those jobs under their old ids,
-/// and balances its own books the same way.
+/// every 202 ends succeeded, dead or left in the store (`accepted =
+/// succeeded + dead + remaining`, `lost = 0`), and the process exits with
+/// the deadline code. A restart on the same data directory resumes the
+/// remaining jobs, and every accepted id ends succeeded or dead.
 #[tokio::test]
-async fn sigterm_under_load_spills_the_rest_and_a_restart_finishes_it() {
+async fn sigterm_under_load_leaves_the_rest_in_the_store_and_a_restart_finishes_it() {
     let scratch = Scratch::new("load");
-    let spill = scratch.spill();
+    let data = scratch.data();
     let server = Arc::new(
         Server::start(
-            &spill,
+            &data,
             &[
                 "--workers",
                 "2",
@@ -150,15 +148,6 @@ async fn sigterm_under_load_spills_the_rest_and_a_restart_finishes_it() {
     })
     .await
     .expect("30 jobs admitted");
-    // Jobs finished before the signal must not show up in the spill file.
-    let so_far: Vec<String> = admitted.lock().unwrap().clone();
-    let mut finished_before = HashSet::new();
-    for id in so_far {
-        let answer = server.get(&format!("/jobs/{id}")).await;
-        if matches!(answer.json["state"].as_str(), Some("succeeded" | "dead")) {
-            finished_before.insert(id);
-        }
-    }
     server.signal(Signal::SIGTERM);
 
     for client in clients {
@@ -170,12 +159,12 @@ async fn sigterm_under_load_spills_the_rest_and_a_restart_finishes_it() {
     let accepted: Vec<String> = admitted.lock().unwrap().clone();
     let server = Arc::into_inner(server).expect("the clients are done");
     let (status, record) = server.exit().await;
-    let spilled = spill_ids(&spill);
 
     let total = accepted.len() as u64;
     assert_eq!(field(&record, "accepted"), total, "{record}");
+    let remaining = field(&record, "remaining");
     assert_eq!(
-        field(&record, "succeeded") + field(&record, "dead") + field(&record, "spilled"),
+        field(&record, "succeeded") + field(&record, "dead") + remaining,
         total,
         "{record}"
     );
@@ -184,20 +173,15 @@ async fn sigterm_under_load_spills_the_rest_and_a_restart_finishes_it() {
         field(&record, "dead") > 0,
         "fail_rate 1.0 jobs die: {record}"
     );
-    assert_eq!(spilled.len() as u64, field(&record, "spilled"));
     assert!(
-        !spilled.is_empty(),
-        "the deadline left work to spill: {record}"
+        remaining > 0,
+        "the deadline left work in the store: {record}"
     );
-    let accepted_set: HashSet<&String> = accepted.iter().collect();
-    assert_eq!(accepted_set.len(), accepted.len(), "ids are unique");
-    for id in &spilled {
-        assert!(accepted_set.contains(id), "spilled {id} was accepted");
-        assert!(!finished_before.contains(id), "{id} finished, then spilled");
-    }
+    let unique: HashSet<&String> = accepted.iter().collect();
+    assert_eq!(unique.len(), accepted.len(), "ids are unique");
     assert_eq!(status.code(), Some(124), "deadline exit code: {record}");
 
-    restart_finishes_the_spill(&spill, &spilled, &accepted).await;
+    restart_finishes_the_rest(&data, remaining, &accepted).await;
 }
 
 /// One load client: posts a mix of jobs (long, flaky, doomed, medium) until
@@ -232,15 +216,12 @@ async fn client(server: Arc<Server>, client: u64, admitted: Arc<Mutex<Vec<String
     false // 2^64 requests later
 }
 
-/// Restarts on `spill`: the spilled jobs run first, under their old ids;
-/// jobs finished in the first run are unknown; the books balance again.
-async fn restart_finishes_the_spill(
-    spill: &std::path::Path,
-    spilled: &[String],
-    accepted: &[String],
-) {
-    let server = Server::start(spill, &["--workers", "4", "--max-attempts", "2"]).await;
-    for id in spilled {
+/// Restarts on `data`: the `remaining` jobs run; every accepted id ends
+/// succeeded or dead (finished outcomes are kept across the restart); the
+/// books balance again.
+async fn restart_finishes_the_rest(data: &std::path::Path, remaining: u64, accepted: &[String]) {
+    let server = Server::start(data, &["--workers", "4", "--max-attempts", "2"]).await;
+    for id in accepted {
         let state = server
             .poll(&format!("/jobs/{id}"), |a| {
                 matches!(a.json["state"].as_str(), Some("succeeded" | "dead"))
@@ -248,33 +229,29 @@ async fn restart_finishes_the_spill(
             .await;
         assert_eq!(state.json["id"], id.as_str());
     }
-    if let Some(done) = accepted.iter().find(|id| !spilled.contains(id)) {
-        assert_eq!(
-            server.get(&format!("/jobs/{done}")).await.status,
-            StatusCode::NOT_FOUND
-        );
-    }
     server.signal(Signal::SIGTERM);
     let (status, record) = server.exit().await;
     assert_eq!(status.code(), Some(0), "{record}");
-    assert_eq!(field(&record, "restored"), spilled.len() as u64);
-    assert_eq!(field(&record, "accepted"), spilled.len() as u64);
+    assert_eq!(field(&record, "restored"), remaining, "{record}");
+    assert_eq!(field(&record, "accepted"), 0, "{record}");
     assert_eq!(
         field(&record, "succeeded") + field(&record, "dead"),
-        spilled.len() as u64
+        remaining,
+        "{record}"
     );
-    assert_eq!(field(&record, "spilled"), 0);
-    assert!(spill_ids(spill).is_empty(), "the spill file was consumed");
+    assert_eq!(field(&record, "remaining"), 0);
+    assert_eq!(field(&record, "lost"), 0);
 }
 
-/// A second signal during the drain skips the rest of it: the process
-/// spills at once and exits with the forced code, long before the drain
-/// deadline, and the running job is in the spill file.
+/// A second signal during the drain skips the rest of it: the running job
+/// is released to the store (not charged an attempt), the process exits
+/// with the forced code long before the drain deadline, and a restart
+/// finds both jobs still to run, the interrupted one still on attempt 0.
 #[tokio::test]
-async fn a_second_signal_spills_at_once_and_exits_137() {
+async fn a_second_signal_releases_at_once_and_exits_137() {
     let scratch = Scratch::new("second");
-    let spill = scratch.spill();
-    let server = Server::start(&spill, &["--drain-timeout", "60s", "--workers", "1"]).await;
+    let data = scratch.data();
+    let server = Server::start(&data, &["--drain-timeout", "60s", "--workers", "1"]).await;
     let running = id_of(
         &server
             .post_job(&json!({"payload": 1, "work_ms": 60_000}))
@@ -296,10 +273,16 @@ async fn a_second_signal_spills_at_once_and_exits_137() {
     assert_eq!(status.code(), Some(137), "{record}");
     assert_eq!(record["drain"], "forced");
     assert_eq!(field(&record, "accepted"), 2);
-    assert_eq!(field(&record, "spilled"), 2);
+    assert_eq!(field(&record, "released"), 1);
+    assert_eq!(field(&record, "remaining"), 2);
+    assert_eq!(field(&record, "lost"), 0);
+
+    let server = Server::start(&data, &["--workers", "1"]).await;
+    let first = server.wait_state(&running, "running").await;
     assert_eq!(
-        spill_ids(&spill),
-        vec![running, queued],
-        "admission order kept"
+        first["attempts"], 1,
+        "the released attempt was not charged: {first}"
     );
+    let second = server.get(&format!("/jobs/{queued}")).await.json;
+    assert_eq!(second["state"], "queued", "admission order kept: {second}");
 }

@@ -1,11 +1,13 @@
-//! The last two scenes: SIGTERM under load (drain, deadline, spill, and
-//! the id-by-id accounting), then the restart that finishes the spilled
-//! jobs.
+//! Scenes 5 and 6: SIGTERM under load (drain, deadline, release, and the
+//! id-by-id accounting), then the restart that finishes the jobs left in
+//! the store.
 //!
 //! While the drain runs the story keeps polling `GET /jobs/{id}` for every
 //! accepted job it has not yet seen finish (ids arrive live from the load
-//! generator's `on_accept` channel), so that when the server exits, each id
-//! has either been seen `succeeded`/`dead` or must be in the spill file.
+//! generator's `on_accept` channel). When the server has exited, the story
+//! opens the job store it left behind and looks up every id it has not seen
+//! finish: each must be finished there or live (waiting for the next
+//! start); anything else is lost.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -19,19 +21,18 @@ use super::super::observe::Watcher;
 use super::super::report::{Final, describe_exit, print_final, say, scene};
 use super::super::{
     DRAIN_LIMIT, DRAIN_TIMEOUT, Reconciliation, Seen, ServerAccounting, outcomes_in_log, reconcile,
-    spill_ids,
 };
 use super::Story;
 use crate::load::client::get;
 use crate::load::{self, JobMix, Mode, ProgressMode};
 
 impl Story {
-    /// SIGTERM mid-load; returns the ids found in the spill file.
+    /// SIGTERM mid-load; returns the ids left live in the store.
     pub(super) async fn sigterm(
         &mut self,
         mut server: ServerProcess,
     ) -> anyhow::Result<Vec<String>> {
-        scene(5, "SIGTERM under load: drain, deadline, spill");
+        scene(5, "SIGTERM under load: drain, deadline, release");
         let base = server.url();
         say(format!(
             "40 jobs/s of slow work (400-800 ms); SIGTERM after 3s; drain deadline {DRAIN_TIMEOUT}"
@@ -102,35 +103,74 @@ impl Story {
             self.watcher.seen.insert(id, seen);
         }
         let server_books = server.accounting();
-        let spill_text = match std::fs::read_to_string(&self.spill_file) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(e) => return Err(e).context("cannot read the spill file"),
-        };
-        let spilled = spill_ids(&spill_text)
-            .map_err(|line| anyhow::anyhow!("spill file line {line} is not a job with an id"))?;
-        let spill_set: HashSet<String> = spilled.iter().cloned().collect();
-        let mut ours = reconcile(&self.accepted, &self.watcher.seen, &spill_set);
+        let unseen: Vec<String> = self
+            .accepted
+            .iter()
+            .filter(|id| !self.watcher.seen.get(*id).is_some_and(|s| s.is_finished()))
+            .cloned()
+            .collect();
+        let (finished_late, in_store) = self.look_in_store(&unseen).await?;
+        for (id, seen) in finished_late {
+            self.watcher.seen.insert(id, seen);
+        }
+        say(format!(
+            "the store file the server left holds {} of the accepted jobs, waiting for the next start",
+            in_store.len()
+        ));
+        let live_set: HashSet<String> = in_store.iter().cloned().collect();
+        let mut ours = reconcile(&self.accepted, &self.watcher.seen, &live_set);
         if let Some(books) = &server_books {
             ours.credit_server_totals(books);
         }
         print_final(&Final {
             ours: &ours,
             server: server_books,
-            spill_lines: spilled.len(),
             breaker: &self.breaker,
             drain,
             exit,
         });
-        self.judge_drain(&ours, server_books.as_ref(), &spilled, exit);
-        Ok(spilled)
+        self.judge_drain(&ours, server_books.as_ref(), &in_store, exit);
+        Ok(in_store)
+    }
+
+    /// Opens the job store the exited server left and looks up `ids`:
+    /// returns those finished there (after the story's last look) and
+    /// those still live (for the next start). An id in neither is lost.
+    async fn look_in_store(
+        &self,
+        ids: &[String],
+    ) -> anyhow::Result<(Vec<(String, Seen)>, Vec<String>)> {
+        use crate::server::JobId;
+        use crate::server::store::{JobState, JobStore, RedbStore, StoreOptions};
+        let dir = self.data_dir.clone();
+        let store =
+            tokio::task::spawn_blocking(move || RedbStore::open(&dir, StoreOptions::default()))
+                .await
+                .context("opening the job store")?
+                .context("opening the job store the server left")?;
+        let (mut finished, mut live) = (Vec::new(), Vec::new());
+        for id in ids {
+            let Ok(parsed) = id.parse::<JobId>() else {
+                continue;
+            };
+            match store.get(parsed).await?.map(|r| r.state) {
+                Some(JobState::Succeeded) => finished.push((id.clone(), Seen::Succeeded)),
+                Some(JobState::Dead) => finished.push((id.clone(), Seen::Dead)),
+                Some(JobState::Queued | JobState::Running) => live.push(id.clone()),
+                None => {}
+            }
+        }
+        // Closing the file (the store's writer thread joins) before the
+        // next server opens it.
+        tokio::task::spawn_blocking(move || drop(store)).await?;
+        Ok((finished, live))
     }
 
     fn judge_drain(
         &mut self,
         ours: &Reconciliation,
         books: Option<&ServerAccounting>,
-        spilled: &[String],
+        in_store: &[String],
         exit: std::process::ExitStatus,
     ) {
         let c = &mut self.checks;
@@ -142,8 +182,8 @@ impl Story {
             c.check(
                 b.unaccounted() == 0,
                 format!(
-                    "server books balance: {} = {} + {} + {}",
-                    b.accepted, b.succeeded, b.dead, b.spilled
+                    "server books balance: {} accepted = {} succeeded + {} dead + {} left in the store",
+                    b.accepted, b.succeeded, b.dead, b.remaining
                 ),
             );
             c.check(
@@ -154,15 +194,15 @@ impl Story {
                 ),
             );
             c.check(
-                b.spilled == spilled.len() as u64,
-                "server's spilled count matches the spill file",
+                b.remaining == in_store.len() as u64,
+                "the server's `remaining` matches the live jobs found in its store",
             );
         }
         let shown: Vec<&str> = ours.lost.iter().take(5).map(String::as_str).collect();
         c.check(
             ours.lost.is_empty(),
             format!(
-                "lost = {}: every accepted id finished or is in the spill file{}{}",
+                "lost = {}: every accepted id finished or waits in the store{}{}",
                 ours.lost.len(),
                 if shown.is_empty() {
                     String::new()
@@ -180,41 +220,42 @@ impl Story {
             ),
         );
         c.check(
-            ours.spilled_unknown.is_empty(),
-            "the spill file holds only ids this client was given",
+            ours.in_store_unknown.is_empty(),
+            "the store holds only ids this client was given",
         );
         let code = exit.code();
         c.check(
-            if spilled.is_empty() {
+            if in_store.is_empty() {
                 code == Some(0)
             } else {
                 code.is_some_and(|c| c != 0)
             },
-            format!("exit code {code:?} fits the drain (0 only when nothing was spilled)"),
+            format!("exit code {code:?} fits the drain (0 only when nothing was left)"),
         );
     }
 
-    /// Restarts the server on the spill file and watches the spilled jobs finish.
-    pub(super) async fn restart(&mut self, spilled: &[String]) -> anyhow::Result<()> {
-        scene(6, "restart: the spilled jobs come back");
+    /// Restarts the server on the same data directory and watches the jobs
+    /// left in the store finish.
+    pub(super) async fn restart(&mut self, in_store: &[String]) -> anyhow::Result<()> {
+        scene(6, "restart: the jobs left in the store come back");
         let mut server = self.start_server().await?;
         let base = server.url();
         say(format!(
-            "server restarted at {base}; it loads {} spilled jobs first",
-            spilled.len()
+            "server restarted at {base} on the same data directory; {} jobs wait in its store",
+            in_store.len()
         ));
         let mut watcher = Watcher::new();
         let still = watcher
-            .wait_finished(&base, spilled, Duration::from_secs(30))
+            .wait_finished(&base, in_store, Duration::from_secs(30))
             .await;
-        let succeeded = watcher.count(spilled, Seen::Succeeded);
-        let dead = watcher.count(spilled, Seen::Dead);
+        let succeeded = watcher.count(in_store, Seen::Succeeded);
+        let dead = watcher.count(in_store, Seen::Dead);
         self.checks.check(
             still == 0,
             format!(
-                "{} of {} spilled jobs finished under their old ids ({succeeded} succeeded, {dead} dead)",
-                spilled.len() - still,
-                spilled.len()
+                "{} of {} jobs left in the store finished under their ids ({succeeded} succeeded, {dead} dead)",
+                in_store.len() - still,
+                in_store.len()
             ),
         );
         server.terminate()?;
@@ -229,27 +270,25 @@ impl Story {
         );
         self.checks.check(
             books.is_some_and(|b| {
-                b.restored == spilled.len() as u64 && b.spilled == 0 && b.unaccounted() == 0
+                b.restored == in_store.len() as u64 && b.remaining == 0 && b.unaccounted() == 0
             }),
             books.map_or_else(
                 || "the restarted server printed no final accounting record".to_owned(),
                 |b| {
                     format!(
-                        "its books: restored {} of {} spilled, accepted {}, succeeded {}, \
-                         dead {}, spilled {}, unaccounted {}",
+                        "its books: restored {} of {} left, accepted {}, succeeded {}, \
+                         dead {}, remaining {}, unaccounted {}",
                         b.restored,
-                        spilled.len(),
+                        in_store.len(),
                         b.accepted,
                         b.succeeded,
                         b.dead,
-                        b.spilled,
+                        b.remaining,
                         b.unaccounted()
                     )
                 },
             ),
         );
-        self.checks
-            .check(!self.spill_file.exists(), "no spill file is left behind");
         Ok(())
     }
 }
