@@ -110,8 +110,15 @@ pub(crate) fn start(
 
 impl Workers {
     /// Stops every worker (a running job is released back to the store).
+    ///
+    /// The workers' scope is their own, not the server's: the server's drain
+    /// must not stop them (they are what empties the store during the
+    /// drain); this is called when the drain deadline has passed or the
+    /// stop was forced. A supervisor stops its children when its scope
+    /// starts draining, so this starts that scope's drain.
     pub(crate) fn stop(&self) {
         self.stop.trigger(Reason::DeadlineExceeded);
+        self.stop.stop_intake();
     }
 
     /// Waits for the supervisor to have stopped every worker.
