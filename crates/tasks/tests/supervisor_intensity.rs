@@ -49,7 +49,7 @@ fn observe(runs: Vec<u64>, delay: u64, max: u32, window: u64) -> (Vec<u64>, Opti
         let recorder = Recorder::new();
         let supervisor = Supervisor::new()
             .intensity(max, Duration::from_millis(window))
-            .backoff(Backoff::constant(Duration::from_millis(delay)))
+            .backoff(Backoff::constant(Duration::from_millis(delay)).without_max_attempts())
             .reset_after(Duration::MAX)
             .child(ChildSpec::new(
                 "scripted",
