@@ -150,7 +150,8 @@ where
         "bulkhead",
         &BulkheadLayer::new(1024).layer(inner.clone()),
     );
-    let breaker = CircuitBreakerLayer::new(Breaker::builder().build().unwrap()).layer(inner.clone());
+    let breaker =
+        CircuitBreakerLayer::new(Breaker::builder().build().unwrap()).layer(inner.clone());
     bench_layer(c, g, "circuit_breaker", &breaker);
     let drain = DrainLayer::new(Shutdown::new()).layer(inner.clone());
     bench_layer(c, g, "drain", &drain);

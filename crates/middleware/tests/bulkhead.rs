@@ -18,7 +18,9 @@ use tower_test::mock;
 /// configured retry-after, and the inner service is never polled for it.
 #[tokio::test(start_paused = true)]
 async fn rejects_when_full_without_polling_inner() {
-    let layer = BulkheadLayer::builder(1).retry_after(Duration::from_secs(3)).build();
+    let layer = BulkheadLayer::builder(1)
+        .retry_after(Duration::from_secs(3))
+        .build();
     let (mut a, mut handle) = mock::spawn_layer::<u32, u32, _>(layer.clone());
     let mut b = mock::Spawn::new(layer.layer(a.get_ref().get_ref().clone()));
     handle.allow(1);
@@ -75,7 +77,9 @@ async fn permit_taken_in_poll_ready_not_cloned() {
 /// refused once `max_wait` has passed.
 #[tokio::test(start_paused = true)]
 async fn waits_up_to_max_wait() {
-    let layer = BulkheadLayer::builder(1).max_wait(Duration::from_millis(100)).build();
+    let layer = BulkheadLayer::builder(1)
+        .max_wait(Duration::from_millis(100))
+        .build();
     let (mut a, mut handle) = mock::spawn_layer::<u32, u32, _>(layer.clone());
     let mut b = mock::Spawn::new(layer.layer(a.get_ref().get_ref().clone()));
     handle.allow(2);
@@ -195,7 +199,8 @@ async fn cached_refusal_is_rechecked() {
     assert_ready_ok!(b.poll_ready()); // full: decided "refuse"
     drop(first);
     assert_ready_ok!(b.poll_ready()); // polled again before calling
-    let second = b.call(2);
+    let mut second = tokio_test::task::spawn(b.call(2));
+    assert_pending!(second.poll(), "reached the inner service, not refused");
     let _first_request = handle.next_request().await.unwrap();
     let (request, send) = handle.next_request().await.unwrap();
     assert_eq!(request, 2);
@@ -212,7 +217,9 @@ async fn listener_hears_rejections() {
         .max_wait(Duration::from_millis(20))
         .on_event(move |e| log.lock().unwrap().push(e.clone()))
         .build();
-    let svc = layer.layer(service_fn(|x: u32| async move { Ok::<_, std::io::Error>(x) }));
+    let svc = layer.layer(service_fn(
+        |x: u32| async move { Ok::<_, std::io::Error>(x) },
+    ));
     assert!(svc.oneshot(1).await.is_err());
     assert_eq!(
         *seen.lock().unwrap(),

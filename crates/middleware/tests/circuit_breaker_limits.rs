@@ -20,7 +20,11 @@ fn flaky() -> impl Service<(bool, u64), Response = (), Error = std::io::Error, F
 {
     service_fn(|(ok, ms): (bool, u64)| async move {
         tokio::time::sleep(Duration::from_millis(ms)).await;
-        if ok { Ok(()) } else { Err(std::io::Error::other("down")) }
+        if ok {
+            Ok(())
+        } else {
+            Err(std::io::Error::other("down"))
+        }
     })
 }
 
@@ -45,13 +49,35 @@ fn retry_after<T: std::fmt::Debug>(r: Result<T, Error<std::io::Error>>) -> Durat
 #[test]
 fn bad_thresholds_are_refused() {
     for bad in [0.0, -1.0, 100.5, f64::NAN, f64::INFINITY] {
-        let err = Breaker::builder().failure_rate_threshold(bad).build().unwrap_err();
-        assert!(matches!(err, ConfigError::FailureRateThreshold { .. }), "{bad}");
-        let err = Breaker::builder().slow_call_rate_threshold(bad).build().unwrap_err();
-        assert!(matches!(err, ConfigError::SlowCallRateThreshold { .. }), "{bad}");
+        let err = Breaker::builder()
+            .failure_rate_threshold(bad)
+            .build()
+            .unwrap_err();
+        assert!(
+            matches!(err, ConfigError::FailureRateThreshold { .. }),
+            "{bad}"
+        );
+        let err = Breaker::builder()
+            .slow_call_rate_threshold(bad)
+            .build()
+            .unwrap_err();
+        assert!(
+            matches!(err, ConfigError::SlowCallRateThreshold { .. }),
+            "{bad}"
+        );
     }
-    assert!(Breaker::builder().failure_rate_threshold(100.0).build().is_ok());
-    assert!(Breaker::builder().slow_call_rate_threshold(0.1).build().is_ok());
+    assert!(
+        Breaker::builder()
+            .failure_rate_threshold(100.0)
+            .build()
+            .is_ok()
+    );
+    assert!(
+        Breaker::builder()
+            .slow_call_rate_threshold(0.1)
+            .build()
+            .is_ok()
+    );
 }
 
 /// `open_duration(Duration::MAX)` ("stay open until closed by hand") opens
@@ -82,7 +108,10 @@ async fn hung_trial_cannot_keep_it_half_open() {
     let svc = CircuitBreakerLayer::new(b.clone()).layer(flaky());
     let _ = svc.clone().oneshot((false, 0)).await;
     tokio::time::advance(Duration::from_secs(4)).await;
-    assert_eq!(retry_after(svc.clone().oneshot((true, 0)).await), Duration::from_secs(6));
+    assert_eq!(
+        retry_after(svc.clone().oneshot((true, 0)).await),
+        Duration::from_secs(6)
+    );
     tokio::time::advance(Duration::from_secs(6)).await;
 
     // The trial hangs (an hour, far beyond any wait).
@@ -90,10 +119,16 @@ async fn hung_trial_cannot_keep_it_half_open() {
     tokio::task::yield_now().await;
     assert_eq!(b.state(), State::HalfOpen);
     tokio::time::advance(Duration::from_secs(2)).await;
-    assert_eq!(retry_after(svc.clone().oneshot((true, 0)).await), Duration::from_secs(3));
+    assert_eq!(
+        retry_after(svc.clone().oneshot((true, 0)).await),
+        Duration::from_secs(3)
+    );
     tokio::time::advance(Duration::from_secs(3)).await;
     // The wait ran out: open again, for the full open duration.
-    assert_eq!(retry_after(svc.clone().oneshot((true, 0)).await), Duration::from_secs(10));
+    assert_eq!(
+        retry_after(svc.clone().oneshot((true, 0)).await),
+        Duration::from_secs(10)
+    );
     assert_eq!(b.state(), State::Open);
     tokio::time::advance(Duration::from_secs(10)).await;
     assert!(svc.clone().oneshot((true, 0)).await.is_ok());
@@ -113,7 +148,8 @@ async fn cached_refusal_is_rechecked() {
     assert_ready_ok!(svc.poll_ready()); // open: decided "refuse"
     b.close();
     assert_ready_ok!(svc.poll_ready()); // polled again before calling
-    let call = svc.call(true);
+    let mut call = tokio_test::task::spawn(svc.call(true));
+    tokio_test::assert_pending!(call.poll(), "reached the inner service, not refused");
     let (_, send) = handle.next_request().await.unwrap();
     send.send_response(());
     assert!(call.await.is_ok());
@@ -130,7 +166,11 @@ async fn stale_admission_is_rechecked_at_call() {
     handle.allow(1);
     assert_ready_ok!(svc.poll_ready()); // closed: admitted
     b.force_open();
-    assert!(matches!(svc.call(true).await, Err(Error::CircuitOpen { .. })));
+    let mut call = tokio_test::task::spawn(svc.call(true));
+    assert!(matches!(
+        call.poll(),
+        std::task::Poll::Ready(Err(Error::CircuitOpen { .. }))
+    ));
 }
 
 /// The listener hears transitions with the failure rate that decided
@@ -155,14 +195,19 @@ async fn events_report_rates_rejections_and_slow_calls() {
     assert_eq!(
         *seen.lock().unwrap(),
         vec![
-            BreakerEvent::SlowCall { elapsed: Duration::from_millis(150) },
+            BreakerEvent::SlowCall {
+                elapsed: Duration::from_millis(150)
+            },
             BreakerEvent::Transition {
                 from: State::Closed,
                 to: State::Open,
                 failure_rate: Some(50.0),
                 slow_call_rate: Some(50.0),
             },
-            BreakerEvent::Rejected { state: State::Open, retry_after: Duration::from_secs(7) },
+            BreakerEvent::Rejected {
+                state: State::Open,
+                retry_after: Duration::from_secs(7)
+            },
         ]
     );
 }

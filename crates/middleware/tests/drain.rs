@@ -78,7 +78,10 @@ async fn streaming_body_holds_the_drain_until_its_end() {
         async move { shutdown.drain(Duration::from_secs(60)).await }
     });
     tokio::time::sleep(Duration::from_secs(10)).await;
-    assert!(!drain.is_finished(), "the drain must wait for the open body");
+    assert!(
+        !drain.is_finished(),
+        "the drain must wait for the open body"
+    );
     assert!(response.body().is_holding());
 
     tx.send(bytes::Bytes::from_static(b"event")).await.unwrap();
@@ -123,7 +126,10 @@ async fn guard_from_an_early_poll_ready_is_rechecked() {
     assert_ready_ok!(svc.poll_ready());
     assert!(matches!(svc.call(1).await, Err(Error::ShuttingDown { .. })));
     let report = drain.await.unwrap();
-    assert!(matches!(report, DrainReport::Complete { elapsed } if elapsed.is_zero()), "{report:?}");
+    assert!(
+        matches!(report, DrainReport::Complete { elapsed } if elapsed.is_zero()),
+        "{report:?}"
+    );
 }
 
 /// The listener hears the drain begin once, then every refusal.
@@ -135,7 +141,9 @@ async fn listener_reports_drain_begun_and_refusals() {
     let log = std::sync::Arc::clone(&seen);
     let svc = DrainLayer::new(shutdown.clone())
         .on_event(move |e| log.lock().unwrap().push(*e))
-        .layer(service_fn(|x: u32| async move { Ok::<_, std::io::Error>(x) }));
+        .layer(service_fn(
+            |x: u32| async move { Ok::<_, std::io::Error>(x) },
+        ));
     shutdown.drain(Duration::from_secs(1)).await;
     assert!(svc.clone().oneshot(1).await.is_err());
     assert!(svc.oneshot(2).await.is_err());

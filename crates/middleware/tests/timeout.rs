@@ -91,10 +91,8 @@ async fn inner_error_passes_through() {
 async fn expired_request_releases_the_permit_below() {
     use evenkeel_middleware::BulkheadLayer;
     let bulkhead = BulkheadLayer::new(1);
-    let layer = tower::layer::util::Stack::new(
-        bulkhead.clone(),
-        TimeoutLayer::new(Duration::from_secs(1)),
-    );
+    let layer =
+        tower::layer::util::Stack::new(bulkhead.clone(), TimeoutLayer::new(Duration::from_secs(1)));
     let (mut svc, mut handle) = mock::spawn_layer::<u32, u32, _>(layer);
     handle.allow(0);
     assert_pending!(svc.poll_ready());

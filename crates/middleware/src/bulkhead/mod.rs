@@ -36,8 +36,8 @@ use crate::admit::Admit;
 use crate::error::{Error, LayerError};
 use crate::hold::ResponseHold;
 
-pub use builder::{Builder, BulkheadEvent};
 pub(crate) use builder::Shared;
+pub use builder::{Builder, BulkheadEvent};
 
 /// A bounded wait for a permit: `None` once the maximum wait has passed.
 pub(crate) type Acquire = Pin<Box<dyn Future<Output = Option<OwnedSemaphorePermit>> + Send + Sync>>;
@@ -180,7 +180,8 @@ where
                     self.admission = match std::task::ready!(wait.as_mut().poll(cx)) {
                         Some(permit) => Admission::Admitted(permit),
                         None => {
-                            self.shared.rejected(self.shared.max_wait.unwrap_or_default());
+                            self.shared
+                                .rejected(self.shared.max_wait.unwrap_or_default());
                             Admission::Rejected
                         }
                     };
