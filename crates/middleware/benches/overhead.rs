@@ -126,7 +126,7 @@ where
 /// Every layer and stack over `inner`, in benchmark group `group`.
 fn stacks<S>(c: &mut Criterion, group: &str, inner: S)
 where
-    S: Service<u64, Error = Infallible> + Clone + Send + 'static,
+    S: Service<u64, Response = u64, Error = Infallible> + Clone + Send + 'static,
     S::Future: Send,
 {
     let second = Duration::from_secs(1);

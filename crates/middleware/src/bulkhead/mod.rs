@@ -167,23 +167,24 @@ where
                 Admission::Undecided => {
                     self.admission = match Arc::clone(&self.shared.semaphore).try_acquire_owned() {
                         Ok(permit) => Admission::Admitted(permit),
-                        Err(_) => match self.shared.wait() {
-                            Some(wait) => Admission::Waiting(acquire(&self.shared, wait)),
-                            None => {
+                        Err(_) => {
+                            if let Some(wait) = self.shared.wait() {
+                                Admission::Waiting(acquire(&self.shared, wait))
+                            } else {
                                 self.shared.rejected(Duration::ZERO);
                                 Admission::Rejected
                             }
-                        },
+                        }
                     };
                 }
                 Admission::Waiting(wait) => {
-                    self.admission = match std::task::ready!(wait.as_mut().poll(cx)) {
-                        Some(permit) => Admission::Admitted(permit),
-                        None => {
-                            self.shared
-                                .rejected(self.shared.max_wait.unwrap_or_default());
-                            Admission::Rejected
-                        }
+                    self.admission = if let Some(permit) = std::task::ready!(wait.as_mut().poll(cx))
+                    {
+                        Admission::Admitted(permit)
+                    } else {
+                        self.shared
+                            .rejected(self.shared.max_wait.unwrap_or_default());
+                        Admission::Rejected
                     };
                 }
                 Admission::Rejected => {

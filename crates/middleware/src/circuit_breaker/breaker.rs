@@ -130,7 +130,7 @@ struct Machine {
 }
 
 /// What a locked section has to report once the lock is released.
-#[derive(Default)]
+#[derive(Default, Clone, Copy)]
 struct Report {
     change: Option<BreakerEvent>,
     other: Option<BreakerEvent>,

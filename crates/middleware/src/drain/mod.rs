@@ -138,12 +138,11 @@ enum Admission {
 
 impl Admission {
     fn decide(shutdown: &Shutdown, events: Option<&Arc<Events>>) -> Self {
-        match shutdown.guard() {
-            Ok(guard) => Self::Admitted(guard),
-            Err(_) => {
-                refused(events);
-                Self::Refused
-            }
+        if let Ok(guard) = shutdown.guard() {
+            Self::Admitted(guard)
+        } else {
+            refused(events);
+            Self::Refused
         }
     }
 }
