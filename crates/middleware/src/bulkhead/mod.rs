@@ -7,7 +7,7 @@
 //! [`Bulkhead`] takes a permit in `poll_ready`, before touching the inner
 //! service, exactly like `ConcurrencyLimit`, and holds it until the
 //! response is *complete*: for an `http::Response<B>` that is the end of
-//! its body (see [`ResponseHold`](crate::ResponseHold)), so a streaming
+//! its body (see [`ResponseHold`]), so a streaming
 //! response counts against the limit for as long as it streams. When no
 //! permit is free it reports ready without polling the inner service, and
 //! `call` resolves to [`Error::Overloaded`] with a retry-after hint.
