@@ -143,7 +143,7 @@ where
 /// Every layer and stack over `inner`, in benchmark group `group`.
 fn stacks<S>(c: &mut Criterion, group: &str, inner: S)
 where
-    S: Service<u64, Error = Infallible> + Clone + Send + 'static,
+    S: Service<u64, Response = u64, Error = Infallible> + Clone + Send + 'static,
     S::Future: Send,
     // The drain and the bulkhead hold their guard until the response is
     // complete; a plain number is complete on arrival.
@@ -170,7 +170,8 @@ where
         "bulkhead",
         &BulkheadLayer::new(1024).layer(inner.clone()),
     );
-    let breaker = CircuitBreakerLayer::new(Breaker::builder().build().unwrap()).layer(inner.clone());
+    let breaker =
+        CircuitBreakerLayer::new(Breaker::builder().build().unwrap()).layer(inner.clone());
     bench_layer(c, g, "circuit_breaker", &breaker);
     let drain = DrainLayer::new(Shutdown::new()).layer(inner.clone());
     bench_layer(c, g, "drain", &drain);

@@ -60,20 +60,12 @@ use pin_project_lite::pin_project;
 /// decides when to drop it.
 ///
 /// ```
-/// use evenkeel_middleware::BulkheadLayer;
-/// use tower::{Layer, Service, ServiceExt};
+/// use evenkeel_middleware::{Hold, ResponseHold};
 ///
-/// # tokio_test::block_on(async {
-/// let layer = BulkheadLayer::new(1);
-/// let mut svc = layer.layer(tower::service_fn(|_: ()| async {
-///     Ok::<_, std::io::Error>(http::Response::new(String::from("body")))
-/// }));
-/// let response = svc.ready().await.unwrap().call(()).await.unwrap();
-/// // The body holds the permit until it is read to its end or dropped.
-/// assert_eq!(layer.available(), 0);
-/// drop(response);
-/// assert_eq!(layer.available(), 1);
-/// # });
+/// // What the layers do with the response: the body now keeps the hold
+/// // until it is read to its end or dropped.
+/// let response = http::Response::new(String::from("body")).hold(Hold::default());
+/// assert!(response.body().is_holding());
 /// ```
 #[derive(Debug, Default)]
 #[must_use = "dropping a Hold releases what it holds at once"]

@@ -66,7 +66,9 @@ async fn overload_is_503_and_timeout_is_504() {
         .layer((
             ErrorResponseLayer::new(),
             TimeoutLayer::new(Duration::from_secs(1)),
-            BulkheadLayer::builder(1).retry_after(Duration::from_secs(4)).build(),
+            BulkheadLayer::builder(1)
+                .retry_after(Duration::from_secs(4))
+                .build(),
         ));
     let first = tokio::spawn(app.clone().oneshot(get_req("/slow")));
     tokio::task::yield_now().await;

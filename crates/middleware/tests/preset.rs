@@ -33,7 +33,11 @@ async fn server_preset_order() {
     let server = ServerLayer::new(shutdown.clone())
         .rate_limit(RateLimiter::new(2, Duration::from_secs(60)))
         .timeout(Duration::from_secs(1))
-        .bulkhead(BulkheadLayer::builder(1).max_wait(Duration::from_secs(10)).build());
+        .bulkhead(
+            BulkheadLayer::builder(1)
+                .max_wait(Duration::from_secs(10))
+                .build(),
+        );
     let svc = server.layer(sleeper());
 
     let busy = tokio::spawn(svc.clone().oneshot(5_000));

@@ -81,3 +81,24 @@ async fn inner_error_passes_through() {
     assert_eq!(err.to_string(), "boom");
     assert!(matches!(err, Error::Inner(_)));
 }
+
+/// A total timeout that expires while the inner service is still not ready
+/// releases what the inner layers reserved for the request: here a
+/// bulkhead permit taken in `poll_ready`, which would otherwise stay with
+/// the (long-lived) service after the request has failed.
+#[cfg(feature = "bulkhead")]
+#[tokio::test(start_paused = true)]
+async fn expired_request_releases_the_permit_below() {
+    use evenkeel_middleware::BulkheadLayer;
+    let bulkhead = BulkheadLayer::new(1);
+    let layer =
+        tower::layer::util::Stack::new(bulkhead.clone(), TimeoutLayer::new(Duration::from_secs(1)));
+    let (mut svc, mut handle) = mock::spawn_layer::<u32, u32, _>(layer);
+    handle.allow(0);
+    assert_pending!(svc.poll_ready());
+    assert_eq!(bulkhead.available(), 0);
+    tokio::time::advance(Duration::from_secs(1)).await;
+    assert_ready_ok!(svc.poll_ready());
+    assert!(matches!(svc.call(1).await, Err(Error::TimedOut { .. })));
+    assert_eq!(bulkhead.available(), 1, "the expired request holds nothing");
+}

@@ -7,7 +7,7 @@
 //! [`Bulkhead`] takes a permit in `poll_ready`, before touching the inner
 //! service, exactly like `ConcurrencyLimit`, and holds it until the
 //! response is *complete*: for an `http::Response<B>` that is the end of
-//! its body (see [`ResponseHold`](crate::ResponseHold)), so a streaming
+//! its body (see [`ResponseHold`]), so a streaming
 //! response counts against the limit for as long as it streams. When no
 //! permit is free it reports ready without polling the inner service, and
 //! `call` resolves to [`Error::Overloaded`] with a retry-after hint.
@@ -36,8 +36,8 @@ use crate::admit::Admit;
 use crate::error::{Error, LayerError};
 use crate::hold::ResponseHold;
 
-pub use builder::{Builder, BulkheadEvent};
 pub(crate) use builder::Shared;
+pub use builder::{Builder, BulkheadEvent};
 
 /// A bounded wait for a permit: `None` once the maximum wait has passed.
 pub(crate) type Acquire = Pin<Box<dyn Future<Output = Option<OwnedSemaphorePermit>> + Send + Sync>>;
@@ -167,22 +167,24 @@ where
                 Admission::Undecided => {
                     self.admission = match Arc::clone(&self.shared.semaphore).try_acquire_owned() {
                         Ok(permit) => Admission::Admitted(permit),
-                        Err(_) => match self.shared.wait() {
-                            Some(wait) => Admission::Waiting(acquire(&self.shared, wait)),
-                            None => {
+                        Err(_) => {
+                            if let Some(wait) = self.shared.wait() {
+                                Admission::Waiting(acquire(&self.shared, wait))
+                            } else {
                                 self.shared.rejected(Duration::ZERO);
                                 Admission::Rejected
                             }
-                        },
+                        }
                     };
                 }
                 Admission::Waiting(wait) => {
-                    self.admission = match std::task::ready!(wait.as_mut().poll(cx)) {
-                        Some(permit) => Admission::Admitted(permit),
-                        None => {
-                            self.shared.rejected(self.shared.max_wait.unwrap_or_default());
-                            Admission::Rejected
-                        }
+                    self.admission = if let Some(permit) = std::task::ready!(wait.as_mut().poll(cx))
+                    {
+                        Admission::Admitted(permit)
+                    } else {
+                        self.shared
+                            .rejected(self.shared.max_wait.unwrap_or_default());
+                        Admission::Rejected
                     };
                 }
                 Admission::Rejected => {

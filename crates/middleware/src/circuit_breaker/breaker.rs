@@ -130,7 +130,7 @@ struct Machine {
 }
 
 /// What a locked section has to report once the lock is released.
-#[derive(Default)]
+#[derive(Default, Clone, Copy)]
 struct Report {
     change: Option<BreakerEvent>,
     other: Option<BreakerEvent>,
@@ -309,7 +309,8 @@ impl Breaker {
         let s = &*self.shared;
         for event in [report.change, report.other].into_iter().flatten() {
             event.trace();
-            if let (BreakerEvent::Transition { from, to, .. }, Some(listener)) = (event, &s.listener)
+            if let (BreakerEvent::Transition { from, to, .. }, Some(listener)) =
+                (event, &s.listener)
             {
                 listener(StateChange { from, to });
             }
@@ -398,7 +399,9 @@ impl Breaker {
             // The rates of `t`, and whether they trip the thresholds.
             let judge = |t: Totals| {
                 let failure = (t.calls > 0).then(|| rate(t.failures, t.calls));
-                let slow_rate = s.slow_rate.and_then(|_| failure.map(|_| rate(t.slow, t.calls)));
+                let slow_rate = s
+                    .slow_rate
+                    .and_then(|_| failure.map(|_| rate(t.slow, t.calls)));
                 let trips = reaches(t.failures, t.calls, s.failure_rate)
                     || s.slow_rate.is_some_and(|p| reaches(t.slow, t.calls, p));
                 (trips, failure.map(|f| (f, slow_rate)))

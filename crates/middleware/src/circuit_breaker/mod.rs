@@ -56,8 +56,8 @@ use crate::error::{Error, LayerError};
 
 pub use breaker::{Breaker, State};
 pub use builder::{Builder, ConfigError};
-pub use event::{BreakerEvent, StateChange};
 pub use classify::{Classify, DefaultClassifier, HttpClassifier, Outcome};
+pub use event::{BreakerEvent, StateChange};
 pub use window::SlidingWindow;
 
 use breaker::Ticket;

@@ -10,7 +10,7 @@
 //!
 //! [`Drain`] takes a guard in `poll_ready`, before polling the inner
 //! service, and moves it into the response future and from there into the
-//! response (see [`ResponseHold`](crate::ResponseHold)), so the request
+//! response (see [`ResponseHold`]), so the request
 //! counts as in flight until its response is complete: for an
 //! `http::Response<B>`, until its body has ended or been dropped, so a
 //! streaming response (server-sent events, a download) keeps the drain
@@ -138,12 +138,11 @@ enum Admission {
 
 impl Admission {
     fn decide(shutdown: &Shutdown, events: Option<&Arc<Events>>) -> Self {
-        match shutdown.guard() {
-            Ok(guard) => Self::Admitted(guard),
-            Err(_) => {
-                refused(events);
-                Self::Refused
-            }
+        if let Ok(guard) = shutdown.guard() {
+            Self::Admitted(guard)
+        } else {
+            refused(events);
+            Self::Refused
         }
     }
 }
