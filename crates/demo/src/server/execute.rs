@@ -41,7 +41,7 @@ use tokio::sync::Notify;
 use super::downstream_client::{self, DownstreamClient, DownstreamError};
 use super::intake::Ticket;
 use super::job::{JobId, JobSpec};
-use super::metrics::{InFlight, Metrics};
+use super::metrics::{DeadReason, InFlight, Metrics};
 use super::store::JobStore;
 
 /// The retry and timeout knobs every job shares.
@@ -189,8 +189,12 @@ impl Drop for Running<'_> {
         self.ctx.metrics.panicked();
         let attempts = self.ctx.store.get(ticket.id).map_or(0, |v| v.attempts);
         if attempts >= self.max_attempts {
-            self.ctx.store.kill(ticket.id, error);
+            if self.ctx.store.kill(ticket.id, error) {
+                self.ctx.metrics.dead_letter(DeadReason::Panicked);
+            }
         } else if self.ctx.store.requeue(ticket.id, error) {
+            let mut ticket = ticket;
+            ticket.enqueued = tokio::time::Instant::now();
             self.ctx.backlog.push(ticket);
         }
     }
@@ -204,6 +208,9 @@ pub(crate) async fn run(ctx: &JobContext, ticket: Ticket) {
     let Some((spec, attempts_before)) = ctx.store.claim(id) else {
         return; // not live any more (spilled): the ticket's guard is released
     };
+    let claimed = tokio::time::Instant::now();
+    ctx.metrics
+        .queue_waited(claimed.duration_since(ticket.enqueued));
     let mut running = Running {
         ctx,
         ticket: Some(ticket),
@@ -232,7 +239,9 @@ pub(crate) async fn run(ctx: &JobContext, ticket: Ticket) {
         .await;
     match result {
         Ok(()) => {
-            ctx.store.succeed(id);
+            if ctx.store.succeed(id) {
+                ctx.metrics.ran(claimed.elapsed(), true);
+            }
         }
         Err(RetryError::Stopped {
             last: AttemptError::Gone,
@@ -242,7 +251,15 @@ pub(crate) async fn run(ctx: &JobContext, ticket: Ticket) {
             let last = e
                 .last()
                 .map_or_else(|| "attempt timed out".to_owned(), ToString::to_string);
-            ctx.store.kill(id, format!("{e}: {last}"));
+            let reason = match &e {
+                RetryError::Exhausted { .. } => DeadReason::AttemptsExhausted,
+                RetryError::TimedOut { .. } => DeadReason::Deadline,
+                _ => DeadReason::Permanent,
+            };
+            if ctx.store.kill(id, format!("{e}: {last}")) {
+                ctx.metrics.ran(claimed.elapsed(), false);
+                ctx.metrics.dead_letter(reason);
+            }
         }
     }
     // Finished normally: release the drain guard.

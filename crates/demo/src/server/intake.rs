@@ -21,6 +21,7 @@
 //! The job record is written before the ticket enters the queue, so a
 //! worker can never dequeue a job the store does not know.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use evenkeel_backpressure::{Overflow, Receiver, Sender, TrySendError};
@@ -29,7 +30,7 @@ use evenkeel_shutdown::{DrainGuard, Shutdown};
 use super::config::OverflowPolicy;
 use super::error::ApiError;
 use super::job::{JobId, JobSpec};
-use super::metrics::QueueSnapshot;
+use super::metrics::{DeadReason, Metrics, QueueSnapshot};
 use super::store::JobStore;
 
 /// What travels through the queue: the job id, and the drain guard that
@@ -38,6 +39,9 @@ use super::store::JobStore;
 pub(crate) struct Ticket {
     /// The job.
     pub(crate) id: JobId,
+    /// When it entered the queue (or the backlog), for the queue-wait
+    /// histogram.
+    pub(crate) enqueued: tokio::time::Instant,
     /// Released when the job is finished (or its worker is stopped).
     #[expect(dead_code, reason = "held, never read: dropping it releases the drain")]
     pub(crate) guard: Option<DrainGuard>,
@@ -51,6 +55,7 @@ pub(crate) struct Intake {
     admit_wait: Duration,
     shutdown: Shutdown,
     store: JobStore,
+    metrics: Arc<Metrics>,
 }
 
 /// Builds the bounded queue for `policy`.
@@ -81,6 +86,7 @@ impl Intake {
         admit_wait: Duration,
         shutdown: Shutdown,
         store: JobStore,
+        metrics: Arc<Metrics>,
     ) -> Self {
         Self {
             tx,
@@ -88,6 +94,7 @@ impl Intake {
             admit_wait,
             shutdown,
             store,
+            metrics,
         }
     }
 
@@ -107,6 +114,7 @@ impl Intake {
         let id = JobId::random();
         let ticket = Ticket {
             id,
+            enqueued: tokio::time::Instant::now(),
             guard: Some(guard),
         };
         let permit = match self.policy {
@@ -145,11 +153,13 @@ impl Intake {
         match self.tx.try_send(ticket) {
             Ok(None) => Ok(id),
             Ok(Some(evicted)) => {
-                self.store.kill(
+                if self.store.kill(
                     evicted.id,
                     "shed: evicted from the full queue by a newer job (--overflow drop-oldest)"
                         .into(),
-                );
+                ) {
+                    self.metrics.dead_letter(DeadReason::Shed);
+                }
                 Ok(id)
             }
             Err(e) => {

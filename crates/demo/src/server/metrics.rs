@@ -12,13 +12,21 @@
 //!   scrape time. There is one source of truth for "how many jobs
 //!   succeeded", and the metric is that number.
 //!
-//! Every name starts with `evenkeel_`. Gauges that encode a state use small
-//! integers documented in their help text (`evenkeel_drain_phase`: 0
-//! serving, 1 not ready / pre-drain, 2 draining, 3 spilling, 4 stopped).
+//! The names follow Prometheus' conventions: every name starts with
+//! `evenkeel_`; values are in base units (seconds, not milliseconds);
+//! counters end in `_total` (the encoder adds the suffix); durations are
+//! histograms, so that a dashboard can compute any quantile over any set
+//! of servers; and a *state* is never a number in a gauge (a `2` that
+//! means "open" cannot be summed, averaged or read without the help
+//! text). A state is a family with one series per possible state, labelled
+//! by it, whose value is 1 for the current state and 0 for the others
+//! (`evenkeel_circuit_state{state="open"} 1`), so that
+//! `evenkeel_circuit_state{state="open"} == 1` is the alert.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
@@ -26,7 +34,7 @@ use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Registry, Unit};
 
 use super::store::JobStore;
 
@@ -44,7 +52,8 @@ pub struct QueueSnapshot {
     pub backlog: u64,
 }
 
-/// The drain phase, as `evenkeel_drain_phase` shows it.
+/// The drain phase, as `evenkeel_drain_phase{phase}` shows it (the
+/// discriminants order the phases: a phase only moves forward).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(i64)]
 pub enum Phase {
@@ -60,7 +69,27 @@ pub enum Phase {
     Stopped = 4,
 }
 
-/// The circuit breaker's state, as `evenkeel_circuit_state` shows it.
+impl Phase {
+    const ALL: [Phase; 5] = [
+        Phase::Serving,
+        Phase::PreDrain,
+        Phase::Draining,
+        Phase::Spilling,
+        Phase::Stopped,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::Serving => "serving",
+            Self::PreDrain => "pre_drain",
+            Self::Draining => "draining",
+            Self::Spilling => "spilling",
+            Self::Stopped => "stopped",
+        }
+    }
+}
+
+/// The circuit breaker's state, as `evenkeel_circuit_state{state}` shows it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CircuitState {
     /// Calls pass.
@@ -72,13 +101,7 @@ pub enum CircuitState {
 }
 
 impl CircuitState {
-    fn value(self) -> i64 {
-        match self {
-            Self::Closed => 0,
-            Self::HalfOpen => 1,
-            Self::Open => 2,
-        }
-    }
+    const ALL: [CircuitState; 3] = [Self::Closed, Self::HalfOpen, Self::Open];
 
     fn label(self) -> &'static str {
         match self {
@@ -100,6 +123,54 @@ struct StateLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CircuitLabel {
+    state: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PhaseLabel {
+    phase: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: &'static str,
+}
+
+/// Why a job ended `dead`, the label of `evenkeel_dead_letters_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DeadReason {
+    /// Every allowed attempt failed.
+    AttemptsExhausted,
+    /// The job's deadline (`--job-timeout`) passed.
+    Deadline,
+    /// An error that retrying cannot fix (a downstream 4xx, no downstream
+    /// configured).
+    Permanent,
+    /// Its last allowed attempt panicked.
+    Panicked,
+    /// Evicted from the full queue by a newer job (`--overflow drop-oldest`).
+    Shed,
+}
+
+impl DeadReason {
+    fn label(self) -> &'static str {
+        match self {
+            Self::AttemptsExhausted => "attempts_exhausted",
+            Self::Deadline => "deadline",
+            Self::Permanent => "permanent",
+            Self::Panicked => "panicked",
+            Self::Shed => "shed",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DeadLabel {
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HttpLabels {
     method: String,
     route: String,
@@ -109,19 +180,26 @@ struct HttpLabels {
 type Probe = Arc<dyn Fn() -> QueueSnapshot + Send + Sync>;
 
 /// Every metric of the server, and the registry that renders them.
-#[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
     admissions: Counter,
     rejections: Family<ReasonLabel, Counter>,
-    circuit_state: Gauge,
+    circuit_state: Family<CircuitLabel, Gauge>,
     circuit_transitions: Family<StateLabel, Counter>,
     in_flight: Gauge,
-    drain_phase: Gauge,
+    drain_phase: Family<PhaseLabel, Gauge>,
+    /// The furthest phase reported (phases only move forward).
+    furthest_phase: AtomicI64,
+    queue_wait: Histogram,
+    run_duration: Family<OutcomeLabel, Histogram, fn() -> Histogram>,
+    dead_letters: Family<DeadLabel, Counter>,
+    connections: Gauge,
+    connections_refused: Counter,
     worker_restarts: Counter,
     panics: Counter,
     http: Family<HttpLabels, Histogram, fn() -> Histogram>,
     http_in_flight: Family<RouteLabel, Gauge>,
+    queue: Arc<OnceLock<Probe>>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -134,22 +212,37 @@ fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.0005, 2.0, 16))
 }
 
+fn job_histogram() -> Histogram {
+    // 1 ms to about 65 s, doubling: a job waits and runs from milliseconds
+    // to its deadline (`--job-timeout`, 30 s by default).
+    Histogram::new(exponential_buckets(0.001, 2.0, 17))
+}
+
 impl Metrics {
-    /// Registers every metric; `queue` is read at each scrape.
-    pub fn new(store: JobStore, queue: impl Fn() -> QueueSnapshot + Send + Sync + 'static) -> Self {
+    /// Registers every metric; the store's accounting is read at each
+    /// scrape, and so is the queue once [`probe_queue`](Self::probe_queue)
+    /// has said how (zeros until then).
+    pub fn new(store: JobStore) -> Self {
         let mut registry = Registry::default();
         let m = Self {
             registry: Registry::default(),
             admissions: Counter::default(),
             rejections: Family::default(),
-            circuit_state: Gauge::default(),
+            circuit_state: Family::default(),
             circuit_transitions: Family::default(),
             in_flight: Gauge::default(),
-            drain_phase: Gauge::default(),
+            drain_phase: Family::default(),
+            furthest_phase: AtomicI64::new(Phase::Serving as i64),
+            queue_wait: job_histogram(),
+            run_duration: Family::new_with_constructor(job_histogram),
+            dead_letters: Family::default(),
+            connections: Gauge::default(),
+            connections_refused: Counter::default(),
             worker_restarts: Counter::default(),
             panics: Counter::default(),
             http: Family::new_with_constructor(latency_histogram),
             http_in_flight: Family::default(),
+            queue: Arc::default(),
         };
         registry.register(
             "evenkeel_admissions",
@@ -163,7 +256,7 @@ impl Metrics {
         );
         registry.register(
             "evenkeel_circuit_state",
-            "Downstream circuit breaker: 0 closed, 1 half-open, 2 open",
+            "Downstream circuit breaker: 1 for the current state, 0 for the others",
             m.circuit_state.clone(),
         );
         registry.register(
@@ -178,8 +271,35 @@ impl Metrics {
         );
         registry.register(
             "evenkeel_drain_phase",
-            "0 serving, 1 not ready (pre-drain), 2 draining, 3 spilling, 4 stopped",
+            "Shutdown phase: 1 for the current phase, 0 for the others",
             m.drain_phase.clone(),
+        );
+        registry.register_with_unit(
+            "evenkeel_job_queue_wait",
+            "Time from admission (or restore) to a worker claiming the job",
+            Unit::Seconds,
+            m.queue_wait.clone(),
+        );
+        registry.register_with_unit(
+            "evenkeel_job_run_duration",
+            "Time from a worker claiming a job to its end, attempts and backoff included, by outcome",
+            Unit::Seconds,
+            m.run_duration.clone(),
+        );
+        registry.register(
+            "evenkeel_dead_letters",
+            "Jobs finished dead, by reason",
+            m.dead_letters.clone(),
+        );
+        registry.register(
+            "evenkeel_http_connections",
+            "HTTP connections open now",
+            m.connections.clone(),
+        );
+        registry.register(
+            "evenkeel_http_connections_refused",
+            "Connections answered 503 (or closed) past --max-connections",
+            m.connections_refused.clone(),
         );
         registry.register(
             "evenkeel_worker_restarts",
@@ -203,9 +323,19 @@ impl Metrics {
         );
         registry.register_collector(Box::new(StateCollector {
             store,
-            queue: Arc::new(queue),
+            queue: Arc::clone(&m.queue),
         }));
+        m.circuit(CircuitState::Closed);
+        m.set_phase_series(Phase::Serving);
+        // The transition into the initial state is not a transition.
+        m.circuit_transitions.clear();
         Self { registry, ..m }
+    }
+
+    /// Sets how the queue is read at each scrape (the first call wins: the
+    /// queue is built once, after the metrics, which it reports into).
+    pub fn probe_queue(&self, queue: impl Fn() -> QueueSnapshot + Send + Sync + 'static) {
+        let _ = self.queue.set(Arc::new(queue));
     }
 
     /// The text exposition of every metric.
@@ -228,7 +358,11 @@ impl Metrics {
 
     /// Records a circuit-breaker transition.
     pub fn circuit(&self, state: CircuitState) {
-        self.circuit_state.set(state.value());
+        for s in CircuitState::ALL {
+            self.circuit_state
+                .get_or_create(&CircuitLabel { state: s.label() })
+                .set(i64::from(s == state));
+        }
         self.circuit_transitions
             .get_or_create(&StateLabel { to: state.label() })
             .inc();
@@ -243,9 +377,56 @@ impl Metrics {
     /// reported from more than one task, and a late report of an earlier
     /// phase must not undo a later one).
     pub fn phase(&self, phase: Phase) {
-        self.drain_phase
-            .inner()
-            .fetch_max(phase as i64, Ordering::Relaxed);
+        let before = self
+            .furthest_phase
+            .fetch_max(phase as i64, Ordering::AcqRel);
+        if before < phase as i64 {
+            self.set_phase_series(phase);
+        }
+    }
+
+    fn set_phase_series(&self, phase: Phase) {
+        // Two reports racing could write their series in either order;
+        // the furthest phase decides what is shown.
+        let furthest = self.furthest_phase.load(Ordering::Acquire).max(phase as i64);
+        for p in Phase::ALL {
+            self.drain_phase
+                .get_or_create(&PhaseLabel { phase: p.label() })
+                .set(i64::from(p as i64 == furthest));
+        }
+    }
+
+    /// Records how long a job waited in the queue before a worker claimed
+    /// it.
+    pub fn queue_waited(&self, waited: Duration) {
+        self.queue_wait.observe(waited.as_secs_f64());
+    }
+
+    /// Records how long a job ran, claim to end, and whether it succeeded.
+    pub fn ran(&self, took: Duration, succeeded: bool) {
+        let outcome = if succeeded { "succeeded" } else { "dead" };
+        self.run_duration
+            .get_or_create(&OutcomeLabel { outcome })
+            .observe(took.as_secs_f64());
+    }
+
+    /// Counts a job finished dead, by reason.
+    pub fn dead_letter(&self, reason: DeadReason) {
+        self.dead_letters
+            .get_or_create(&DeadLabel {
+                reason: reason.label(),
+            })
+            .inc();
+    }
+
+    /// The open-connections gauge (see [`InFlight`]).
+    pub fn connections(&self) -> &Gauge {
+        &self.connections
+    }
+
+    /// Counts a connection refused past the connection cap.
+    pub fn connection_refused(&self) {
+        self.connections_refused.inc();
     }
 
     /// Counts a worker restart.
@@ -282,7 +463,15 @@ impl Metrics {
 /// Reads the job accounting and the queue at scrape time.
 struct StateCollector {
     store: JobStore,
-    queue: Probe,
+    queue: Arc<OnceLock<Probe>>,
+}
+
+impl fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Metrics")
+            .field("registry", &self.registry)
+            .finish_non_exhaustive()
+    }
 }
 
 impl fmt::Debug for StateCollector {
@@ -305,7 +494,7 @@ fn counter(encoder: &mut DescriptorEncoder<'_>, name: &str, help: &str, value: u
 
 impl Collector for StateCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
-        let q = (self.queue)();
+        let q = self.queue.get().map(|probe| probe()).unwrap_or_default();
         gauge(
             &mut encoder,
             "evenkeel_queue_depth",

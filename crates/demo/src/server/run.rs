@@ -9,7 +9,8 @@
 //! 2. Load the spill file and put its jobs in the priority backlog, each
 //!    under its old id and holding a drain guard like any accepted job.
 //! 3. Start the supervised workers, bind, print `listening on <addr>` on
-//!    stdout (with the actual port when `--addr` asked for port 0), serve.
+//!    stdout (with the actual port when `--addr` asked for port 0), serve
+//!    (`serve`: the accept loop with its connection limits).
 //!
 //! # Stop
 //!
@@ -62,6 +63,9 @@ use super::execute::{self, Backlog, JobContext, RetryPolicy};
 use super::intake::{self, Intake, Ticket};
 use super::job::Limits;
 use super::metrics::{Metrics, Phase, QueueSnapshot};
+use super::readiness::Readiness;
+use super::retry_hint::RetryHint;
+use super::serve::{self, ConnLimits};
 use super::report;
 use super::spill;
 use super::stack;
@@ -122,11 +126,17 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<i32> {
     tracing::info!(addr = %local, workers = args.workers, capacity = args.queue_capacity, "serving");
 
     let http_stop = CancellationToken::new();
-    let http = tokio::spawn(
-        axum::serve(listener, app)
-            .with_graceful_shutdown(http_stop.clone().cancelled_owned())
-            .into_future(),
-    );
+    let http = tokio::spawn(serve::run(
+        listener,
+        app,
+        ConnLimits {
+            header_read_timeout: args.header_read_timeout,
+            keep_alive_timeout: args.keep_alive_timeout,
+            max_connections: args.max_connections as usize,
+        },
+        http_stop.clone(),
+        Arc::clone(&metrics),
+    ));
     tokio::spawn(follow_phases(
         shutdown.clone(),
         Arc::clone(&metrics),
@@ -181,27 +191,48 @@ fn build(args: &ServeArgs, shutdown: &Shutdown) -> anyhow::Result<Parts> {
         store.restore(job);
         backlog.push(Ticket {
             id,
+            enqueued: tokio::time::Instant::now(),
             guard: shutdown.guard().ok(),
         });
     }
 
     let (tx, rx) = intake::queue(args.queue_capacity as usize, args.overflow)
         .context("building the job queue")?;
+    let metrics = Arc::new(Metrics::new(store.clone()));
     let intake = Intake::new(
         tx,
         args.overflow,
         args.admit_wait,
         shutdown.clone(),
         store.clone(),
+        Arc::clone(&metrics),
     );
-    let metrics = Arc::new(Metrics::new(store.clone(), {
+    let queue = {
         let intake = intake.clone();
         let backlog = Arc::clone(&backlog);
         move || QueueSnapshot {
             backlog: backlog.len() as u64,
             ..intake.snapshot()
         }
-    }));
+    };
+    let retry_hint = RetryHint::new(
+        {
+            let queue = queue.clone();
+            move || {
+                let q = queue();
+                q.depth + q.backlog
+            }
+        },
+        {
+            let store = store.clone();
+            move || {
+                let a = store.accounting();
+                a.succeeded + a.dead
+            }
+        },
+    );
+    tokio::spawn(retry_hint.clone().run_sampler());
+    metrics.probe_queue(queue);
 
     let downstream = args
         .downstream
@@ -222,12 +253,14 @@ fn build(args: &ServeArgs, shutdown: &Shutdown) -> anyhow::Result<Parts> {
             job_timeout: args.job_timeout,
         },
     };
+    let readiness = Readiness::default();
     let workers = supervise::start(
         usize::from(args.workers),
         &ctx,
         &rx,
         Arc::clone(&metrics),
         shutdown.clone(),
+        &readiness,
     );
 
     let state = AppState {
@@ -240,8 +273,14 @@ fn build(args: &ServeArgs, shutdown: &Shutdown) -> anyhow::Result<Parts> {
             has_downstream,
         },
         body_limit: args.max_body,
+        readiness,
+        retry_hint,
     };
-    let app = api::router(state, stack::server(args, shutdown));
+    let app = stack::edge(
+        api::router(state, stack::server(args, shutdown)),
+        args,
+        Arc::clone(&metrics),
+    );
     Ok(Parts {
         store,
         intake,
