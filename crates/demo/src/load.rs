@@ -5,8 +5,8 @@
 //! duration. It treats the server's pushback the way a well-behaved client
 //! should: a `503` or `429` with `Retry-After` makes it wait at least that
 //! long, plus jitter so that clients do not return in lockstep
-//! ([`BackoffPolicy`]), and then retry the same job a bounded number of
-//! times.
+//! ([`BackoffPolicy`], an `evenkeel_retry::Backoff` per job), and then
+//! retry the same job a bounded number of times.
 //!
 //! While it runs it shows progress on stderr (a bar on a terminal, plain
 //! lines otherwise); at the end it prints a [`Summary`]: attempts sent, jobs
@@ -33,7 +33,9 @@ use tokio_util::sync::CancellationToken;
 pub use backoff::BackoffPolicy;
 pub use engine::{LoadConfig, LoadReport, Mode, run};
 pub use job::JobMix;
-pub use parse::{parse_duration, parse_range, parse_retry_after};
+pub use parse::{
+    MAX_RETRY_AFTER, parse_duration, parse_range, parse_retry_after, parse_retry_after_at,
+};
 pub use progress::ProgressMode;
 pub use stats::{Summary, percentile};
 

@@ -116,14 +116,24 @@ mod tests {
     use super::*;
     use axum::body::Body;
 
+    /// Extracts behind axum's body limit layer at 16 bytes, as the edge
+    /// stack sets it.
     async fn extract(content_type: &str, body: &'static str) -> Result<Value, ApiError> {
+        use tower::{Layer as _, ServiceExt as _};
         let request = Request::post("/jobs")
             .header("content-type", content_type)
             .body(Body::from(body))
             .unwrap();
-        ApiJson::<Value>::from_request(request, &BodyLimit(16))
-            .await
-            .map(|ApiJson(v)| v)
+        let service = axum::extract::DefaultBodyLimit::max(16).layer(tower::service_fn(
+            |request: Request| async move {
+                let extracted = ApiJson::<Value>::from_request(request, &BodyLimit(16)).await;
+                Ok::<_, std::convert::Infallible>(extracted.map(|ApiJson(v)| v))
+            },
+        ));
+        match service.oneshot(request).await {
+            Ok(result) => result,
+            Err(never) => match never {},
+        }
     }
 
     /// Each of axum's rejections maps to its documented code.
@@ -138,6 +148,29 @@ mod tests {
             "body_too_large"
         );
         assert!(extract("application/vnd.job+json", "{}").await.is_ok());
+    }
+
+    /// Unknown fields and wrong types are shape errors (422), not syntax
+    /// errors (400); an array is not an object.
+    #[tokio::test]
+    async fn shape_errors_and_syntax_errors_are_told_apart() {
+        use crate::server::JobRequest;
+        let status = |body: &'static str| async move {
+            let request = Request::post("/jobs")
+                .header("content-type", "application/json")
+                .body(Body::from(body))
+                .unwrap();
+            ApiJson::<JobRequest>::from_request(request, &BodyLimit(1024))
+                .await
+                .unwrap_err()
+                .status()
+        };
+        let unprocessable = StatusCode::UNPROCESSABLE_ENTITY;
+        assert_eq!(status(r#"{"payload": 1, "extra": 2}"#).await, unprocessable);
+        assert_eq!(status(r#"{"payload": 1, "work_ms": "fast"}"#).await, unprocessable);
+        assert_eq!(status("[1, 2]").await, unprocessable);
+        assert_eq!(status(r#"{"payload": 1,}"#).await, StatusCode::BAD_REQUEST);
+        assert_eq!(status("").await, StatusCode::BAD_REQUEST);
     }
 
     /// A body that never arrives is cut off at the body read timeout.

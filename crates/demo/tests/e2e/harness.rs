@@ -83,10 +83,20 @@ impl Server {
     /// Starts `evenkeel-demo serve` with `spill` as its spill file, JSON
     /// logs, an ephemeral port, and `extra` flags.
     pub(crate) async fn start(spill: &Path, extra: &[&str]) -> Self {
-        let mut args: Vec<OsString> = ["serve", "--addr", "127.0.0.1:0", "--log-format", "json"]
-            .into_iter()
-            .map(OsString::from)
-            .collect();
+        // The default pre-drain delay (5 s, for a load balancer) would
+        // outlast the tests' drain deadlines; a test that wants one says so.
+        let mut args: Vec<OsString> = [
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+            "--pre-drain-delay",
+            "0s",
+        ]
+        .into_iter()
+        .map(OsString::from)
+        .collect();
         args.push("--spill-file".into());
         args.push(spill.into());
         args.extend(extra.iter().map(OsString::from));
@@ -118,10 +128,20 @@ impl Server {
 
     /// Like [`start`](Self::start), with extra environment variables.
     pub(crate) async fn start_with_env(spill: &Path, env: &[(&str, &str)]) -> Self {
-        let mut args: Vec<OsString> = ["serve", "--addr", "127.0.0.1:0", "--log-format", "json"]
-            .into_iter()
-            .map(OsString::from)
-            .collect();
+        // The default pre-drain delay (5 s, for a load balancer) would
+        // outlast the tests' drain deadlines; a test that wants one says so.
+        let mut args: Vec<OsString> = [
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+            "--pre-drain-delay",
+            "0s",
+        ]
+        .into_iter()
+        .map(OsString::from)
+        .collect();
         args.push("--spill-file".into());
         args.push(spill.into());
         Self::spawn_with_env(args, env).await
