@@ -42,10 +42,8 @@ impl Drop for Server {
 
 impl Server {
     async fn start(name: &str, extra: &[&str]) -> Self {
-        let spill = std::env::temp_dir().join(format!(
-            "evenkeel-edge-{}-{name}.jsonl",
-            std::process::id()
-        ));
+        let spill =
+            std::env::temp_dir().join(format!("evenkeel-edge-{}-{name}.jsonl", std::process::id()));
         let _ = std::fs::remove_file(&spill);
         let mut child = Command::new(env!("CARGO_BIN_EXE_evenkeel-demo"))
             .args(["serve", "--addr", "127.0.0.1:0", "--log-format", "json"])
@@ -174,7 +172,14 @@ async fn read_answer(stream: &mut TcpStream) -> Answer {
     };
     let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
     let mut lines = head.split("\r\n");
-    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
     let headers: Vec<(String, String)> = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
@@ -233,7 +238,10 @@ async fn a_half_sent_header_is_closed_within_the_header_timeout() {
     slow.write_all(b"GET /healthz HTTP/1.1\r\nhost: ed")
         .await
         .unwrap();
-    assert!(closed_by_server(&mut slow).await, "the slow client was cut off");
+    assert!(
+        closed_by_server(&mut slow).await,
+        "the slow client was cut off"
+    );
     // The server itself is fine.
     assert_eq!(server.send(&get("/healthz")).await.status, 200);
 }
@@ -249,7 +257,10 @@ async fn an_idle_keep_alive_connection_is_closed() {
     .await;
     let mut conn = server.connect().await;
     assert_eq!(exchange(&mut conn, &get("/healthz")).await.status, 200);
-    assert!(closed_by_server(&mut conn).await, "the idle connection was closed");
+    assert!(
+        closed_by_server(&mut conn).await,
+        "the idle connection was closed"
+    );
 }
 
 /// A body that stops arriving is answered 408 `body_timeout` at the body
@@ -263,7 +274,10 @@ async fn a_stalled_body_is_answered_408() {
         "POST /jobs HTTP/1.1\r\nhost: edge\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"pay",
     )
     .await;
-    assert_eq!((answer.status, answer.code().as_str()), (408, "body_timeout"));
+    assert_eq!(
+        (answer.status, answer.code().as_str()),
+        (408, "body_timeout")
+    );
 }
 
 /// With `--max-connections 2`, a third connection is answered 503
@@ -293,7 +307,11 @@ async fn the_connection_cap_holds() {
     assert_eq!(refused.status, 503, "{refused:?}");
     assert_eq!(refused.code(), "too_many_connections");
     assert_eq!(refused.header("retry-after"), Some("1"));
-    assert!(refused.header("x-request-id").is_some_and(|v| !v.is_empty()));
+    assert!(
+        refused
+            .header("x-request-id")
+            .is_some_and(|v| !v.is_empty())
+    );
     assert!(closed_by_server(&mut third).await);
     // The two held connections still work.
     assert_eq!(exchange(&mut first, &get("/healthz")).await.status, 200);
@@ -364,27 +382,53 @@ async fn every_response_has_a_request_id_and_an_access_log_line() {
 async fn errors_carry_their_documented_codes() {
     let server = Server::start(
         "codes",
-        &["--max-body", "64", "--workers", "1", "--queue-capacity", "1"],
+        &[
+            "--max-body",
+            "64",
+            "--workers",
+            "1",
+            "--queue-capacity",
+            "1",
+        ],
     )
     .await;
     let job = json!({"payload": 1}).to_string();
     let cases = [
         (post("application/json", "{ nope"), 400, "invalid_json"),
         (post("text/plain", &job), 415, "unsupported_media_type"),
-        (post("application/json", &"x".repeat(65)), 413, "body_too_large"),
-        (post("application/json", r#"{"payload":1,"x":2}"#), 422, "invalid_job"),
+        (
+            post("application/json", &"x".repeat(65)),
+            413,
+            "body_too_large",
+        ),
+        (
+            post("application/json", r#"{"payload":1,"x":2}"#),
+            422,
+            "invalid_job",
+        ),
         (get("/jobs/zzz"), 404, "unknown_job"),
         (get("/nope"), 404, "not_found"),
-        ("DELETE /jobs HTTP/1.1\r\nhost: edge\r\n\r\n".to_owned(), 405, "method_not_allowed"),
+        (
+            "DELETE /jobs HTTP/1.1\r\nhost: edge\r\n\r\n".to_owned(),
+            405,
+            "method_not_allowed",
+        ),
     ];
     for (request, status, code) in cases {
         let answer = server.send(&request).await;
-        assert_eq!((answer.status, answer.code().as_str()), (status, code), "{answer:?}");
+        assert_eq!(
+            (answer.status, answer.code().as_str()),
+            (status, code),
+            "{answer:?}"
+        );
         assert!(answer.json()["error"].is_string(), "{answer:?}");
     }
     // Occupy the worker and fill the queue: the next job is `queue_full`,
     // with a Retry-After within the documented bounds.
-    let long = post("application/json", &json!({"payload": 1, "work_ms": 10_000}).to_string());
+    let long = post(
+        "application/json",
+        &json!({"payload": 1, "work_ms": 10_000}).to_string(),
+    );
     assert_eq!(server.send(&long).await.status, 202);
     let full = tokio::time::timeout(PATIENCE, async {
         loop {
@@ -408,7 +452,10 @@ async fn errors_carry_their_documented_codes() {
 async fn metrics_parse_and_follow_prometheus_conventions() {
     let server = Server::start("metrics", &[]).await;
     let dead = json!({"payload": 1, "fail_rate": 1.0, "max_attempts": 1}).to_string();
-    assert_eq!(server.send(&post("application/json", &dead)).await.status, 202);
+    assert_eq!(
+        server.send(&post("application/json", &dead)).await.status,
+        202
+    );
     let scrape = tokio::time::timeout(PATIENCE, async {
         loop {
             let text = String::from_utf8(server.send(&get("/metrics")).await.body).unwrap();
@@ -452,7 +499,12 @@ async fn metrics_parse_and_follow_prometheus_conventions() {
     let counters = scrape
         .docs
         .keys()
-        .filter(|name| scrape.samples.iter().any(|s| s.metric == format!("{name}_total")))
+        .filter(|name| {
+            scrape
+                .samples
+                .iter()
+                .any(|s| s.metric == format!("{name}_total"))
+        })
         .count();
     assert!(counters >= 5, "counters are exposed with `_total`");
 }

@@ -140,9 +140,18 @@ mod tests {
     #[tokio::test]
     async fn rejections_map_to_codes() {
         let code = |r: Result<Value, ApiError>| r.unwrap_err().code();
-        assert_eq!(code(extract("text/plain", "{}").await), "unsupported_media_type");
-        assert_eq!(code(extract("application/json", "{ nope").await), "invalid_json");
-        assert_eq!(code(extract("application/json", "[1]").await), "invalid_job");
+        assert_eq!(
+            code(extract("text/plain", "{}").await),
+            "unsupported_media_type"
+        );
+        assert_eq!(
+            code(extract("application/json", "{ nope").await),
+            "invalid_json"
+        );
+        assert_eq!(
+            code(extract("application/json", "[1]").await),
+            "invalid_job"
+        );
         assert_eq!(
             code(extract("application/json", r#"{"a": "0123456789abcdef"}"#).await),
             "body_too_large"
@@ -167,7 +176,10 @@ mod tests {
         };
         let unprocessable = StatusCode::UNPROCESSABLE_ENTITY;
         assert_eq!(status(r#"{"payload": 1, "extra": 2}"#).await, unprocessable);
-        assert_eq!(status(r#"{"payload": 1, "work_ms": "fast"}"#).await, unprocessable);
+        assert_eq!(
+            status(r#"{"payload": 1, "work_ms": "fast"}"#).await,
+            unprocessable
+        );
         assert_eq!(status("[1, 2]").await, unprocessable);
         assert_eq!(status(r#"{"payload": 1,}"#).await, StatusCode::BAD_REQUEST);
         assert_eq!(status("").await, StatusCode::BAD_REQUEST);

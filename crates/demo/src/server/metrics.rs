@@ -24,8 +24,8 @@
 //! `evenkeel_circuit_state{state="open"} == 1` is the alert.
 
 use std::fmt;
-use std::sync::{Arc, OnceLock};
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use prometheus_client::collector::Collector;
@@ -274,33 +274,7 @@ impl Metrics {
             "Shutdown phase: 1 for the current phase, 0 for the others",
             m.drain_phase.clone(),
         );
-        registry.register_with_unit(
-            "evenkeel_job_queue_wait",
-            "Time from admission (or restore) to a worker claiming the job",
-            Unit::Seconds,
-            m.queue_wait.clone(),
-        );
-        registry.register_with_unit(
-            "evenkeel_job_run_duration",
-            "Time from a worker claiming a job to its end, attempts and backoff included, by outcome",
-            Unit::Seconds,
-            m.run_duration.clone(),
-        );
-        registry.register(
-            "evenkeel_dead_letters",
-            "Jobs finished dead, by reason",
-            m.dead_letters.clone(),
-        );
-        registry.register(
-            "evenkeel_http_connections",
-            "HTTP connections open now",
-            m.connections.clone(),
-        );
-        registry.register(
-            "evenkeel_http_connections_refused",
-            "Connections answered 503 (or closed) past --max-connections",
-            m.connections_refused.clone(),
-        );
+        m.register_jobs_and_connections(&mut registry);
         registry.register(
             "evenkeel_worker_restarts",
             "Workers restarted by the supervisor",
@@ -330,6 +304,38 @@ impl Metrics {
         // The transition into the initial state is not a transition.
         m.circuit_transitions.clear();
         Self { registry, ..m }
+    }
+
+    /// Registers the job-duration histograms, the dead letters and the
+    /// connection metrics.
+    fn register_jobs_and_connections(&self, registry: &mut Registry) {
+        registry.register_with_unit(
+            "evenkeel_job_queue_wait",
+            "Time from admission (or restore) to a worker claiming the job",
+            Unit::Seconds,
+            self.queue_wait.clone(),
+        );
+        registry.register_with_unit(
+            "evenkeel_job_run_duration",
+            "Time from a worker claiming a job to its end, attempts and backoff included, by outcome",
+            Unit::Seconds,
+            self.run_duration.clone(),
+        );
+        registry.register(
+            "evenkeel_dead_letters",
+            "Jobs finished dead, by reason",
+            self.dead_letters.clone(),
+        );
+        registry.register(
+            "evenkeel_http_connections",
+            "HTTP connections open now",
+            self.connections.clone(),
+        );
+        registry.register(
+            "evenkeel_http_connections_refused",
+            "Connections answered 503 (or closed) past --max-connections",
+            self.connections_refused.clone(),
+        );
     }
 
     /// Sets how the queue is read at each scrape (the first call wins: the
@@ -388,7 +394,10 @@ impl Metrics {
     fn set_phase_series(&self, phase: Phase) {
         // Two reports racing could write their series in either order;
         // the furthest phase decides what is shown.
-        let furthest = self.furthest_phase.load(Ordering::Acquire).max(phase as i64);
+        let furthest = self
+            .furthest_phase
+            .load(Ordering::Acquire)
+            .max(phase as i64);
         for p in Phase::ALL {
             self.drain_phase
                 .get_or_create(&PhaseLabel { phase: p.label() })

@@ -64,9 +64,9 @@ use super::intake::{self, Intake, Ticket};
 use super::job::Limits;
 use super::metrics::{Metrics, Phase, QueueSnapshot};
 use super::readiness::Readiness;
+use super::report;
 use super::retry_hint::RetryHint;
 use super::serve::{self, ConnLimits};
-use super::report;
 use super::spill;
 use super::stack;
 use super::store::JobStore;
@@ -215,22 +215,7 @@ fn build(args: &ServeArgs, shutdown: &Shutdown) -> anyhow::Result<Parts> {
             ..intake.snapshot()
         }
     };
-    let retry_hint = RetryHint::new(
-        {
-            let queue = queue.clone();
-            move || {
-                let q = queue();
-                q.depth + q.backlog
-            }
-        },
-        {
-            let store = store.clone();
-            move || {
-                let a = store.accounting();
-                a.succeeded + a.dead
-            }
-        },
-    );
+    let retry_hint = retry_hint(queue.clone(), store.clone());
     tokio::spawn(retry_hint.clone().run_sampler());
     metrics.probe_queue(queue);
 
@@ -288,6 +273,24 @@ fn build(args: &ServeArgs, shutdown: &Shutdown) -> anyhow::Result<Parts> {
         workers,
         app,
     })
+}
+
+/// The measured `Retry-After` of a full queue: jobs waiting (queue and
+/// backlog) over jobs finished (succeeded or dead).
+fn retry_hint(
+    queue: impl Fn() -> QueueSnapshot + Send + Sync + 'static,
+    store: JobStore,
+) -> RetryHint {
+    RetryHint::new(
+        move || {
+            let q = queue();
+            q.depth + q.backlog
+        },
+        move || {
+            let a = store.accounting();
+            a.succeeded + a.dead
+        },
+    )
 }
 
 /// Waits for the drain to complete, its deadline, or a second signal.

@@ -119,21 +119,18 @@ pub(crate) async fn run(
             }
         };
         let _ = stream.set_nodelay(true);
-        match Arc::clone(&slots).try_acquire_owned() {
-            Ok(slot) => {
-                tracker.spawn(connection(
-                    stream,
-                    app.clone(),
-                    Arc::clone(&builder),
-                    limits.keep_alive_timeout,
-                    stop.clone(),
-                    (slot, InFlight::enter(metrics.connections())),
-                ));
-            }
-            Err(_) => {
-                metrics.connection_refused();
-                refuse(stream, &refusing);
-            }
+        if let Ok(slot) = Arc::clone(&slots).try_acquire_owned() {
+            tracker.spawn(connection(
+                stream,
+                app.clone(),
+                Arc::clone(&builder),
+                limits.keep_alive_timeout,
+                stop.clone(),
+                (slot, InFlight::enter(metrics.connections())),
+            ));
+        } else {
+            metrics.connection_refused();
+            refuse(stream, &refusing);
         }
     }
     drop(listener);

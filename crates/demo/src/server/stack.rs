@@ -276,6 +276,9 @@ mod tests {
         assert_eq!(code_for(s, "overloaded, retry after 1s"), "overloaded");
         assert_eq!(code_for(StatusCode::TOO_MANY_REQUESTS, ""), "rate_limited");
         assert_eq!(code_for(StatusCode::GATEWAY_TIMEOUT, ""), "request_timeout");
-        assert_eq!(code_for(StatusCode::METHOD_NOT_ALLOWED, ""), "method_not_allowed");
+        assert_eq!(
+            code_for(StatusCode::METHOD_NOT_ALLOWED, ""),
+            "method_not_allowed"
+        );
     }
 }

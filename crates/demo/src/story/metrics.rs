@@ -97,9 +97,9 @@ impl Scrape {
     }
 
     fn matching<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Sample> + 'a {
-        self.samples.iter().filter(move |s| {
-            s.metric == name || s.metric.strip_suffix("_total") == Some(name)
-        })
+        self.samples
+            .iter()
+            .filter(move |s| s.metric == name || s.metric.strip_suffix("_total") == Some(name))
     }
 
     fn bucket(&self, histogram: &str, le: &str) -> Option<f64> {

@@ -68,7 +68,8 @@ async fn an_outage_opens_the_circuit_and_recovery_closes_it() {
             if metric(
                 &server.metrics().await,
                 "evenkeel_circuit_state{state=\"open\"}",
-            ) == Some(1.0) {
+            ) == Some(1.0)
+            {
                 break;
             }
             finished(&server, &json!({"payload": 3, "downstream": true})).await;
