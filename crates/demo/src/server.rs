@@ -30,26 +30,38 @@
 //! | `evenkeel_queue_depth`, `_capacity`, `_high_water` | gauge | the bounded queue |
 //! | `evenkeel_backlog_depth` | gauge | restored or re-queued jobs waiting ahead of the queue |
 //! | `evenkeel_admissions_total` | counter | 202 answers |
-//! | `evenkeel_rejections_total{reason}` | counter | refused `POST /jobs`: `queue_full`, `draining`, `rate_limited`, `overloaded`, `timeout`, `invalid`, `malformed`, `too_large`, `unsupported_media_type` |
+//! | `evenkeel_rejections_total{reason}` | counter | refused `POST /jobs`, by error code (`queue_full`, `draining`, `rate_limited`, `overloaded`, `request_timeout`, `invalid_job`, `invalid_json`, `body_too_large`, `body_timeout`, `unsupported_media_type`, …) |
 //! | `evenkeel_jobs_accepted_total`, `evenkeel_jobs_restored_total` | counter | jobs this process took on |
 //! | `evenkeel_jobs_total{outcome}` | counter | `succeeded`, `dead`, `spilled` |
+//! | `evenkeel_dead_letters_total{reason}` | counter | dead jobs by reason: `attempts_exhausted`, `deadline`, `permanent`, `panicked`, `shed` |
 //! | `evenkeel_jobs_live` | gauge | queued, running or waiting to retry |
+//! | `evenkeel_job_queue_wait_seconds` | histogram | admission (or restore, or re-queue) to a worker's claim |
+//! | `evenkeel_job_run_duration_seconds{outcome}` | histogram | claim to end, attempts and backoff included |
 //! | `evenkeel_job_retries_total` | counter | attempts after the first |
 //! | `evenkeel_job_panics_total`, `evenkeel_worker_restarts_total` | counter | panicking attempts, supervisor restarts |
 //! | `evenkeel_jobs_in_flight` | gauge | attempts running now |
-//! | `evenkeel_circuit_state` | gauge | downstream breaker: 0 closed, 1 half-open, 2 open |
+//! | `evenkeel_circuit_state{state}` | gauge | downstream breaker: 1 for the current state (`closed`, `half_open`, `open`), 0 for the others |
 //! | `evenkeel_circuit_transitions_total{to}` | counter | breaker transitions |
-//! | `evenkeel_drain_phase` | gauge | 0 serving, 1 not ready, 2 draining, 3 spilling, 4 stopped |
+//! | `evenkeel_drain_phase{phase}` | gauge | 1 for the current phase (`serving`, `pre_drain`, `draining`, `spilling`, `stopped`), 0 for the others |
 //! | `evenkeel_http_request_duration_seconds{method,route,status}` | histogram | request latency |
 //! | `evenkeel_http_requests_in_flight{route}` | gauge | requests being served |
+//! | `evenkeel_http_connections` | gauge | connections open |
+//! | `evenkeel_http_connections_refused_total` | counter | connections refused past `--max-connections` |
 //!
 //! The pieces, one idea per file:
 //!
 //! - `config`: the flags ([`ServeArgs`]; each also an `EVENKEEL_*`
 //!   variable);
 //! - `job`: ids, the request body and its validation;
-//! - `extract`, `error`: the JSON extractor and the one error shape;
-//! - `api`: routes and handlers; `stack`: the middleware stacks;
+//! - `extract`, `error`: the JSON extractor (axum's, with its rejections
+//!   mapped) and the one error shape with its stable codes;
+//! - `api`: routes and handlers; `stack`: the edge stack (request id,
+//!   access log, metrics, error shape, catch-panic) and the protective
+//!   stack in front of `POST /jobs`;
+//! - `serve`: the accept loop, with the header, keep-alive and body read
+//!   bounds and the connection cap;
+//! - `readiness`: readiness goes false when the worker supervisor dies;
+//! - `retry_hint`: the measured `Retry-After` of a full queue;
 //! - `intake`: admission into the bounded queue, with a drain guard;
 //! - `store`: job records, retention, and the accounting;
 //! - `execute`: one job's attempts, retries and panics; `worker`: the
