@@ -83,20 +83,10 @@ impl Server {
     /// Starts `evenkeel-demo serve` with `spill` as its spill file, JSON
     /// logs, an ephemeral port, and `extra` flags.
     pub(crate) async fn start(spill: &Path, extra: &[&str]) -> Self {
-        // The default pre-drain delay (5 s, for a load balancer) would
-        // outlast the tests' drain deadlines; a test that wants one says so.
-        let mut args: Vec<OsString> = [
-            "serve",
-            "--addr",
-            "127.0.0.1:0",
-            "--log-format",
-            "json",
-            "--pre-drain-delay",
-            "0s",
-        ]
-        .into_iter()
-        .map(OsString::from)
-        .collect();
+        let mut args: Vec<OsString> = ["serve", "--addr", "127.0.0.1:0", "--log-format", "json"]
+            .into_iter()
+            .map(OsString::from)
+            .collect();
         args.push("--spill-file".into());
         args.push(spill.into());
         args.extend(extra.iter().map(OsString::from));
@@ -128,20 +118,10 @@ impl Server {
 
     /// Like [`start`](Self::start), with extra environment variables.
     pub(crate) async fn start_with_env(spill: &Path, env: &[(&str, &str)]) -> Self {
-        // The default pre-drain delay (5 s, for a load balancer) would
-        // outlast the tests' drain deadlines; a test that wants one says so.
-        let mut args: Vec<OsString> = [
-            "serve",
-            "--addr",
-            "127.0.0.1:0",
-            "--log-format",
-            "json",
-            "--pre-drain-delay",
-            "0s",
-        ]
-        .into_iter()
-        .map(OsString::from)
-        .collect();
+        let mut args: Vec<OsString> = ["serve", "--addr", "127.0.0.1:0", "--log-format", "json"]
+            .into_iter()
+            .map(OsString::from)
+            .collect();
         args.push("--spill-file".into());
         args.push(spill.into());
         Self::spawn_with_env(args, env).await
@@ -155,6 +135,10 @@ impl Server {
     async fn spawn_with_env(args: Vec<OsString>, env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_evenkeel-demo"))
             .args(args)
+            // The default pre-drain delay (5 s, for a load balancer) would
+            // outlast the tests' drain deadlines; a test that wants one
+            // passes the flag (or this variable), which wins.
+            .env("EVENKEEL_PRE_DRAIN_DELAY", "0s")
             .envs(env.iter().copied())
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
