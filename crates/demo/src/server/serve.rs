@@ -12,7 +12,7 @@
 //! | flag | default | bound |
 //! |---|---|---|
 //! | `--header-read-timeout` | 10 s | hyper's header timer (driven by hyper-util's `TokioTimer`): a request head not complete this long after the connection started waiting for it closes the connection. hyper starts the timer when the connection waits for a head, so it also bounds the idle wait before the next request on a keep-alive connection |
-//! | `--keep-alive-timeout` | 5 s | a connection with no request in flight for this long is closed gracefully (idle keep-alive); the smaller of this and the header read timeout applies to an idle connection |
+//! | `--keep-alive-timeout` | 5 s | a connection with no request in flight for this long is closed gracefully (idle keep-alive); the smaller of this and the header read timeout applies to an idle connection. A head still arriving is not "in flight" (the handler has not been called), so a head that starts arriving just before the limit is cut off with the connection, as with any keep-alive close; clients retry on a fresh connection |
 //! | `--body-read-timeout` | 10 s | the whole request body must arrive within this (enforced by the JSON extractor, 408 `body_timeout`) |
 //! | `--max-connections` | 1024 | connections served at once; see below |
 //!
