@@ -13,11 +13,22 @@
 //! where `waiting` is the queue plus the priority backlog, and
 //! `completion_rate` is jobs finished (succeeded or dead) per second over
 //! the last [`WINDOW`], from samples a background task takes every
-//! [`SAMPLE_EVERY`]. Without enough history yet (less than a second of
-//! samples) the hint is [`MIN_HINT`]; with history but no completion at all
-//! (the workers are stuck) it is [`MAX_HINT`]. The bounds keep it sane: a
-//! hint under a second is not expressible in the header, and a client told
-//! to wait minutes would rather go elsewhere.
+//! [`SAMPLE_EVERY`].
+//!
+//! The rate counts only the time when jobs were waiting. Over a window in
+//! which the server sat idle, completions per second measure the demand,
+//! not what the workers can do: after a quiet spell, a sudden burst that
+//! fills the queue would be told to wait for minutes although the workers
+//! clear it in milliseconds. So an interval between two samples counts only
+//! if jobs were waiting at its start; the rate is the jobs finished in those
+//! busy intervals over their total length.
+//!
+//! Without a second of busy history the hint is [`MIN_HINT`] (the queue
+//! has only just filled: there is nothing to measure yet); with busy
+//! history but no completion at all (the workers are stuck) it is
+//! [`MAX_HINT`]. The bounds keep it sane: a hint under a second is not
+//! expressible in the header, and a client told to wait minutes would
+//! rather go elsewhere.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -27,8 +38,9 @@ use tokio::time::Instant;
 
 /// How far back the completion rate looks.
 pub(crate) const WINDOW: Duration = Duration::from_secs(10);
-/// How often the sampler records the completion count.
-pub(crate) const SAMPLE_EVERY: Duration = Duration::from_secs(1);
+/// How often the sampler records the completion count and the jobs
+/// waiting.
+pub(crate) const SAMPLE_EVERY: Duration = Duration::from_millis(500);
 /// The smallest hint (and the hint before there is any history).
 pub(crate) const MIN_HINT: Duration = Duration::from_secs(1);
 /// The largest hint (and the hint when nothing completes).
@@ -41,7 +53,15 @@ type Probe = Arc<dyn Fn() -> u64 + Send + Sync>;
 pub(crate) struct RetryHint {
     waiting: Probe,
     finished: Probe,
-    samples: Arc<Mutex<VecDeque<(Instant, u64)>>>,
+    samples: Arc<Mutex<VecDeque<Sample>>>,
+}
+
+/// One sample: when, jobs finished so far, jobs waiting then.
+#[derive(Clone, Copy, Debug)]
+struct Sample {
+    at: Instant,
+    finished: u64,
+    waiting: u64,
 }
 
 impl std::fmt::Debug for RetryHint {
@@ -63,21 +83,28 @@ impl RetryHint {
         }
     }
 
-    fn samples(&self) -> std::sync::MutexGuard<'_, VecDeque<(Instant, u64)>> {
+    fn samples(&self) -> std::sync::MutexGuard<'_, VecDeque<Sample>> {
         // Push and pop leave the deque consistent: take a poisoned lock as is.
         self.samples.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Records the completion count now, forgetting samples older than the
-    /// window.
+    fn now(&self) -> Sample {
+        Sample {
+            at: Instant::now(),
+            finished: (self.finished)(),
+            waiting: (self.waiting)(),
+        }
+    }
+
+    /// Records the completion count and the jobs waiting now, forgetting
+    /// samples older than the window.
     pub(crate) fn sample(&self) {
-        let now = Instant::now();
-        let finished = (self.finished)();
+        let now = self.now();
         let mut samples = self.samples();
-        samples.push_back((now, finished));
+        samples.push_back(now);
         while samples
             .front()
-            .is_some_and(|(at, _)| now.duration_since(*at) > WINDOW)
+            .is_some_and(|s| now.at.duration_since(s.at) > WINDOW)
         {
             samples.pop_front();
         }
@@ -99,26 +126,31 @@ impl RetryHint {
 
     /// The hint for a `503 queue_full` now.
     pub(crate) fn queue_full(&self) -> Duration {
-        let oldest = self.samples().front().copied();
-        let Some((at, finished_then)) = oldest else {
-            return MIN_HINT;
-        };
-        let span = Instant::now().duration_since(at);
-        let completed = (self.finished)().saturating_sub(finished_then);
-        estimate((self.waiting)(), completed, span)
+        let now = self.now();
+        let samples = self.samples();
+        let mut busy = Duration::ZERO;
+        let mut completed = 0;
+        let ends = samples.iter().skip(1).chain(std::iter::once(&now));
+        for (start, end) in samples.iter().zip(ends) {
+            if start.waiting > 0 {
+                busy += end.at.duration_since(start.at);
+                completed += end.finished.saturating_sub(start.finished);
+            }
+        }
+        estimate(now.waiting, completed, busy)
     }
 }
 
-/// `waiting / (completed / span)`, bounded to `[MIN_HINT, MAX_HINT]`; see
+/// `waiting / (completed / busy)`, bounded to `[MIN_HINT, MAX_HINT]`; see
 /// the module docs for the cases without a rate.
-pub(crate) fn estimate(waiting: u64, completed: u64, span: Duration) -> Duration {
-    if span < Duration::from_secs(1) {
+pub(crate) fn estimate(waiting: u64, completed: u64, busy: Duration) -> Duration {
+    if busy < Duration::from_secs(1) {
         return MIN_HINT;
     }
     if completed == 0 {
         return MAX_HINT;
     }
-    let seconds = waiting as f64 * span.as_secs_f64() / completed as f64;
+    let seconds = waiting as f64 * busy.as_secs_f64() / completed as f64;
     Duration::try_from_secs_f64(seconds)
         .unwrap_or(MAX_HINT)
         .clamp(MIN_HINT, MAX_HINT)
@@ -145,19 +177,34 @@ mod tests {
         assert_eq!(estimate(3, 0, Duration::from_millis(500)), MIN_HINT);
     }
 
-    /// The estimator reads its probes and its samples on tokio's clock.
+    /// The estimator reads its probes and its samples on tokio's clock, and
+    /// counts only the time when jobs were waiting.
     #[tokio::test(start_paused = true)]
-    async fn samples_give_the_rate() {
+    async fn samples_give_the_rate_while_busy() {
         let finished = Arc::new(AtomicU64::new(0));
-        let hint = RetryHint::new(|| 60, {
-            let finished = Arc::clone(&finished);
-            move || finished.load(Ordering::Relaxed)
-        });
+        let waiting = Arc::new(AtomicU64::new(0));
+        let probe = |n: &Arc<AtomicU64>| {
+            let n = Arc::clone(n);
+            move || n.load(Ordering::Relaxed)
+        };
+        let hint = RetryHint::new(probe(&waiting), probe(&finished));
         assert_eq!(hint.queue_full(), MIN_HINT, "no history yet");
+
+        // Idle for 4 s (a few jobs trickle through): not a measure of the
+        // workers' pace.
+        hint.sample();
+        tokio::time::advance(Duration::from_secs(4)).await;
+        finished.store(4, Ordering::Relaxed);
+        hint.sample();
+        waiting.store(60, Ordering::Relaxed);
+        assert_eq!(hint.queue_full(), MIN_HINT, "no busy history yet");
+
+        // Busy for 5 s at 10 jobs per second: 60 waiting is 6 s.
         hint.sample();
         tokio::time::advance(Duration::from_secs(5)).await;
-        finished.store(50, Ordering::Relaxed); // 10 per second
+        finished.store(54, Ordering::Relaxed);
         assert_eq!(hint.queue_full(), Duration::from_secs(6));
+
         // Samples older than the window are forgotten.
         tokio::time::advance(Duration::from_secs(20)).await;
         hint.sample();
