@@ -28,15 +28,23 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
-use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 
 use super::store::JobStore;
+
+mod labels;
+mod state;
+
+use labels::{
+    CircuitLabel, DeadLabel, HttpLabels, OutcomeLabel, PhaseLabel, ReasonLabel, RouteLabel,
+    StateLabel,
+};
+pub use labels::{CircuitState, DeadReason, Phase};
+use state::StateCollector;
 
 /// The queue's numbers at one instant, read at scrape time.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -50,131 +58,6 @@ pub struct QueueSnapshot {
     /// Jobs waiting in the priority backlog (restored or re-queued after a
     /// panic), outside the bounded queue.
     pub backlog: u64,
-}
-
-/// The drain phase, as `evenkeel_drain_phase{phase}` shows it (the
-/// discriminants order the phases: a phase only moves forward).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(i64)]
-pub enum Phase {
-    /// Accepting jobs.
-    Serving = 0,
-    /// Readiness is false; intake still open (pre-drain delay).
-    PreDrain = 1,
-    /// Intake stopped; queued and running jobs finishing.
-    Draining = 2,
-    /// Writing the spill file.
-    Spilling = 3,
-    /// Done.
-    Stopped = 4,
-}
-
-impl Phase {
-    const ALL: [Phase; 5] = [
-        Phase::Serving,
-        Phase::PreDrain,
-        Phase::Draining,
-        Phase::Spilling,
-        Phase::Stopped,
-    ];
-
-    fn label(self) -> &'static str {
-        match self {
-            Self::Serving => "serving",
-            Self::PreDrain => "pre_drain",
-            Self::Draining => "draining",
-            Self::Spilling => "spilling",
-            Self::Stopped => "stopped",
-        }
-    }
-}
-
-/// The circuit breaker's state, as `evenkeel_circuit_state{state}` shows it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CircuitState {
-    /// Calls pass.
-    Closed,
-    /// A few trial calls pass.
-    HalfOpen,
-    /// Calls are refused.
-    Open,
-}
-
-impl CircuitState {
-    const ALL: [CircuitState; 3] = [Self::Closed, Self::HalfOpen, Self::Open];
-
-    fn label(self) -> &'static str {
-        match self {
-            Self::Closed => "closed",
-            Self::HalfOpen => "half_open",
-            Self::Open => "open",
-        }
-    }
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ReasonLabel {
-    reason: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct StateLabel {
-    to: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct CircuitLabel {
-    state: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct PhaseLabel {
-    phase: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct OutcomeLabel {
-    outcome: &'static str,
-}
-
-/// Why a job ended `dead`, the label of `evenkeel_dead_letters_total`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum DeadReason {
-    /// Every allowed attempt failed.
-    AttemptsExhausted,
-    /// The job's deadline (`--job-timeout`) passed.
-    Deadline,
-    /// An error that retrying cannot fix (a downstream 4xx, no downstream
-    /// configured).
-    Permanent,
-    /// Its last allowed attempt panicked.
-    Panicked,
-    /// Evicted from the full queue by a newer job (`--overflow drop-oldest`).
-    Shed,
-}
-
-impl DeadReason {
-    fn label(self) -> &'static str {
-        match self {
-            Self::AttemptsExhausted => "attempts_exhausted",
-            Self::Deadline => "deadline",
-            Self::Permanent => "permanent",
-            Self::Panicked => "panicked",
-            Self::Shed => "shed",
-        }
-    }
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct DeadLabel {
-    reason: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct HttpLabels {
-    method: String,
-    route: String,
-    status: u16,
 }
 
 type Probe = Arc<dyn Fn() -> QueueSnapshot + Send + Sync>;
@@ -200,11 +83,6 @@ pub struct Metrics {
     http: Family<HttpLabels, Histogram, fn() -> Histogram>,
     http_in_flight: Family<RouteLabel, Gauge>,
     queue: Arc<OnceLock<Probe>>,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct RouteLabel {
-    route: String,
 }
 
 fn latency_histogram() -> Histogram {
@@ -469,107 +347,11 @@ impl Metrics {
     }
 }
 
-/// Reads the job accounting and the queue at scrape time.
-struct StateCollector {
-    store: JobStore,
-    queue: Arc<OnceLock<Probe>>,
-}
-
 impl fmt::Debug for Metrics {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Metrics")
             .field("registry", &self.registry)
             .finish_non_exhaustive()
-    }
-}
-
-impl fmt::Debug for StateCollector {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StateCollector").finish_non_exhaustive()
-    }
-}
-
-fn gauge(encoder: &mut DescriptorEncoder<'_>, name: &str, help: &str, value: u64) -> fmt::Result {
-    let metric = ConstGauge::new(i64::try_from(value).unwrap_or(i64::MAX));
-    let e = encoder.encode_descriptor(name, help, None, metric.metric_type())?;
-    metric.encode(e)
-}
-
-fn counter(encoder: &mut DescriptorEncoder<'_>, name: &str, help: &str, value: u64) -> fmt::Result {
-    let metric = ConstCounter::new(value);
-    let e = encoder.encode_descriptor(name, help, None, metric.metric_type())?;
-    metric.encode(e)
-}
-
-impl Collector for StateCollector {
-    fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
-        let q = self.queue.get().map(|probe| probe()).unwrap_or_default();
-        gauge(
-            &mut encoder,
-            "evenkeel_queue_depth",
-            "Jobs waiting in the bounded queue",
-            q.depth,
-        )?;
-        gauge(
-            &mut encoder,
-            "evenkeel_queue_capacity",
-            "Capacity of the bounded queue",
-            q.capacity,
-        )?;
-        gauge(
-            &mut encoder,
-            "evenkeel_queue_high_water",
-            "Largest queue depth seen",
-            q.high_water,
-        )?;
-        gauge(
-            &mut encoder,
-            "evenkeel_backlog_depth",
-            "Restored or re-queued jobs waiting ahead of the queue",
-            q.backlog,
-        )?;
-        let a = self.store.accounting();
-        counter(
-            &mut encoder,
-            "evenkeel_jobs_accepted",
-            "Jobs this process is responsible for (202s plus restored)",
-            a.accepted,
-        )?;
-        counter(
-            &mut encoder,
-            "evenkeel_jobs_restored",
-            "Jobs loaded from the spill file",
-            a.restored,
-        )?;
-        counter(
-            &mut encoder,
-            "evenkeel_job_retries",
-            "Attempts after the first",
-            a.retries,
-        )?;
-        gauge(
-            &mut encoder,
-            "evenkeel_jobs_live",
-            "Jobs queued, running or waiting to retry",
-            a.unaccounted(),
-        )?;
-        let finished = ConstCounter::new(0u64);
-        let mut family = encoder.encode_descriptor(
-            "evenkeel_jobs",
-            "Jobs finished, by outcome",
-            None,
-            finished.metric_type(),
-        )?;
-        for (outcome, value) in [
-            ("succeeded", a.succeeded),
-            ("dead", a.dead),
-            ("spilled", a.spilled),
-        ] {
-            let labels = [("outcome", outcome)];
-            let e = family.encode_family(&labels)?;
-            ConstCounter::new(value).encode(e)?;
-        }
-        Ok(())
     }
 }
 
