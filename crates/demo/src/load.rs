@@ -5,15 +5,16 @@
 //! duration. It treats the server's pushback the way a well-behaved client
 //! should: a `503` or `429` with `Retry-After` makes it wait at least that
 //! long, plus jitter so that clients do not return in lockstep
-//! ([`BackoffPolicy`]), and then retry the same job a bounded number of
-//! times.
+//! ([`BackoffPolicy`], an `evenkeel_retry::Backoff` per job), and then
+//! retry the same job a bounded number of times.
 //!
 //! While it runs it shows progress on stderr (a bar on a terminal, plain
 //! lines otherwise); at the end it prints a [`Summary`]: attempts sent, jobs
 //! accepted, rejections by status, latency p50/p99. `--json` prints the
 //! summary as one JSON object instead, and `--ids-file` writes the id of
 //! every accepted job, one per line, so that someone can later check that
-//! each one was processed or spilled (the demo story does exactly that).
+//! each one was processed or handed back to the job store (the demo story
+//! does exactly that).
 //!
 //! The HTTP client is hyper-util's pooled client: no extra HTTP library.
 
@@ -33,7 +34,9 @@ use tokio_util::sync::CancellationToken;
 pub use backoff::BackoffPolicy;
 pub use engine::{LoadConfig, LoadReport, Mode, run};
 pub use job::JobMix;
-pub use parse::{parse_duration, parse_range, parse_retry_after};
+pub use parse::{
+    MAX_RETRY_AFTER, parse_duration, parse_range, parse_retry_after, parse_retry_after_at,
+};
 pub use progress::ProgressMode;
 pub use stats::{Summary, percentile};
 

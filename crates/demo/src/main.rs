@@ -20,6 +20,10 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "parsed once at start and moved into the chosen command; boxing saves nothing that matters"
+)]
 enum Command {
     /// A flaky HTTP service (latency, errors, 503 + Retry-After, outages).
     Downstream(evenkeel_demo::downstream::DownstreamArgs),

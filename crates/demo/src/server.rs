@@ -31,26 +31,39 @@
 //! | `evenkeel_store_jobs{state}` | gauge | the store's jobs: `ready`, `delayed`, `leased`, `succeeded`, `dead` |
 //! | `evenkeel_store_oldest_ready_age_seconds` | gauge | how long the oldest ready job has waited |
 //! | `evenkeel_admissions_total` | counter | 202 answers |
-//! | `evenkeel_rejections_total{reason}` | counter | refused `POST /jobs`: `queue_full`, `draining`, `rate_limited`, `overloaded`, `timeout`, `invalid`, `malformed`, `too_large`, `unsupported_media_type`, `store_unavailable` |
+//! | `evenkeel_rejections_total{reason}` | counter | refused `POST /jobs`, by error code (`queue_full`, `draining`, `store_unavailable`, `rate_limited`, `overloaded`, `request_timeout`, `invalid_job`, `invalid_json`, `body_too_large`, `body_timeout`, `unsupported_media_type`, …) |
 //! | `evenkeel_jobs_accepted_total`, `evenkeel_jobs_restored_total` | counter | 202s of this process; live jobs found in the store at start |
 //! | `evenkeel_jobs_total{outcome}` | counter | `succeeded`, `dead`, `released` by this process |
+//! | `evenkeel_dead_letters_total{reason}` | counter | dead jobs by reason: `attempts_exhausted`, `deadline`, `permanent`, `panicked` |
 //! | `evenkeel_jobs_live` | gauge | jobs in the store still to run |
+//! | `evenkeel_job_queue_wait_seconds` | histogram | enqueue to first claim (store clock) |
+//! | `evenkeel_job_run_duration_seconds{outcome}` | histogram | one attempt: claim to the store's answer (`succeeded`, `retrying`, `dead`) |
 //! | `evenkeel_job_retries_total` | counter | attempts after the first |
 //! | `evenkeel_job_panics_total`, `evenkeel_worker_restarts_total` | counter | panicking attempts, supervisor restarts |
 //! | `evenkeel_jobs_in_flight` | gauge | attempts running now |
-//! | `evenkeel_circuit_state` | gauge | downstream breaker: 0 closed, 1 half-open, 2 open |
+//! | `evenkeel_circuit_state{state}` | gauge | downstream breaker: 1 for the current state (`closed`, `half_open`, `open`), 0 for the others |
 //! | `evenkeel_circuit_transitions_total{to}` | counter | breaker transitions |
-//! | `evenkeel_drain_phase` | gauge | 0 serving, 1 not ready, 2 draining, 3 releasing, 4 stopped |
+//! | `evenkeel_drain_phase{phase}` | gauge | 1 for the current phase (`serving`, `pre_drain`, `draining`, `releasing`, `stopped`), 0 for the others |
 //! | `evenkeel_http_request_duration_seconds{method,route,status}` | histogram | request latency |
 //! | `evenkeel_http_requests_in_flight{route}` | gauge | requests being served |
+//! | `evenkeel_http_connections` | gauge | connections open |
+//! | `evenkeel_http_connections_refused_total` | counter | connections refused past `--max-connections` |
 //!
 //! The pieces, one idea per file:
 //!
 //! - `config`: the flags ([`ServeArgs`]; each also an `EVENKEEL_*`
 //!   variable);
 //! - `job`: ids, the request body and its validation;
-//! - `extract`, `error`: the JSON extractor and the one error shape;
-//! - `api`: routes and handlers; `stack`: the middleware stacks;
+//! - `extract`, `error`: the JSON extractor (axum's, with its rejections
+//!   mapped) and the one error shape with its stable codes;
+//! - `api`: routes and handlers; `stack`: the edge stack (request id,
+//!   access log, metrics, error shape, catch-panic) and the protective
+//!   stack in front of `POST /jobs`;
+//! - `serve`: the accept loop, with the header, keep-alive and body read
+//!   bounds and the connection cap;
+//! - `readiness`: readiness goes false when the worker supervisor dies;
+//! - `retry_hint`: the measured `Retry-After` of a full queue, from the
+//!   store's counts;
 //! - `intake`: admission into the store, with a drain guard;
 //! - [`store`]: the job store trait, its backends and its conformance
 //!   suite; `books`: what this process did, for the final record;
@@ -72,8 +85,11 @@ mod extract;
 mod intake;
 mod job;
 mod metrics;
+mod readiness;
 mod report;
+mod retry_hint;
 mod run;
+mod serve;
 mod stack;
 pub mod store;
 mod supervise;
@@ -83,9 +99,10 @@ mod worker;
 
 pub use books::Accounting;
 pub use config::{LogFormat, OverflowPolicy, ServeArgs, StoreKind, parse_duration};
-pub use error::{ApiError, RejectReason};
-pub use extract::{ApiJson, BodyLimit, parse as parse_json};
+pub use error::{ApiError, ErrorCode};
+pub use extract::{ApiJson, BodyLimit, BodyReadTimeout};
 pub use job::{JobId, JobRequest, JobSpec, Limits, MAX_WORK_MS};
-pub use metrics::{CircuitState, InFlight, Metrics, Phase, QueueSnapshot};
+pub use metrics::{CircuitState, DeadReason, InFlight, Metrics, Phase, QueueSnapshot};
+pub use readiness::Readiness;
 pub use run::{DrainOutcome, serve};
 pub use store::{JobState, JobStore};

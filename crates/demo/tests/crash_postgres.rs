@@ -54,6 +54,7 @@ impl Server {
                 "4",
             ])
             .args(["--queue-capacity", "10000", "--drain-timeout", "10s"])
+            .env("EVENKEEL_PRE_DRAIN_DELAY", "0s")
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

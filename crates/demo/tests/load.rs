@@ -14,12 +14,11 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use evenkeel_demo::load::{
-    self, BackoffPolicy, LoadConfig, Mode, ProgressMode, parse_duration, parse_range,
-    parse_retry_after, percentile,
+    self, BackoffPolicy, LoadConfig, MAX_RETRY_AFTER, Mode, ProgressMode, parse_duration,
+    parse_range, parse_retry_after, parse_retry_after_at, percentile,
 };
+use evenkeel_retry::Jitter;
 use proptest::prelude::*;
-use rand::SeedableRng;
-use rand::rngs::StdRng;
 use tokio_util::sync::CancellationToken;
 
 fn ms(n: u64) -> Duration {
@@ -39,15 +38,28 @@ fn percentiles_use_nearest_rank() {
     assert_eq!(percentile(&[], 50.0), None);
 }
 
-/// `Retry-After` is read in delta-seconds; an HTTP-date, a fraction or
-/// garbage is ignored (the caller falls back to its own backoff).
+/// `Retry-After` is read in delta-seconds or as an HTTP-date (a past date
+/// is "now"), capped; a fraction or garbage is ignored (the caller falls
+/// back to its own backoff).
 #[test]
 fn retry_after_parsing() {
     assert_eq!(parse_retry_after("0"), Some(Duration::ZERO));
     assert_eq!(parse_retry_after("  30 "), Some(Duration::from_secs(30)));
     assert_eq!(parse_retry_after("1.5"), None);
     assert_eq!(parse_retry_after(""), None);
-    assert_eq!(parse_retry_after("Fri, 31 Dec 1999 23:59:59 GMT"), None);
+    assert_eq!(
+        parse_retry_after("Fri, 31 Dec 1999 23:59:59 GMT"),
+        Some(Duration::ZERO)
+    );
+    assert_eq!(
+        parse_retry_after("99999999999999999999999"),
+        Some(MAX_RETRY_AFTER)
+    );
+    let now = std::time::UNIX_EPOCH + Duration::from_secs(946_684_799);
+    assert_eq!(
+        parse_retry_after_at("Sat, 01 Jan 2000 00:00:09 GMT", now),
+        Some(Duration::from_secs(10))
+    );
 }
 
 /// Durations and ranges parse as the flags document them.
@@ -61,45 +73,53 @@ fn flag_parsers() {
 }
 
 /// Without a hint the wait doubles per attempt (before jitter) and is
-/// capped; with jitter 0 the figures are exact.
+/// capped; without jitter the figures are exact, and the schedule ends
+/// after the allowed retries.
 #[test]
 fn backoff_without_hint_doubles_then_caps() {
     let policy = BackoffPolicy {
         initial: ms(100),
-        jitter: 0.0,
+        jitter: Jitter::None,
         max: ms(1_000),
     };
-    let mut rng = StdRng::seed_from_u64(0);
-    let waits: Vec<Duration> = (0..6).map(|a| policy.delay(None, a, &mut rng)).collect();
+    let mut schedule = policy.schedule(6, 0);
+    let waits: Vec<Duration> = std::iter::from_fn(|| policy.wait(&mut schedule, None)).collect();
     assert_eq!(
         waits,
         [ms(100), ms(200), ms(400), ms(800), ms(1_000), ms(1_000)]
     );
-    // A huge attempt number neither overflows nor exceeds the cap.
-    assert_eq!(policy.delay(None, u32::MAX, &mut rng), ms(1_000));
+    // A huge retry count neither overflows nor exceeds the cap.
+    let mut long = policy.schedule(u32::MAX, 0);
+    assert!(long.by_ref().take(10_000).all(|d| d <= ms(1_000)));
 }
 
 /// An absurd `Retry-After` is capped at `max`.
 #[test]
 fn backoff_caps_a_huge_hint() {
     let policy = BackoffPolicy::default();
-    let mut rng = StdRng::seed_from_u64(0);
-    let wait = policy.delay(Some(Duration::from_secs(86_400)), 0, &mut rng);
-    assert_eq!(wait, policy.max);
+    let mut schedule = policy.schedule(3, 0);
+    let wait = policy.wait(&mut schedule, Some(Duration::from_secs(86_400)));
+    assert_eq!(wait, Some(policy.max));
 }
 
 proptest! {
     /// A `Retry-After` hint is a floor: the wait is at least the hint (when
-    /// under the cap), at most hint × (1 + jitter), and never above `max`.
+    /// under the cap), at most the hint plus the schedule's delay, and never
+    /// above `max`.
     #[test]
-    fn backoff_honours_the_hint(hint_ms in 0u64..10_000, jitter in 0.0f64..=1.0, seed: u64, attempt in 0u32..20) {
-        let policy = BackoffPolicy { initial: ms(50), jitter, max: ms(5_000) };
-        let mut rng = StdRng::seed_from_u64(seed);
+    fn backoff_honours_the_hint(hint_ms in 0u64..10_000, seed: u64, attempt in 0usize..20) {
+        let policy = BackoffPolicy { initial: ms(50), jitter: Jitter::Full, max: ms(5_000) };
+        let mut schedule = policy.schedule(30, seed);
+        for _ in 0..attempt {
+            schedule.next();
+        }
+        let mut unjittered = BackoffPolicy { jitter: Jitter::None, ..policy }.schedule(30, seed);
+        let ceiling = unjittered.nth(attempt).unwrap();
         let hint = ms(hint_ms);
-        let wait = policy.delay(Some(hint), attempt, &mut rng);
+        let wait = policy.wait(&mut schedule, Some(hint)).unwrap();
         prop_assert!(wait <= policy.max);
         prop_assert!(wait >= hint.min(policy.max));
-        prop_assert!(wait <= hint.mul_f64(1.0 + jitter) + Duration::from_nanos(1));
+        prop_assert!(wait <= hint + ceiling);
     }
 
     /// Percentiles are monotonic in p and always one of the samples.

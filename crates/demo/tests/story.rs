@@ -142,13 +142,16 @@ fn outcomes_from_the_log() {
 #[test]
 fn scrape_reads_prometheus_text() {
     let text = "\
-# HELP evenkeel_circuit_state Downstream circuit breaker: 0 closed, 1 half-open, 2 open.
+# HELP evenkeel_circuit_state Downstream circuit breaker: 1 for the current state, 0 for the others.
 # TYPE evenkeel_circuit_state gauge
-evenkeel_circuit_state 1
+evenkeel_circuit_state{state=\"closed\"} 0
+evenkeel_circuit_state{state=\"half_open\"} 1
+evenkeel_circuit_state{state=\"open\"} 0
 # TYPE evenkeel_circuit_transitions counter
 evenkeel_circuit_transitions_total{to=\"open\"} 2
 evenkeel_circuit_transitions_total{to=\"half_open\"} 2
 evenkeel_circuit_transitions_total{to=\"closed\"} 1
+# TYPE evenkeel_http_request_duration_seconds histogram
 evenkeel_http_request_duration_seconds_bucket{method=\"POST\",route=\"/jobs\",status=\"202\",le=\"0.005\"} 40
 # EOF
 ";

@@ -19,8 +19,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use rand::SeedableRng;
 use rand::rngs::StdRng;
+use rand::{Rng as _, SeedableRng};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
@@ -296,8 +296,8 @@ async fn submit(shared: Arc<Shared>, seq: u64, global_pause: bool) {
     // whatever order the tasks run in.
     let mut rng = StdRng::seed_from_u64(config.seed ^ seq.wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let body = config.mix.body(seq, &config.label, &mut rng);
+    let mut schedule = config.backoff.schedule(config.max_retries, rng.random());
     collector.jobs.fetch_add(1, Ordering::Relaxed);
-    let mut attempt = 0;
     loop {
         let hint =
             match post_job(&shared.client, &config.target, body.clone(), config.timeout).await {
@@ -334,12 +334,15 @@ async fn submit(shared: Arc<Shared>, seq: u64, global_pause: bool) {
                     None
                 }
             };
-        if attempt >= config.max_retries || shared.stop_new.is_cancelled() {
+        let wait = if shared.stop_new.is_cancelled() {
+            None
+        } else {
+            config.backoff.wait(&mut schedule, hint)
+        };
+        let Some(wait) = wait else {
             collector.gave_up.fetch_add(1, Ordering::Relaxed);
             return;
-        }
-        let wait = config.backoff.delay(hint, attempt, &mut rng);
-        attempt += 1;
+        };
         collector.backoffs.fetch_add(1, Ordering::Relaxed);
         if global_pause {
             shared.pause_until(Instant::now() + wait);

@@ -2,10 +2,10 @@
 //!
 //! Durations are written the way people say them (`250ms`, `5s`, `2m`, or a
 //! bare number of seconds); ranges as `LOW..HIGH` (inclusive) or a single
-//! number. `Retry-After` is read in its delta-seconds form only: every server
-//! in this workspace sends that form, and an HTTP-date (the other form the
-//! RFC allows) makes the parser answer `None`, so the caller falls back to
-//! its own backoff instead of trusting a clock it does not share.
+//! number. `Retry-After` is read in both forms RFC 9110 allows,
+//! delta-seconds and an HTTP-date (through the `httpdate` crate), in one
+//! function that every client in the demo shares (the load generator and
+//! the workers' downstream client).
 
 use std::time::Duration;
 
@@ -77,21 +77,55 @@ pub fn parse_range(text: &str) -> Result<(u64, u64), String> {
     Ok((low, high))
 }
 
-/// Reads a `Retry-After` value in delta-seconds form (`"3"`).
+/// The largest `Retry-After` [`parse_retry_after`] returns; a longer hint
+/// is cut to it (callers cap further, to what suits them).
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3_600);
+
+/// Reads a `Retry-After` value: delta-seconds (`"3"`) or an HTTP-date
+/// (`"Wed, 21 Oct 2015 07:28:00 GMT"`, the wait until then; a date in the
+/// past means "now"), capped at [`MAX_RETRY_AFTER`].
 ///
-/// Returns `None` for anything else (an HTTP-date, garbage, a negative
+/// Returns `None` for anything else (garbage, a negative or fractional
 /// number), so that the caller uses its own backoff.
 ///
 /// # Example
 ///
 /// ```
 /// use std::time::Duration;
-/// use evenkeel_demo::load::parse_retry_after;
+/// use evenkeel_demo::load::{parse_retry_after, MAX_RETRY_AFTER};
 ///
 /// assert_eq!(parse_retry_after(" 2 "), Some(Duration::from_secs(2)));
-/// assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+/// assert_eq!(parse_retry_after("86400"), Some(MAX_RETRY_AFTER));
+/// assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
 /// assert_eq!(parse_retry_after("-1"), None);
 /// ```
 pub fn parse_retry_after(value: &str) -> Option<Duration> {
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+    parse_retry_after_at(value, std::time::SystemTime::now())
+}
+
+/// [`parse_retry_after`] with the current time given, so that the
+/// HTTP-date form can be tested exactly.
+///
+/// # Example
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use evenkeel_demo::load::parse_retry_after_at;
+///
+/// let now = httpdate::parse_http_date("Wed, 21 Oct 2015 07:28:00 GMT").unwrap();
+/// let later = "Wed, 21 Oct 2015 07:28:30 GMT";
+/// assert_eq!(parse_retry_after_at(later, now), Some(Duration::from_secs(30)));
+/// ```
+pub fn parse_retry_after_at(value: &str, now: std::time::SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    let after = if value.bytes().all(|b| b.is_ascii_digit()) && !value.is_empty() {
+        // All digits: only an overflow can fail, and that is "very long".
+        value
+            .parse::<u64>()
+            .map_or(MAX_RETRY_AFTER, Duration::from_secs)
+    } else {
+        let at = httpdate::parse_http_date(value).ok()?;
+        at.duration_since(now).unwrap_or(Duration::ZERO)
+    };
+    Some(after.min(MAX_RETRY_AFTER))
 }

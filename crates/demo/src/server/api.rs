@@ -2,10 +2,10 @@
 //!
 //! | route | answer |
 //! |---|---|
-//! | `POST /jobs` | 202 `{"id"}` + `Location: /jobs/{id}` once the job is durable; 200 with the first job's id for a repeated `Idempotency-Key`; 400, 413, 415, 422, 429, 503 (+ `Retry-After`), 504 |
-//! | `GET /jobs/{id}` | 200 `{"id","state","attempts","max_attempts","error"?,"retry_at_ms"?}`, `state` one of `queued`, `running`, `succeeded`, `dead`; 404 (unknown, or pruned after `--retention`) |
+//! | `POST /jobs` | 202 `{"id"}` + `Location: /jobs/{id}` once the job is durable; 200 with the first job's id for a repeated `Idempotency-Key`; 400, 408, 413, 415, 422, 429, 503 (+ `Retry-After`), 504 |
+//! | `GET /jobs/{id}` | 200 `{"id","state","attempts","max_attempts","error"?,"retry_at_ms"?}`, `state` one of `queued`, `running`, `succeeded`, `dead`; 404 `unknown_job` (unknown, or pruned after `--retention`) |
 //! | `GET /healthz` | 200 while the process runs |
-//! | `GET /readyz` | 200 while accepting, 503 from the moment the drain starts |
+//! | `GET /readyz` | 200 while accepting with workers running; 503 from the moment the drain starts, or once the worker supervisor has died |
 //! | `GET /metrics` | Prometheus text format |
 //!
 //! Only `POST /jobs` sits behind the protective stack (rate limit, total
@@ -13,19 +13,17 @@
 //! must keep answering while the server sheds load or drains, or an
 //! operator is blind exactly when it matters.
 //!
-//! Two layers wrap every route. The outer one times each request into the
-//! latency histogram and counts `POST /jobs` rejections by reason. The
-//! inner one guarantees the one error shape: any error response that does
-//! not already carry a JSON body (axum's 404 for an unknown route, its 405,
-//! a rejection produced by a middleware layer) gets `{"error": "..."}`,
-//! headers such as `Retry-After` kept.
+//! Every route sits inside the edge stack (request id, access log,
+//! metrics, the one error shape, catch-panic; see `stack`), which `run`
+//! puts around this router.
+//!
+//! A `503 queue_full` carries a `Retry-After` measured from the store's
+//! waiting jobs and the recent completion rate (see `retry_hint`).
 
 use std::sync::Arc;
-use std::time::Instant;
 
-use axum::extract::{FromRef, MatchedPath, Path, Request, State};
+use axum::extract::{FromRef, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -33,11 +31,13 @@ use evenkeel_shutdown::Shutdown;
 use serde_json::json;
 
 use super::books::Books;
-use super::error::{ApiError, RejectReason};
+use super::error::ApiError;
 use super::extract::{ApiJson, BodyLimit};
 use super::intake::Intake;
 use super::job::{JobId, JobRequest, Limits};
 use super::metrics::Metrics;
+use super::readiness::Readiness;
+use super::retry_hint::RetryHint;
 use super::store::{Enqueued, JobStore};
 
 /// Everything the handlers share.
@@ -57,6 +57,10 @@ pub(crate) struct AppState {
     pub(crate) limits: Limits,
     /// Largest request body.
     pub(crate) body_limit: usize,
+    /// Whether the workers are still there (readiness reads it).
+    pub(crate) readiness: Readiness,
+    /// The measured `Retry-After` of a full queue.
+    pub(crate) retry_hint: RetryHint,
 }
 
 impl FromRef<AppState> for BodyLimit {
@@ -74,7 +78,6 @@ where
     <L::Service as tower::Service<Request>>::Response: IntoResponse + 'static,
     <L::Service as tower::Service<Request>>::Future: Send + 'static,
 {
-    let metrics = Arc::clone(&state.metrics);
     Router::new()
         .route("/jobs", post(submit).route_layer(intake_stack))
         .route("/jobs/{id}", get(lookup))
@@ -83,8 +86,6 @@ where
         .route("/metrics", get(render_metrics))
         .fallback(not_found)
         .with_state(state)
-        .layer(middleware::map_response(json_errors))
-        .layer(middleware::from_fn_with_state(metrics, observe))
 }
 
 /// The longest `Idempotency-Key` accepted.
@@ -107,7 +108,13 @@ async fn submit(
         },
     };
     let spec = request.validate(app.limits).map_err(ApiError::invalid)?;
-    let enqueued = app.intake.admit(spec, key).await?;
+    let enqueued = app.intake.admit(spec, key).await.map_err(|e| {
+        if e.code() == "queue_full" {
+            e.retry_after(app.retry_hint.queue_full())
+        } else {
+            e
+        }
+    })?;
     let (status, id) = match enqueued {
         Enqueued::Created(id) => {
             app.metrics.admitted();
@@ -127,7 +134,7 @@ async fn submit(
 }
 
 async fn lookup(State(app): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let not_found = || ApiError::not_found(format!("job {id}"));
+    let not_found = || ApiError::unknown_job(format!("job {id}"));
     let parsed: JobId = id.parse().map_err(|_| not_found())?;
     let record = app
         .store
@@ -156,7 +163,14 @@ async fn healthz() -> Response {
 
 async fn readyz(State(app): State<AppState>) -> Response {
     let phase = app.shutdown.phase();
-    if phase.is_ready() {
+    if let Some(why) = app.readiness.why_not() {
+        ApiError::other(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            format!("not ready: {why}"),
+        )
+        .into_response()
+    } else if phase.is_ready() {
         Json(json!({ "ready": true })).into_response()
     } else {
         ApiError::other(
@@ -186,79 +200,4 @@ async fn render_metrics(State(app): State<AppState>) -> Response {
 
 async fn not_found(method: Method, uri: axum::http::Uri) -> ApiError {
     ApiError::not_found(format!("{method} {}", uri.path()))
-}
-
-/// Gives every error response without a JSON body the `{"error": ...}`
-/// shape, keeping its status and headers: the plain-text message of a
-/// middleware rejection becomes the `error` string, an empty body becomes
-/// the status's reason phrase. Such responses also get their rejection
-/// reason here, from the status and message, for the metrics.
-async fn json_errors(response: Response) -> Response {
-    let status = response.status();
-    if !(status.is_client_error() || status.is_server_error()) {
-        return response;
-    }
-    let is_json = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if is_json {
-        return response;
-    }
-    let (mut parts, body) = response.into_parts();
-    let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
-    let text = String::from_utf8_lossy(&text).trim().to_owned();
-    let message = if text.is_empty() {
-        status
-            .canonical_reason()
-            .unwrap_or("error")
-            .to_ascii_lowercase()
-    } else {
-        text
-    };
-    if parts.extensions.get::<RejectReason>().is_none() {
-        let reason = match status {
-            StatusCode::TOO_MANY_REQUESTS => "rate_limited",
-            StatusCode::SERVICE_UNAVAILABLE if message.starts_with("shutting down") => "draining",
-            StatusCode::SERVICE_UNAVAILABLE => "overloaded",
-            StatusCode::GATEWAY_TIMEOUT => "timeout",
-            _ => "other",
-        };
-        parts.extensions.insert(RejectReason(reason));
-    }
-    let body = serde_json::to_vec(&json!({ "error": message })).unwrap_or_default();
-    parts.headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    parts.headers.remove(header::CONTENT_LENGTH);
-    Response::from_parts(parts, axum::body::Body::from(body))
-}
-
-/// Times every request and counts `POST /jobs` rejections by reason.
-async fn observe(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
-    let start = Instant::now();
-    let method = request.method().clone();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let in_flight = metrics.http_request(&route);
-    let response = next.run(request).await;
-    drop(in_flight);
-    let status = response.status();
-    metrics.observe_http(
-        method.as_str(),
-        &route,
-        status.as_u16(),
-        start.elapsed().as_secs_f64(),
-    );
-    if method == Method::POST && route == "/jobs" && !status.is_success() {
-        let reason = response
-            .extensions()
-            .get::<RejectReason>()
-            .map_or("other", |r| r.0);
-        metrics.rejected(reason);
-    }
-    response
 }

@@ -6,9 +6,23 @@
 //! line wins over the variable. Durations are written with a unit
 //! (`250ms`, `25s`, `2m`); a bare number means seconds.
 //!
-//! The defaults describe a small server that fits inside Kubernetes' 30 s
-//! termination grace period: the drain deadline (25 s) leaves five seconds
-//! for releasing unfinished jobs and the exit.
+//! The defaults describe a small server in a container behind a load
+//! balancer, inside Kubernetes' 30 s termination grace period:
+//!
+//! - `--addr 0.0.0.0:8080`: all interfaces, because inside a container the
+//!   loopback interface is the container's own, and the balancer (or the
+//!   node's proxy) connects over the pod's network interface. For a run on
+//!   a workstation, pass `--addr 127.0.0.1:8080`.
+//! - `--pre-drain-delay 5s`: after SIGTERM, readiness goes false at once
+//!   but intake stays open for five seconds, the time a balancer needs to
+//!   see the change (Kubernetes removes the pod from its endpoints on
+//!   deletion and the proxies follow within a few seconds; a balancer that
+//!   polls `/readyz` needs a probe period or two). Stopping intake sooner
+//!   would refuse requests the balancer is still sending here. It counts
+//!   inside the drain deadline.
+//! - `--drain-timeout 25s`: with the pre-drain delay included, it leaves
+//!   five seconds of the 30 s grace period for releasing unfinished jobs
+//!   back to the store and the exit.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -24,9 +38,37 @@ use clap::{Args, ValueEnum};
 #[allow(clippy::struct_excessive_bools)]
 pub struct ServeArgs {
     /// Address to listen on; port 0 picks a free port (the actual address
-    /// is printed as `listening on <addr>` on stdout).
-    #[arg(long, env = "EVENKEEL_ADDR", default_value = "127.0.0.1:8080")]
+    /// is printed as `listening on <addr>` on stdout). The default listens
+    /// on every interface, as a server in a container must (see the module
+    /// docs).
+    #[arg(long, env = "EVENKEEL_ADDR", default_value = "0.0.0.0:8080")]
     pub addr: SocketAddr,
+
+    /// Longest wait for a complete request head, from the moment the
+    /// connection waits for one (hyper's timer: this also bounds the idle
+    /// wait before the next request on a keep-alive connection). A slow
+    /// client is disconnected past it.
+    #[arg(long, env = "EVENKEEL_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub header_read_timeout: Duration,
+
+    /// A connection with no request in flight for this long is closed
+    /// (idle keep-alive).
+    #[arg(long, env = "EVENKEEL_KEEP_ALIVE_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub keep_alive_timeout: Duration,
+
+    /// Longest time a request body may take to arrive (408 past it).
+    #[arg(long, env = "EVENKEEL_BODY_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub body_read_timeout: Duration,
+
+    /// Connections served at once; one more is answered 503
+    /// (`too_many_connections`) and closed.
+    #[arg(long, env = "EVENKEEL_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+
+    /// Serve `GET /debug/panic`, a route that panics, to see (or test) the
+    /// catch-panic layer answer 500. Off by default.
+    #[arg(long, env = "EVENKEEL_DEBUG_PANIC_ROUTE")]
+    pub debug_panic_route: bool,
 
     /// Number of supervised workers that run jobs.
     #[arg(long, env = "EVENKEEL_WORKERS", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
@@ -73,8 +115,9 @@ pub struct ServeArgs {
     pub drain_timeout: Duration,
 
     /// Time between readiness turning false and intake stopping, so that a
-    /// load balancer stops routing here before requests are refused.
-    #[arg(long, env = "EVENKEEL_PRE_DRAIN_DELAY", default_value = "0s", value_parser = parse_duration)]
+    /// load balancer stops routing here before requests are refused (see
+    /// the module docs for the default).
+    #[arg(long, env = "EVENKEEL_PRE_DRAIN_DELAY", default_value = "5s", value_parser = parse_duration)]
     pub pre_drain_delay: Duration,
 
     /// Where accepted jobs are kept: `redb` (the default: a file under

@@ -162,8 +162,7 @@ impl tower::Service<Call> for HttpCall {
                 .headers()
                 .get(header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs);
+                .and_then(crate::load::parse_retry_after);
             // Read the body to the end so the connection goes back to the pool.
             let _ = response.into_body().collect().await;
             if status.is_success() {

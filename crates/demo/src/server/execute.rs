@@ -20,6 +20,14 @@
 //! says the lease was lost (it expired and another claim took the job),
 //! the answer is dropped: the newer claim owns the outcome.
 //!
+//! # Measured here
+//!
+//! The queue wait (enqueue to first claim, both on the store's clock), the
+//! attempt's duration (claim to the store's answer) by outcome, and each
+//! dead letter by reason (`evenkeel_dead_letters_total{reason}`): every
+//! place this process dead-letters a job (or the store does, on a `nack` of
+//! the last attempt or a claim past `max_attempts`, see `worker`) counts it.
+//!
 //! # Panics
 //!
 //! A job with `"panic": true` panics in its first attempt. Nothing here
@@ -40,7 +48,7 @@ use evenkeel_retry::{Backoff, Jitter};
 use super::books::Books;
 use super::downstream_client::{self, DownstreamClient, DownstreamError};
 use super::job::{JobId, JobSpec};
-use super::metrics::{InFlight, Metrics};
+use super::metrics::{DeadReason, InFlight, Metrics};
 use super::store::{Claimed, JobStore, Lease, Nacked, StoreError};
 
 /// The retry and timeout knobs every job shares.
@@ -122,6 +130,7 @@ pub(crate) fn install_panic_hook() {
 struct Running<'a> {
     ctx: &'a JobContext,
     lease: Option<Lease>,
+    claimed: tokio::time::Instant,
 }
 
 impl Drop for Running<'_> {
@@ -139,13 +148,15 @@ impl Drop for Running<'_> {
             .unwrap_or_else(|| "unknown panic".to_owned());
         self.ctx.metrics.panicked();
         let ctx = self.ctx.clone();
+        let claimed = self.claimed;
         let delay = backoff(&ctx.policy, lease.attempt);
         // Runs after the unwinding; if the runtime is gone, the lease
         // expires and the job runs again.
         tokio::spawn(async move {
             let error = format!("attempt panicked: {message}");
             let nacked = ctx.store.nack(lease, error, delay).await;
-            settled(&ctx, lease, nacked.map(|n| n == Nacked::Dead));
+            let answer = nacked.map(|n| Answer::nacked(n, DeadReason::Panicked));
+            settled(&ctx, lease, claimed, answer);
         });
     }
 }
@@ -160,12 +171,47 @@ fn backoff(policy: &RetryPolicy, attempt: u32) -> Duration {
         .unwrap_or(policy.max)
 }
 
-/// Counts a finished answer to the store (`Ok(true)` dead, `Ok(false)` not
-/// finished) or logs a lost lease.
-fn settled(ctx: &JobContext, lease: Lease, result: Result<bool, StoreError>) {
+/// What the store did with an attempt's answer.
+#[derive(Debug, Clone, Copy)]
+enum Answer {
+    /// Acked: the job succeeded.
+    Succeeded,
+    /// Nacked: the job waits for its retry.
+    Retrying,
+    /// The job is dead, for this reason.
+    Dead(DeadReason),
+}
+
+impl Answer {
+    /// A `nack`'s outcome: dead (for `reason`, or attempts exhausted) or
+    /// retrying.
+    fn nacked(nacked: Nacked, reason: DeadReason) -> Self {
+        match nacked {
+            Nacked::Dead => Self::Dead(reason),
+            Nacked::Retrying { .. } => Self::Retrying,
+        }
+    }
+}
+
+/// Counts a recorded answer (books and metrics) or logs a lost lease.
+fn settled(
+    ctx: &JobContext,
+    lease: Lease,
+    claimed: tokio::time::Instant,
+    result: Result<Answer, StoreError>,
+) {
+    let took = claimed.elapsed();
     match result {
-        Ok(true) => ctx.books.dead(1),
-        Ok(false) => {}
+        Ok(Answer::Succeeded) => {
+            ctx.books.succeeded();
+            ctx.metrics.ran(took, "succeeded");
+        }
+        Ok(Answer::Retrying) => ctx.metrics.ran(took, "retrying"),
+        Ok(Answer::Dead(reason)) => {
+            ctx.books.dead(1);
+            ctx.metrics.ran(took, "dead");
+            ctx.metrics.dead_letter(reason);
+        }
         Err(StoreError::LeaseLost { .. }) => {
             tracing::warn!(id = %lease.id, attempt = lease.attempt, "lease lost; the job's newer claim owns its outcome");
         }
@@ -180,10 +226,15 @@ fn settled(ctx: &JobContext, lease: Lease, result: Result<bool, StoreError>) {
 /// attempt panics (see the module docs).
 pub(crate) async fn run(ctx: &JobContext, job: Claimed) {
     let lease = job.lease;
+    let claimed = tokio::time::Instant::now();
     if lease.attempt > 1 {
         ctx.books.retried();
     }
     let now = ctx.store.clock().now_ms();
+    if lease.attempt == 1 {
+        let waited = now.saturating_sub(job.enqueued_at_ms);
+        ctx.metrics.queue_waited(Duration::from_millis(waited));
+    }
     let deadline = job
         .enqueued_at_ms
         .saturating_add(super::store::clock_millis(ctx.policy.job_timeout));
@@ -196,12 +247,18 @@ pub(crate) async fn run(ctx: &JobContext, job: Claimed) {
                 .unwrap_or_default()
         );
         let result = ctx.store.dead_letter(lease, reason).await;
-        settled(ctx, lease, result.map(|()| true));
+        settled(
+            ctx,
+            lease,
+            claimed,
+            result.map(|()| Answer::Dead(DeadReason::Deadline)),
+        );
         return;
     }
     let mut running = Running {
         ctx,
         lease: Some(lease),
+        claimed,
     };
     let budget = ctx
         .policy
@@ -210,13 +267,11 @@ pub(crate) async fn run(ctx: &JobContext, job: Claimed) {
     let outcome = heartbeat(ctx, lease, attempt(ctx, lease, Arc::new(job.spec), budget)).await;
     running.lease = None;
     let result = match outcome {
-        Ok(()) => ctx.store.ack(lease).await.map(|()| {
-            ctx.books.succeeded();
-            false
-        }),
+        Ok(()) => ctx.store.ack(lease).await.map(|()| Answer::Succeeded),
         Err(e) if permanent(&e) => {
             let reason = format!("{e} (not retryable)");
-            ctx.store.dead_letter(lease, reason).await.map(|()| true)
+            let result = ctx.store.dead_letter(lease, reason).await;
+            result.map(|()| Answer::Dead(DeadReason::Permanent))
         }
         Err(e) => {
             let hint = match &e {
@@ -225,13 +280,11 @@ pub(crate) async fn run(ctx: &JobContext, job: Claimed) {
             };
             let delay = hint.unwrap_or_else(|| backoff(&ctx.policy, lease.attempt));
             let error = format!("attempt {} failed: {e}", lease.attempt);
-            ctx.store
-                .nack(lease, error, delay)
-                .await
-                .map(|n| n == Nacked::Dead)
+            let nacked = ctx.store.nack(lease, error, delay).await;
+            nacked.map(|n| Answer::nacked(n, DeadReason::AttemptsExhausted))
         }
     };
-    settled(ctx, lease, result);
+    settled(ctx, lease, claimed, result);
 }
 
 fn permanent(e: &AttemptError) -> bool {

@@ -6,127 +6,81 @@
 //!   latency, a rejection and its reason, a circuit-breaker transition, a
 //!   worker restart) are ordinary `prometheus-client` counters, gauges and
 //!   histograms, bumped at the point of the event.
-//! - **State** that another component already keeps (the job accounting in
-//!   the store, the queue's depth and high-water mark) is *not* copied into
+//! - **State** that another component already keeps (this process's books,
+//!   the job store's counts by state, the waiting jobs against the
+//!   capacity) is *not* copied into
 //!   a second set of counters that could drift: a [`Collector`] reads it at
 //!   scrape time. There is one source of truth for "how many jobs
 //!   succeeded", and the metric is that number.
 //!
-//! Every name starts with `evenkeel_`. Gauges that encode a state use small
-//! integers documented in their help text (`evenkeel_drain_phase`: 0
-//! serving, 1 not ready / pre-drain, 2 draining, 3 releasing, 4 stopped).
+//! The names follow Prometheus' conventions: every name starts with
+//! `evenkeel_`; values are in base units (seconds, not milliseconds);
+//! counters end in `_total` (the encoder adds the suffix); durations are
+//! histograms, so that a dashboard can compute any quantile over any set
+//! of servers; and a *state* is never a number in a gauge (a `2` that
+//! means "open" cannot be summed, averaged or read without the help
+//! text). A state is a family with one series per possible state, labelled
+//! by it, whose value is 1 for the current state and 0 for the others
+//! (`evenkeel_circuit_state{state="open"} 1`), so that
+//! `evenkeel_circuit_state{state="open"} == 1` is the alert.
 
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
-use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
-use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Registry, Unit};
 
 use super::books::Books;
+
+mod labels;
+mod state;
+
+use labels::{
+    CircuitLabel, DeadLabel, HttpLabels, OutcomeLabel, PhaseLabel, ReasonLabel, RouteLabel,
+    StateLabel,
+};
+pub use labels::{CircuitState, DeadReason, Phase};
+use state::StateCollector;
 
 /// The queue's numbers at one instant, read at scrape time.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct QueueSnapshot {
-    /// Jobs waiting in the bounded queue.
+    /// Jobs waiting in the store (ready or delayed).
     pub depth: u64,
-    /// The queue's capacity.
+    /// The most waiting jobs the store admits (`--queue-capacity`).
     pub capacity: u64,
     /// The largest depth seen.
     pub high_water: u64,
-    /// Jobs waiting in the priority backlog (restored or re-queued after a
-    /// panic), outside the bounded queue.
-    pub backlog: u64,
-}
-
-/// The drain phase, as `evenkeel_drain_phase` shows it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(i64)]
-pub enum Phase {
-    /// Accepting jobs.
-    Serving = 0,
-    /// Readiness is false; intake still open (pre-drain delay).
-    PreDrain = 1,
-    /// Intake stopped; queued and running jobs finishing.
-    Draining = 2,
-    /// Handing unfinished jobs back to the store.
-    Releasing = 3,
-    /// Done.
-    Stopped = 4,
-}
-
-/// The circuit breaker's state, as `evenkeel_circuit_state` shows it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CircuitState {
-    /// Calls pass.
-    Closed,
-    /// A few trial calls pass.
-    HalfOpen,
-    /// Calls are refused.
-    Open,
-}
-
-impl CircuitState {
-    fn value(self) -> i64 {
-        match self {
-            Self::Closed => 0,
-            Self::HalfOpen => 1,
-            Self::Open => 2,
-        }
-    }
-
-    fn label(self) -> &'static str {
-        match self {
-            Self::Closed => "closed",
-            Self::HalfOpen => "half_open",
-            Self::Open => "open",
-        }
-    }
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ReasonLabel {
-    reason: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct StateLabel {
-    to: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct HttpLabels {
-    method: String,
-    route: String,
-    status: u16,
 }
 
 type Probe = Arc<dyn Fn() -> QueueSnapshot + Send + Sync>;
 
 /// Every metric of the server, and the registry that renders them.
-#[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
     admissions: Counter,
     rejections: Family<ReasonLabel, Counter>,
-    circuit_state: Gauge,
+    circuit_state: Family<CircuitLabel, Gauge>,
     circuit_transitions: Family<StateLabel, Counter>,
     in_flight: Gauge,
-    drain_phase: Gauge,
+    drain_phase: Family<PhaseLabel, Gauge>,
+    /// The furthest phase reported (phases only move forward).
+    furthest_phase: AtomicI64,
+    queue_wait: Histogram,
+    run_duration: Family<OutcomeLabel, Histogram, fn() -> Histogram>,
+    dead_letters: Family<DeadLabel, Counter>,
+    connections: Gauge,
+    connections_refused: Counter,
     worker_restarts: Counter,
     panics: Counter,
     http: Family<HttpLabels, Histogram, fn() -> Histogram>,
     http_in_flight: Family<RouteLabel, Gauge>,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct RouteLabel {
-    route: String,
+    queue: Arc<OnceLock<Probe>>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -134,25 +88,38 @@ fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.0005, 2.0, 16))
 }
 
+fn job_histogram() -> Histogram {
+    // 1 ms to about 65 s, doubling: a job waits and runs from milliseconds
+    // to its deadline (`--job-timeout`, 30 s by default).
+    Histogram::new(exponential_buckets(0.001, 2.0, 17))
+}
+
 impl Metrics {
-    /// Registers every metric; `queue` is read at each scrape.
-    pub(crate) fn new(
-        books: Arc<Books>,
-        queue: impl Fn() -> QueueSnapshot + Send + Sync + 'static,
-    ) -> Self {
+    /// Registers every metric; the books (and the store's counts they
+    /// hold) are read at each
+    /// scrape, and so is the queue once [`probe_queue`](Self::probe_queue)
+    /// has said how (zeros until then).
+    pub(crate) fn new(books: Arc<Books>) -> Self {
         let mut registry = Registry::default();
         let m = Self {
             registry: Registry::default(),
             admissions: Counter::default(),
             rejections: Family::default(),
-            circuit_state: Gauge::default(),
+            circuit_state: Family::default(),
             circuit_transitions: Family::default(),
             in_flight: Gauge::default(),
-            drain_phase: Gauge::default(),
+            drain_phase: Family::default(),
+            furthest_phase: AtomicI64::new(Phase::Serving as i64),
+            queue_wait: job_histogram(),
+            run_duration: Family::new_with_constructor(job_histogram),
+            dead_letters: Family::default(),
+            connections: Gauge::default(),
+            connections_refused: Counter::default(),
             worker_restarts: Counter::default(),
             panics: Counter::default(),
             http: Family::new_with_constructor(latency_histogram),
             http_in_flight: Family::default(),
+            queue: Arc::default(),
         };
         registry.register(
             "evenkeel_admissions",
@@ -166,7 +133,7 @@ impl Metrics {
         );
         registry.register(
             "evenkeel_circuit_state",
-            "Downstream circuit breaker: 0 closed, 1 half-open, 2 open",
+            "Downstream circuit breaker: 1 for the current state, 0 for the others",
             m.circuit_state.clone(),
         );
         registry.register(
@@ -181,9 +148,10 @@ impl Metrics {
         );
         registry.register(
             "evenkeel_drain_phase",
-            "0 serving, 1 not ready (pre-drain), 2 draining, 3 releasing, 4 stopped",
+            "Shutdown phase: 1 for the current phase, 0 for the others",
             m.drain_phase.clone(),
         );
+        m.register_jobs_and_connections(&mut registry);
         registry.register(
             "evenkeel_worker_restarts",
             "Workers restarted by the supervisor",
@@ -206,9 +174,51 @@ impl Metrics {
         );
         registry.register_collector(Box::new(StateCollector {
             books,
-            queue: Arc::new(queue),
+            queue: Arc::clone(&m.queue),
         }));
+        m.circuit(CircuitState::Closed);
+        m.set_phase_series(Phase::Serving);
+        // The transition into the initial state is not a transition.
+        m.circuit_transitions.clear();
         Self { registry, ..m }
+    }
+
+    /// Registers the job-duration histograms, the dead letters and the
+    /// connection metrics.
+    fn register_jobs_and_connections(&self, registry: &mut Registry) {
+        registry.register_with_unit(
+            "evenkeel_job_queue_wait",
+            "Time from a job's enqueue to its first claim",
+            Unit::Seconds,
+            self.queue_wait.clone(),
+        );
+        registry.register_with_unit(
+            "evenkeel_job_run_duration",
+            "Time from a claim to the answer of its attempt, by outcome (succeeded, retrying, dead)",
+            Unit::Seconds,
+            self.run_duration.clone(),
+        );
+        registry.register(
+            "evenkeel_dead_letters",
+            "Jobs finished dead, by reason",
+            self.dead_letters.clone(),
+        );
+        registry.register(
+            "evenkeel_http_connections",
+            "HTTP connections open now",
+            self.connections.clone(),
+        );
+        registry.register(
+            "evenkeel_http_connections_refused",
+            "Connections answered 503 (or closed) past --max-connections",
+            self.connections_refused.clone(),
+        );
+    }
+
+    /// Sets how the queue is read at each scrape (the first call wins: the
+    /// queue is built once, after the metrics, which it reports into).
+    pub fn probe_queue(&self, queue: impl Fn() -> QueueSnapshot + Send + Sync + 'static) {
+        let _ = self.queue.set(Arc::new(queue));
     }
 
     /// The text exposition of every metric.
@@ -231,7 +241,11 @@ impl Metrics {
 
     /// Records a circuit-breaker transition.
     pub fn circuit(&self, state: CircuitState) {
-        self.circuit_state.set(state.value());
+        for s in CircuitState::ALL {
+            self.circuit_state
+                .get_or_create(&CircuitLabel { state: s.label() })
+                .set(i64::from(s == state));
+        }
         self.circuit_transitions
             .get_or_create(&StateLabel { to: state.label() })
             .inc();
@@ -246,9 +260,60 @@ impl Metrics {
     /// reported from more than one task, and a late report of an earlier
     /// phase must not undo a later one).
     pub fn phase(&self, phase: Phase) {
-        self.drain_phase
-            .inner()
-            .fetch_max(phase as i64, Ordering::Relaxed);
+        let before = self
+            .furthest_phase
+            .fetch_max(phase as i64, Ordering::AcqRel);
+        if before < phase as i64 {
+            self.set_phase_series(phase);
+        }
+    }
+
+    fn set_phase_series(&self, phase: Phase) {
+        // Two reports racing could write their series in either order;
+        // the furthest phase decides what is shown.
+        let furthest = self
+            .furthest_phase
+            .load(Ordering::Acquire)
+            .max(phase as i64);
+        for p in Phase::ALL {
+            self.drain_phase
+                .get_or_create(&PhaseLabel { phase: p.label() })
+                .set(i64::from(p as i64 == furthest));
+        }
+    }
+
+    /// Records how long a job waited in the store, from its enqueue to its
+    /// first claim (store clock).
+    pub fn queue_waited(&self, waited: Duration) {
+        self.queue_wait.observe(waited.as_secs_f64());
+    }
+
+    /// Records how long one attempt took, from its claim to the store's
+    /// answer, and its outcome: `succeeded`, `retrying` (failed, the job
+    /// waits for its retry) or `dead`.
+    pub fn ran(&self, took: Duration, outcome: &'static str) {
+        self.run_duration
+            .get_or_create(&OutcomeLabel { outcome })
+            .observe(took.as_secs_f64());
+    }
+
+    /// Counts a job finished dead, by reason.
+    pub fn dead_letter(&self, reason: DeadReason) {
+        self.dead_letters
+            .get_or_create(&DeadLabel {
+                reason: reason.label(),
+            })
+            .inc();
+    }
+
+    /// The open-connections gauge (see [`InFlight`]).
+    pub fn connections(&self) -> &Gauge {
+        &self.connections
+    }
+
+    /// Counts a connection refused past the connection cap.
+    pub fn connection_refused(&self) {
+        self.connections_refused.inc();
     }
 
     /// Counts a worker restart.
@@ -282,126 +347,11 @@ impl Metrics {
     }
 }
 
-/// Reads the job accounting and the queue at scrape time.
-struct StateCollector {
-    books: Arc<Books>,
-    queue: Probe,
-}
-
-impl fmt::Debug for StateCollector {
+impl fmt::Debug for Metrics {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StateCollector").finish_non_exhaustive()
-    }
-}
-
-fn gauge(encoder: &mut DescriptorEncoder<'_>, name: &str, help: &str, value: u64) -> fmt::Result {
-    let metric = ConstGauge::new(i64::try_from(value).unwrap_or(i64::MAX));
-    let e = encoder.encode_descriptor(name, help, None, metric.metric_type())?;
-    metric.encode(e)
-}
-
-fn counter(encoder: &mut DescriptorEncoder<'_>, name: &str, help: &str, value: u64) -> fmt::Result {
-    let metric = ConstCounter::new(value);
-    let e = encoder.encode_descriptor(name, help, None, metric.metric_type())?;
-    metric.encode(e)
-}
-
-impl Collector for StateCollector {
-    fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
-        let q = (self.queue)();
-        gauge(
-            &mut encoder,
-            "evenkeel_queue_depth",
-            "Jobs waiting in the bounded queue",
-            q.depth,
-        )?;
-        gauge(
-            &mut encoder,
-            "evenkeel_queue_capacity",
-            "Capacity of the bounded queue",
-            q.capacity,
-        )?;
-        gauge(
-            &mut encoder,
-            "evenkeel_queue_high_water",
-            "Largest queue depth seen",
-            q.high_water,
-        )?;
-        gauge(
-            &mut encoder,
-            "evenkeel_backlog_depth",
-            "Restored or re-queued jobs waiting ahead of the queue",
-            q.backlog,
-        )?;
-        let a = self.books.accounting();
-        let store = self.books.store();
-        counter(
-            &mut encoder,
-            "evenkeel_jobs_accepted",
-            "Jobs this process answered 202 for",
-            a.accepted,
-        )?;
-        counter(
-            &mut encoder,
-            "evenkeel_jobs_restored",
-            "Live jobs found in the job store at start",
-            a.restored,
-        )?;
-        counter(
-            &mut encoder,
-            "evenkeel_job_retries",
-            "Attempts after the first",
-            a.retries,
-        )?;
-        gauge(
-            &mut encoder,
-            "evenkeel_jobs_live",
-            "Jobs in the store still to run: ready, delayed or leased",
-            store.live(),
-        )?;
-        let by_state = ConstGauge::new(0i64);
-        let mut family = encoder.encode_descriptor(
-            "evenkeel_store_jobs",
-            "Jobs in the job store, by state (finished ones until pruned)",
-            None,
-            by_state.metric_type(),
-        )?;
-        for (state, value) in [
-            ("ready", store.ready),
-            ("delayed", store.delayed),
-            ("leased", store.leased),
-            ("succeeded", store.succeeded),
-            ("dead", store.dead),
-        ] {
-            let labels = [("state", state)];
-            let e = family.encode_family(&labels)?;
-            ConstGauge::new(i64::try_from(value).unwrap_or(i64::MAX)).encode(e)?;
-        }
-        let age = ConstGauge::new(store.oldest_ready_age_ms as f64 / 1000.0);
-        let e = encoder.encode_descriptor(
-            "evenkeel_store_oldest_ready_age_seconds",
-            "How long the oldest ready job has waited",
-            None,
-            age.metric_type(),
-        )?;
-        age.encode(e)?;
-        let finished = ConstCounter::new(0u64);
-        let mut family = encoder.encode_descriptor(
-            "evenkeel_jobs",
-            "Jobs finished, by outcome",
-            None,
-            finished.metric_type(),
-        )?;
-        for (outcome, value) in [
-            ("succeeded", a.succeeded),
-            ("dead", a.dead),
-            ("released", a.released),
-        ] {
-            let labels = [("outcome", outcome)];
-            let e = family.encode_family(&labels)?;
-            ConstCounter::new(value).encode(e)?;
-        }
-        Ok(())
+        f.debug_struct("Metrics")
+            .field("registry", &self.registry)
+            .finish_non_exhaustive()
     }
 }
 

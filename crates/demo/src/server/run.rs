@@ -12,7 +12,8 @@
 //!    leases a previous process held when it died ([`JobStore::recover`]):
 //!    the jobs a `kill -9` interrupted run again, their attempts charged.
 //! 3. Start the supervised workers, bind, print `listening on <addr>` on
-//!    stdout (with the actual port when `--addr` asked for port 0), serve.
+//!    stdout (with the actual port when `--addr` asked for port 0), serve
+//!    (`serve`: the accept loop with its connection limits).
 //!
 //! # Stop
 //!
@@ -64,7 +65,10 @@ use super::execute::{self, JobContext, RetryPolicy};
 use super::intake::Intake;
 use super::job::Limits;
 use super::metrics::{Metrics, Phase, QueueSnapshot};
+use super::readiness::Readiness;
 use super::report::{self, Closing};
+use super::retry_hint::RetryHint;
+use super::serve::{self, ConnLimits};
 use super::stack;
 use super::store::postgres::{PostgresOptions, PostgresStore};
 use super::store::{JobStore, MemoryStore, RedbStore, StoreOptions};
@@ -126,11 +130,17 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<i32> {
     tracing::info!(addr = %local, workers = args.workers, capacity = args.queue_capacity, "serving");
 
     let http_stop = CancellationToken::new();
-    let http = tokio::spawn(
-        axum::serve(listener, app)
-            .with_graceful_shutdown(http_stop.clone().cancelled_owned())
-            .into_future(),
-    );
+    let http = tokio::spawn(serve::run(
+        listener,
+        app,
+        ConnLimits {
+            header_read_timeout: args.header_read_timeout,
+            keep_alive_timeout: args.keep_alive_timeout,
+            max_connections: args.max_connections as usize,
+        },
+        http_stop.clone(),
+        Arc::clone(&metrics),
+    ));
     tokio::spawn(follow_phases(shutdown.clone(), Arc::clone(&metrics)));
 
     // Serve until the first signal, then drain.
@@ -260,7 +270,8 @@ async fn build(args: &ServeArgs, shutdown: &Shutdown) -> anyhow::Result<Parts> {
         shutdown.clone(),
     );
     let capacity = u64::from(args.queue_capacity);
-    let metrics = Arc::new(Metrics::new(Arc::clone(&books), {
+    let metrics = Arc::new(Metrics::new(Arc::clone(&books)));
+    let queue = {
         let books = Arc::clone(&books);
         move || {
             let stats = books.store();
@@ -268,10 +279,16 @@ async fn build(args: &ServeArgs, shutdown: &Shutdown) -> anyhow::Result<Parts> {
                 depth: stats.ready + stats.delayed,
                 capacity,
                 high_water: books.high_water(),
-                backlog: 0,
             }
         }
+    };
+    let retry_hint = retry_hint(&books);
+    tokio::spawn(retry_hint.clone().run_sampler({
+        let store = Arc::clone(&store);
+        let books = Arc::clone(&books);
+        move || refresh_store_stats(Arc::clone(&store), Arc::clone(&books))
     }));
+    metrics.probe_queue(queue);
 
     let downstream = args
         .downstream
@@ -293,11 +310,13 @@ async fn build(args: &ServeArgs, shutdown: &Shutdown) -> anyhow::Result<Parts> {
             lease: args.lease,
         },
     };
+    let readiness = Readiness::default();
     let workers = supervise::start(
         usize::from(args.workers),
         &ctx,
         Arc::clone(&metrics),
         shutdown.clone(),
+        &readiness,
     );
 
     let state = AppState {
@@ -311,8 +330,14 @@ async fn build(args: &ServeArgs, shutdown: &Shutdown) -> anyhow::Result<Parts> {
             has_downstream,
         },
         body_limit: args.max_body,
+        readiness,
+        retry_hint,
     };
-    let app = api::router(state, stack::server(args, shutdown));
+    let app = stack::edge(
+        api::router(state, stack::server(args, shutdown)),
+        args,
+        Arc::clone(&metrics),
+    );
     Ok(Parts {
         store,
         books,
@@ -320,6 +345,37 @@ async fn build(args: &ServeArgs, shutdown: &Shutdown) -> anyhow::Result<Parts> {
         workers,
         app,
     })
+}
+
+/// The measured `Retry-After` for a full queue: jobs waiting in the store
+/// (ready or delayed) against jobs finished (succeeded or dead), both from
+/// the store's last counts (`refresh_store_stats` keeps them fresh).
+fn retry_hint(books: &Arc<Books>) -> RetryHint {
+    let waiting = Arc::clone(books);
+    let finished = Arc::clone(books);
+    RetryHint::new(
+        move || {
+            let stats = waiting.store();
+            stats.ready + stats.delayed
+        },
+        move || {
+            let stats = finished.store();
+            stats.succeeded + stats.dead
+        },
+    )
+}
+
+/// Reads the store's counts into the books (for the retry hint and the
+/// queue gauges); a failure keeps the last counts.
+///
+/// # Cancellation safety
+///
+/// Cancel-safe: a dropped read changes nothing.
+async fn refresh_store_stats(store: Arc<dyn JobStore>, books: Arc<Books>) {
+    match store.stats().await {
+        Ok(stats) => books.set_store(stats),
+        Err(e) => tracing::debug!(error = %e, "could not read the job store's counts"),
+    }
 }
 
 /// Waits for the drain to complete, its deadline, or a second signal.

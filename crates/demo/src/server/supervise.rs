@@ -38,6 +38,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::execute::JobContext;
 use super::metrics::Metrics;
+use super::readiness::Readiness;
 use super::worker;
 
 /// Restarts allowed within [`RESTART_WINDOW`] before the supervisor gives
@@ -60,6 +61,7 @@ pub(crate) fn start(
     ctx: &JobContext,
     metrics: Arc<Metrics>,
     server: Shutdown,
+    readiness: &Readiness,
 ) -> Workers {
     let mut supervisor = Supervisor::new()
         .intensity(MAX_RESTARTS, RESTART_WINDOW)
@@ -96,12 +98,19 @@ pub(crate) fn start(
         );
     }
     let stop = Shutdown::new();
+    // Held by the supervisor's task: however the task ends, readiness goes
+    // false (see `readiness`).
+    let alive = readiness.workers_alive(server.clone());
     let supervisor = tokio::spawn({
         let stop = stop.clone();
         async move {
-            if let Err(error) = supervisor.run(stop).await {
-                tracing::error!(%error, "the worker supervisor gave up; shutting down");
-                server.trigger(Reason::fatal(error));
+            match supervisor.run(stop).await {
+                Err(error) => {
+                    tracing::error!(%error, "the worker supervisor gave up; shutting down");
+                    alive.ended(format!("the worker supervisor gave up: {error}"));
+                    server.trigger(Reason::fatal(error));
+                }
+                Ok(()) => alive.ended("the workers have stopped"),
             }
         }
     });

@@ -24,6 +24,7 @@ use evenkeel_shutdown::Shutdown;
 use tokio_util::sync::CancellationToken;
 
 use super::execute::{self, JobContext};
+use super::metrics::DeadReason;
 
 /// How long an idle worker waits before it looks at the store again even
 /// without a wake-up (a notification can be missed with a shared store).
@@ -59,7 +60,12 @@ pub(crate) async fn work(ctx: JobContext, server: Shutdown, stop: CancellationTo
                 }
             }
         };
+        // Jobs whose every allowed claim crashed a process: the store
+        // dead-lettered them instead of leasing them again.
         ctx.books.dead(claims.dead_lettered.len() as u64);
+        for _ in &claims.dead_lettered {
+            ctx.metrics.dead_letter(DeadReason::AttemptsExhausted);
+        }
         if claims.jobs.is_empty() {
             if !server.phase().admits_work() && drained(&ctx).await {
                 return;

@@ -1,11 +1,16 @@
-//! Reading the server's `GET /metrics` (Prometheus text format) just well
-//! enough to narrate: the circuit breaker's state, its transitions, retries,
-//! rejections by reason.
+//! Reading the server's `GET /metrics` just well enough to narrate: the
+//! circuit breaker's state, its transitions, retries, rejections by reason.
 //!
-//! The text format is one sample per line, `name{label="value",...} number`,
-//! with `#` lines for help and type. The story reads samples by name and one
-//! optional label; a counter may carry the `_total` suffix that `OpenMetrics`
-//! encoders add, so a lookup of `x` also finds `x_total`.
+//! The text format is parsed by the `prometheus-parse` crate; this module
+//! only looks samples up. Two conventions of the format show through:
+//!
+//! - the `OpenMetrics` encoder names a counter's sample `<name>_total`, so a
+//!   lookup of `x` also finds `x_total`;
+//! - a histogram's `_bucket` lines are gathered into one sample per label
+//!   set; a lookup of `x_bucket` with an `le` label finds that bucket's
+//!   count.
+
+use prometheus_parse::{Sample, Value};
 
 /// One parsed scrape.
 ///
@@ -15,10 +20,11 @@
 /// use evenkeel_demo::story::Scrape;
 ///
 /// let text = "# TYPE evenkeel_circuit_state gauge\n\
-///             evenkeel_circuit_state 2\n\
+///             evenkeel_circuit_state{state=\"closed\"} 0\n\
+///             evenkeel_circuit_state{state=\"open\"} 1\n\
+///             # TYPE evenkeel_rejections counter\n\
 ///             evenkeel_rejections_total{reason=\"rate_limited\"} 7\n";
 /// let scrape = Scrape::parse(text);
-/// assert_eq!(scrape.value("evenkeel_circuit_state", None), Some(2.0));
 /// assert_eq!(scrape.value("evenkeel_rejections", Some(("reason", "rate_limited"))), Some(7.0));
 /// assert_eq!(scrape.circuit(), Some("open"));
 /// ```
@@ -27,42 +33,35 @@ pub struct Scrape {
     samples: Vec<Sample>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
-struct Sample {
-    name: String,
-    labels: Vec<(String, String)>,
-    value: f64,
-}
-
 impl Scrape {
-    /// Parses a scrape; lines that are not samples are skipped.
+    /// Parses a scrape; lines that are not samples are skipped (and a text
+    /// that cannot be read at all is an empty scrape).
     ///
     /// # Example
     ///
     /// See [`Scrape`].
     pub fn parse(text: &str) -> Self {
-        let samples = text
-            .lines()
-            .map(str::trim)
-            .filter(|line| !line.is_empty() && !line.starts_with('#'))
-            .filter_map(parse_sample)
-            .collect();
+        let lines = text.lines().map(|line| Ok(line.to_owned()));
+        let samples = prometheus_parse::Scrape::parse(lines)
+            .map(|scrape| scrape.samples)
+            .unwrap_or_default();
         Self { samples }
     }
 
     /// The value of the first sample named `name` (or `name_total`) that
-    /// carries `label` (any sample if `None`).
+    /// carries `label` (any sample if `None`); for `x_bucket` with an `le`
+    /// label, the count of that bucket of histogram `x`.
     ///
     /// # Example
     ///
     /// See [`Scrape`].
     pub fn value(&self, name: &str, label: Option<(&str, &str)>) -> Option<f64> {
-        let total = format!("{name}_total");
-        self.samples
-            .iter()
-            .filter(|s| s.name == name || s.name == total)
-            .find(|s| label.is_none_or(|(k, v)| s.labels.iter().any(|(sk, sv)| sk == k && sv == v)))
-            .map(|s| s.value)
+        if let (Some(histogram), Some(("le", le))) = (name.strip_suffix("_bucket"), label) {
+            return self.bucket(histogram, le);
+        }
+        self.matching(name)
+            .find(|s| label.is_none_or(|(k, v)| s.labels.get(k) == Some(v)))
+            .and_then(scalar)
     }
 
     /// The sum of every sample named `name` (or `name_total`), across labels.
@@ -76,60 +75,52 @@ impl Scrape {
     /// assert_eq!(scrape.sum("r"), 5.0);
     /// ```
     pub fn sum(&self, name: &str) -> f64 {
-        let total = format!("{name}_total");
-        self.samples
-            .iter()
-            .filter(|s| s.name == name || s.name == total)
-            .map(|s| s.value)
-            .sum()
+        self.matching(name).filter_map(scalar).sum()
     }
 
-    /// The breaker's state from the `evenkeel_circuit_state` gauge
-    /// (0 closed, 1 half-open, 2 open).
+    /// The breaker's state: the `state` label of the
+    /// `evenkeel_circuit_state` series whose value is 1.
     ///
     /// # Example
     ///
     /// See [`Scrape`].
     pub fn circuit(&self) -> Option<&'static str> {
-        let value = self.value("evenkeel_circuit_state", None)?;
-        Some(match value {
-            v if v < 0.5 => "closed",
-            v if v < 1.5 => "half-open",
-            _ => "open",
+        let current = self
+            .matching("evenkeel_circuit_state")
+            .find(|s| scalar(s).is_some_and(|v| v >= 0.5))?;
+        Some(match current.labels.get("state")? {
+            "closed" => "closed",
+            "half_open" => "half-open",
+            "open" => "open",
+            _ => return None,
         })
+    }
+
+    fn matching<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Sample> + 'a {
+        self.samples
+            .iter()
+            .filter(move |s| s.metric == name || s.metric.strip_suffix("_total") == Some(name))
+    }
+
+    fn bucket(&self, histogram: &str, le: &str) -> Option<f64> {
+        let bound: f64 = le.parse().ok()?;
+        self.samples
+            .iter()
+            .filter(|s| s.metric == histogram)
+            .find_map(|s| match &s.value {
+                Value::Histogram(buckets) => buckets
+                    .iter()
+                    .find(|b| (b.less_than - bound).abs() < f64::EPSILON)
+                    .map(|b| b.count),
+                _ => None,
+            })
     }
 }
 
-/// `name{a="x",b="y"} 1.5` (labels optional; a trailing timestamp ignored).
-fn parse_sample(line: &str) -> Option<Sample> {
-    let (head, rest) = match line.find('{') {
-        Some(open) => {
-            let close = line[open..].find('}')? + open;
-            line.split_at(close + 1)
-        }
-        None => line.split_at(line.find(char::is_whitespace)?),
-    };
-    let value: f64 = rest.split_whitespace().next()?.parse().ok()?;
-    let (name, labels) = match head.split_once('{') {
-        Some((name, labels)) => (name, parse_labels(labels.trim_end_matches('}'))),
-        None => (head, Vec::new()),
-    };
-    Some(Sample {
-        name: name.trim().to_owned(),
-        labels,
-        value,
-    })
-}
-
-/// `a="x",b="y"`; label values in this workspace hold no quotes or commas.
-fn parse_labels(text: &str) -> Vec<(String, String)> {
-    text.split(',')
-        .filter_map(|pair| {
-            let (key, value) = pair.split_once('=')?;
-            Some((
-                key.trim().to_owned(),
-                value.trim().trim_matches('"').to_owned(),
-            ))
-        })
-        .collect()
+/// A counter's, gauge's or untyped sample's value.
+fn scalar(sample: &Sample) -> Option<f64> {
+    match sample.value {
+        Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => Some(v),
+        _ => None,
+    }
 }

@@ -185,9 +185,9 @@ async fn probes_and_metrics_answer_while_serving() {
         "evenkeel_jobs_total{outcome=\"dead\"}",
         "evenkeel_jobs_total{outcome=\"released\"}",
         "evenkeel_job_retries_total",
-        "evenkeel_circuit_state",
+        "evenkeel_circuit_state{state=\"closed\"}",
         "evenkeel_jobs_in_flight",
-        "evenkeel_drain_phase",
+        "evenkeel_drain_phase{phase=\"serving\"}",
     ] {
         assert!(
             metric(&text, family).is_some(),
@@ -198,7 +198,10 @@ async fn probes_and_metrics_answer_while_serving() {
         metric(&text, "evenkeel_jobs_total{outcome=\"succeeded\"}"),
         Some(1.0)
     );
-    assert_eq!(metric(&text, "evenkeel_drain_phase"), Some(0.0));
+    assert_eq!(
+        metric(&text, "evenkeel_drain_phase{phase=\"serving\"}"),
+        Some(1.0)
+    );
     assert!(
         text.contains("evenkeel_http_request_duration_seconds_bucket{"),
         "latency histogram present"

@@ -65,7 +65,11 @@ async fn an_outage_opens_the_circuit_and_recovery_closes_it() {
     // Failing calls open the breaker.
     tokio::time::timeout(PATIENCE, async {
         loop {
-            if metric(&server.metrics().await, "evenkeel_circuit_state") == Some(2.0) {
+            if metric(
+                &server.metrics().await,
+                "evenkeel_circuit_state{state=\"open\"}",
+            ) == Some(1.0)
+            {
                 break;
             }
             finished(&server, &json!({"payload": 3, "downstream": true})).await;
@@ -85,7 +89,10 @@ async fn an_outage_opens_the_circuit_and_recovery_closes_it() {
         loop {
             let job = finished(&server, &json!({"payload": 4, "downstream": true})).await;
             if job["state"] == "succeeded"
-                && metric(&server.metrics().await, "evenkeel_circuit_state") == Some(0.0)
+                && metric(
+                    &server.metrics().await,
+                    "evenkeel_circuit_state{state=\"closed\"}",
+                ) == Some(1.0)
             {
                 break;
             }

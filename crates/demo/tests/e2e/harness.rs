@@ -137,6 +137,10 @@ impl Server {
     async fn spawn_with_env(args: Vec<OsString>, env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_evenkeel-demo"))
             .args(args)
+            // The default pre-drain delay (5 s, for a load balancer) would
+            // outlast the tests' drain deadlines; a test that wants one
+            // passes the flag (or this variable), which wins.
+            .env("EVENKEEL_PRE_DRAIN_DELAY", "0s")
             .envs(env.iter().copied())
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())

@@ -124,7 +124,10 @@ async fn a_full_bulkhead_answers_503_and_a_slow_request_504() {
         Some(1.0)
     );
     assert_eq!(
-        metric(&text, "evenkeel_rejections_total{reason=\"timeout\"}"),
+        metric(
+            &text,
+            "evenkeel_rejections_total{reason=\"request_timeout\"}"
+        ),
         Some(1.0)
     );
 }

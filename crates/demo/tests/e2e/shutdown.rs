@@ -53,8 +53,11 @@ async fn sigterm_flips_readiness_then_stops_intake_and_drains_to_exit_0() {
         .poll("/readyz", |a| a.status == StatusCode::SERVICE_UNAVAILABLE)
         .await;
     assert_eq!(server.get("/healthz").await.status, StatusCode::OK);
-    let phase = metric(&server.metrics().await, "evenkeel_drain_phase");
-    assert!(matches!(phase, Some(p) if p >= 1.0), "{phase:?}");
+    let serving = metric(
+        &server.metrics().await,
+        "evenkeel_drain_phase{phase=\"serving\"}",
+    );
+    assert_eq!(serving, Some(0.0), "the phase has moved on");
 
     // Pre-drain: a job is still admitted (unless the delay is already over).
     let during_pre_drain = server
@@ -70,7 +73,7 @@ async fn sigterm_flips_readiness_then_stops_intake_and_drains_to_exit_0() {
     // Draining: once the phase says so, intake answers 503 with Retry-After.
     server
         .poll("/metrics", |a| {
-            metric(&a.text, "evenkeel_drain_phase") == Some(2.0)
+            metric(&a.text, "evenkeel_drain_phase{phase=\"draining\"}") == Some(1.0)
         })
         .await;
     let refused = server.post_job(&json!({"payload": "refused"})).await;
