@@ -9,7 +9,8 @@
 //! from a full run. The process exits non-zero if any section did not hold:
 //! a failure is reported with the seed that reproduces it, never hidden.
 //!
-//! Usage: `evenkeel-reliability --demo <path> [--quick] [--seed N] [--out FILE]`.
+//! Usage: `evenkeel-reliability --demo <path> [--quick] [--seed N] [--out FILE]
+//! [--only shutdown|crashes|faults|overload|bad]`.
 
 mod bad_input;
 mod e2e;
@@ -47,6 +48,8 @@ const QUICK: Plan = Plan {
 };
 
 struct Args {
+    /// Run only the section whose name starts with this (case-insensitive).
+    only: Option<String>,
     demo: PathBuf,
     plan: Plan,
     seed: u64,
@@ -58,6 +61,7 @@ fn parse_args() -> anyhow::Result<Args> {
     let mut plan = FULL;
     let mut seed = 42;
     let mut out = None;
+    let mut only = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -70,12 +74,14 @@ fn parse_args() -> anyhow::Result<Args> {
                     .context("--seed needs a number")?;
             }
             "--out" => out = args.next().map(PathBuf::from),
+            "--only" => only = args.next().map(|s| s.to_lowercase()),
             other => bail!("unknown argument `{other}`"),
         }
     }
     let demo = demo.context("--demo <path to the evenkeel-demo binary> is required")?;
     let out = out.unwrap_or_else(|| PathBuf::from("RELIABILITY.md"));
     Ok(Args {
+        only,
         demo,
         plan,
         seed,
@@ -132,19 +138,34 @@ async fn run() -> anyhow::Result<bool> {
     let bin = args.demo.as_path();
     let started = std::time::Instant::now();
     let mut results = Vec::new();
-    println!(
-        "reliability: shutdown under load ({} runs)",
-        args.plan.shutdown_runs
-    );
-    results.push(sections::shutdown(bin, args.plan.shutdown_runs, args.seed).await);
-    println!("reliability: crashes ({} runs)", args.plan.crash_runs);
-    results.push(sections::crashes(bin, args.plan.crash_runs, args.seed).await);
-    println!("reliability: faults");
-    results.push(sections::worker_panics(bin, args.seed).await);
-    println!("reliability: overload ({} s)", args.plan.overload_secs);
-    results.push(sections::overload(bin, args.plan.overload_secs).await);
-    println!("reliability: bad input");
-    results.push(sections::bad_input(bin).await);
+    let wanted = |name: &str| {
+        args.only
+            .as_ref()
+            .is_none_or(|o| name.starts_with(o.as_str()))
+    };
+    if wanted("shutdown") {
+        println!(
+            "reliability: shutdown under load ({} runs)",
+            args.plan.shutdown_runs
+        );
+        results.push(sections::shutdown(bin, args.plan.shutdown_runs, args.seed).await);
+    }
+    if wanted("crashes") {
+        println!("reliability: crashes ({} runs)", args.plan.crash_runs);
+        results.push(sections::crashes(bin, args.plan.crash_runs, args.seed).await);
+    }
+    if wanted("faults") {
+        println!("reliability: faults");
+        results.push(sections::worker_panics(bin, args.seed).await);
+    }
+    if wanted("overload") {
+        println!("reliability: overload ({} s)", args.plan.overload_secs);
+        results.push(sections::overload(bin, args.plan.overload_secs).await);
+    }
+    if wanted("bad") {
+        println!("reliability: bad input");
+        results.push(sections::bad_input(bin).await);
+    }
 
     let markdown = report::render(&results, args.plan.quick, args.seed, started.elapsed());
     std::fs::write(&args.out, &markdown)

@@ -361,7 +361,7 @@ pub(crate) async fn bad_input(bin: &std::path::Path) -> Section {
         let mut tried = 0;
         for case in &cases {
             tried += 1;
-            let got = crate::bad_input::send(server.addr, &case.raw).await;
+            let got = crate::bad_input::send(server.addr, &case.raw, case.half_close).await;
             match got {
                 Ok((status, body)) => {
                     if !case.expect.contains(&status) {
