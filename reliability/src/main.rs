@@ -180,6 +180,9 @@ async fn run() -> anyhow::Result<bool> {
         for f in &s.failures {
             println!("         - {f}");
         }
+        for f in &s.findings {
+            println!("         - open finding: {f}");
+        }
     }
     println!("reliability: wrote {}", args.out.display());
     Ok(held)

@@ -52,6 +52,15 @@ pub(crate) fn render(sections: &[Section], quick: bool, seed: u64, took: Duratio
         for (label, value) in &s.figures {
             let _ = writeln!(md, "- {label}: {value}");
         }
+        if !s.findings.is_empty() {
+            let _ = writeln!(
+                md,
+                "- open findings (every accepted job was still accounted for; each reproduces with its seed):"
+            );
+            for f in &s.findings {
+                let _ = writeln!(md, "  - {f}");
+            }
+        }
         if s.failures.is_empty() {
             let _ = writeln!(md, "- failures: none");
         } else {

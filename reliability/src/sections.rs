@@ -27,6 +27,9 @@ pub(crate) struct Section {
     pub(crate) failures: Vec<String>,
     /// Further figures: (label, value).
     pub(crate) figures: Vec<(String, String)>,
+    /// Open findings that do not break the promise (every 202 finished)
+    /// but are wrong all the same, each with its reproduction.
+    pub(crate) findings: Vec<String>,
 }
 
 impl Section {
@@ -112,14 +115,12 @@ pub(crate) async fn shutdown(bin: &std::path::Path, runs: u64, seed: u64) -> Sec
                 let _ = server.signal(second);
             }
             let status = server.wait(Duration::from_secs(40)).await?;
-            // The server's own word on what it lost, from its final record.
+            // The server's own word on what it lost, from its final record;
+            // checked against the external accounting below.
             let claimed_lost = server
                 .final_record()
                 .and_then(|r| r.get("lost").and_then(Value::as_u64))
                 .unwrap_or(0);
-            if claimed_lost > 0 {
-                anyhow::bail!("the server's final record says lost = {claimed_lost}");
-            }
             stop_flag.store(true, Ordering::Relaxed);
             let flooded = load.await?;
             let code = status
@@ -127,12 +128,20 @@ pub(crate) async fn shutdown(bin: &std::path::Path, runs: u64, seed: u64) -> Sec
                 .map_or_else(|| "killed by a signal".to_owned(), |c| c.to_string());
             *exit_codes.entry(format!("{stop:?}: {code}")).or_default() += 1;
             let acc = restart_and_account(&launch, &flooded.accepted).await?;
-            anyhow::Ok(acc)
+            anyhow::Ok((acc, claimed_lost))
         }
         .await;
         section.runs += 1;
         match outcome {
-            Ok(acc) => {
+            Ok((acc, claimed_lost)) => {
+                if claimed_lost > 0 && acc.lost == 0 {
+                    section.findings.push(format!(
+                        "run {run} ({stop:?}, seed {run_seed}): the server's final record \
+                         claimed lost = {claimed_lost}, but a restart finished every one of \
+                         its {} accepted jobs: its books miscount on a forced stop",
+                        acc.accepted
+                    ));
+                }
                 section.jobs += acc.accepted;
                 section.lost += acc.lost;
                 if acc.lost > 0 {
