@@ -119,7 +119,8 @@ async fn errors_carry_their_documented_codes() {
 
 /// `/metrics` parses with a real Prometheus parser; durations are
 /// histograms in seconds, counters end in `_total`, dead letters are
-/// labelled by reason, and states are labelled series with one at 1.
+/// labelled by reason, the job gauges are the store's counts, and states
+/// are labelled series with one at 1.
 #[tokio::test]
 async fn metrics_parse_and_follow_prometheus_conventions() {
     let server = Server::start(&[]).await;
@@ -145,6 +146,26 @@ async fn metrics_parse_and_follow_prometheus_conventions() {
     .await
     .expect("the dead job is counted by reason");
     let find = |name: &'static str| scrape.samples.iter().filter(move |s| s.metric == name);
+    // The job store's counts are what the gauges show: the dead job is in
+    // the store as dead, nothing is live; its one attempt was measured as
+    // a dead one.
+    let gauge = |name: &'static str, label: Option<(&str, &str)>| {
+        find(name)
+            .find(|s| label.is_none_or(|(k, v)| s.labels.get(k) == Some(v)))
+            .map(|s| match s.value {
+                Value::Gauge(v) => v,
+                ref other => panic!("{name} is a gauge, not {other:?}"),
+            })
+    };
+    assert_eq!(
+        gauge("evenkeel_store_jobs", Some(("state", "dead"))),
+        Some(1.0)
+    );
+    assert_eq!(gauge("evenkeel_jobs_live", None), Some(0.0));
+    assert!(
+        find("evenkeel_job_run_duration_seconds").any(|s| s.labels.get("outcome") == Some("dead")),
+        "the attempt's duration is recorded under its outcome"
+    );
     for histogram in [
         "evenkeel_job_queue_wait_seconds",
         "evenkeel_job_run_duration_seconds",
