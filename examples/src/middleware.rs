@@ -232,6 +232,11 @@ pub async fn naive(scenario: &Scenario) -> Outcome {
 /// assert!(outcome.dependency.failed_fast > 0);
 /// # }
 /// ```
+///
+/// # Panics
+///
+/// If `scenario` asks for a breaker threshold outside (0, 100]; the
+/// default scenario's are constants within range.
 pub async fn with_evenkeel(scenario: &Scenario) -> Outcome {
     let s = *scenario;
     let ledger = Ledger::default();
