@@ -3,7 +3,8 @@
 //! Durations are written the way people say them (`250ms`, `5s`, `2m`, or a
 //! bare number of seconds); ranges as `LOW..HIGH` (inclusive) or a single
 //! number. `Retry-After` is read in both forms RFC 9110 allows,
-//! delta-seconds and an HTTP-date (through the `httpdate` crate), in one
+//! delta-seconds and an HTTP-date (through `evenkeel_retry::parse_retry_after`,
+//! the workspace's one parser), capped, in one
 //! function that every client in the demo shares (the load generator and
 //! the workers' downstream client).
 
@@ -117,15 +118,7 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
 /// assert_eq!(parse_retry_after_at(later, now), Some(Duration::from_secs(30)));
 /// ```
 pub fn parse_retry_after_at(value: &str, now: std::time::SystemTime) -> Option<Duration> {
-    let value = value.trim();
-    let after = if value.bytes().all(|b| b.is_ascii_digit()) && !value.is_empty() {
-        // All digits: only an overflow can fail, and that is "very long".
-        value
-            .parse::<u64>()
-            .map_or(MAX_RETRY_AFTER, Duration::from_secs)
-    } else {
-        let at = httpdate::parse_http_date(value).ok()?;
-        at.duration_since(now).unwrap_or(Duration::ZERO)
-    };
-    Some(after.min(MAX_RETRY_AFTER))
+    // One parser for the workspace (both forms, saturating): the retry
+    // crate's; the demo only caps what it honours.
+    evenkeel_retry::parse_retry_after(value, now).map(|after| after.min(MAX_RETRY_AFTER))
 }
