@@ -79,6 +79,8 @@ pub struct Hold {
 
 impl Hold {
     #[cfg(feature = "drain")]
+    // With only one of the two features the update fills no field.
+    #[allow(clippy::needless_update)]
     pub(crate) fn guard(guard: evenkeel_shutdown::DrainGuard) -> Self {
         Self {
             guard: Some(guard),
@@ -87,6 +89,8 @@ impl Hold {
     }
 
     #[cfg(feature = "bulkhead")]
+    // With only one of the two features the update fills no field.
+    #[allow(clippy::needless_update)]
     pub(crate) fn permit(permit: tokio::sync::OwnedSemaphorePermit) -> Self {
         Self {
             permit: Some(permit),

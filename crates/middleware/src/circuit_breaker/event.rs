@@ -73,7 +73,9 @@ pub enum BreakerEvent {
 }
 
 impl BreakerEvent {
-    /// Reports this event to `tracing` (feature `tracing`).
+    /// Reports this event to `tracing` (feature `tracing`; without it this
+    /// does nothing, and `self` goes unused).
+    #[cfg_attr(not(feature = "tracing"), allow(clippy::unused_self))]
     pub(super) fn trace(&self) {
         #[cfg(feature = "tracing")]
         match *self {
