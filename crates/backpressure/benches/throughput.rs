@@ -22,6 +22,15 @@
 //!
 //! Under `cargo test --all-targets` criterion runs each routine once; the
 //! item counts are then cut to a few hundred so the suite stays fast.
+//!
+//! # What profiling found (perf, 16 workers)
+//!
+//! - Per item, about 5-10 ns each: the two time-stamp reads for queue-wait
+//!   statistics, the producer's fresh read of the striped `released` count
+//!   when the queue looks full, the SeqCst fence before a push reads the
+//!   receiver waiter count (needed: concurrent-queue's slot stamp is a
+//!   Release store), and two relaxed adds for stats. `track_wait(false)`
+//!   removes the first. None of the others could be dropped safely.
 
 // `criterion_group!` generates an undocumented `pub fn`.
 #![allow(missing_docs)]

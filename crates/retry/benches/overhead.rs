@@ -10,6 +10,18 @@
 //!   with a zero delay; divide by ten for the per-retry cost.
 //!
 //! Run with `cargo bench -p evenkeel-retry --bench overhead`.
+//!
+//! # What profiling found (perf, first-attempt success)
+//!
+//! - About 40 % of the runner's time was `memmove`: copying the retry future
+//!   (352 bytes), not the retry logic. `Backoff` was halved from 208 to 104
+//!   bytes (durations as nanoseconds, the generator boxed and made lazily).
+//! - In the tower layer, sharing the configuration through an `Arc` cost four
+//!   atomic operations per request and measured 2x slower; a by-value copy
+//!   replaced it. No clock read, allocation or seeding happens before the
+//!   first failure.
+//! - What is left is moving a ~200-byte future; tower's retry, which carries
+//!   only its policy, stays several times cheaper (BENCHMARKS.md has the row).
 
 #![allow(
     missing_docs,
