@@ -141,11 +141,9 @@ impl<S: Clone> Clone for ServerService<S> {
     }
 }
 
-/// `start + after`, or about 30 years away when that overflows.
+/// `start + after`, saturated (the workspace's one helper).
 fn deadline(start: Instant, after: Duration) -> Instant {
-    start
-        .checked_add(after)
-        .unwrap_or_else(|| start + Duration::from_secs(86_400 * 365 * 30))
+    evenkeel_retry::saturating_deadline(start, after)
 }
 
 impl<S, Req> Service<Req> for ServerService<S>

@@ -154,7 +154,9 @@ where
                 let (_, sleep) = self.waiting.get_or_insert_with(|| {
                     // `None`: a deadline too far to represent never fires.
                     let deadline = Instant::now().checked_add(after);
-                    let sleep = tokio::time::sleep_until(deadline.unwrap_or_else(far_future));
+                    let sleep = tokio::time::sleep_until(
+                        deadline.unwrap_or_else(|| evenkeel_retry::deadline_after(Duration::MAX)),
+                    );
                     (deadline, Box::pin(sleep))
                 });
                 if sleep.as_mut().poll(cx).is_ready() {
@@ -185,12 +187,6 @@ where
         let deadline = waited.and_then(|(deadline, _)| deadline);
         future::ResponseFuture::new(Admit::called(self.inner.call(req)), deadline, self.after)
     }
-}
-
-/// A deadline for durations too long to add to an `Instant`: about 30
-/// years away, as tokio's own `sleep` uses.
-fn far_future() -> Instant {
-    Instant::now() + Duration::from_secs(86_400 * 365 * 30)
 }
 
 /// Applies [`Timeout`].
