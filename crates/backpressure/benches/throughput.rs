@@ -27,7 +27,7 @@
 //!
 //! - Per item, about 5-10 ns each: the two time-stamp reads for queue-wait
 //!   statistics, the producer's fresh read of the striped `released` count
-//!   when the queue looks full, the SeqCst fence before a push reads the
+//!   when the queue looks full, the `SeqCst` fence before a push reads the
 //!   receiver waiter count (needed: concurrent-queue's slot stamp is a
 //!   Release store), and two relaxed adds for stats. `track_wait(false)`
 //!   removes the first. None of the others could be dropped safely.

@@ -15,7 +15,7 @@
 //! - The cost of a child scope was mostly tokens: two `CancellationToken`s
 //!   and an eagerly made `Arc<Notify>` per scope. A scope now carries one
 //!   token, `forced()` waits on the tree's `Notify`, and that `Notify` is
-//!   made by the first waiter; announcing is a SeqCst fence, and the
+//!   made by the first waiter; announcing is a `SeqCst` fence, and the
 //!   `Notify` is woken only if someone ever waited. That took the ratio to
 //!   `child_token` from about 2.5x to about 1.5x.
 #![allow(
