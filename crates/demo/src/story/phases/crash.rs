@@ -55,16 +55,7 @@ impl Story {
         let still = watcher
             .wait_finished(&base, &ids, Duration::from_secs(30))
             .await;
-        let mut again = 0;
-        for id in &ids {
-            let url = format!("{base}/jobs/{id}");
-            if let Some((200, body)) = get(&self.client, &url, Duration::from_secs(2)).await {
-                let record: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-                if record["attempts"].as_u64() > Some(1) {
-                    again += 1;
-                }
-            }
-        }
+        let again = self.ran_more_than_once(&base, &ids).await;
         let succeeded = watcher.count(&ids, Seen::Succeeded);
         self.checks.check(
             !ids.is_empty() && still == 0,
@@ -102,5 +93,21 @@ impl Story {
     /// The chapter itself is in `postgres`.
     pub(super) async fn postgres(&mut self, url: &str) -> anyhow::Result<()> {
         self.postgres_chapter(url).await
+    }
+
+    /// How many of `ids` the server at `base` reports with more than one
+    /// attempt: the jobs whose attempt a kill cut short (at-least-once).
+    pub(super) async fn ran_more_than_once(&self, base: &str, ids: &[String]) -> usize {
+        let mut again = 0;
+        for id in ids {
+            let url = format!("{base}/jobs/{id}");
+            if let Some((200, body)) = get(&self.client, &url, Duration::from_secs(2)).await {
+                let record: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                if record["attempts"].as_u64() > Some(1) {
+                    again += 1;
+                }
+            }
+        }
+        again
     }
 }

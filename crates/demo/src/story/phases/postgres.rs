@@ -15,7 +15,6 @@ use super::super::observe::Watcher;
 use super::super::report::{describe_exit, say, scene};
 use super::super::{DRAIN_LIMIT, Seen, server_args};
 use super::Story;
-use crate::load::client::get;
 use crate::load::{self, JobMix, Mode, ProgressMode};
 
 /// The lease the chapter's servers take: short, so the orphans of the
@@ -74,16 +73,7 @@ impl Story {
         let still = watcher
             .wait_finished(&base_b, &ids, Duration::from_secs(30))
             .await;
-        let mut again = 0;
-        for id in &ids {
-            let url = format!("{base_b}/jobs/{id}");
-            if let Some((200, body)) = get(&self.client, &url, Duration::from_secs(2)).await {
-                let record: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-                if record["attempts"].as_u64() > Some(1) {
-                    again += 1;
-                }
-            }
-        }
+        let again = self.ran_more_than_once(&base_b, &ids).await;
         let succeeded = watcher.count(&ids, Seen::Succeeded);
         self.checks.check(
             !ids.is_empty() && still == 0,
