@@ -40,7 +40,9 @@ fn main() -> anyhow::Result<()> {
          an fsync, and moved each job from `queue` to `done` in one transaction after running it; on\n\
          start it ran everything still in `queue`. The kill came the instant a job had run, usually\n\
          before its `done` record was committed, so that job ran again after the restart: durable means\n\
-         at-least-once, and jobs must be safe to run twice."
+         at-least-once, and jobs must be safe to run twice. Each redb accept waits for its own fsync,\n\
+         so it may not have answered every job before the kill; an unanswered job was never promised,\n\
+         and the client sends it again."
     );
     println!(
         "\nFor real: `evenkeel-demo serve` keeps its jobs this way, with leases and attempt numbers\n\
@@ -48,11 +50,11 @@ fn main() -> anyhow::Result<()> {
          starting with mod.rs. `cargo xtask demo` kills it mid-load too."
     );
     println!(
-        "\nExercise: in examples/src/crash/server.rs, in `Server::run`, move `jobs.finish(id)?;` above\n\
-         `thread::sleep(self.work);` so a job is recorded done before it runs, and run the lesson again.\n\
-         Expect the redb row's `ran twice` to be 0 and its `lost` to become 1: the job in the worker's\n\
-         hands at the kill was recorded done but never ran. That is at-most-once; the in-memory row\n\
-         does not change."
+        "\nExercise: in examples/src/crash/server.rs, change both `Durability::Immediate` to\n\
+         `Durability::None` and run the lesson again. Expect the redb row to accept all 40 jobs at once\n\
+         (no fsync to wait for) and then to look like the memory row: recovered 0, lost 35. redb keeps\n\
+         a `None` commit in the process's memory until a durable commit follows, so the kill takes it:\n\
+         a commit is a promise only once it is on disk."
     );
     Ok(())
 }

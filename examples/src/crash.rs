@@ -32,7 +32,14 @@
 //! usually catches one in that window (`ran twice`). Jobs must therefore
 //! be idempotent, or carry a key their effect can be checked against.
 //! Recording `done` *before* running the job instead gives at-most-once:
-//! nothing runs twice, and the job in hand at the kill is lost.
+//! nothing runs twice, and a job recorded but not yet run when the kill
+//! comes is lost.
+//!
+//! The other price is latency: every `accepted` waits for its own fsync,
+//! so the redb server answers more slowly and has usually not answered
+//! every job when the kill comes. A job it never answered was never
+//! promised; the client sends it again. The demo pays one fsync for a
+//! whole batch of accepts instead (group commit).
 //!
 //! # How the lesson runs it
 //!
@@ -207,7 +214,10 @@ fn spawn(program: &Path, server: &Server) -> anyhow::Result<Child> {
 /// sends it SIGKILL the moment that many jobs have run. Lines the server
 /// wrote before it died are still in the pipe and are read too.
 fn watch(child: &mut Child, kill_after: Option<u64>) -> anyhow::Result<Life> {
-    let stdout = child.stdout.take().context("the server's stdout is piped")?;
+    let stdout = child
+        .stdout
+        .take()
+        .context("the server's stdout is piped")?;
     let pid = Pid::from_raw(i32::try_from(child.id()).context("pid out of range")?);
     let mut life = Life::default();
     for line in BufReader::new(stdout).lines() {
@@ -241,10 +251,8 @@ impl DataDir {
     fn new(store: Store) -> anyhow::Result<Self> {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!(
-            "evenkeel-crash-{}-{store}-{n}",
-            std::process::id()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("evenkeel-crash-{}-{store}-{n}", std::process::id()));
         // A leftover from an earlier process with the same pid is stale.
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;

@@ -10,6 +10,11 @@ use evenkeel_examples::crash::Server;
 
 fn main() -> anyhow::Result<()> {
     Server::from_args(std::env::args_os().skip(1))
-        .with_context(|| format!("usage: crash-server {} <memory|redb> <dir> <work ms>", Server::ARG))??
+        .with_context(|| {
+            format!(
+                "usage: crash-server {} <memory|redb> <dir> <work ms>",
+                Server::ARG
+            )
+        })??
         .run()
 }
