@@ -219,7 +219,7 @@ fn watch(child: &mut Child, kill_after: Option<u64>) -> anyhow::Result<Life> {
         .take()
         .context("the server's stdout is piped")?;
     let pid = Pid::from_raw(i32::try_from(child.id()).context("pid out of range")?);
-    let mut life = Life::default();
+    let mut seen = Life::default();
     for line in BufReader::new(stdout).lines() {
         let line = line.context("read the server's output")?;
         let Some((what, n)) = line.split_once(' ') else {
@@ -229,11 +229,11 @@ fn watch(child: &mut Child, kill_after: Option<u64>) -> anyhow::Result<Life> {
             .parse()
             .with_context(|| format!("the server said {line:?}"))?;
         match what {
-            "accepted" => drop(life.accepted.insert(n)),
-            "recovered" => life.recovered = n,
+            "accepted" => drop(seen.accepted.insert(n)),
+            "recovered" => seen.recovered = n,
             "ran" => {
-                life.ran.insert(n);
-                if Some(life.ran.len() as u64) == kill_after {
+                seen.ran.insert(n);
+                if Some(seen.ran.len() as u64) == kill_after {
                     // kill -9: no handler runs, nothing is flushed or saved.
                     kill(pid, Signal::SIGKILL).context("kill -9 the server")?;
                 }
@@ -241,7 +241,7 @@ fn watch(child: &mut Child, kill_after: Option<u64>) -> anyhow::Result<Life> {
             _ => bail!("the server said {line:?}"),
         }
     }
-    Ok(life)
+    Ok(seen)
 }
 
 /// A fresh directory under the system's temp dir, removed on drop.

@@ -131,12 +131,11 @@ impl Server {
         Some((|| {
             let store = next("a store")?.to_string_lossy().parse()?;
             let dir = next("a data directory")?.into();
-            let work = next("the work time in ms")?;
+            let work = next("the work time in ms")?.to_string_lossy().into_owned();
             let work = work
-                .to_string_lossy()
                 .parse()
                 .map(Duration::from_millis)
-                .with_context(|| format!("work time {work:?} is not a number of ms"))?;
+                .with_context(|| format!("work time `{work}` is not a number of ms"))?;
             Ok(Server { store, dir, work })
         })())
     }
