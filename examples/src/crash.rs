@@ -134,6 +134,22 @@ pub struct Account {
 /// line to [`Server::from_args`] and [`Server::run`]). Returns the account
 /// once the restarted server has exited.
 ///
+/// The lesson's example is such a program: it serves when started with a
+/// server's command line, and runs the lesson against itself otherwise.
+///
+/// ```no_run
+/// use evenkeel_examples::crash::{Config, Server, Store, run};
+///
+/// fn main() -> anyhow::Result<()> {
+///     if let Some(server) = Server::from_args(std::env::args_os().skip(1)) {
+///         return server?.run();
+///     }
+///     let account = run(&std::env::current_exe()?, Store::Redb, Config::default())?;
+///     assert_eq!(account.lost, 0);
+///     Ok(())
+/// }
+/// ```
+///
 /// # Errors
 ///
 /// If `config` does not put the kill mid-load, a server cannot be started
