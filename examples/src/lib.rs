@@ -19,6 +19,10 @@
 //! - [`backpressure`]: an unbounded, mutex-shared pool hoards a backlog
 //!   that grows with the overload; a bounded queue rejects, hands the job
 //!   back, and stays within capacity.
+//! - [`crash`]: kill -9 mid-load; a server that keeps accepted jobs in
+//!   memory restarts with nothing and they never run; one that commits
+//!   each job to redb before saying "accepted" runs every one after the
+//!   restart (a job caught between running and its record runs twice).
 //! - [`errors`]: `handle.await??` with no context logs "connection refused"
 //!   and a panic by tokio's task id; context added at the spawn boundary
 //!   and a named join say which task, which input, and what it was doing;
@@ -45,6 +49,7 @@
 //!   a layer whose clock covers the wait for readiness.
 
 pub mod backpressure;
+pub mod crash;
 pub mod errors;
 pub mod middleware;
 pub mod retry;
