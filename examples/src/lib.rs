@@ -12,7 +12,8 @@
 //! - `examples/<lesson>.rs`: runs both and prints the comparison
 //!   (`cargo xtask lesson <lesson>`);
 //! - `tests/<lesson>.rs`: pins the difference, on tokio's paused clock, so
-//!   it is exact and instant.
+//!   it is exact and instant (`worker-pool` and `crash` run on the real
+//!   clock: they raise a real signal or kill a real process).
 //!
 //! The lessons:
 //!
