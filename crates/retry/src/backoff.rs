@@ -33,6 +33,7 @@ enum Growth {
 }
 
 /// `d` in whole nanoseconds, saturated at [`Backoff::MAX_DELAY_CEILING`].
+#[inline]
 pub(crate) fn to_nanos(d: Duration) -> u64 {
     d.as_secs()
         .saturating_mul(1_000_000_000)
@@ -163,6 +164,7 @@ impl Backoff {
     /// ```
     pub const MAX_DELAY_CEILING: Duration = Duration::from_nanos(u64::MAX);
 
+    #[inline]
     fn with_growth(growth: Growth, initial: Duration, step: Duration) -> Self {
         Backoff {
             f: Fields {
@@ -198,6 +200,7 @@ impl Backoff {
     /// let delays: Vec<_> = Backoff::exponential(s(1)).max_attempts(5).collect();
     /// assert_eq!(delays, [s(1), s(2), s(4), s(8)]);
     /// ```
+    #[inline]
     pub fn exponential(initial: Duration) -> Self {
         Self::with_growth(Growth::Exponential, initial, Duration::ZERO)
     }
@@ -212,6 +215,7 @@ impl Backoff {
     /// let delays: Vec<_> = Backoff::constant(d).max_attempts(4).collect();
     /// assert_eq!(delays, [d, d, d]);
     /// ```
+    #[inline]
     pub fn constant(delay: Duration) -> Self {
         Self::with_growth(Growth::Constant, delay, Duration::ZERO)
     }
@@ -226,6 +230,7 @@ impl Backoff {
     /// let delays: Vec<_> = Backoff::linear(ms(100), ms(50)).take(3).collect();
     /// assert_eq!(delays, [ms(100), ms(150), ms(200)]);
     /// ```
+    #[inline]
     pub fn linear(initial: Duration, step: Duration) -> Self {
         Self::with_growth(Growth::Linear, initial, step)
     }
@@ -248,6 +253,7 @@ impl Backoff {
     /// assert_eq!(flat, [s(1), s(1)]);
     /// ```
     #[must_use]
+    #[inline]
     pub fn factor(mut self, factor: f64) -> Self {
         self.f.factor = if factor >= 1.0 { factor } else { 1.0 };
         self
@@ -266,6 +272,7 @@ impl Backoff {
     /// assert!(b.max_delay(cap).take(100).all(|d| d <= cap));
     /// ```
     #[must_use]
+    #[inline]
     pub fn max_delay(mut self, max: Duration) -> Self {
         self.f.cap = to_nanos(max);
         self
@@ -282,6 +289,7 @@ impl Backoff {
     /// assert!(b.take(10).all(|x| x >= d / 2 && x <= d));
     /// ```
     #[must_use]
+    #[inline]
     pub fn jitter(mut self, jitter: Jitter) -> Self {
         self.f.jitter = jitter;
         self

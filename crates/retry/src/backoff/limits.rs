@@ -61,6 +61,7 @@ impl Backoff {
     /// assert_eq!(b().count(), 3); // the default: 4 attempts
     /// ```
     #[must_use]
+    #[inline]
     pub fn max_attempts(mut self, n: u32) -> Self {
         // 0 and 1 both mean one call: store 1, which is never zero.
         self.f.max_attempts = NonZeroU32::new(n.max(1));
@@ -80,6 +81,7 @@ impl Backoff {
     /// assert_eq!(endless.take(1_000).count(), 1_000);
     /// ```
     #[must_use]
+    #[inline]
     pub fn without_max_attempts(mut self) -> Self {
         self.f.max_attempts = None;
         self
@@ -100,6 +102,7 @@ impl Backoff {
     /// assert_eq!(delays, [s(1), s(2), s(4)]); // 1 + 2 + 4 + 8 would be 15 > 10
     /// ```
     #[must_use]
+    #[inline]
     pub fn max_elapsed(mut self, d: Duration) -> Self {
         self.f.max_elapsed = to_nanos(d);
         self
@@ -126,6 +129,7 @@ impl Backoff {
     /// assert_eq!(b.next_retry_after(s(86_400)), None); // stop, do not sleep a day
     /// ```
     #[must_use]
+    #[inline]
     pub fn max_retry_after(mut self, d: Duration) -> Self {
         self.f.max_retry_after = to_nanos(d);
         self
@@ -145,6 +149,7 @@ impl Backoff {
     /// assert!(b.accepts_retry_after(Duration::from_secs(60)));
     /// assert!(!b.accepts_retry_after(Duration::from_secs(86_400)));
     /// ```
+    #[inline]
     pub fn accepts_retry_after(&self, hint: Duration) -> bool {
         to_nanos(hint) <= self.f.max_retry_after
     }

@@ -23,6 +23,7 @@ impl Backoff {
     /// assert_eq!(a, b().seed(42).take(5).collect::<Vec<_>>());
     /// ```
     #[must_use]
+    #[inline]
     pub fn seed(mut self, seed: u64) -> Self {
         self.f.seed = seed;
         self.f.seeded = true;
@@ -52,6 +53,7 @@ impl Backoff {
     /// assert_eq!(a, template.clone().seed_stream(1).collect::<Vec<_>>());
     /// ```
     #[must_use]
+    #[inline]
     pub fn seed_stream(mut self, n: u64) -> Self {
         if self.f.seeded {
             self.f.seed = schedule::stream_seed(self.f.seed, n);
@@ -71,6 +73,7 @@ impl Backoff {
     /// assert!(!Backoff::constant(Duration::ZERO).is_seeded());
     /// assert!(Backoff::constant(Duration::ZERO).seed(1).is_seeded());
     /// ```
+    #[inline]
     pub fn is_seeded(&self) -> bool {
         self.f.seeded
     }
