@@ -94,6 +94,10 @@ pub(crate) enum Phase {
 /// assert_eq!(value, Ok(3));
 /// # }
 /// ```
+#[allow(
+    clippy::type_complexity,
+    reason = "the default hooks are zero-sized function items, which only `impl Trait` can name"
+)]
 pub fn retry<Op, Fut, T, E>(
     backoff: Backoff,
     operation: Op,
