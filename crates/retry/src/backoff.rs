@@ -11,6 +11,7 @@
 //! clamped into that range, so no input can overflow or panic, and no delay
 //! ever exceeds its cap.
 
+use std::fmt;
 use std::iter::FusedIterator;
 use std::num::NonZeroU32;
 use std::time::Duration;
@@ -103,42 +104,58 @@ pub(crate) fn to_nanos(d: Duration) -> u64 {
 ///     .collect();
 /// assert_eq!(delays, [ms(100), ms(200), ms(400), ms(500), ms(500)]);
 /// ```
-#[derive(Debug)]
 pub struct Backoff {
-    /// Everything but the generator, in one plain `Copy` struct: copying a
-    /// backoff (once per request in a tower layer) is then a few wide moves.
-    f: Fields,
-    /// Created on the first jittered delay (seeded from `seed`, or from
-    /// fresh entropy) and boxed, so a schedule that is never jittered never
-    /// pays for it, not even in size.
-    rng: Option<Box<SmallRng>>,
+    /// The configuration, one plain `Copy` struct of 64 bytes: what a tower
+    /// layer copies into every request, and what a retry future carries
+    /// through a call that succeeds at once.
+    c: Config,
+    /// How far the schedule has advanced, and its generator; created at the
+    /// first delay (see [`Progress`]), so a schedule that never advances (a
+    /// template, or every call that succeeds) carries only this pointer.
+    p: Option<Box<Progress>>,
 }
 
-/// The configuration and progress of a [`Backoff`].
+/// The configuration of a [`Backoff`].
 ///
 /// Durations are stored as nanoseconds in a `u64` (every value is capped at
 /// `MAX_DELAY_CEILING`, which is `u64::MAX` nanoseconds): half the size of a
 /// `Duration`, so a backoff is cheap to copy into every request.
-#[derive(Clone, Copy, Debug)]
-struct Fields {
+#[derive(Clone, Copy)]
+struct Config {
     growth: Growth,
-    /// Linear growth per delay, in nanoseconds.
-    step: u64,
-    initial: u64,
-    factor: f64,
-    /// `max_delay`, in nanoseconds (`u64::MAX`: none beyond the ceiling).
-    cap: u64,
     jitter: Jitter,
+    seeded: bool,
     /// `None`: unlimited. `max_attempts(0)` is stored as 1 (same meaning).
     max_attempts: Option<NonZeroU32>,
+    /// The growth rate: the bits of the `f64` factor of an exponential
+    /// schedule, the step in nanoseconds of a linear one (one word for both:
+    /// a schedule has one growth, and `factor` leaves the other kinds alone).
+    rate: u64,
+    initial: u64,
+    /// `max_delay`, in nanoseconds (`u64::MAX`: none beyond the ceiling).
+    cap: u64,
     /// `u64::MAX`: unlimited (a sum of delays saturates there, never past).
     max_elapsed: u64,
     max_retry_after: u64,
     /// The generator seed, if `seeded` (streams are folded into it).
     seed: u64,
-    seeded: bool,
+}
+
+impl Config {
+    /// The growth factor of an exponential schedule.
+    fn factor(&self) -> f64 {
+        f64::from_bits(self.rate)
+    }
+}
+
+/// The progress of a [`Backoff`]: boxed and created at the first delay, so
+/// that the configuration alone is copied per request and the success path
+/// allocates nothing. One allocation holds it all, generator included.
+#[derive(Clone, Debug)]
+struct Progress {
     /// Delays yielded so far.
     yielded: u32,
+    done: bool,
     /// Sum of the delays yielded so far, in nanoseconds.
     elapsed: u64,
     /// The next un-jittered exponential delay, in nanoseconds (read only
@@ -146,7 +163,43 @@ struct Fields {
     next_base: f64,
     /// The previous delay, in nanoseconds (likewise).
     previous: u64,
-    done: bool,
+    /// Created on the first jittered delay (seeded from `seed`, or from
+    /// fresh entropy).
+    rng: Option<SmallRng>,
+}
+
+impl Progress {
+    const START: Progress = Progress {
+        yielded: 0,
+        done: false,
+        elapsed: 0,
+        next_base: 0.0,
+        previous: 0,
+        rng: None,
+    };
+}
+
+impl fmt::Debug for Backoff {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = &self.c;
+        let mut d = f.debug_struct("Backoff");
+        d.field("growth", &c.growth)
+            .field("initial", &Duration::from_nanos(c.initial));
+        match c.growth {
+            Growth::Exponential => d.field("factor", &c.factor()),
+            Growth::Linear => d.field("step", &Duration::from_nanos(c.rate)),
+            Growth::Constant => &mut d,
+        };
+        d.field("max_delay", &Duration::from_nanos(c.cap))
+            .field("jitter", &c.jitter)
+            .field("max_attempts", &c.max_attempts)
+            .field("max_elapsed", &Duration::from_nanos(c.max_elapsed))
+            .field("max_retry_after", &Duration::from_nanos(c.max_retry_after))
+            .field("seed", &c.seeded.then_some(c.seed))
+            .field("yielded", &self.p.as_ref().map_or(0, |p| p.yielded))
+            .field("done", &self.p.as_ref().is_some_and(|p| p.done))
+            .finish()
+    }
 }
 
 impl Backoff {
@@ -167,25 +220,23 @@ impl Backoff {
     #[inline]
     fn with_growth(growth: Growth, initial: Duration, step: Duration) -> Self {
         Backoff {
-            f: Fields {
+            c: Config {
                 growth,
-                step: to_nanos(step),
-                initial: to_nanos(initial),
-                factor: 2.0,
-                cap: u64::MAX,
                 jitter: Jitter::None,
+                seeded: false,
                 max_attempts: NonZeroU32::new(Self::DEFAULT_MAX_ATTEMPTS),
+                rate: match growth {
+                    Growth::Exponential => 2.0_f64.to_bits(),
+                    Growth::Linear => to_nanos(step),
+                    Growth::Constant => 0,
+                },
+                initial: to_nanos(initial),
+                cap: u64::MAX,
                 max_elapsed: u64::MAX,
                 max_retry_after: to_nanos(Self::DEFAULT_MAX_RETRY_AFTER),
                 seed: 0,
-                seeded: false,
-                yielded: 0,
-                elapsed: 0,
-                next_base: 0.0,
-                previous: 0,
-                done: false,
             },
-            rng: None,
+            p: None,
         }
     }
 
@@ -255,7 +306,9 @@ impl Backoff {
     #[must_use]
     #[inline]
     pub fn factor(mut self, factor: f64) -> Self {
-        self.f.factor = if factor >= 1.0 { factor } else { 1.0 };
+        if self.c.growth == Growth::Exponential {
+            self.c.rate = if factor >= 1.0 { factor } else { 1.0 }.to_bits();
+        }
         self
     }
 
@@ -274,7 +327,7 @@ impl Backoff {
     #[must_use]
     #[inline]
     pub fn max_delay(mut self, max: Duration) -> Self {
-        self.f.cap = to_nanos(max);
+        self.c.cap = to_nanos(max);
         self
     }
 
@@ -291,7 +344,7 @@ impl Backoff {
     #[must_use]
     #[inline]
     pub fn jitter(mut self, jitter: Jitter) -> Self {
-        self.f.jitter = jitter;
+        self.c.jitter = jitter;
         self
     }
 
@@ -309,35 +362,38 @@ impl Backoff {
     /// assert_eq!(b.next(), Some(Duration::from_secs(1)));
     /// ```
     pub fn reset(&mut self) {
-        self.f.yielded = 0;
-        self.f.elapsed = 0;
-        self.f.done = false;
-        if self.f.seeded {
-            self.rng = None; // drawn again from the seed on the next jittered delay
+        if let Some(p) = self.p.as_mut() {
+            p.yielded = 0;
+            p.elapsed = 0;
+            p.done = false;
+            if self.c.seeded {
+                p.rng = None; // drawn again from the seed on the next jittered delay
+            }
         }
     }
 }
 
-/// A copy of a seeded schedule's generator, out of line: copying a backoff
-/// per request must stay a handful of moves, and only a schedule that has
-/// already jittered (rare for a template) has a generator to copy.
+/// A copy of a schedule's progress, out of line: copying a backoff per
+/// request must stay a handful of moves, and only a schedule that has
+/// already advanced (rare for a template) has progress to copy. An unseeded
+/// copy leaves the generator behind and draws its own seed on first use.
 #[cold]
 #[inline(never)]
 #[allow(clippy::unnecessary_box_returns)] // the box is the point: it keeps `Backoff` small
-fn clone_rng(rng: &SmallRng) -> Box<SmallRng> {
-    Box::new(rng.clone())
+fn clone_progress(p: &Progress, seeded: bool) -> Box<Progress> {
+    let mut copy = Box::new(p.clone());
+    if !seeded {
+        copy.rng = None;
+    }
+    copy
 }
 
 impl Clone for Backoff {
     #[inline]
     fn clone(&self) -> Self {
         Backoff {
-            f: self.f,
-            // Unseeded clones draw their own seed on first use.
-            rng: match &self.rng {
-                Some(rng) if self.f.seeded => Some(clone_rng(rng)),
-                _ => None,
-            },
+            c: self.c,
+            p: self.p.as_deref().map(|p| clone_progress(p, self.c.seeded)),
         }
     }
 }
@@ -350,13 +406,14 @@ impl Iterator for Backoff {
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        if self.f.done {
+        let (yielded, done) = self.p.as_ref().map_or((0, false), |p| (p.yielded, p.done));
+        if done {
             return (0, Some(0));
         }
         let upper = self
-            .f
+            .c
             .max_attempts
-            .map(|n| (n.get() - 1).saturating_sub(self.f.yielded) as usize);
+            .map(|n| (n.get() - 1).saturating_sub(yielded) as usize);
         (0, upper)
     }
 }

@@ -64,7 +64,7 @@ impl Backoff {
     #[inline]
     pub fn max_attempts(mut self, n: u32) -> Self {
         // 0 and 1 both mean one call: store 1, which is never zero.
-        self.f.max_attempts = NonZeroU32::new(n.max(1));
+        self.c.max_attempts = NonZeroU32::new(n.max(1));
         self
     }
 
@@ -83,7 +83,7 @@ impl Backoff {
     #[must_use]
     #[inline]
     pub fn without_max_attempts(mut self) -> Self {
-        self.f.max_attempts = None;
+        self.c.max_attempts = None;
         self
     }
 
@@ -104,7 +104,7 @@ impl Backoff {
     #[must_use]
     #[inline]
     pub fn max_elapsed(mut self, d: Duration) -> Self {
-        self.f.max_elapsed = to_nanos(d);
+        self.c.max_elapsed = to_nanos(d);
         self
     }
 
@@ -131,7 +131,7 @@ impl Backoff {
     #[must_use]
     #[inline]
     pub fn max_retry_after(mut self, d: Duration) -> Self {
-        self.f.max_retry_after = to_nanos(d);
+        self.c.max_retry_after = to_nanos(d);
         self
     }
 
@@ -151,7 +151,7 @@ impl Backoff {
     /// ```
     #[inline]
     pub fn accepts_retry_after(&self, hint: Duration) -> bool {
-        to_nanos(hint) <= self.f.max_retry_after
+        to_nanos(hint) <= self.c.max_retry_after
     }
 
     /// Takes the next step of the schedule for a server's retry-after hint:

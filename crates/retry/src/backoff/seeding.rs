@@ -25,9 +25,11 @@ impl Backoff {
     #[must_use]
     #[inline]
     pub fn seed(mut self, seed: u64) -> Self {
-        self.f.seed = seed;
-        self.f.seeded = true;
-        self.rng = None; // drawn from the seed on the first jittered delay
+        self.c.seed = seed;
+        self.c.seeded = true;
+        if let Some(p) = self.p.as_mut() {
+            p.rng = None; // drawn from the seed on the next jittered delay
+        }
         self
     }
 
@@ -55,9 +57,11 @@ impl Backoff {
     #[must_use]
     #[inline]
     pub fn seed_stream(mut self, n: u64) -> Self {
-        if self.f.seeded {
-            self.f.seed = schedule::stream_seed(self.f.seed, n);
-            self.rng = None; // drawn from the new seed on the next jittered delay
+        if self.c.seeded {
+            self.c.seed = schedule::stream_seed(self.c.seed, n);
+            if let Some(p) = self.p.as_mut() {
+                p.rng = None; // drawn from the new seed on the next jittered delay
+            }
         }
         self
     }
@@ -75,6 +79,6 @@ impl Backoff {
     /// ```
     #[inline]
     pub fn is_seeded(&self) -> bool {
-        self.f.seeded
+        self.c.seeded
     }
 }
