@@ -120,13 +120,18 @@ pub struct Backoff {
 /// Durations are stored as nanoseconds in a `u64` (every value is capped at
 /// `MAX_DELAY_CEILING`, which is `u64::MAX` nanoseconds): half the size of a
 /// `Duration`, so a backoff is cheap to copy into every request.
+///
+/// Every field is a plain integer, with no niche (no `enum`, `bool` or
+/// `NonZero`): wrapped in an `Option` (as a tower layer's per-request
+/// configuration is), a niche byte in the middle of the block made LLVM copy
+/// around it with overlapping unaligned moves, which stall store forwarding
+/// on the success path (see the `overhead` bench's notes).
 #[derive(Clone, Copy)]
 struct Config {
-    growth: Growth,
-    jitter: Jitter,
-    seeded: bool,
-    /// `None`: unlimited. `max_attempts(0)` is stored as 1 (same meaning).
-    max_attempts: Option<NonZeroU32>,
+    /// Growth, jitter and whether a seed was given (see [`Flags`]).
+    flags: Flags,
+    /// `0`: unlimited. `max_attempts(0)` is stored as 1 (same meaning).
+    max_attempts: u32,
     /// The growth rate: the bits of the `f64` factor of an exponential
     /// schedule, the step in nanoseconds of a linear one (one word for both:
     /// a schedule has one growth, and `factor` leaves the other kinds alone).
@@ -145,6 +150,69 @@ impl Config {
     /// The growth factor of an exponential schedule.
     fn factor(&self) -> f64 {
         f64::from_bits(self.rate)
+    }
+}
+
+/// A [`Backoff`]'s growth, jitter and seededness in one `u32`: bits 0-1 the
+/// growth, bit 2 "seeded", bits 8-15 the jitter kind, bits 16-23 the
+/// percentage of [`Jitter::Proportional`].
+#[derive(Clone, Copy)]
+struct Flags(u32);
+
+impl Flags {
+    const SEEDED: u32 = 1 << 2;
+
+    #[inline]
+    fn new(growth: Growth) -> Self {
+        Flags(match growth {
+            Growth::Exponential => 0,
+            Growth::Constant => 1,
+            Growth::Linear => 2,
+        })
+    }
+
+    #[inline]
+    fn growth(self) -> Growth {
+        match self.0 & 3 {
+            0 => Growth::Exponential,
+            1 => Growth::Constant,
+            _ => Growth::Linear,
+        }
+    }
+
+    #[inline]
+    fn seeded(self) -> bool {
+        self.0 & Self::SEEDED != 0
+    }
+
+    #[inline]
+    fn set_seeded(&mut self) {
+        self.0 |= Self::SEEDED;
+    }
+
+    #[inline]
+    fn jitter(self) -> Jitter {
+        match (self.0 >> 8) & 0xff {
+            0 => Jitter::None,
+            1 => Jitter::Full,
+            2 => Jitter::Equal,
+            3 => Jitter::Decorrelated,
+            // The mask keeps the value within a byte.
+            #[allow(clippy::cast_possible_truncation)]
+            _ => Jitter::Proportional(((self.0 >> 16) & 0xff) as u8),
+        }
+    }
+
+    #[inline]
+    fn set_jitter(&mut self, jitter: Jitter) {
+        let (kind, percent) = match jitter {
+            Jitter::None => (0, 0),
+            Jitter::Full => (1, 0),
+            Jitter::Equal => (2, 0),
+            Jitter::Decorrelated => (3, 0),
+            Jitter::Proportional(p) => (4, u32::from(p)),
+        };
+        self.0 = (self.0 & 0xff) | (kind << 8) | (percent << 16);
     }
 }
 
@@ -183,19 +251,19 @@ impl fmt::Debug for Backoff {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let c = &self.c;
         let mut d = f.debug_struct("Backoff");
-        d.field("growth", &c.growth)
+        d.field("growth", &c.flags.growth())
             .field("initial", &Duration::from_nanos(c.initial));
-        match c.growth {
+        match c.flags.growth() {
             Growth::Exponential => d.field("factor", &c.factor()),
             Growth::Linear => d.field("step", &Duration::from_nanos(c.rate)),
             Growth::Constant => &mut d,
         };
         d.field("max_delay", &Duration::from_nanos(c.cap))
-            .field("jitter", &c.jitter)
-            .field("max_attempts", &c.max_attempts)
+            .field("jitter", &c.flags.jitter())
+            .field("max_attempts", &NonZeroU32::new(c.max_attempts))
             .field("max_elapsed", &Duration::from_nanos(c.max_elapsed))
             .field("max_retry_after", &Duration::from_nanos(c.max_retry_after))
-            .field("seed", &c.seeded.then_some(c.seed))
+            .field("seed", &c.flags.seeded().then_some(c.seed))
             .field("yielded", &self.p.as_ref().map_or(0, |p| p.yielded))
             .field("done", &self.p.as_ref().is_some_and(|p| p.done))
             .finish()
@@ -221,10 +289,8 @@ impl Backoff {
     fn with_growth(growth: Growth, initial: Duration, step: Duration) -> Self {
         Backoff {
             c: Config {
-                growth,
-                jitter: Jitter::None,
-                seeded: false,
-                max_attempts: NonZeroU32::new(Self::DEFAULT_MAX_ATTEMPTS),
+                flags: Flags::new(growth),
+                max_attempts: Self::DEFAULT_MAX_ATTEMPTS,
                 rate: match growth {
                     Growth::Exponential => 2.0_f64.to_bits(),
                     Growth::Linear => to_nanos(step),
@@ -306,7 +372,7 @@ impl Backoff {
     #[must_use]
     #[inline]
     pub fn factor(mut self, factor: f64) -> Self {
-        if self.c.growth == Growth::Exponential {
+        if self.c.flags.growth() == Growth::Exponential {
             self.c.rate = if factor >= 1.0 { factor } else { 1.0 }.to_bits();
         }
         self
@@ -344,7 +410,7 @@ impl Backoff {
     #[must_use]
     #[inline]
     pub fn jitter(mut self, jitter: Jitter) -> Self {
-        self.c.jitter = jitter;
+        self.c.flags.set_jitter(jitter);
         self
     }
 
@@ -366,7 +432,7 @@ impl Backoff {
             p.yielded = 0;
             p.elapsed = 0;
             p.done = false;
-            if self.c.seeded {
+            if self.c.flags.seeded() {
                 p.rng = None; // drawn again from the seed on the next jittered delay
             }
         }
@@ -393,7 +459,10 @@ impl Clone for Backoff {
     fn clone(&self) -> Self {
         Backoff {
             c: self.c,
-            p: self.p.as_deref().map(|p| clone_progress(p, self.c.seeded)),
+            p: self
+                .p
+                .as_deref()
+                .map(|p| clone_progress(p, self.c.flags.seeded())),
         }
     }
 }
@@ -410,9 +479,7 @@ impl Iterator for Backoff {
         if done {
             return (0, Some(0));
         }
-        let upper = self
-            .c
-            .max_attempts
+        let upper = NonZeroU32::new(self.c.max_attempts)
             .map(|n| (n.get() - 1).saturating_sub(yielded) as usize);
         (0, upper)
     }

@@ -9,8 +9,6 @@
 
 use std::time::Duration;
 
-use std::num::NonZeroU32;
-
 use super::{Backoff, to_nanos};
 
 impl Backoff {
@@ -64,7 +62,7 @@ impl Backoff {
     #[inline]
     pub fn max_attempts(mut self, n: u32) -> Self {
         // 0 and 1 both mean one call: store 1, which is never zero.
-        self.c.max_attempts = NonZeroU32::new(n.max(1));
+        self.c.max_attempts = n.max(1);
         self
     }
 
@@ -83,7 +81,7 @@ impl Backoff {
     #[must_use]
     #[inline]
     pub fn without_max_attempts(mut self) -> Self {
-        self.c.max_attempts = None;
+        self.c.max_attempts = 0;
         self
     }
 

@@ -73,7 +73,7 @@ impl Backoff {
         if p.done {
             return None;
         }
-        if c.max_attempts.is_some_and(|n| p.yielded >= n.get() - 1) {
+        if c.max_attempts != 0 && p.yielded >= c.max_attempts - 1 {
             p.done = true;
             return None;
         }
@@ -84,7 +84,7 @@ impl Backoff {
         let cap = c.cap;
         // Constant and linear schedules stay in exact integer arithmetic;
         // only exponential growth and jitter need `f64`.
-        let base = match c.growth {
+        let base = match c.flags.growth() {
             Growth::Exponential => Base::Nanos(p.next_base.min(float(cap))),
             Growth::Constant => Base::Exact(c.initial.min(cap)),
             Growth::Linear => Base::Exact(
@@ -95,21 +95,26 @@ impl Backoff {
         };
         let delay = match (hint, base) {
             (Some(hint), _) => to_nanos(hint).min(cap),
-            (None, Base::Exact(base)) if c.jitter == Jitter::None => base,
+            (None, Base::Exact(base)) if c.flags.jitter() == Jitter::None => base,
             (None, base) => {
                 let base = match base {
                     Base::Exact(n) => float(n),
                     Base::Nanos(n) => n,
                 };
-                let jittered = if c.jitter == Jitter::None {
+                let jittered = if c.flags.jitter() == Jitter::None {
                     base
                 } else {
-                    let seed = c.seeded.then_some(c.seed);
+                    let seed = c.flags.seeded().then_some(c.seed);
                     let rng = p.rng.get_or_insert_with(|| {
                         SmallRng::seed_from_u64(seed.unwrap_or_else(fresh_seed))
                     });
-                    c.jitter
-                        .apply(rng, base, float(cap), float(c.initial), float(p.previous))
+                    c.flags.jitter().apply(
+                        rng,
+                        base,
+                        float(cap),
+                        float(c.initial),
+                        float(p.previous),
+                    )
                 };
                 clamp_nanos(jittered, cap)
             }
@@ -122,7 +127,7 @@ impl Backoff {
         p.elapsed = elapsed;
         p.yielded = p.yielded.saturating_add(1);
         p.previous = delay;
-        if c.growth == Growth::Exponential {
+        if c.flags.growth() == Growth::Exponential {
             let grown = p.next_base * c.factor();
             // NaN only from 0 × ∞ (a zero initial delay): zero stays zero.
             p.next_base = if grown.is_nan() {

@@ -26,7 +26,7 @@ impl Backoff {
     #[inline]
     pub fn seed(mut self, seed: u64) -> Self {
         self.c.seed = seed;
-        self.c.seeded = true;
+        self.c.flags.set_seeded();
         if let Some(p) = self.p.as_mut() {
             p.rng = None; // drawn from the seed on the next jittered delay
         }
@@ -57,7 +57,7 @@ impl Backoff {
     #[must_use]
     #[inline]
     pub fn seed_stream(mut self, n: u64) -> Self {
-        if self.c.seeded {
+        if self.c.flags.seeded() {
             self.c.seed = schedule::stream_seed(self.c.seed, n);
             if let Some(p) = self.p.as_mut() {
                 p.rng = None; // drawn from the new seed on the next jittered delay
@@ -79,6 +79,6 @@ impl Backoff {
     /// ```
     #[inline]
     pub fn is_seeded(&self) -> bool {
-        self.c.seeded
+        self.c.flags.seeded()
     }
 }
