@@ -11,18 +11,18 @@
 //! clamped into that range, so no input can overflow or panic, and no delay
 //! ever exceeds its cap.
 
-use std::fmt;
 use std::iter::FusedIterator;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use rand::rngs::SmallRng;
-
 use crate::Jitter;
 
+mod layout;
 mod limits;
 mod schedule;
 mod seeding;
+
+use layout::{Config, Flags, Progress};
 
 /// How the un-jittered delay grows from one attempt to the next.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,6 +91,14 @@ pub(crate) fn to_nanos(d: Duration) -> u64 {
 /// evenkeel-middleware's retry layer does per request); an unseeded one
 /// reseeds. [`Backoff::reset`] rewinds a schedule in place.
 ///
+/// # Cost
+///
+/// A backoff is 64 bytes (on 64-bit targets): its configuration and one
+/// pointer. Its progress (delays yielded, time waited, its random
+/// generator) is allocated once, at its first delay, so a template, and a
+/// request's copy of it that is never needed because the first attempt
+/// succeeded, allocates nothing and stays cheap to copy.
+///
 /// # Example
 ///
 /// ```
@@ -114,161 +122,6 @@ pub struct Backoff {
     /// first delay (see [`Progress`]), so a schedule that never advances (a
     /// template, or every call that succeeds) carries only this pointer.
     p: Option<Box<Progress>>,
-}
-
-/// The configuration of a [`Backoff`].
-///
-/// Durations are stored as nanoseconds in a `u64` (every value is capped at
-/// `MAX_DELAY_CEILING`, which is `u64::MAX` nanoseconds): half the size of a
-/// `Duration`, so a backoff is cheap to copy into every request.
-///
-/// Every field is a plain integer, with no niche (no `enum`, `bool` or
-/// `NonZero`): wrapped in an `Option` (as a tower layer's per-request
-/// configuration is), a niche byte in the middle of the block made LLVM copy
-/// around it with overlapping unaligned moves, which stall store forwarding
-/// on the success path (see the `overhead` bench's notes).
-#[derive(Clone, Copy)]
-struct Config {
-    /// Growth, jitter and whether a seed was given (see [`Flags`]).
-    flags: Flags,
-    /// `0`: unlimited. `max_attempts(0)` is stored as 1 (same meaning).
-    max_attempts: u32,
-    /// The growth rate: the bits of the `f64` factor of an exponential
-    /// schedule, the step in nanoseconds of a linear one (one word for both:
-    /// a schedule has one growth, and `factor` leaves the other kinds alone).
-    rate: u64,
-    initial: u64,
-    /// `max_delay`, in nanoseconds (`u64::MAX`: none beyond the ceiling).
-    cap: u64,
-    /// `u64::MAX`: unlimited (a sum of delays saturates there, never past).
-    max_elapsed: u64,
-    max_retry_after: u64,
-    /// The generator seed, if `seeded` (streams are folded into it).
-    seed: u64,
-}
-
-impl Config {
-    /// The growth factor of an exponential schedule.
-    fn factor(&self) -> f64 {
-        f64::from_bits(self.rate)
-    }
-}
-
-/// A [`Backoff`]'s growth, jitter and seededness in one `u32`: bits 0-1 the
-/// growth, bit 2 "seeded", bits 8-15 the jitter kind, bits 16-23 the
-/// percentage of [`Jitter::Proportional`].
-#[derive(Clone, Copy)]
-struct Flags(u32);
-
-impl Flags {
-    const SEEDED: u32 = 1 << 2;
-
-    #[inline]
-    fn new(growth: Growth) -> Self {
-        Flags(match growth {
-            Growth::Exponential => 0,
-            Growth::Constant => 1,
-            Growth::Linear => 2,
-        })
-    }
-
-    #[inline]
-    fn growth(self) -> Growth {
-        match self.0 & 3 {
-            0 => Growth::Exponential,
-            1 => Growth::Constant,
-            _ => Growth::Linear,
-        }
-    }
-
-    #[inline]
-    fn seeded(self) -> bool {
-        self.0 & Self::SEEDED != 0
-    }
-
-    #[inline]
-    fn set_seeded(&mut self) {
-        self.0 |= Self::SEEDED;
-    }
-
-    #[inline]
-    fn jitter(self) -> Jitter {
-        match (self.0 >> 8) & 0xff {
-            0 => Jitter::None,
-            1 => Jitter::Full,
-            2 => Jitter::Equal,
-            3 => Jitter::Decorrelated,
-            // The mask keeps the value within a byte.
-            #[allow(clippy::cast_possible_truncation)]
-            _ => Jitter::Proportional(((self.0 >> 16) & 0xff) as u8),
-        }
-    }
-
-    #[inline]
-    fn set_jitter(&mut self, jitter: Jitter) {
-        let (kind, percent) = match jitter {
-            Jitter::None => (0, 0),
-            Jitter::Full => (1, 0),
-            Jitter::Equal => (2, 0),
-            Jitter::Decorrelated => (3, 0),
-            Jitter::Proportional(p) => (4, u32::from(p)),
-        };
-        self.0 = (self.0 & 0xff) | (kind << 8) | (percent << 16);
-    }
-}
-
-/// The progress of a [`Backoff`]: boxed and created at the first delay, so
-/// that the configuration alone is copied per request and the success path
-/// allocates nothing. One allocation holds it all, generator included.
-#[derive(Clone, Debug)]
-struct Progress {
-    /// Delays yielded so far.
-    yielded: u32,
-    done: bool,
-    /// Sum of the delays yielded so far, in nanoseconds.
-    elapsed: u64,
-    /// The next un-jittered exponential delay, in nanoseconds (read only
-    /// once a delay has been yielded; the initial delay before that).
-    next_base: f64,
-    /// The previous delay, in nanoseconds (likewise).
-    previous: u64,
-    /// Created on the first jittered delay (seeded from `seed`, or from
-    /// fresh entropy).
-    rng: Option<SmallRng>,
-}
-
-impl Progress {
-    const START: Progress = Progress {
-        yielded: 0,
-        done: false,
-        elapsed: 0,
-        next_base: 0.0,
-        previous: 0,
-        rng: None,
-    };
-}
-
-impl fmt::Debug for Backoff {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let c = &self.c;
-        let mut d = f.debug_struct("Backoff");
-        d.field("growth", &c.flags.growth())
-            .field("initial", &Duration::from_nanos(c.initial));
-        match c.flags.growth() {
-            Growth::Exponential => d.field("factor", &c.factor()),
-            Growth::Linear => d.field("step", &Duration::from_nanos(c.rate)),
-            Growth::Constant => &mut d,
-        };
-        d.field("max_delay", &Duration::from_nanos(c.cap))
-            .field("jitter", &c.flags.jitter())
-            .field("max_attempts", &NonZeroU32::new(c.max_attempts))
-            .field("max_elapsed", &Duration::from_nanos(c.max_elapsed))
-            .field("max_retry_after", &Duration::from_nanos(c.max_retry_after))
-            .field("seed", &c.flags.seeded().then_some(c.seed))
-            .field("yielded", &self.p.as_ref().map_or(0, |p| p.yielded))
-            .field("done", &self.p.as_ref().is_some_and(|p| p.done))
-            .finish()
-    }
 }
 
 impl Backoff {
