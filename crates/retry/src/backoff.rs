@@ -15,13 +15,14 @@ use std::iter::FusedIterator;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use rand::rngs::SmallRng;
-
 use crate::Jitter;
 
+mod layout;
 mod limits;
 mod schedule;
 mod seeding;
+
+use layout::{Config, Flags, Progress};
 
 /// How the un-jittered delay grows from one attempt to the next.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,6 +34,7 @@ enum Growth {
 }
 
 /// `d` in whole nanoseconds, saturated at [`Backoff::MAX_DELAY_CEILING`].
+#[inline]
 pub(crate) fn to_nanos(d: Duration) -> u64 {
     d.as_secs()
         .saturating_mul(1_000_000_000)
@@ -89,6 +91,14 @@ pub(crate) fn to_nanos(d: Duration) -> u64 {
 /// evenkeel-middleware's retry layer does per request); an unseeded one
 /// reseeds. [`Backoff::reset`] rewinds a schedule in place.
 ///
+/// # Cost
+///
+/// A backoff is 64 bytes (on 64-bit targets): its configuration and one
+/// pointer. Its progress (delays yielded, time waited, its random
+/// generator) is allocated once, at its first delay, so a template, and a
+/// request's copy of it that is never needed because the first attempt
+/// succeeded, allocates nothing and stays cheap to copy.
+///
 /// # Example
 ///
 /// ```
@@ -102,50 +112,16 @@ pub(crate) fn to_nanos(d: Duration) -> u64 {
 ///     .collect();
 /// assert_eq!(delays, [ms(100), ms(200), ms(400), ms(500), ms(500)]);
 /// ```
-#[derive(Debug)]
 pub struct Backoff {
-    /// Everything but the generator, in one plain `Copy` struct: copying a
-    /// backoff (once per request in a tower layer) is then a few wide moves.
-    f: Fields,
-    /// Created on the first jittered delay (seeded from `seed`, or from
-    /// fresh entropy) and boxed, so a schedule that is never jittered never
-    /// pays for it, not even in size.
-    rng: Option<Box<SmallRng>>,
-}
-
-/// The configuration and progress of a [`Backoff`].
-///
-/// Durations are stored as nanoseconds in a `u64` (every value is capped at
-/// `MAX_DELAY_CEILING`, which is `u64::MAX` nanoseconds): half the size of a
-/// `Duration`, so a backoff is cheap to copy into every request.
-#[derive(Clone, Copy, Debug)]
-struct Fields {
-    growth: Growth,
-    /// Linear growth per delay, in nanoseconds.
-    step: u64,
-    initial: u64,
-    factor: f64,
-    /// `max_delay`, in nanoseconds (`u64::MAX`: none beyond the ceiling).
-    cap: u64,
-    jitter: Jitter,
-    /// `None`: unlimited. `max_attempts(0)` is stored as 1 (same meaning).
-    max_attempts: Option<NonZeroU32>,
-    /// `u64::MAX`: unlimited (a sum of delays saturates there, never past).
-    max_elapsed: u64,
-    max_retry_after: u64,
-    /// The generator seed, if `seeded` (streams are folded into it).
-    seed: u64,
-    seeded: bool,
-    /// Delays yielded so far.
-    yielded: u32,
-    /// Sum of the delays yielded so far, in nanoseconds.
-    elapsed: u64,
-    /// The next un-jittered exponential delay, in nanoseconds (read only
-    /// once a delay has been yielded; the initial delay before that).
-    next_base: f64,
-    /// The previous delay, in nanoseconds (likewise).
-    previous: u64,
-    done: bool,
+    /// The configuration, one plain `Copy` struct of 56 bytes (64 with the
+    /// pointer below: one cache line): what a tower layer copies into every
+    /// request, and what a retry future carries through a call that
+    /// succeeds at once.
+    c: Config,
+    /// How far the schedule has advanced, and its generator; created at the
+    /// first delay (see [`Progress`]), so a schedule that never advances (a
+    /// template, or every call that succeeds) carries only this pointer.
+    p: Option<Box<Progress>>,
 }
 
 impl Backoff {
@@ -163,27 +139,24 @@ impl Backoff {
     /// ```
     pub const MAX_DELAY_CEILING: Duration = Duration::from_nanos(u64::MAX);
 
+    #[inline]
     fn with_growth(growth: Growth, initial: Duration, step: Duration) -> Self {
         Backoff {
-            f: Fields {
-                growth,
-                step: to_nanos(step),
+            c: Config {
+                flags: Flags::new(growth),
+                max_attempts: Self::DEFAULT_MAX_ATTEMPTS,
+                rate: match growth {
+                    Growth::Exponential => 2.0_f64.to_bits(),
+                    Growth::Linear => to_nanos(step),
+                    Growth::Constant => 0,
+                },
                 initial: to_nanos(initial),
-                factor: 2.0,
                 cap: u64::MAX,
-                jitter: Jitter::None,
-                max_attempts: NonZeroU32::new(Self::DEFAULT_MAX_ATTEMPTS),
                 max_elapsed: u64::MAX,
                 max_retry_after: to_nanos(Self::DEFAULT_MAX_RETRY_AFTER),
                 seed: 0,
-                seeded: false,
-                yielded: 0,
-                elapsed: 0,
-                next_base: 0.0,
-                previous: 0,
-                done: false,
             },
-            rng: None,
+            p: None,
         }
     }
 
@@ -198,6 +171,7 @@ impl Backoff {
     /// let delays: Vec<_> = Backoff::exponential(s(1)).max_attempts(5).collect();
     /// assert_eq!(delays, [s(1), s(2), s(4), s(8)]);
     /// ```
+    #[inline]
     pub fn exponential(initial: Duration) -> Self {
         Self::with_growth(Growth::Exponential, initial, Duration::ZERO)
     }
@@ -212,6 +186,7 @@ impl Backoff {
     /// let delays: Vec<_> = Backoff::constant(d).max_attempts(4).collect();
     /// assert_eq!(delays, [d, d, d]);
     /// ```
+    #[inline]
     pub fn constant(delay: Duration) -> Self {
         Self::with_growth(Growth::Constant, delay, Duration::ZERO)
     }
@@ -226,6 +201,7 @@ impl Backoff {
     /// let delays: Vec<_> = Backoff::linear(ms(100), ms(50)).take(3).collect();
     /// assert_eq!(delays, [ms(100), ms(150), ms(200)]);
     /// ```
+    #[inline]
     pub fn linear(initial: Duration, step: Duration) -> Self {
         Self::with_growth(Growth::Linear, initial, step)
     }
@@ -248,8 +224,11 @@ impl Backoff {
     /// assert_eq!(flat, [s(1), s(1)]);
     /// ```
     #[must_use]
+    #[inline]
     pub fn factor(mut self, factor: f64) -> Self {
-        self.f.factor = if factor >= 1.0 { factor } else { 1.0 };
+        if self.c.flags.growth() == Growth::Exponential {
+            self.c.rate = if factor >= 1.0 { factor } else { 1.0 }.to_bits();
+        }
         self
     }
 
@@ -266,8 +245,9 @@ impl Backoff {
     /// assert!(b.max_delay(cap).take(100).all(|d| d <= cap));
     /// ```
     #[must_use]
+    #[inline]
     pub fn max_delay(mut self, max: Duration) -> Self {
-        self.f.cap = to_nanos(max);
+        self.c.cap = to_nanos(max);
         self
     }
 
@@ -282,8 +262,9 @@ impl Backoff {
     /// assert!(b.take(10).all(|x| x >= d / 2 && x <= d));
     /// ```
     #[must_use]
+    #[inline]
     pub fn jitter(mut self, jitter: Jitter) -> Self {
-        self.f.jitter = jitter;
+        self.c.flags.set_jitter(jitter);
         self
     }
 
@@ -301,35 +282,41 @@ impl Backoff {
     /// assert_eq!(b.next(), Some(Duration::from_secs(1)));
     /// ```
     pub fn reset(&mut self) {
-        self.f.yielded = 0;
-        self.f.elapsed = 0;
-        self.f.done = false;
-        if self.f.seeded {
-            self.rng = None; // drawn again from the seed on the next jittered delay
+        if let Some(p) = self.p.as_mut() {
+            p.yielded = 0;
+            p.elapsed = 0;
+            p.done = false;
+            if self.c.flags.seeded() {
+                p.rng = None; // drawn again from the seed on the next jittered delay
+            }
         }
     }
 }
 
-/// A copy of a seeded schedule's generator, out of line: copying a backoff
-/// per request must stay a handful of moves, and only a schedule that has
-/// already jittered (rare for a template) has a generator to copy.
+/// A copy of a schedule's progress, out of line: copying a backoff per
+/// request must stay a handful of moves, and only a schedule that has
+/// already advanced (rare for a template) has progress to copy. An unseeded
+/// copy leaves the generator behind and draws its own seed on first use.
 #[cold]
 #[inline(never)]
 #[allow(clippy::unnecessary_box_returns)] // the box is the point: it keeps `Backoff` small
-fn clone_rng(rng: &SmallRng) -> Box<SmallRng> {
-    Box::new(rng.clone())
+fn clone_progress(p: &Progress, seeded: bool) -> Box<Progress> {
+    let mut copy = Box::new(p.clone());
+    if !seeded {
+        copy.rng = None;
+    }
+    copy
 }
 
 impl Clone for Backoff {
     #[inline]
     fn clone(&self) -> Self {
         Backoff {
-            f: self.f,
-            // Unseeded clones draw their own seed on first use.
-            rng: match &self.rng {
-                Some(rng) if self.f.seeded => Some(clone_rng(rng)),
-                _ => None,
-            },
+            c: self.c,
+            p: self
+                .p
+                .as_deref()
+                .map(|p| clone_progress(p, self.c.flags.seeded())),
         }
     }
 }
@@ -342,13 +329,12 @@ impl Iterator for Backoff {
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        if self.f.done {
+        let (yielded, done) = self.p.as_ref().map_or((0, false), |p| (p.yielded, p.done));
+        if done {
             return (0, Some(0));
         }
-        let upper = self
-            .f
-            .max_attempts
-            .map(|n| (n.get() - 1).saturating_sub(self.f.yielded) as usize);
+        let upper = NonZeroU32::new(self.c.max_attempts)
+            .map(|n| (n.get() - 1).saturating_sub(yielded) as usize);
         (0, upper)
     }
 }

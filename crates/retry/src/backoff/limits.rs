@@ -9,8 +9,6 @@
 
 use std::time::Duration;
 
-use std::num::NonZeroU32;
-
 use super::{Backoff, to_nanos};
 
 impl Backoff {
@@ -61,9 +59,10 @@ impl Backoff {
     /// assert_eq!(b().count(), 3); // the default: 4 attempts
     /// ```
     #[must_use]
+    #[inline]
     pub fn max_attempts(mut self, n: u32) -> Self {
         // 0 and 1 both mean one call: store 1, which is never zero.
-        self.f.max_attempts = NonZeroU32::new(n.max(1));
+        self.c.max_attempts = n.max(1);
         self
     }
 
@@ -80,8 +79,9 @@ impl Backoff {
     /// assert_eq!(endless.take(1_000).count(), 1_000);
     /// ```
     #[must_use]
+    #[inline]
     pub fn without_max_attempts(mut self) -> Self {
-        self.f.max_attempts = None;
+        self.c.max_attempts = 0;
         self
     }
 
@@ -100,8 +100,9 @@ impl Backoff {
     /// assert_eq!(delays, [s(1), s(2), s(4)]); // 1 + 2 + 4 + 8 would be 15 > 10
     /// ```
     #[must_use]
+    #[inline]
     pub fn max_elapsed(mut self, d: Duration) -> Self {
-        self.f.max_elapsed = to_nanos(d);
+        self.c.max_elapsed = to_nanos(d);
         self
     }
 
@@ -126,8 +127,9 @@ impl Backoff {
     /// assert_eq!(b.next_retry_after(s(86_400)), None); // stop, do not sleep a day
     /// ```
     #[must_use]
+    #[inline]
     pub fn max_retry_after(mut self, d: Duration) -> Self {
-        self.f.max_retry_after = to_nanos(d);
+        self.c.max_retry_after = to_nanos(d);
         self
     }
 
@@ -145,8 +147,9 @@ impl Backoff {
     /// assert!(b.accepts_retry_after(Duration::from_secs(60)));
     /// assert!(!b.accepts_retry_after(Duration::from_secs(86_400)));
     /// ```
+    #[inline]
     pub fn accepts_retry_after(&self, hint: Duration) -> bool {
-        to_nanos(hint) <= self.f.max_retry_after
+        to_nanos(hint) <= self.c.max_retry_after
     }
 
     /// Takes the next step of the schedule for a server's retry-after hint:

@@ -14,7 +14,7 @@ use std::time::Duration;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 
-use super::{Backoff, Growth, to_nanos};
+use super::{Backoff, Growth, Progress, to_nanos};
 use crate::Jitter;
 
 /// A fresh random seed without a syscall: std's per-thread hasher keys.
@@ -66,72 +66,71 @@ impl Backoff {
     /// way the schedule advances and the delay counts against `max_attempts`
     /// and `max_elapsed`.
     pub(crate) fn next_delay(&mut self, hint: Option<Duration>) -> Option<Duration> {
-        if self.f.done {
+        let c = self.c;
+        // The first delay creates the progress (the one allocation of a
+        // schedule's life; a call that succeeds at once never gets here).
+        let p = self.p.get_or_insert_with(|| Box::new(Progress::START));
+        if p.done {
             return None;
         }
-        if self
-            .f
-            .max_attempts
-            .is_some_and(|n| self.f.yielded >= n.get() - 1)
-        {
-            self.f.done = true;
+        if c.max_attempts != 0 && p.yielded >= c.max_attempts - 1 {
+            p.done = true;
             return None;
         }
-        if self.f.yielded == 0 {
-            self.f.next_base = float(self.f.initial);
-            self.f.previous = self.f.initial;
+        if p.yielded == 0 {
+            p.next_base = float(c.initial);
+            p.previous = c.initial;
         }
-        let cap = self.f.cap;
+        let cap = c.cap;
         // Constant and linear schedules stay in exact integer arithmetic;
         // only exponential growth and jitter need `f64`.
-        let base = match self.f.growth {
-            Growth::Exponential => Base::Nanos(self.f.next_base.min(float(cap))),
-            Growth::Constant => Base::Exact(self.f.initial.min(cap)),
+        let base = match c.flags.growth() {
+            Growth::Exponential => Base::Nanos(p.next_base.min(float(cap))),
+            Growth::Constant => Base::Exact(c.initial.min(cap)),
             Growth::Linear => Base::Exact(
-                self.f
-                    .initial
-                    .saturating_add(self.f.step.saturating_mul(u64::from(self.f.yielded)))
+                c.initial
+                    .saturating_add(c.rate.saturating_mul(u64::from(p.yielded)))
                     .min(cap),
             ),
         };
         let delay = match (hint, base) {
             (Some(hint), _) => to_nanos(hint).min(cap),
-            (None, Base::Exact(base)) if self.f.jitter == Jitter::None => base,
+            (None, Base::Exact(base)) if c.flags.jitter() == Jitter::None => base,
             (None, base) => {
                 let base = match base {
                     Base::Exact(n) => float(n),
                     Base::Nanos(n) => n,
                 };
-                let jittered = if self.f.jitter == Jitter::None {
+                let jittered = if c.flags.jitter() == Jitter::None {
                     base
                 } else {
-                    let seed = self.f.seeded.then_some(self.f.seed);
-                    let rng = self.rng.get_or_insert_with(|| {
-                        Box::new(SmallRng::seed_from_u64(seed.unwrap_or_else(fresh_seed)))
+                    let seed = c.flags.seeded().then_some(c.seed);
+                    let rng = p.rng.get_or_insert_with(|| {
+                        SmallRng::seed_from_u64(seed.unwrap_or_else(fresh_seed))
                     });
-                    self.f.jitter.apply(
+                    c.flags.jitter().apply(
                         rng,
                         base,
                         float(cap),
-                        float(self.f.initial),
-                        float(self.f.previous),
+                        float(c.initial),
+                        float(p.previous),
                     )
                 };
                 clamp_nanos(jittered, cap)
             }
         };
-        let elapsed = self.f.elapsed.saturating_add(delay);
-        if elapsed > self.f.max_elapsed {
-            self.f.done = true;
+        let elapsed = p.elapsed.saturating_add(delay);
+        if elapsed > c.max_elapsed {
+            p.done = true;
             return None;
         }
-        self.f.elapsed = elapsed;
-        self.f.yielded = self.f.yielded.saturating_add(1);
-        self.f.previous = delay;
-        if self.f.growth == Growth::Exponential {
-            let grown = self.f.next_base * self.f.factor;
+        p.elapsed = elapsed;
+        p.yielded = p.yielded.saturating_add(1);
+        p.previous = delay;
+        if c.flags.growth() == Growth::Exponential {
+            let grown = p.next_base * c.factor();
             // NaN only from 0 × ∞ (a zero initial delay): zero stays zero.
-            self.f.next_base = if grown.is_nan() {
+            p.next_base = if grown.is_nan() {
                 0.0
             } else {
                 grown.min(float(cap))

@@ -23,10 +23,13 @@ impl Backoff {
     /// assert_eq!(a, b().seed(42).take(5).collect::<Vec<_>>());
     /// ```
     #[must_use]
+    #[inline]
     pub fn seed(mut self, seed: u64) -> Self {
-        self.f.seed = seed;
-        self.f.seeded = true;
-        self.rng = None; // drawn from the seed on the first jittered delay
+        self.c.seed = seed;
+        self.c.flags.set_seeded();
+        if let Some(p) = self.p.as_mut() {
+            p.rng = None; // drawn from the seed on the next jittered delay
+        }
         self
     }
 
@@ -52,10 +55,13 @@ impl Backoff {
     /// assert_eq!(a, template.clone().seed_stream(1).collect::<Vec<_>>());
     /// ```
     #[must_use]
+    #[inline]
     pub fn seed_stream(mut self, n: u64) -> Self {
-        if self.f.seeded {
-            self.f.seed = schedule::stream_seed(self.f.seed, n);
-            self.rng = None; // drawn from the new seed on the next jittered delay
+        if self.c.flags.seeded() {
+            self.c.seed = schedule::stream_seed(self.c.seed, n);
+            if let Some(p) = self.p.as_mut() {
+                p.rng = None; // drawn from the new seed on the next jittered delay
+            }
         }
         self
     }
@@ -71,7 +77,8 @@ impl Backoff {
     /// assert!(!Backoff::constant(Duration::ZERO).is_seeded());
     /// assert!(Backoff::constant(Duration::ZERO).seed(1).is_seeded());
     /// ```
+    #[inline]
     pub fn is_seeded(&self) -> bool {
-        self.f.seeded
+        self.c.flags.seeded()
     }
 }
