@@ -157,7 +157,7 @@ const ROWS: &[Row] = &[
         peer: "per_call_ready/tower_retry",
         peer_name: "tower's retry",
         target: Some(2.0),
-        why_missed: "the layer still prepares its schedule and budget bookkeeping per request before the first failure",
+        why_missed: "a layer that can retry carries its schedule and settings into every request's future (an 80-byte copy and its drop check), while tower's retry here carries a zero-sized policy and compiles to almost nothing: 2x of a 0.3 ns peer is below one cache-line copy",
     },
     Row {
         what: "retry runner, first attempt succeeds",
@@ -167,7 +167,7 @@ const ROWS: &[Row] = &[
         peer: "first_attempt_success/backon",
         peer_name: "backon",
         target: Some(1.0),
-        why_missed: "the runner sets up its classifier, deadline and budget state before the first call",
+        why_missed: "the runner builds its schedule in place and allocates nothing before the first failure; a miss here is noise on the shared machine",
     },
     Row {
         what: "ten zero-delay retries",
