@@ -87,6 +87,7 @@ impl Hold {
     #[cfg(feature = "drain")]
     // With only one of the two features the update fills no field.
     #[allow(clippy::needless_update)]
+    #[inline]
     pub(crate) fn guard(guard: evenkeel_shutdown::DrainGuard) -> Self {
         Self {
             guard: Some(guard),
@@ -97,6 +98,7 @@ impl Hold {
     #[cfg(feature = "bulkhead")]
     // With only one of the two features the update fills no field.
     #[allow(clippy::needless_update)]
+    #[inline]
     pub(crate) fn permit(permit: tokio::sync::OwnedSemaphorePermit) -> Self {
         Self {
             permit: Some(permit),
@@ -107,6 +109,7 @@ impl Hold {
     #[cfg(feature = "circuit-breaker")]
     // With only the breaker feature the update fills no field.
     #[allow(clippy::needless_update)]
+    #[inline]
     pub(crate) fn call(call: crate::circuit_breaker::future::Call) -> Self {
         Self {
             call: Some(call),
@@ -117,6 +120,7 @@ impl Hold {
     /// The response ended with an error: a breaker call held here counts
     /// as a failure when the hold is released.
     #[cfg_attr(not(feature = "circuit-breaker"), allow(clippy::unused_self))]
+    #[inline]
     fn fail(&mut self) {
         #[cfg(feature = "circuit-breaker")]
         if let Some(call) = &mut self.call {
@@ -127,6 +131,7 @@ impl Hold {
     #[cfg(all(feature = "drain", feature = "bulkhead"))]
     // Without the breaker feature the update fills no field.
     #[allow(clippy::needless_update)]
+    #[inline]
     pub(crate) fn both(
         permit: tokio::sync::OwnedSemaphorePermit,
         guard: evenkeel_shutdown::DrainGuard,
@@ -169,6 +174,7 @@ pub trait ResponseHold: Sized {
 impl<B> ResponseHold for http::Response<B> {
     type Held = http::Response<HoldBody<B>>;
 
+    #[inline]
     fn hold(self, hold: Hold) -> Self::Held {
         self.map(|body| HoldBody::new(body, hold))
     }
@@ -180,6 +186,7 @@ macro_rules! complete_on_arrival {
         impl ResponseHold for $ty {
             type Held = Self;
 
+            #[inline]
             fn hold(self, hold: Hold) -> Self {
                 drop(hold);
                 self

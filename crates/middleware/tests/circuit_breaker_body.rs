@@ -20,9 +20,11 @@ use common::{fallible_response, read_to_end, streaming_response};
 
 /// A service that answers with the response it is given (or fails with
 /// the message it is given): the test holds the body's other end.
-fn answer<B: Send + 'static>()
--> impl Service<Result<http::Response<B>, &'static str>, Response = http::Response<B>, Error = std::io::Error>
-+ Clone {
+fn answer<B: Send + 'static>() -> impl Service<
+    Result<http::Response<B>, &'static str>,
+    Response = http::Response<B>,
+    Error = std::io::Error,
+> + Clone {
     service_fn(|r: Result<http::Response<B>, &'static str>| async move {
         r.map_err(std::io::Error::other)
     })

@@ -41,7 +41,13 @@ async fn retry_deadline_returns_the_last_real_error() {
     let start = Instant::now();
     let err = plain.oneshot(()).await.unwrap_err();
     assert!(
-        matches!(err, Error::TimedOut { scope: TimeoutScope::Total, .. }),
+        matches!(
+            err,
+            Error::TimedOut {
+                scope: TimeoutScope::Total,
+                ..
+            }
+        ),
         "{err:?}"
     );
     assert_eq!(start.elapsed(), total);
@@ -55,7 +61,10 @@ async fn retry_deadline_returns_the_last_real_error() {
         .layer(refusing(Arc::clone(&calls)));
     let start = Instant::now();
     let err = bounded.oneshot(()).await.unwrap_err();
-    assert!(matches!(&err, Error::Inner(e) if e.to_string() == "connection refused"), "{err:?}");
+    assert!(
+        matches!(&err, Error::Inner(e) if e.to_string() == "connection refused"),
+        "{err:?}"
+    );
     assert_eq!(start.elapsed(), Duration::from_secs(5));
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 }

@@ -5,6 +5,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use evenkeel_retry::saturating_deadline;
 use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
 
@@ -21,16 +22,28 @@ pin_project! {
         future: F,
         #[pin]
         sleep: Option<Sleep>,
-        // The deadline if already known (readiness had to wait).
-        known: Option<Instant>,
+        known: Known,
         armed: bool,
         after: Duration,
         scope: TimeoutScope,
     }
 }
 
+/// What a [`Deadline`] knows of its deadline before it is armed.
+#[derive(Debug, Clone, Copy)]
+enum Known {
+    /// Nothing: the timeout starts when the timer is armed.
+    Nothing,
+    /// The deadline itself (readiness had to wait and set it).
+    Deadline(Instant),
+    /// When the timeout started (the server preset's admission): the
+    /// deadline is computed only if the timer is ever armed.
+    Start(Instant),
+}
+
 impl<F> Deadline<F> {
-    fn new(future: F, known: Option<Instant>, after: Duration, scope: TimeoutScope) -> Self {
+    #[inline]
+    fn new(future: F, known: Known, after: Duration, scope: TimeoutScope) -> Self {
         Self {
             future,
             sleep: None,
@@ -59,9 +72,11 @@ where
         if !*this.armed {
             *this.armed = true;
             // `None`: a deadline too far to represent never fires.
-            let deadline = this
-                .known
-                .or_else(|| Instant::now().checked_add(*this.after));
+            let deadline = match *this.known {
+                Known::Nothing => Instant::now().checked_add(*this.after),
+                Known::Deadline(deadline) => Some(deadline),
+                Known::Start(start) => Some(saturating_deadline(start, *this.after)),
+            };
             this.sleep.set(deadline.map(tokio::time::sleep_until));
         }
         match this.sleep.as_pin_mut() {
@@ -104,8 +119,19 @@ pin_project! {
 
 impl<F, E> ResponseFuture<F, E> {
     pub(crate) fn new(inner: Admit<F, E>, deadline: Option<Instant>, after: Duration) -> Self {
+        let known = deadline.map_or(Known::Nothing, Known::Deadline);
         Self {
-            inner: Deadline::new(inner, deadline, after, TimeoutScope::Total),
+            inner: Deadline::new(inner, known, after, TimeoutScope::Total),
+        }
+    }
+
+    /// A total timeout that started at `start`; its deadline is computed
+    /// only if the response is not ready on its first poll.
+    #[cfg_attr(not(feature = "full"), allow(dead_code))]
+    #[inline]
+    pub(crate) fn started(inner: Admit<F, E>, start: Instant, after: Duration) -> Self {
+        Self {
+            inner: Deadline::new(inner, Known::Start(start), after, TimeoutScope::Total),
         }
     }
 }
@@ -148,7 +174,7 @@ pin_project! {
 impl<F> AttemptFuture<F> {
     pub(crate) fn new(future: F, after: Duration) -> Self {
         Self {
-            inner: Deadline::new(future, None, after, TimeoutScope::Attempt),
+            inner: Deadline::new(future, Known::Nothing, after, TimeoutScope::Attempt),
         }
     }
 }
