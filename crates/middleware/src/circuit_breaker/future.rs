@@ -3,7 +3,7 @@
 //!
 //! A call is over when its response is *complete*: for an
 //! `http::Response<B>`, at the end of its body (see
-//! [`ResponseHold`](crate::ResponseHold)), not when its headers arrive.
+//! [`ResponseHold`]), not when its headers arrive.
 //! The future classifies the result when it resolves and moves the call
 //! (its ticket, that outcome and its start time) into the response's
 //! [`Hold`]; the call is recorded when the hold is released: at the end of

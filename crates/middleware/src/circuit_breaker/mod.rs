@@ -30,7 +30,7 @@
 //! `http::Response<B>` it is the end of the body: the breaker moves the
 //! call into the body (the response becomes
 //! `http::Response<`[`HoldBody<B>`](crate::HoldBody)`>`, as with the
-//! drain and the bulkhead; see [`ResponseHold`](crate::ResponseHold)) and
+//! drain and the bulkhead; see [`ResponseHold`]) and
 //! records it when the body ends, fails, or is dropped:
 //!
 //! - at the end, with the outcome the classifier gave the headers, timed
