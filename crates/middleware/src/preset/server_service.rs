@@ -245,11 +245,19 @@ where
                     start,
                     permit: Some(permit),
                     guard: Some(guard),
+                    timer,
                     ..
                 } => {
                     let future = Admit::called(self.inner.call(req));
+                    let inner = match timer {
+                        // Something below made readiness wait: its timer,
+                        // registered at the deadline, goes on with the
+                        // response instead of a second one.
+                        Some(timer) => DeadlineFuture::armed(future, timer, after),
+                        None => DeadlineFuture::started(future, start, after),
+                    };
                     return ServerFuture {
-                        inner: DeadlineFuture::started(future, start, after),
+                        inner,
                         hold: Some((permit, guard)),
                     };
                 }
@@ -260,7 +268,7 @@ where
             Front::Undecided => Refusal::Overloaded(self.shared.bulkhead.retry_after),
         };
         ServerFuture {
-            inner: DeadlineFuture::new(Admit::rejected(refusal.into_error()), None, after),
+            inner: DeadlineFuture::new(Admit::rejected(refusal.into_error()), after),
             hold: None,
         }
     }

@@ -30,15 +30,16 @@ pin_project! {
 }
 
 /// What a [`Deadline`] knows of its deadline before it is armed.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 enum Known {
     /// Nothing: the timeout starts when the timer is armed.
     Nothing,
-    /// The deadline itself (readiness had to wait and set it).
-    Deadline(Instant),
     /// When the timeout started (the server preset's admission): the
     /// deadline is computed only if the timer is ever armed.
     Start(Instant),
+    /// Readiness had to wait and armed the deadline's timer already: the
+    /// response keeps that timer instead of registering a second one.
+    Timer(Pin<Box<Sleep>>),
 }
 
 impl<F> Deadline<F> {
@@ -69,26 +70,28 @@ where
         if let Poll::Ready(out) = this.future.poll(cx) {
             return Poll::Ready(out.map_err(LayerError::into_error));
         }
-        if !*this.armed {
-            *this.armed = true;
-            // `None`: a deadline too far to represent never fires.
-            let deadline = match *this.known {
-                Known::Nothing => Instant::now().checked_add(*this.after),
-                Known::Deadline(deadline) => Some(deadline),
-                Known::Start(start) => Some(saturating_deadline(start, *this.after)),
-            };
-            this.sleep.set(deadline.map(tokio::time::sleep_until));
-        }
-        match this.sleep.as_pin_mut() {
-            Some(sleep) => {
-                std::task::ready!(sleep.poll(cx));
-                Poll::Ready(Err(Error::TimedOut {
-                    after: *this.after,
-                    scope: *this.scope,
-                }))
+        let fired = if let Known::Timer(timer) = this.known {
+            timer.as_mut().poll(cx)
+        } else {
+            if !*this.armed {
+                *this.armed = true;
+                // `None`: a deadline too far to represent never fires.
+                let deadline = match *this.known {
+                    Known::Start(start) => Some(saturating_deadline(start, *this.after)),
+                    _ => Instant::now().checked_add(*this.after),
+                };
+                this.sleep.set(deadline.map(tokio::time::sleep_until));
             }
-            None => Poll::Pending,
-        }
+            match this.sleep.as_pin_mut() {
+                Some(sleep) => sleep.poll(cx),
+                None => Poll::Pending,
+            }
+        };
+        std::task::ready!(fired);
+        Poll::Ready(Err(Error::TimedOut {
+            after: *this.after,
+            scope: *this.scope,
+        }))
     }
 }
 
@@ -118,10 +121,19 @@ pin_project! {
 }
 
 impl<F, E> ResponseFuture<F, E> {
-    pub(crate) fn new(inner: Admit<F, E>, deadline: Option<Instant>, after: Duration) -> Self {
-        let known = deadline.map_or(Known::Nothing, Known::Deadline);
+    /// A total timeout that starts when the response is first pending.
+    pub(crate) fn new(inner: Admit<F, E>, after: Duration) -> Self {
         Self {
-            inner: Deadline::new(inner, known, after, TimeoutScope::Total),
+            inner: Deadline::new(inner, Known::Nothing, after, TimeoutScope::Total),
+        }
+    }
+
+    /// A total timeout whose timer readiness already armed (it had to
+    /// wait): the response keeps it.
+    #[inline]
+    pub(crate) fn armed(inner: Admit<F, E>, timer: Pin<Box<Sleep>>, after: Duration) -> Self {
+        Self {
+            inner: Deadline::new(inner, Known::Timer(timer), after, TimeoutScope::Total),
         }
     }
 
