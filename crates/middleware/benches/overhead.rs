@@ -39,15 +39,20 @@
 //! - Changed after profiling: the total timeout keeps its start and
 //!   computes the deadline only when a timer is armed (a ready response no
 //!   longer pays the saturating addition), and the hold's non-generic
-//!   paths are `#[inline]` (they were calls across the crate boundary).
-//!   About 3% off the ready path, nothing measurable on the pending one.
-//!   Moving the circuit breaker's call into `HoldBody` (issue 19) did not
-//!   change either row.
+//!   paths are `#[inline]` (they were calls across the crate boundary);
+//!   when readiness had to wait (a bulkhead wait, an inner service not
+//!   ready), the timer it registered goes on with the response instead of
+//!   a second registration (not exercised by these rows, where readiness
+//!   never waits). About 4% off the ready path (fastest samples 171-172 ns
+//!   before, 164-165 ns after, alternated), nothing measurable on the
+//!   pending one. Moving the circuit breaker's call into `HoldBody`
+//!   (issue 19) did not change either row.
 //! - Measuring on a shared 2-core machine: criterion's mean for one row
 //!   swings between runs (ratios from 0.9x to 2.1x for the same binary),
 //!   while the fastest sample of a run is stable to about 2%. Fastest
-//!   samples over three runs each: ready 163-166 ns against tower's 116 ns
-//!   (1.41-1.43x), pending 299-302 ns against 218-219 ns (1.37-1.38x).
+//!   samples over three runs each: ready 164-166 ns against tower's
+//!   116-118 ns (1.40-1.43x), pending 299-310 ns against 219-226 ns
+//!   (1.37x).
 #![allow(
     missing_docs,
     reason = "criterion_group! generates an undocumented `pub fn benches`"
