@@ -12,14 +12,17 @@
 //!
 //! # How the layers fix it
 //!
-//! [`Drain`](crate::Drain), [`Bulkhead`](crate::Bulkhead) and the server
-//! preset hand what they hold (a [`Hold`]) to the response through the
+//! [`Drain`](crate::Drain), [`Bulkhead`](crate::Bulkhead),
+//! [`CircuitBreaker`](crate::CircuitBreaker) and the server preset hand
+//! what they hold (a [`Hold`]) to the response through the
 //! [`ResponseHold`] trait:
 //!
 //! - `http::Response<B>` moves it into its body, which becomes a
 //!   [`HoldBody<B>`]: the hold is released when the body reaches its end
 //!   (a `None` frame, an error, or `is_end_stream()` after a frame) or is
-//!   dropped (the client went away), whichever comes first.
+//!   dropped (the client went away), whichever comes first. The circuit
+//!   breaker's call is recorded then: timed to that moment, and a failure
+//!   if the body ended with an error.
 //! - Responses that carry no stream (`()`, numbers, `bool`, `char`,
 //!   `String`, `Vec<T>`, `Box<str>`, `Option<T>` and `Result<T, E>` of
 //!   such) are complete when they arrive: the hold is released at once.
@@ -54,9 +57,10 @@ use std::task::{Context, Poll};
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
-/// What a request holds while it is in flight: its drain guard and its
-/// bulkhead permit (when those layers are in the stack). Dropping it
-/// releases them. Created by the layers; a [`ResponseHold`] impl only
+/// What a request holds while it is in flight: its drain guard, its
+/// bulkhead permit and its circuit breaker call (when those layers are in
+/// the stack). Dropping it releases them (and records the breaker's call,
+/// timed to the drop). Created by the layers; a [`ResponseHold`] impl only
 /// decides when to drop it.
 ///
 /// ```
@@ -75,12 +79,15 @@ pub struct Hold {
     guard: Option<evenkeel_shutdown::DrainGuard>,
     #[cfg(feature = "bulkhead")]
     permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    #[cfg(feature = "circuit-breaker")]
+    call: Option<crate::circuit_breaker::future::Call>,
 }
 
 impl Hold {
     #[cfg(feature = "drain")]
     // With only one of the two features the update fills no field.
     #[allow(clippy::needless_update)]
+    #[inline]
     pub(crate) fn guard(guard: evenkeel_shutdown::DrainGuard) -> Self {
         Self {
             guard: Some(guard),
@@ -91,6 +98,7 @@ impl Hold {
     #[cfg(feature = "bulkhead")]
     // With only one of the two features the update fills no field.
     #[allow(clippy::needless_update)]
+    #[inline]
     pub(crate) fn permit(permit: tokio::sync::OwnedSemaphorePermit) -> Self {
         Self {
             permit: Some(permit),
@@ -98,7 +106,32 @@ impl Hold {
         }
     }
 
+    #[cfg(feature = "circuit-breaker")]
+    // With only the breaker feature the update fills no field.
+    #[allow(clippy::needless_update)]
+    #[inline]
+    pub(crate) fn call(call: crate::circuit_breaker::future::Call) -> Self {
+        Self {
+            call: Some(call),
+            ..Self::default()
+        }
+    }
+
+    /// The response ended with an error: a breaker call held here counts
+    /// as a failure when the hold is released.
+    #[cfg_attr(not(feature = "circuit-breaker"), allow(clippy::unused_self))]
+    #[inline]
+    fn fail(&mut self) {
+        #[cfg(feature = "circuit-breaker")]
+        if let Some(call) = &mut self.call {
+            call.fail();
+        }
+    }
+
     #[cfg(all(feature = "drain", feature = "bulkhead"))]
+    // Without the breaker feature the update fills no field.
+    #[allow(clippy::needless_update)]
+    #[inline]
     pub(crate) fn both(
         permit: tokio::sync::OwnedSemaphorePermit,
         guard: evenkeel_shutdown::DrainGuard,
@@ -106,6 +139,7 @@ impl Hold {
         Self {
             guard: Some(guard),
             permit: Some(permit),
+            ..Self::default()
         }
     }
 
@@ -140,6 +174,7 @@ pub trait ResponseHold: Sized {
 impl<B> ResponseHold for http::Response<B> {
     type Held = http::Response<HoldBody<B>>;
 
+    #[inline]
     fn hold(self, hold: Hold) -> Self::Held {
         self.map(|body| HoldBody::new(body, hold))
     }
@@ -151,6 +186,7 @@ macro_rules! complete_on_arrival {
         impl ResponseHold for $ty {
             type Held = Self;
 
+            #[inline]
             fn hold(self, hold: Hold) -> Self {
                 drop(hold);
                 self
@@ -285,7 +321,13 @@ impl<B: Body> Body for HoldBody<B> {
         // The end: no more frames, an error, or a last frame (hyper stops
         // polling once `is_end_stream` says so, and may keep the body).
         let ended = match &frame {
-            None | Some(Err(_)) => true,
+            None => true,
+            Some(Err(_)) => {
+                if let Some(hold) = this.hold.as_mut() {
+                    hold.fail();
+                }
+                true
+            }
             Some(Ok(_)) => this.inner.is_end_stream(),
         };
         if ended {

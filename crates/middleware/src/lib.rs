@@ -128,7 +128,7 @@
 
 mod admit;
 pub mod error;
-#[cfg(any(feature = "bulkhead", feature = "drain"))]
+#[cfg(any(feature = "bulkhead", feature = "drain", feature = "circuit-breaker"))]
 pub mod hold;
 mod ready_call;
 mod sync;
@@ -152,7 +152,7 @@ pub mod retry;
 pub mod timeout;
 
 pub use error::{Error, LayerError};
-#[cfg(any(feature = "bulkhead", feature = "drain"))]
+#[cfg(any(feature = "bulkhead", feature = "drain", feature = "circuit-breaker"))]
 pub use hold::{Hold, HoldBody, ResponseHold};
 pub use wrap::{WrapError, WrapErrorFuture, WrapErrorLayer};
 

@@ -136,3 +136,26 @@ async fn server_preset_refusal_does_not_poll_inner() {
     let (out, ()) = tokio::join!(in_flight, respond);
     assert_eq!(out.unwrap(), 10);
 }
+
+/// A request that waited for a bulkhead permit keeps one deadline, from
+/// its admission: 1.5 s waiting plus a 1 s handler under a 2 s timeout
+/// times out 2 s after it arrived, not 2 s after its call.
+#[tokio::test(start_paused = true)]
+async fn server_preset_deadline_spans_the_wait_and_the_response() {
+    let server = ServerLayer::new(Shutdown::new())
+        .timeout(Duration::from_secs(2))
+        .bulkhead(
+            BulkheadLayer::builder(1)
+                .max_wait(Duration::from_secs(10))
+                .build(),
+        );
+    let svc = server.layer(sleeper());
+
+    let busy = tokio::spawn(svc.clone().oneshot(1_500));
+    tokio::task::yield_now().await;
+    let start = Instant::now();
+    let err = svc.clone().oneshot(1_000).await.unwrap_err();
+    assert!(matches!(err, Error::TimedOut { .. }), "{err:?}");
+    assert_eq!(start.elapsed(), Duration::from_secs(2));
+    assert_eq!(busy.await.unwrap().unwrap(), 1_500);
+}

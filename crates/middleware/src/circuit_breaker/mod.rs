@@ -25,14 +25,32 @@
 //!
 //! # What is timed
 //!
-//! The slow-call rate times a call from its admission to its response: for
-//! an `http::Response<B>`, to its headers, not to the end of its body. For
-//! a client calling a downstream (the breaker's place in the recommended
-//! order) the headers are what a slow dependency delays; a streamed body
-//! that is slow to read is the reader's pace, not the dependency's health.
-//! Outcomes (and the failure rate) are decided on the response as well.
+//! A call runs from its admission until its response is *complete*. For
+//! most responses that is when the inner future resolves. For an
+//! `http::Response<B>` it is the end of the body: the breaker moves the
+//! call into the body (the response becomes
+//! `http::Response<`[`HoldBody<B>`](crate::HoldBody)`>`, as with the
+//! drain and the bulkhead; see [`ResponseHold`]) and
+//! records it when the body ends, fails, or is dropped:
 //!
-//! # Observability
+//! - at the end, with the outcome the classifier gave the headers, timed
+//!   to the last frame: a download or an event stream that takes longer
+//!   than the slow-call duration is a slow call;
+//! - on a body error (a reset mid-stream), as a failure, whatever the
+//!   headers said;
+//! - when the body is dropped before its end, with the headers' outcome,
+//!   timed to the drop. The reader chose to stop; the dependency did
+//!   answer. Recording nothing instead would lose every 5xx whose body
+//!   goes unread (a caller that checks the status and drops the response)
+//!   and could keep a half-open circuit probing forever.
+//!
+//! A half-open trial keeps its slot the same way, until its body ends,
+//! fails or is dropped: while a trial streams, no other trial is admitted,
+//! and a trial whose body fails opens the circuit again. A trial "succeeds"
+//! when its body completes, or when the reader drops it early with a
+//! successful status (see above for why that still counts).
+//!
+//! //! # Observability
 //!
 //! [`Builder::on_event`] receives every [`BreakerEvent`] (transitions with
 //! the failure rate that decided them, rejections, slow calls), and with
@@ -53,6 +71,7 @@ use tower_service::Service;
 
 use crate::admit::Admit;
 use crate::error::{Error, LayerError};
+use crate::hold::ResponseHold;
 
 pub use breaker::{Breaker, State};
 pub use builder::{Builder, ConfigError};
@@ -148,9 +167,10 @@ impl<S, C, Req> Service<Req> for CircuitBreaker<S, C>
 where
     S: Service<Req>,
     S::Error: LayerError,
+    S::Response: ResponseHold,
     C: Classify<S::Response, <S::Error as LayerError>::Inner> + Clone,
 {
-    type Response = S::Response;
+    type Response = <S::Response as ResponseHold>::Held;
     type Error = Error<<S::Error as LayerError>::Inner>;
     type Future = future::ResponseFuture<S::Future, C, <S::Error as LayerError>::Inner>;
 

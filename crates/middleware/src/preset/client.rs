@@ -7,7 +7,7 @@ use evenkeel_retry::{Backoff, Jitter, RetryBudget};
 use tower_layer::Layer;
 
 use crate::circuit_breaker::{Breaker, DefaultClassifier};
-use crate::retry::DefaultPolicy;
+use crate::retry::{DefaultPolicy, NoHook};
 use crate::{
     AttemptTimeout, AttemptTimeoutLayer, CircuitBreaker, CircuitBreakerLayer, Retry, RetryLayer,
     Timeout, TimeoutLayer,
@@ -20,8 +20,8 @@ use crate::{
 /// of this crate's layers, whose `Error<E>` passes through unnested. For
 /// any other error type, put [`WrapErrorLayer`](crate::WrapErrorLayer)
 /// under the preset.
-pub type ClientService<S, P = DefaultPolicy, C = DefaultClassifier> =
-    Timeout<Retry<CircuitBreaker<AttemptTimeout<S>, C>, P>>;
+pub type ClientService<S, P = DefaultPolicy, C = DefaultClassifier, H = NoHook> =
+    Timeout<Retry<CircuitBreaker<AttemptTimeout<S>, C>, P, H>>;
 
 /// The client-side stack in the recommended order, as one layer.
 ///
@@ -33,6 +33,8 @@ pub type ClientService<S, P = DefaultPolicy, C = DefaultClassifier> =
 /// | retry backoff | exponential from 100 ms, full jitter, at most 5 s apart, 3 attempts | [`backoff`](ClientLayer::backoff) |
 /// | retry budget | 20 % of requests plus 10 retries/s over 10 s (tower's) | [`budget`](ClientLayer::budget) |
 /// | retry policy | [`DefaultPolicy`] | [`policy`](ClientLayer::policy) |
+/// | retry deadline | none: the total timeout cuts retries off | [`retry_deadline`](ClientLayer::retry_deadline) |
+/// | retry hook | none ([`NoHook`]) | [`on_retry`](ClientLayer::on_retry) |
 /// | circuit breaker | [`Breaker::builder`]'s defaults, [`DefaultClassifier`] | [`breaker`](ClientLayer::breaker), [`classifier`](ClientLayer::classifier) |
 /// | attempt timeout | 10 s | [`attempt_timeout`](ClientLayer::attempt_timeout) |
 ///
@@ -66,13 +68,16 @@ pub type ClientService<S, P = DefaultPolicy, C = DefaultClassifier> =
 /// ```
 #[derive(Debug, Clone)]
 #[must_use = "a layer does nothing until applied to a service"]
-pub struct ClientLayer<P = DefaultPolicy, C = DefaultClassifier> {
+pub struct ClientLayer<P = DefaultPolicy, C = DefaultClassifier, H = NoHook> {
     timeout: TimeoutLayer,
-    retry: RetryLayer<P>,
     breaker: CircuitBreakerLayer<C>,
     attempt_timeout: AttemptTimeoutLayer,
+    // The retry layer's parts; it is built in `layer`.
     backoff: Backoff,
     budget: RetryBudget,
+    policy: P,
+    retry_deadline: Option<Duration>,
+    on_retry: H,
 }
 
 impl ClientLayer {
@@ -83,18 +88,18 @@ impl ClientLayer {
     /// # let _ = layer;
     /// ```
     pub fn new() -> Self {
-        let backoff = Backoff::exponential(Duration::from_millis(100))
-            .jitter(Jitter::Full)
-            .max_delay(Duration::from_secs(5))
-            .max_attempts(3);
-        let budget = RetryBudget::new(Duration::from_secs(10), 10, 0.2);
         Self {
             timeout: TimeoutLayer::new(Duration::from_secs(30)),
-            retry: RetryLayer::new(backoff.clone()).budget(budget.clone()),
             breaker: CircuitBreakerLayer::new(Breaker::default()),
             attempt_timeout: AttemptTimeoutLayer::new(Duration::from_secs(10)),
-            backoff,
-            budget,
+            backoff: Backoff::exponential(Duration::from_millis(100))
+                .jitter(Jitter::Full)
+                .max_delay(Duration::from_secs(5))
+                .max_attempts(3),
+            budget: RetryBudget::new(Duration::from_secs(10), 10, 0.2),
+            policy: DefaultPolicy,
+            retry_deadline: None,
+            on_retry: NoHook,
         }
     }
 }
@@ -105,7 +110,7 @@ impl Default for ClientLayer {
     }
 }
 
-impl<P: Clone, C> ClientLayer<P, C> {
+impl<P, C, H> ClientLayer<P, C, H> {
     /// The total timeout over all attempts and the sleeps between them.
     ///
     /// ```
@@ -125,7 +130,7 @@ impl<P: Clone, C> ClientLayer<P, C> {
     /// ```
     pub fn backoff(mut self, backoff: Backoff) -> Self {
         self.backoff = backoff;
-        self.rebuild_retry()
+        self
     }
 
     /// The retry budget (shared with its clones).
@@ -138,18 +143,7 @@ impl<P: Clone, C> ClientLayer<P, C> {
     /// ```
     pub fn budget(mut self, budget: RetryBudget) -> Self {
         self.budget = budget;
-        self.rebuild_retry()
-    }
-
-    fn rebuild_retry(mut self) -> Self {
-        self.retry = RetryLayer::new(self.backoff.clone())
-            .budget(self.budget.clone())
-            .policy(self.retry_policy());
         self
-    }
-
-    fn retry_policy(&self) -> P {
-        self.retry.policy_ref().clone()
     }
 
     /// The retry policy.
@@ -159,16 +153,97 @@ impl<P: Clone, C> ClientLayer<P, C> {
     /// let layer = ClientLayer::new().policy(HttpPolicy);
     /// # let _ = layer;
     /// ```
-    pub fn policy<P2: Clone>(self, policy: P2) -> ClientLayer<P2, C> {
+    pub fn policy<P2>(self, policy: P2) -> ClientLayer<P2, C, H> {
         ClientLayer {
             timeout: self.timeout,
-            retry: RetryLayer::new(self.backoff.clone())
-                .budget(self.budget.clone())
-                .policy(policy),
             breaker: self.breaker,
             attempt_timeout: self.attempt_timeout,
             backoff: self.backoff,
             budget: self.budget,
+            policy,
+            retry_deadline: self.retry_deadline,
+            on_retry: self.on_retry,
+        }
+    }
+
+    /// Bounds the retries of each request to `total` from its call, as
+    /// [`RetryLayer::deadline`]: a wait between attempts that could end
+    /// past it is not started, and the last attempt's own result (a 503, a
+    /// refused connection) is returned instead of a bare
+    /// [`Error::TimedOut`](crate::Error::TimedOut) from the total
+    /// [`timeout`](ClientLayer::timeout). Give it the same value as the
+    /// total timeout. Default: none (the backoff's own limits bound the
+    /// retries, and the total timeout cuts them off).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use evenkeel_middleware::preset::ClientLayer;
+    /// use evenkeel_middleware::Error;
+    /// use evenkeel_retry::Backoff;
+    /// use tower::{Layer, ServiceExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let total = Duration::from_secs(8);
+    /// let svc = ClientLayer::new()
+    ///     .timeout(total)
+    ///     .retry_deadline(total)
+    ///     .backoff(Backoff::constant(Duration::from_secs(5)).max_attempts(5))
+    ///     .layer(tower::service_fn(|_: ()| async {
+    ///         Err::<(), _>(std::io::Error::other("connection refused"))
+    ///     }));
+    /// // The second attempt fails at 5 s; waiting 5 s more would cross 8 s.
+    /// assert!(matches!(svc.oneshot(()).await, Err(Error::Inner(_))));
+    /// # }
+    /// ```
+    pub fn retry_deadline(mut self, total: Duration) -> Self {
+        self.retry_deadline = Some(total);
+        self
+    }
+
+    /// Calls `hook` before every retry with the attempt that failed, the
+    /// delay before the next one and the failed result, as
+    /// [`RetryLayer::on_retry`]; never for the final result. Replaces any
+    /// earlier hook. Default: [`NoHook`]. The result's response type is
+    /// the circuit breaker's (for an `http::Response<B>` transport,
+    /// `http::Response<`[`HoldBody<B>`](crate::HoldBody)`>`).
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use evenkeel_middleware::preset::ClientLayer;
+    /// use evenkeel_middleware::retry::RetryEvent;
+    /// use evenkeel_retry::Backoff;
+    /// use tower::{Layer, ServiceExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let retries = Arc::new(AtomicU32::new(0));
+    /// let counted = Arc::clone(&retries);
+    /// let svc = ClientLayer::new()
+    ///     .backoff(Backoff::constant(Duration::from_millis(100)).max_attempts(3))
+    ///     .on_retry(move |e: &RetryEvent<'_, (), std::io::Error>| {
+    ///         counted.fetch_add(1, Ordering::Relaxed);
+    ///         eprintln!("retry {} in {:?}", e.attempt, e.delay);
+    ///     })
+    ///     .layer(tower::service_fn(|_: ()| async {
+    ///         Err::<(), _>(std::io::Error::other("connection refused"))
+    ///     }));
+    /// assert!(svc.oneshot(()).await.is_err());
+    /// assert_eq!(retries.load(Ordering::Relaxed), 2); // 3 attempts, 2 retries
+    /// # }
+    /// ```
+    pub fn on_retry<H2>(self, hook: H2) -> ClientLayer<P, C, H2> {
+        ClientLayer {
+            timeout: self.timeout,
+            breaker: self.breaker,
+            attempt_timeout: self.attempt_timeout,
+            backoff: self.backoff,
+            budget: self.budget,
+            policy: self.policy,
+            retry_deadline: self.retry_deadline,
+            on_retry: hook,
         }
     }
 
@@ -197,14 +272,16 @@ impl<P: Clone, C> ClientLayer<P, C> {
     /// let layer = ClientLayer::new().classifier(HttpClassifier);
     /// # let _ = layer;
     /// ```
-    pub fn classifier<C2>(self, classifier: C2) -> ClientLayer<P, C2> {
+    pub fn classifier<C2>(self, classifier: C2) -> ClientLayer<P, C2, H> {
         ClientLayer {
             timeout: self.timeout,
-            retry: self.retry,
             breaker: self.breaker.classifier(classifier),
             attempt_timeout: self.attempt_timeout,
             backoff: self.backoff,
             budget: self.budget,
+            policy: self.policy,
+            retry_deadline: self.retry_deadline,
+            on_retry: self.on_retry,
         }
     }
 
@@ -240,13 +317,21 @@ impl<P: Clone, C> ClientLayer<P, C> {
     }
 }
 
-impl<S, P: Clone, C: Clone> Layer<S> for ClientLayer<P, C> {
-    type Service = ClientService<S, P, C>;
+impl<S, P: Clone, C: Clone, H: Clone> Layer<S> for ClientLayer<P, C, H> {
+    type Service = ClientService<S, P, C, H>;
 
     fn layer(&self, inner: S) -> Self::Service {
         let inner = self.attempt_timeout.layer(inner);
         let inner = self.breaker.layer(inner);
-        let inner = self.retry.layer(inner);
+        let retry = RetryLayer::new(self.backoff.clone())
+            .budget(self.budget.clone())
+            .policy(self.policy.clone())
+            .on_retry(self.on_retry.clone());
+        let retry = match self.retry_deadline {
+            Some(total) => retry.deadline(total),
+            None => retry,
+        };
+        let inner = retry.layer(inner);
         self.timeout.layer(inner)
     }
 }

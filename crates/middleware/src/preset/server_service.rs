@@ -105,7 +105,9 @@ impl Refusal {
 }
 
 struct Admitting {
-    deadline: Instant,
+    /// When the rate limiter admitted the request: the total timeout's
+    /// start. The deadline is computed only if a timer is armed.
+    start: Instant,
     permit: Option<OwnedSemaphorePermit>,
     wait: Option<Acquire>,
     guard: Option<DrainGuard>,
@@ -116,7 +118,7 @@ struct Admitting {
 impl fmt::Debug for Admitting {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Admitting")
-            .field("deadline", &self.deadline)
+            .field("start", &self.start)
             .field("permit", &self.permit.is_some())
             .field("waiting", &self.wait.is_some())
             .field("guard", &self.guard.is_some())
@@ -162,7 +164,7 @@ where
             let now = Instant::now();
             self.front = match shared.limiter.check_at(now) {
                 Ok(()) => Front::Admitting(Admitting {
-                    deadline: deadline(now, shared.after),
+                    start: now,
                     permit: None,
                     wait: None,
                     guard: None,
@@ -225,9 +227,9 @@ where
             }
         }
         // Something below is pending: the total timeout runs meanwhile.
-        let timer = a
-            .timer
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(a.deadline)));
+        let timer = a.timer.get_or_insert_with(|| {
+            Box::pin(tokio::time::sleep_until(deadline(a.start, shared.after)))
+        });
         if timer.as_mut().poll(cx).is_ready() {
             self.front = Front::Refused(Refusal::TimedOut(shared.after));
             return Poll::Ready(Ok(()));
@@ -240,14 +242,22 @@ where
         let refusal = match std::mem::replace(&mut self.front, Front::Undecided) {
             Front::Admitting(a) => match a {
                 Admitting {
-                    deadline,
+                    start,
                     permit: Some(permit),
                     guard: Some(guard),
+                    timer,
                     ..
                 } => {
                     let future = Admit::called(self.inner.call(req));
+                    let inner = match timer {
+                        // Something below made readiness wait: its timer,
+                        // registered at the deadline, goes on with the
+                        // response instead of a second one.
+                        Some(timer) => DeadlineFuture::armed(future, timer, after),
+                        None => DeadlineFuture::started(future, start, after),
+                    };
                     return ServerFuture {
-                        inner: DeadlineFuture::new(future, Some(deadline), after),
+                        inner,
                         hold: Some((permit, guard)),
                     };
                 }
@@ -258,7 +268,7 @@ where
             Front::Undecided => Refusal::Overloaded(self.shared.bulkhead.retry_after),
         };
         ServerFuture {
-            inner: DeadlineFuture::new(Admit::rejected(refusal.into_error()), None, after),
+            inner: DeadlineFuture::new(Admit::rejected(refusal.into_error()), after),
             hold: None,
         }
     }

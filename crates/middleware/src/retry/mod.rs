@@ -338,11 +338,6 @@ impl<P, H> RetryLayer<P, H> {
         }
     }
 
-    #[cfg_attr(not(feature = "full"), allow(dead_code))]
-    pub(crate) fn policy_ref(&self) -> &P {
-        &self.policy
-    }
-
     fn into_service<S>(self, inner: S) -> Retry<S, P, H> {
         Retry {
             inner,

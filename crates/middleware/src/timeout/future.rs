@@ -5,6 +5,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use evenkeel_retry::saturating_deadline;
 use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
 
@@ -21,16 +22,29 @@ pin_project! {
         future: F,
         #[pin]
         sleep: Option<Sleep>,
-        // The deadline if already known (readiness had to wait).
-        known: Option<Instant>,
+        known: Known,
         armed: bool,
         after: Duration,
         scope: TimeoutScope,
     }
 }
 
+/// What a [`Deadline`] knows of its deadline before it is armed.
+#[derive(Debug)]
+enum Known {
+    /// Nothing: the timeout starts when the timer is armed.
+    Nothing,
+    /// When the timeout started (the server preset's admission): the
+    /// deadline is computed only if the timer is ever armed.
+    Start(Instant),
+    /// Readiness had to wait and armed the deadline's timer already: the
+    /// response keeps that timer instead of registering a second one.
+    Timer(Pin<Box<Sleep>>),
+}
+
 impl<F> Deadline<F> {
-    fn new(future: F, known: Option<Instant>, after: Duration, scope: TimeoutScope) -> Self {
+    #[inline]
+    fn new(future: F, known: Known, after: Duration, scope: TimeoutScope) -> Self {
         Self {
             future,
             sleep: None,
@@ -56,24 +70,28 @@ where
         if let Poll::Ready(out) = this.future.poll(cx) {
             return Poll::Ready(out.map_err(LayerError::into_error));
         }
-        if !*this.armed {
-            *this.armed = true;
-            // `None`: a deadline too far to represent never fires.
-            let deadline = this
-                .known
-                .or_else(|| Instant::now().checked_add(*this.after));
-            this.sleep.set(deadline.map(tokio::time::sleep_until));
-        }
-        match this.sleep.as_pin_mut() {
-            Some(sleep) => {
-                std::task::ready!(sleep.poll(cx));
-                Poll::Ready(Err(Error::TimedOut {
-                    after: *this.after,
-                    scope: *this.scope,
-                }))
+        let fired = if let Known::Timer(timer) = this.known {
+            timer.as_mut().poll(cx)
+        } else {
+            if !*this.armed {
+                *this.armed = true;
+                // `None`: a deadline too far to represent never fires.
+                let deadline = match *this.known {
+                    Known::Start(start) => Some(saturating_deadline(start, *this.after)),
+                    _ => Instant::now().checked_add(*this.after),
+                };
+                this.sleep.set(deadline.map(tokio::time::sleep_until));
             }
-            None => Poll::Pending,
-        }
+            match this.sleep.as_pin_mut() {
+                Some(sleep) => sleep.poll(cx),
+                None => Poll::Pending,
+            }
+        };
+        std::task::ready!(fired);
+        Poll::Ready(Err(Error::TimedOut {
+            after: *this.after,
+            scope: *this.scope,
+        }))
     }
 }
 
@@ -103,9 +121,29 @@ pin_project! {
 }
 
 impl<F, E> ResponseFuture<F, E> {
-    pub(crate) fn new(inner: Admit<F, E>, deadline: Option<Instant>, after: Duration) -> Self {
+    /// A total timeout that starts when the response is first pending.
+    pub(crate) fn new(inner: Admit<F, E>, after: Duration) -> Self {
         Self {
-            inner: Deadline::new(inner, deadline, after, TimeoutScope::Total),
+            inner: Deadline::new(inner, Known::Nothing, after, TimeoutScope::Total),
+        }
+    }
+
+    /// A total timeout whose timer readiness already armed (it had to
+    /// wait): the response keeps it.
+    #[inline]
+    pub(crate) fn armed(inner: Admit<F, E>, timer: Pin<Box<Sleep>>, after: Duration) -> Self {
+        Self {
+            inner: Deadline::new(inner, Known::Timer(timer), after, TimeoutScope::Total),
+        }
+    }
+
+    /// A total timeout that started at `start`; its deadline is computed
+    /// only if the response is not ready on its first poll.
+    #[cfg_attr(not(feature = "full"), allow(dead_code))]
+    #[inline]
+    pub(crate) fn started(inner: Admit<F, E>, start: Instant, after: Duration) -> Self {
+        Self {
+            inner: Deadline::new(inner, Known::Start(start), after, TimeoutScope::Total),
         }
     }
 }
@@ -148,7 +186,7 @@ pin_project! {
 impl<F> AttemptFuture<F> {
     pub(crate) fn new(future: F, after: Duration) -> Self {
         Self {
-            inner: Deadline::new(future, None, after, TimeoutScope::Attempt),
+            inner: Deadline::new(future, Known::Nothing, after, TimeoutScope::Attempt),
         }
     }
 }

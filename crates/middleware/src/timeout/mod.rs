@@ -44,7 +44,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::time::{Instant, Sleep};
+use tokio::time::Sleep;
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -78,8 +78,8 @@ pub use attempt::{AttemptTimeout, AttemptTimeoutLayer};
 pub struct Timeout<S> {
     inner: S,
     after: Duration,
-    /// Set when `poll_ready` first had to wait: the deadline, and its timer.
-    waiting: Option<(Option<Instant>, Pin<Box<Sleep>>)>,
+    /// Set when `poll_ready` first had to wait: the timer of the deadline.
+    waiting: Option<Pin<Box<Sleep>>>,
     /// The timer fired while waiting for readiness: the next call fails.
     expired: bool,
 }
@@ -151,13 +151,11 @@ where
             }
             Poll::Pending => {
                 let after = self.after;
-                let (_, sleep) = self.waiting.get_or_insert_with(|| {
-                    // `None`: a deadline too far to represent never fires.
-                    let deadline = Instant::now().checked_add(after);
-                    let sleep = tokio::time::sleep_until(
-                        deadline.unwrap_or_else(|| evenkeel_retry::deadline_after(Duration::MAX)),
-                    );
-                    (deadline, Box::pin(sleep))
+                let sleep = self.waiting.get_or_insert_with(|| {
+                    // Saturated: a deadline too far to represent never fires.
+                    Box::pin(tokio::time::sleep_until(evenkeel_retry::deadline_after(
+                        after,
+                    )))
                 });
                 if sleep.as_mut().poll(cx).is_ready() {
                     self.expired = true;
@@ -180,12 +178,17 @@ where
                 after: self.after,
                 scope: TimeoutScope::Total,
             };
-            return future::ResponseFuture::new(Admit::rejected(error), None, self.after);
+            return future::ResponseFuture::new(Admit::rejected(error), self.after);
         }
-        // Known if readiness had to wait; otherwise the clock starts at the
-        // first poll of the response, and only if it is not ready at once.
-        let deadline = waited.and_then(|(deadline, _)| deadline);
-        future::ResponseFuture::new(Admit::called(self.inner.call(req)), deadline, self.after)
+        let called = Admit::called(self.inner.call(req));
+        match waited {
+            // Readiness had to wait: its timer, already registered at the
+            // deadline, goes on with the response (no second timer).
+            Some(timer) => future::ResponseFuture::armed(called, timer, self.after),
+            // Otherwise the clock starts at the first poll of the response,
+            // and only if it is not ready at once.
+            None => future::ResponseFuture::new(called, self.after),
+        }
     }
 }
 
