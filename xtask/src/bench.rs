@@ -207,7 +207,7 @@ const ROWS: &[Row] = &[
         peer: "per_call_ready/tower_timeout_loadshed_concurrency",
         peer_name: "tower load-shed + concurrency-limit + timeout",
         target: Some(1.5),
-        why_missed: "the preset does four jobs (rate limit and drain besides tower's three), each with a shared atomic",
+        why_missed: "beyond tower's three jobs the preset pays the rate limiter's compare-and-swap and the drain guard's counter and Arc (perf); its fastest samples sit at 1.40-1.43x, so a median above 1.5x is that work plus load on the shared machine",
     },
     Row {
         what: "server preset, pending response (timers armed)",
@@ -217,7 +217,7 @@ const ROWS: &[Row] = &[
         peer: "per_call_pending/tower_timeout_loadshed_concurrency",
         peer_name: "tower load-shed + concurrency-limit + timeout",
         target: Some(1.5),
-        why_missed: "the preset does four jobs (rate limit and drain besides tower's three), each with a shared atomic",
+        why_missed: "the timer wheel (arming and cancelling the Sleep) dominates both stacks equally; the rest is the same rate-limit and drain work, and load on the shared machine (fastest samples 1.37x)",
     },
     Row {
         what: "TaskGroup spawn + join, 1,000 tasks",
