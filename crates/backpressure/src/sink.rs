@@ -23,7 +23,10 @@
 //!   evict; `start_send` evicts the oldest item and pushes the new one, and
 //!   the evicted item is kept for [`SendSink::take_evicted`]. When every
 //!   slot is held by a permit or a send in flight there is nothing to
-//!   evict, and `poll_ready` waits, as `send` does.
+//!   evict, and `poll_ready` waits, as `send` does. (Should the queued
+//!   items all be taken, and every slot reserved by others, between the
+//!   two calls, `start_send` finds nothing to evict and hands the item
+//!   back with [`SendError::Full`].)
 //!
 //! `poll_ready` never fails. A closed queue makes it ready, so that the item
 //! reaches `start_send` and comes back inside [`SendError::Closed`]: the
