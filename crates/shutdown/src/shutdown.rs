@@ -80,14 +80,10 @@ pub struct Shutdown {
 
 /// The shared state of one scope.
 ///
-/// `repr(C)` with the guard word first: inside the `Arc` allocation the word
-/// then sits 16 bytes after the `Arc`'s strong count (it was 88 bytes in,
-/// on the next cache line), so a guard's round trip (word up, `Arc` clone,
-/// word down, `Arc` drop) usually works on one cache line rather than two;
-/// tokio-util's `TaskTracker` keeps its count in the first 64 bytes of its
-/// allocation too. The parent pointer, read by every guard, follows it.
-/// What this buys on the benchmark VM is within its noise (see
-/// `benches/shutdown.rs`); it costs nothing.
+/// `repr(C)`, guard word first: 16 bytes after the `Arc`'s count, so a
+/// guard round trip usually touches one cache line, not two (the parent
+/// pointer, read by every guard, follows). The gain is within the benchmark
+/// VM's noise (`benches/shutdown.rs`); it costs nothing.
 #[repr(C)]
 pub(crate) struct Inner {
     /// The draining bit, the drained bit and the count of guards (`word.rs`).

@@ -7,39 +7,20 @@
 //! already has that shape: a [`Permit`] is a slot taken before the item
 //! exists, and sending through it never waits. So `poll_ready` reserves a
 //! slot and `start_send` sends through it; the sink never holds an item
-//! between calls, only a slot, and dropping the sink drops the slot's
-//! permit, which gives the slot back.
+//! between calls, only a slot, and dropping the sink drops the permit,
+//! which gives the slot back.
 //!
-//! The overflow policy decides what `poll_ready` does on a full queue,
-//! exactly as it decides what [`Sender::send`] does:
-//!
-//! - [`Overflow::Wait`]: `poll_ready` is pending until a slot is free (in
-//!   line with the queue's other waiting producers, first come first
-//!   served). That pending is the backpressure.
-//! - [`Overflow::Reject`]: `poll_ready` is ready at once without a slot, and
-//!   `start_send` refuses the item with [`SendError::Full`], item inside
-//!   (counted as `rejected`, as `try_send` does).
-//! - [`Overflow::DropOldest`]: ready at once if something is queued to
-//!   evict; `start_send` evicts the oldest item and pushes the new one, and
-//!   the evicted item is kept for [`SendSink::take_evicted`]. When every
-//!   slot is held by a permit or a send in flight there is nothing to
-//!   evict, and `poll_ready` waits, as `send` does. (Should the queued
-//!   items all be taken, and every slot reserved by others, between the
-//!   two calls, `start_send` finds nothing to evict and hands the item
-//!   back with [`SendError::Full`].)
-//!
-//! `poll_ready` never fails. A closed queue makes it ready, so that the item
-//! reaches `start_send` and comes back inside [`SendError::Closed`]: the
+//! `poll_ready` never fails: a closed queue makes it ready, so the item
+//! reaches `start_send` and comes back inside [`SendError::Closed`]. The
 //! item a combinator such as `send_all` holds between the two calls is
 //! never dropped by an error it could not see.
 //!
 //! The slot accounting is the queue's own: the sink takes slots with the
-//! same calls as [`Sender::try_reserve`] and [`Sender::reserve`] (minus the
-//! `rejected` count of a reservation that finds no room, since the sink
-//! then either waits or lets `start_send` decide) and holds them as
-//! ordinary [`Permit`]s. It adds no synchronisation of its own.
+//! calls [`Sender::try_reserve`] and [`Sender::reserve`] make (minus the
+//! `rejected` count of a reservation that finds no room: the sink then
+//! waits or lets `start_send` decide) and holds them as ordinary
+//! [`Permit`]s. It adds no synchronisation of its own.
 
-use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -53,46 +34,54 @@ use crate::sender::Sender;
 use crate::shared::{Closed, NoRoom};
 use crate::sync::Arc;
 
+mod handle;
+
 /// The wait for a slot, while the queue is full.
 type Reserving<T> = Pin<Box<dyn Future<Output = Result<Permit<T>, Closed>> + Send>>;
 
 /// A [`Sender`] as a [`Sink`] of items, from [`Sender::into_sink`] or
 /// [`SendSink::new`]. Requires the `sink` feature.
 ///
-/// `poll_ready` reserves a slot (a [`Permit`]), waiting for one if the
-/// queue's [`Overflow`] policy waits; `start_send` sends the item through
-/// it. Every item the queue does not take comes back inside the
-/// [`SendError`] that `start_send` (and so `send`, `send_all`, `feed`)
-/// returns; under [`Overflow::DropOldest`] the items evicted to make room
-/// are kept for [`take_evicted`](SendSink::take_evicted).
+/// `poll_ready` reserves a slot (a [`Permit`]) and `start_send` sends the
+/// item through it. On a full queue the [`Overflow`] policy decides, as
+/// for [`Sender::send`]:
 ///
-/// `poll_flush` is ready at once: an item is in the queue as soon as
-/// `start_send` returns `Ok`. `poll_close` gives back a reserved slot and
-/// drops this sink's `Sender`: if it was the last sender, the queue closes
-/// behind what it holds, as when any last `Sender` is dropped. It does not
-/// close the queue for the other senders ([`Sender::close`] does that).
-/// After `poll_close`, `start_send` refuses items with
-/// [`SendError::Closed`].
+/// - [`Overflow::Wait`]: `poll_ready` is pending until a slot is free, in
+///   line with the queue's other waiting producers. That is the
+///   backpressure.
+/// - [`Overflow::Reject`]: `poll_ready` is ready at once without a slot;
+///   `start_send` refuses the item with [`SendError::Full`] (counted as
+///   `rejected`).
+/// - [`Overflow::DropOldest`]: ready at once if something is queued;
+///   `start_send` evicts the oldest item, which the sink keeps for
+///   [`take_evicted`](SendSink::take_evicted). With nothing queued to evict
+///   (every slot held by permits or sends in flight) `poll_ready` waits, as
+///   `send` does; should the queue empty and fill with reservations between
+///   the two calls, `start_send` hands the item back with `Full`.
 ///
-/// On a weighted queue the reserved slot carries no weight unless
-/// [`reserve_weight`](SendSink::reserve_weight) says otherwise, and an
-/// item whose weight is not free when it is sent comes back with
-/// [`SendError::Full`].
+/// Every item the queue does not take comes back inside the [`SendError`]
+/// of `start_send` (and so of `send`, `feed`, `send_all`). `poll_flush` is
+/// ready at once: an item is queued when `start_send` returns `Ok`.
+/// `poll_close` gives back a reserved slot and drops this sink's `Sender`
+/// (the last sender closes the queue behind its items; [`Sender::close`]
+/// closes it for everyone); `start_send` then refuses items with
+/// [`SendError::Closed`]. On a weighted queue a slot carries no weight
+/// unless [`reserve_weight`](SendSink::reserve_weight) says so, and an item
+/// whose weight is not free at send time comes back with `Full`.
 ///
 /// # Cancellation safety
 ///
 /// Dropping the sink between calls loses no item: it never holds one. A
 /// slot reserved by `poll_ready` and not yet used is given back when the
 /// sink is dropped (or closed, or [`abort_reserve`](SendSink::abort_reserve)
-/// is called), and a wait for a slot that is dropped takes nothing and
-/// gives up its place in line. The items evicted under `DropOldest` and not
-/// yet taken are dropped with the sink.
+/// is called); a dropped wait for a slot takes nothing and leaves the line.
+/// Items evicted under `DropOldest` and not yet taken are dropped with it.
 ///
 /// # Compared with `tokio_util::sync::PollSender`
 ///
 /// The same idea for tokio's `mpsc`: reserve in `poll_ready`, send in
 /// `start_send`. There `poll_ready` reports a closed channel as an error
-/// without the item; here it lets the item through to `start_send`, whose
+/// without the item; here the item goes through to `start_send`, whose
 /// error carries it, and the queue's overflow policy applies.
 ///
 /// # Examples
@@ -189,113 +178,6 @@ impl<T> SendSink<T> {
             .map_or(0, |w| w.budget);
         self.weight = units.min(budget);
         self
-    }
-
-    /// The sender inside, or `None` once the sink is closed.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use evenkeel_backpressure::bounded;
-    ///
-    /// let (tx, _rx) = bounded::<u8>(4);
-    /// let sink = tx.into_sink();
-    /// assert_eq!(sink.get_ref().unwrap().capacity(), 4);
-    /// ```
-    pub fn get_ref(&self) -> Option<&Sender<T>> {
-        self.sender.as_ref()
-    }
-
-    /// Returns the sender (`None` once the sink is closed). A reserved slot
-    /// is given back and the items evicted but not taken are dropped.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use evenkeel_backpressure::bounded;
-    ///
-    /// let (tx, _rx) = bounded::<u8>(4);
-    /// let tx = tx.into_sink().into_inner().unwrap();
-    /// tx.try_send(1).unwrap();
-    /// ```
-    pub fn into_inner(mut self) -> Option<Sender<T>> {
-        self.abort_reserve();
-        self.sender.take()
-    }
-
-    /// Returns `true` while the sink holds a reserved slot (a `poll_ready`
-    /// returned ready with a slot, and no item used it yet).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use evenkeel_backpressure::bounded;
-    /// use futures_util::{SinkExt, future::poll_fn};
-    /// use futures_util::sink::Sink;
-    /// use std::pin::Pin;
-    ///
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let (tx, _rx) = bounded::<u8>(4);
-    /// let mut sink = tx.into_sink();
-    /// assert!(!sink.is_reserved());
-    /// poll_fn(|cx| Pin::new(&mut sink).poll_ready(cx)).await.unwrap();
-    /// assert!(sink.is_reserved());
-    /// sink.send(1).await.unwrap(); // `send` uses the slot already reserved
-    /// assert!(!sink.is_reserved());
-    /// # }
-    /// ```
-    pub fn is_reserved(&self) -> bool {
-        self.permit.is_some()
-    }
-
-    /// Gives back the reserved slot, or stops waiting for one. Returns
-    /// `true` if there was either. The next `poll_ready` reserves again.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use evenkeel_backpressure::bounded;
-    /// use futures_util::future::poll_fn;
-    /// use futures_util::sink::Sink;
-    /// use std::pin::Pin;
-    ///
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let (tx, _rx) = bounded::<u8>(1);
-    /// let mut sink = tx.clone().into_sink();
-    /// poll_fn(|cx| Pin::new(&mut sink).poll_ready(cx)).await.unwrap();
-    /// assert!(tx.try_send(1).is_err(), "the sink holds the only slot");
-    /// assert!(sink.abort_reserve());
-    /// tx.try_send(1).unwrap();
-    /// # }
-    /// ```
-    pub fn abort_reserve(&mut self) -> bool {
-        let had_permit = self.permit.take().is_some();
-        let was_waiting = self.reserving.take().is_some();
-        had_permit || was_waiting
-    }
-
-    /// Takes the items the queue evicted ([`Overflow::DropOldest`]) to make
-    /// room for items sent through this sink, oldest first. They are the
-    /// sink's until taken, and dropped with it.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use evenkeel_backpressure::{Overflow, Queue};
-    /// use futures_util::SinkExt;
-    ///
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let (tx, rx) = Queue::builder(2).overflow(Overflow::DropOldest).build().unwrap();
-    /// let mut sink = tx.into_sink();
-    /// for reading in [1, 2, 3] {
-    ///     sink.send(reading).await.unwrap();
-    /// }
-    /// assert_eq!(sink.take_evicted(), [1]);
-    /// assert_eq!(rx.drain(), [2, 3]);
-    /// # }
-    /// ```
-    pub fn take_evicted(&mut self) -> Vec<T> {
-        std::mem::take(&mut self.evicted)
     }
 }
 
@@ -401,57 +283,3 @@ impl<T: Send + 'static> Sink<T> for SendSink<T> {
 // items are only moved in and out of the `Vec`. So it is `Unpin` whatever `T`
 // is (a `Vec<T>` alone would make it `Unpin` only for `T: Unpin`).
 impl<T> Unpin for SendSink<T> {}
-
-impl<T> Clone for SendSink<T> {
-    /// A sink over a clone of the sender, with the same reservation weight,
-    /// no reserved slot and no evicted items.
-    fn clone(&self) -> Self {
-        Self {
-            sender: self.sender.clone(),
-            permit: None,
-            reserving: None,
-            weight: self.weight,
-            evicted: Vec::new(),
-        }
-    }
-}
-
-impl<T> fmt::Debug for SendSink<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SendSink")
-            .field("sender", &self.sender)
-            .field("reserved", &self.permit.is_some())
-            .field("waiting", &self.reserving.is_some())
-            .field("weight", &self.weight)
-            .field("evicted", &self.evicted.len())
-            .finish()
-    }
-}
-
-impl<T> Sender<T> {
-    /// Turns the sender into a [`Sink`] of items ([`SendSink`]). Clone the
-    /// sender first to keep one. Requires the `sink` feature.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use evenkeel_backpressure::bounded;
-    /// use futures_util::SinkExt;
-    ///
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let (tx, rx) = bounded(4);
-    /// let mut sink = tx.into_sink();
-    /// sink.send("job").await.unwrap();
-    /// assert_eq!(rx.recv().await, Some("job"));
-    /// # }
-    /// ```
-    pub fn into_sink(self) -> SendSink<T> {
-        SendSink::new(self)
-    }
-}
-
-impl<T> From<Sender<T>> for SendSink<T> {
-    fn from(sender: Sender<T>) -> Self {
-        SendSink::new(sender)
-    }
-}
