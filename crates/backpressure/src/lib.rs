@@ -71,6 +71,10 @@
 //!   they did: the textbook exercise, done right.
 //! - [`Receiver::into_stream`] turns a receiver into a
 //!   [`futures_core::Stream`] ([`RecvStream`]) for `StreamExt` combinators.
+//! - With the `sink` feature, `Sender::into_sink` turns a sender into a
+//!   `futures::Sink` (`SendSink`) for `SinkExt::send_all` and
+//!   `StreamExt::forward`: `poll_ready` reserves a slot as the overflow
+//!   policy says, and every refused item comes back in the error.
 //!
 //! # Example
 //!
@@ -166,6 +170,8 @@ mod receiver;
 mod sender;
 mod shared;
 mod signal;
+#[cfg(feature = "sink")]
+mod sink;
 mod slots;
 mod stats;
 mod stream;
@@ -179,6 +185,8 @@ pub use permit::Permit;
 pub use pool::{PoolReport, WorkerPool};
 pub use receiver::{Receiver, TryRecvError};
 pub use sender::Sender;
+#[cfg(feature = "sink")]
+pub use sink::SendSink;
 pub use stats::{Stats, WAIT_BUCKET_BOUNDS, WaitStats};
 pub use stream::RecvStream;
 

@@ -48,6 +48,7 @@ pub struct DrainGuard {
 }
 
 impl Drop for DrainGuard {
+    #[inline]
     fn drop(&mut self) {
         release(&*self.scope, None);
     }
@@ -137,6 +138,7 @@ impl Shutdown {
     /// assert!(matches!(shutdown.guard(), Err(ShutdownError::Draining)));
     /// # }
     /// ```
+    #[inline]
     pub fn guard(&self) -> Result<DrainGuard, ShutdownError> {
         if !acquire(&*self.inner) {
             return Err(ShutdownError::Draining);

@@ -69,11 +69,13 @@ impl Word {
 
     /// Adds one guard; returns `false` (and the caller must `release`) if
     /// the scope was already draining.
+    #[inline]
     fn increment(&self) -> bool {
         self.0.fetch_add(1, Ordering::AcqRel) & DRAINING == 0
     }
 
     /// Removes one guard; returns whether this call completed the drain.
+    #[inline]
     pub(crate) fn release(&self) -> bool {
         let previous = self.0.fetch_sub(1, Ordering::AcqRel);
         previous == DRAINING | 1 && self.complete()
@@ -89,7 +91,10 @@ impl Word {
         (first, completed)
     }
 
-    /// The one transition `DRAINING` → `DRAINING | DRAINED`.
+    /// The one transition `DRAINING` → `DRAINING | DRAINED`. Out of line:
+    /// it runs once per drain, not once per guard.
+    #[cold]
+    #[inline(never)]
     fn complete(&self) -> bool {
         self.0
             .compare_exchange(
@@ -112,11 +117,15 @@ pub(crate) trait Scope {
 
 /// Takes one guard in `scope` and every ancestor; `false` if any of them is
 /// draining (then nothing stays taken).
+///
+/// Inlined into `Shutdown::guard`: for a root scope the whole call is one
+/// `lock xadd` and a sign test; the refusal is out of line.
+#[inline]
 pub(crate) fn acquire<S: Scope>(scope: &S) -> bool {
     let mut current = Some(scope);
     while let Some(at) = current {
         if !at.word().increment() {
-            release(scope, Some(at));
+            refuse(scope, at);
             return false;
         }
         current = at.parent();
@@ -124,8 +133,20 @@ pub(crate) fn acquire<S: Scope>(scope: &S) -> bool {
     true
 }
 
+/// The refusal of `acquire`: undoes the increments from `scope` up to and
+/// including `at`, the draining scope.
+#[cold]
+#[inline(never)]
+fn refuse<S: Scope>(scope: &S, at: &S) {
+    release(scope, Some(at));
+}
+
 /// Releases one guard in `from` and its ancestors, up to and including
 /// `last` (to the root when `None`), waking each drain this completes.
+///
+/// Inlined into `DrainGuard::drop`: one `lock xadd` and a compare per
+/// scope; the completion and its wake-up are out of line.
+#[inline]
 pub(crate) fn release<S: Scope>(from: &S, last: Option<&S>) {
     let mut current = Some(from);
     while let Some(at) = current {
