@@ -57,7 +57,7 @@ const ROWS: &[Row] = &[
         peer: "guard_round_trip/task_tracker_token/uncontended",
         peer_name: "tokio-util TaskTracker token",
         target: Some(1.2),
-        why_missed: "a guard also checks the draining bit in the same atomic word, which a tracker token does not have",
+        why_missed: "the same four locked instructions as the token (guard and drop are inlined, the refusal and drain completion are cold); a miss here is load on the shared machine",
     },
     Row {
         what: "drain guard round trip, 2 threads",
@@ -67,7 +67,7 @@ const ROWS: &[Row] = &[
         peer: "guard_round_trip/task_tracker_token/2_threads",
         peer_name: "tokio-util TaskTracker token",
         target: Some(1.5),
-        why_missed: "both sides bounce one cache line between the cores; the figure is dominated by that line",
+        why_missed: "both sides do the same four locked instructions (guard word and Arc count, up and down) and bounce one cache line between the cores, so what remains is that line and load on the shared machine",
     },
     Row {
         what: "trigger fan-out to 10k waiters, then drain",
