@@ -119,8 +119,7 @@ pub(crate) async fn shutdown(bin: &std::path::Path, runs: u64, seed: u64) -> Sec
             // checked against the external accounting below.
             let claimed_lost = server
                 .final_record()
-                .and_then(|r| r.get("lost").and_then(Value::as_u64))
-                .unwrap_or(0);
+                .and_then(|r| r.get("lost").and_then(Value::as_u64));
             stop_flag.store(true, Ordering::Relaxed);
             let flooded = load.await?;
             let code = status
@@ -134,13 +133,21 @@ pub(crate) async fn shutdown(bin: &std::path::Path, runs: u64, seed: u64) -> Sec
         section.runs += 1;
         match outcome {
             Ok((acc, claimed_lost)) => {
-                if claimed_lost > 0 && acc.lost == 0 {
-                    section.findings.push(format!(
+                // The server's own books must balance too: a record that
+                // claims a loss (or no record at all) is a failure, even
+                // when the restart finished every job.
+                match claimed_lost {
+                    Some(0) => {}
+                    Some(n) => section.failures.push(format!(
                         "run {run} ({stop:?}, seed {run_seed}): the server's final record \
-                         claimed lost = {claimed_lost}, but a restart finished every one of \
-                         its {} accepted jobs: its books miscount on a forced stop",
+                         claimed lost = {n} (a restart finished {} of {} accepted jobs)",
+                        acc.accepted - acc.lost,
                         acc.accepted
-                    ));
+                    )),
+                    None => section.failures.push(format!(
+                        "run {run} ({stop:?}, seed {run_seed}): no final accounting record \
+                         with a `lost` field on stdout"
+                    )),
                 }
                 section.jobs += acc.accepted;
                 section.lost += acc.lost;

@@ -44,6 +44,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use evenkeel_retry::{Backoff, Jitter};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::books::Books;
 use super::downstream_client::{self, DownstreamClient, DownstreamError};
@@ -79,6 +81,22 @@ pub(crate) struct JobContext {
     pub(crate) downstream: Option<DownstreamClient>,
     /// Retry and timeout knobs.
     pub(crate) policy: RetryPolicy,
+    /// The answers being committed to the store and counted in the books
+    /// (see [`commit`]); the final record waits for them.
+    pub(crate) settling: TaskTracker,
+}
+
+impl JobContext {
+    /// Waits until every answer handed to the store so far has been
+    /// committed (or refused) and counted in the books.
+    ///
+    /// # Cancellation safety
+    ///
+    /// Cancel-safe: it only waits.
+    pub(crate) async fn settled(&self) {
+        self.settling.close();
+        self.settling.wait().await;
+    }
 }
 
 /// Why an attempt failed.
@@ -147,17 +165,16 @@ impl Drop for Running<'_> {
             .with(|last| last.borrow_mut().take())
             .unwrap_or_else(|| "unknown panic".to_owned());
         self.ctx.metrics.panicked();
-        let ctx = self.ctx.clone();
-        let claimed = self.claimed;
-        let delay = backoff(&ctx.policy, lease.attempt);
-        // Runs after the unwinding; if the runtime is gone, the lease
-        // expires and the job runs again.
-        tokio::spawn(async move {
-            let error = format!("attempt panicked: {message}");
-            let nacked = ctx.store.nack(lease, error, delay).await;
-            let answer = nacked.map(|n| Answer::nacked(n, DeadReason::Panicked));
-            settled(&ctx, lease, claimed, answer);
-        });
+        let delay = backoff(&self.ctx.policy, lease.attempt);
+        // Runs after the unwinding, on the settling tracker (so the final
+        // record waits for it); if the runtime is gone, the lease expires
+        // and the job runs again.
+        let record = Record::Nack {
+            error: format!("attempt panicked: {message}"),
+            delay,
+            reason: DeadReason::Panicked,
+        };
+        drop(spawn_commit(self.ctx, lease, self.claimed, record));
     }
 }
 
@@ -180,6 +197,8 @@ enum Answer {
     Retrying,
     /// The job is dead, for this reason.
     Dead(DeadReason),
+    /// Released at a stop: ready again, its attempt not charged.
+    Released,
 }
 
 impl Answer {
@@ -191,6 +210,75 @@ impl Answer {
             Nacked::Retrying { .. } => Self::Retrying,
         }
     }
+}
+
+/// What to tell the store about a lease.
+#[derive(Debug)]
+enum Record {
+    /// The attempt succeeded.
+    Ack,
+    /// The attempt failed transiently: retry after `delay` (or dead, for
+    /// `reason`, if it was the last attempt).
+    Nack {
+        error: String,
+        delay: Duration,
+        reason: DeadReason,
+    },
+    /// No retry can help.
+    DeadLetter { error: String, reason: DeadReason },
+    /// A stop: hand the job back, not charged.
+    Release,
+}
+
+/// Tells the store `record` about `lease` and counts what the store did,
+/// as **one step that cannot be cancelled halfway**.
+///
+/// A store answer is a commit that carries on (a group commit, a blocking
+/// write) even when the future that asked for it is dropped. If the count
+/// lived in that future, a stop between the commit and the count (the
+/// drain deadline or a second signal stopping the worker, the supervisor
+/// aborting it after its grace period) would leave a committed outcome
+/// uncounted, and the final record would report it lost. So the commit and
+/// its count run together in a task on [`JobContext::settling`], which
+/// the final record waits for; dropping the returned future only stops
+/// waiting for it.
+///
+/// # Cancellation safety
+///
+/// Cancel-safe in the sense above: once called, the commit and its count
+/// happen (or neither does, if the runtime itself is gone).
+async fn commit(ctx: &JobContext, lease: Lease, claimed: tokio::time::Instant, record: Record) {
+    let _ = spawn_commit(ctx, lease, claimed, record).await;
+}
+
+/// Starts [`commit`]'s step on the settling tracker.
+fn spawn_commit(
+    ctx: &JobContext,
+    lease: Lease,
+    claimed: tokio::time::Instant,
+    record: Record,
+) -> tokio::task::JoinHandle<()> {
+    let ctx = ctx.clone();
+    ctx.settling.clone().spawn(async move {
+        let store = &ctx.store;
+        let result = match record {
+            Record::Ack => store.ack(lease).await.map(|()| Answer::Succeeded),
+            Record::Nack {
+                error,
+                delay,
+                reason,
+            } => store
+                .nack(lease, error, delay)
+                .await
+                .map(|n| Answer::nacked(n, reason)),
+            Record::DeadLetter { error, reason } => store
+                .dead_letter(lease, error)
+                .await
+                .map(|()| Answer::Dead(reason)),
+            Record::Release => store.release(lease).await.map(|()| Answer::Released),
+        };
+        settled(&ctx, lease, claimed, result);
+    })
 }
 
 /// Counts a recorded answer (books and metrics) or logs a lost lease.
@@ -207,6 +295,7 @@ fn settled(
             ctx.metrics.ran(took, "succeeded");
         }
         Ok(Answer::Retrying) => ctx.metrics.ran(took, "retrying"),
+        Ok(Answer::Released) => ctx.books.released(),
         Ok(Answer::Dead(reason)) => {
             ctx.books.dead(1);
             ctx.metrics.ran(took, "dead");
@@ -221,10 +310,19 @@ fn settled(
     }
 }
 
-/// Runs one attempt of `job` and records the outcome in the store, unless
-/// the future is dropped first (the worker releases the job) or the
-/// attempt panics (see the module docs).
-pub(crate) async fn run(ctx: &JobContext, job: Claimed) {
+/// Runs one attempt of `job` and records the outcome in the store; if
+/// `stop` is cancelled before the attempt ends, releases the job instead
+/// (not charged). Either way the store's answer is counted in the books in
+/// the same uncancellable step as its commit (see [`commit`]). An attempt
+/// that panics is nacked by [`Running`]'s `Drop` (see the module docs).
+///
+/// # Cancellation safety
+///
+/// Dropping the future while the attempt runs leaves the job leased until
+/// its lease expires (then it runs again): use `stop` to release it. Once
+/// the answer has been handed to the store, dropping the future no longer
+/// matters: the answer is committed and counted.
+pub(crate) async fn run(ctx: &JobContext, job: Claimed, stop: &CancellationToken) {
     let lease = job.lease;
     let claimed = tokio::time::Instant::now();
     if lease.attempt > 1 {
@@ -239,20 +337,15 @@ pub(crate) async fn run(ctx: &JobContext, job: Claimed) {
         .enqueued_at_ms
         .saturating_add(super::store::clock_millis(ctx.policy.job_timeout));
     if now >= deadline {
-        let reason = format!(
+        let error = format!(
             "deadline exceeded: not finished within {} ms of its enqueue{}",
             ctx.policy.job_timeout.as_millis(),
             job.last_error
                 .map(|e| format!("; last error: {e}"))
                 .unwrap_or_default()
         );
-        let result = ctx.store.dead_letter(lease, reason).await;
-        settled(
-            ctx,
-            lease,
-            claimed,
-            result.map(|()| Answer::Dead(DeadReason::Deadline)),
-        );
+        let reason = DeadReason::Deadline;
+        commit(ctx, lease, claimed, Record::DeadLetter { error, reason }).await;
         return;
     }
     let mut running = Running {
@@ -264,27 +357,33 @@ pub(crate) async fn run(ctx: &JobContext, job: Claimed) {
         .policy
         .attempt_timeout
         .min(Duration::from_millis(deadline - now));
-    let outcome = heartbeat(ctx, lease, attempt(ctx, lease, Arc::new(job.spec), budget)).await;
+    let work = heartbeat(ctx, lease, attempt(ctx, lease, Arc::new(job.spec), budget));
+    let outcome = tokio::select! {
+        biased;
+        () = stop.cancelled() => None,
+        outcome = work => Some(outcome),
+    };
     running.lease = None;
-    let result = match outcome {
-        Ok(()) => ctx.store.ack(lease).await.map(|()| Answer::Succeeded),
-        Err(e) if permanent(&e) => {
-            let reason = format!("{e} (not retryable)");
-            let result = ctx.store.dead_letter(lease, reason).await;
-            result.map(|()| Answer::Dead(DeadReason::Permanent))
-        }
-        Err(e) => {
+    let record = match outcome {
+        None => Record::Release,
+        Some(Ok(())) => Record::Ack,
+        Some(Err(e)) if permanent(&e) => Record::DeadLetter {
+            error: format!("{e} (not retryable)"),
+            reason: DeadReason::Permanent,
+        },
+        Some(Err(e)) => {
             let hint = match &e {
                 AttemptError::Downstream(d) => downstream_client::retry_after(d),
                 _ => None,
             };
-            let delay = hint.unwrap_or_else(|| backoff(&ctx.policy, lease.attempt));
-            let error = format!("attempt {} failed: {e}", lease.attempt);
-            let nacked = ctx.store.nack(lease, error, delay).await;
-            nacked.map(|n| Answer::nacked(n, DeadReason::AttemptsExhausted))
+            Record::Nack {
+                delay: hint.unwrap_or_else(|| backoff(&ctx.policy, lease.attempt)),
+                error: format!("attempt {} failed: {e}", lease.attempt),
+                reason: DeadReason::AttemptsExhausted,
+            }
         }
     };
-    settled(ctx, lease, claimed, result);
+    commit(ctx, lease, claimed, record).await;
 }
 
 fn permanent(e: &AttemptError) -> bool {

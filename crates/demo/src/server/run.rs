@@ -55,6 +55,7 @@ use anyhow::Context as _;
 use evenkeel_shutdown::{DrainReport, Phase as ShutdownPhase, Reason, Shutdown};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::api::{self, AppState};
 use super::books::Books;
@@ -74,6 +75,10 @@ use super::store::postgres::{PostgresOptions, PostgresStore};
 use super::store::{JobStore, MemoryStore, RedbStore, StoreOptions};
 use super::supervise;
 
+/// How long the stop waits for the answers already on their way to the
+/// store (each one commit) before it reads the books.
+const SETTLE_PATIENCE: Duration = Duration::from_secs(5);
+
 /// How the drain ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -89,6 +94,8 @@ pub enum DrainOutcome {
 /// Everything built at start-up that the shutdown sequence needs.
 struct Parts {
     store: Arc<dyn JobStore>,
+    /// The workers' answers on their way to the store (see `execute`).
+    settling: TaskTracker,
     books: Arc<Books>,
     metrics: Arc<Metrics>,
     workers: supervise::Workers,
@@ -116,6 +123,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<i32> {
         .context("installing the signal handlers")?;
     let Parts {
         store,
+        settling,
         books,
         metrics,
         workers,
@@ -154,6 +162,19 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<i32> {
     workers.stop();
     metrics.phase(Phase::Releasing);
     let _ = tokio::time::timeout(Duration::from_secs(2), workers.join()).await;
+    // An answer a worker handed to the store is committed and counted in
+    // one step that a stop does not cut (see `execute`): wait for those
+    // steps, so the books and the store's count below agree.
+    settling.close();
+    if tokio::time::timeout(SETTLE_PATIENCE, settling.wait())
+        .await
+        .is_err()
+    {
+        tracing::error!(
+            answers = settling.len(),
+            "answers still on their way to the store; the final record may miscount them"
+        );
+    }
     let remaining = match store.stats().await {
         Ok(stats) => stats.live(),
         Err(e) => {
@@ -309,6 +330,7 @@ async fn build(args: &ServeArgs, shutdown: &Shutdown) -> anyhow::Result<Parts> {
             job_timeout: args.job_timeout,
             lease: args.lease,
         },
+        settling: TaskTracker::new(),
     };
     let readiness = Readiness::default();
     let workers = supervise::start(
@@ -339,6 +361,7 @@ async fn build(args: &ServeArgs, shutdown: &Shutdown) -> anyhow::Result<Parts> {
         Arc::clone(&metrics),
     );
     Ok(Parts {
+        settling: ctx.settling.clone(),
         store,
         books,
         metrics,
