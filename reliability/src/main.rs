@@ -13,6 +13,7 @@
 //! [--only shutdown|crashes|faults|overload|bad]`.
 
 mod bad_input;
+mod downstream;
 mod e2e;
 mod load;
 mod report;
@@ -30,6 +31,8 @@ struct Plan {
     shutdown_runs: u64,
     crash_runs: u64,
     overload_secs: u64,
+    /// Downstream jobs per downstream-fault run.
+    downstream_jobs: u64,
     quick: bool,
 }
 
@@ -37,6 +40,7 @@ const FULL: Plan = Plan {
     shutdown_runs: 1_000,
     crash_runs: 100,
     overload_secs: 30,
+    downstream_jobs: 60,
     quick: false,
 };
 
@@ -44,6 +48,7 @@ const QUICK: Plan = Plan {
     shutdown_runs: 25,
     crash_runs: 8,
     overload_secs: 8,
+    downstream_jobs: 20,
     quick: true,
 };
 
@@ -157,6 +162,7 @@ async fn run() -> anyhow::Result<bool> {
     if wanted("faults") {
         println!("reliability: faults");
         results.push(sections::worker_panics(bin, args.seed).await);
+        results.push(downstream::section(bin, args.plan.downstream_jobs).await);
     }
     if wanted("overload") {
         println!("reliability: overload ({} s)", args.plan.overload_secs);

@@ -45,7 +45,7 @@ fn steady_job(work_ms: u64) -> Value {
 
 /// Restarts on `launch`'s data directory, accounts for `ids`, stops the
 /// restarted server gracefully.
-async fn restart_and_account(launch: &Launch, ids: &[String]) -> anyhow::Result<Accounting> {
+pub(crate) async fn restart_and_account(launch: &Launch, ids: &[String]) -> anyhow::Result<Accounting> {
     let mut server = Server::start(launch).await?;
     let acc = account(&server, ids, ACCOUNT_PATIENCE).await;
     server.signal(Signal::SIGTERM)?;

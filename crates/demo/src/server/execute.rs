@@ -87,6 +87,7 @@ pub(crate) struct JobContext {
 }
 
 impl JobContext {
+    #[cfg(test)]
     /// Waits until every answer handed to the store so far has been
     /// committed (or refused) and counted in the books.
     ///
