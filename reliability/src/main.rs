@@ -10,7 +10,7 @@
 //! a failure is reported with the seed that reproduces it, never hidden.
 //!
 //! Usage: `evenkeel-reliability --demo <path> [--quick] [--seed N] [--out FILE]
-//! [--only shutdown|crashes|faults|overload|bad]`.
+//! [--only shutdown|crashes|faults|overload|bad|slow|disk]`.
 
 mod bad_input;
 mod downstream;
@@ -19,6 +19,7 @@ mod load;
 mod report;
 mod sections;
 mod server;
+mod slow;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -33,6 +34,8 @@ struct Plan {
     overload_secs: u64,
     /// Downstream jobs per downstream-fault run.
     downstream_jobs: u64,
+    /// Slow connections of each kind held at once.
+    slow_per_kind: usize,
     quick: bool,
 }
 
@@ -41,6 +44,7 @@ const FULL: Plan = Plan {
     crash_runs: 100,
     overload_secs: 30,
     downstream_jobs: 60,
+    slow_per_kind: 32,
     quick: false,
 };
 
@@ -49,6 +53,7 @@ const QUICK: Plan = Plan {
     crash_runs: 8,
     overload_secs: 8,
     downstream_jobs: 20,
+    slow_per_kind: 8,
     quick: true,
 };
 
@@ -171,6 +176,10 @@ async fn run() -> anyhow::Result<bool> {
     if wanted("bad") {
         println!("reliability: bad input");
         results.push(sections::bad_input(bin).await);
+    }
+    if wanted("slow") {
+        println!("reliability: slow clients");
+        results.push(slow::section(bin, args.plan.slow_per_kind).await);
     }
 
     let markdown = report::render(&results, args.plan.quick, args.seed, started.elapsed());

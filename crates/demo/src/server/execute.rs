@@ -189,6 +189,21 @@ fn backoff(policy: &RetryPolicy, attempt: u32) -> Duration {
         .unwrap_or(policy.max)
 }
 
+/// The wait before the next attempt: the downstream's (or the open
+/// circuit's) hint when there is one, else the backoff; either way never
+/// past `--retry-max` nor past the job's deadline (`left`): a `Retry-After`
+/// of a billion seconds or a date in year 9999 must not park a job for the
+/// parser's hour-long cap when its own deadline is seconds away.
+pub(crate) fn retry_delay(
+    policy: &RetryPolicy,
+    hint: Option<Duration>,
+    attempt: u32,
+    left: Duration,
+) -> Duration {
+    hint.map_or_else(|| backoff(policy, attempt), |h| h.min(policy.max))
+        .min(left)
+}
+
 /// What the store did with an attempt's answer.
 #[derive(Debug, Clone, Copy)]
 enum Answer {
@@ -377,8 +392,9 @@ pub(crate) async fn run(ctx: &JobContext, job: Claimed, stop: &CancellationToken
                 AttemptError::Downstream(d) => downstream_client::retry_after(d),
                 _ => None,
             };
+            let left = Duration::from_millis(deadline.saturating_sub(ctx.store.clock().now_ms()));
             Record::Nack {
-                delay: hint.unwrap_or_else(|| backoff(&ctx.policy, lease.attempt)),
+                delay: retry_delay(&ctx.policy, hint, lease.attempt, left),
                 error: format!("attempt {} failed: {e}", lease.attempt),
                 reason: DeadReason::AttemptsExhausted,
             }

@@ -10,7 +10,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::server::books::Books;
-use crate::server::execute::{JobContext, RetryPolicy};
+use crate::server::execute::{JobContext, RetryPolicy, retry_delay};
 use crate::server::job::JobSpec;
 use crate::server::metrics::Metrics;
 use crate::server::store::{
@@ -176,4 +176,22 @@ async fn a_stop_during_the_attempt_releases_the_job() {
     let stats = store.stats().await.expect("stats");
     assert_eq!((books.succeeded, books.released), (0, 1), "{books:?}");
     assert_eq!(stats.ready, 1, "released back as ready: {stats:?}");
+}
+
+/// A downstream's `Retry-After` never parks a job past `--retry-max`, nor
+/// past the job's own deadline; without a hint the backoff is capped too.
+#[test]
+fn the_wait_before_a_retry_is_capped_by_retry_max_and_the_deadline() {
+    let policy = context(Arc::new(MemoryStore::new(StoreOptions::default()))).policy;
+    let hour = Duration::from_secs(3_600);
+    let far = Duration::from_secs(60);
+    for attempt in 1..=40 {
+        assert_eq!(retry_delay(&policy, Some(hour), attempt, far), policy.max);
+        assert!(retry_delay(&policy, None, attempt, far) <= policy.max);
+        let soon = Duration::from_millis(7);
+        assert!(retry_delay(&policy, Some(hour), attempt, soon) <= soon);
+        assert!(retry_delay(&policy, None, attempt, soon) <= soon);
+    }
+    let short = Duration::from_millis(10);
+    assert_eq!(retry_delay(&policy, Some(short), 1, far), short, "a short hint is honoured");
 }
