@@ -13,6 +13,7 @@
 //! [--only shutdown|crashes|faults|overload|bad|slow|disk]`.
 
 mod bad_input;
+mod disk;
 mod downstream;
 mod e2e;
 mod load;
@@ -168,6 +169,10 @@ async fn run() -> anyhow::Result<bool> {
         println!("reliability: faults");
         results.push(sections::worker_panics(bin, args.seed).await);
         results.push(downstream::section(bin, args.plan.downstream_jobs).await);
+    }
+    if wanted("faults") || wanted("disk") {
+        println!("reliability: data directory full or read-only");
+        results.push(disk::section(bin).await);
     }
     if wanted("overload") {
         println!("reliability: overload ({} s)", args.plan.overload_secs);
