@@ -37,6 +37,9 @@ struct Plan {
     downstream_jobs: u64,
     /// Slow connections of each kind held at once.
     slow_per_kind: usize,
+    /// Shutdown and crash runs at a time (each its own server, port and
+    /// data directory).
+    parallel: usize,
     quick: bool,
 }
 
@@ -46,6 +49,7 @@ const FULL: Plan = Plan {
     overload_secs: 30,
     downstream_jobs: 60,
     slow_per_kind: 32,
+    parallel: 2,
     quick: false,
 };
 
@@ -55,6 +59,7 @@ const QUICK: Plan = Plan {
     overload_secs: 8,
     downstream_jobs: 20,
     slow_per_kind: 8,
+    parallel: 2,
     quick: true,
 };
 
@@ -159,11 +164,11 @@ async fn run() -> anyhow::Result<bool> {
             "reliability: shutdown under load ({} runs)",
             args.plan.shutdown_runs
         );
-        results.push(sections::shutdown(bin, args.plan.shutdown_runs, args.seed).await);
+        results.push(sections::shutdown(bin, args.plan.shutdown_runs, args.plan.parallel, args.seed).await);
     }
     if wanted("crashes") {
         println!("reliability: crashes ({} runs)", args.plan.crash_runs);
-        results.push(sections::crashes(bin, args.plan.crash_runs, args.seed).await);
+        results.push(sections::crashes(bin, args.plan.crash_runs, args.plan.parallel, args.seed).await);
     }
     if wanted("faults") {
         println!("reliability: faults");
