@@ -192,7 +192,13 @@ async fn run() -> anyhow::Result<bool> {
         results.push(slow::section(bin, args.plan.slow_per_kind).await);
     }
 
-    let markdown = report::render(&results, args.plan.quick, args.seed, started.elapsed());
+    let markdown = report::render(
+        &results,
+        args.plan.quick,
+        args.plan.parallel,
+        args.seed,
+        started.elapsed(),
+    );
     std::fs::write(&args.out, &markdown)
         .with_context(|| format!("write {}", args.out.display()))?;
     let held = results.iter().all(sections::Section::held);

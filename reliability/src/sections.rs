@@ -105,7 +105,7 @@ where
 
 /// What one shutdown run saw: the exit code, the server's own `lost`, and
 /// the accounting after the restart.
-type ShutdownRun = anyhow::Result<(String, Option<u64>, Accounting)>;
+type ShutdownRun = anyhow::Result<(String, Result<u64, String>, Accounting)>;
 
 /// One shutdown run.
 async fn shutdown_run(bin: std::path::PathBuf, run: u64, stop: Stop, run_seed: u64) -> ShutdownRun {
@@ -138,13 +138,14 @@ async fn shutdown_run(bin: std::path::PathBuf, run: u64, stop: Stop, run_seed: u
     let claimed_lost = server
         .final_record()
         .and_then(|r| r.get("lost").and_then(Value::as_u64));
+    let tail = server.last_lines(3);
     stop_flag.store(true, Ordering::Relaxed);
     let flooded = load.await?;
     let code = status
         .code()
         .map_or_else(|| "killed by a signal".to_owned(), |c| c.to_string());
     let acc = restart_and_account(&launch, &flooded.accepted).await?;
-    Ok((code, claimed_lost, acc))
+    Ok((code, claimed_lost.ok_or(tail), acc))
 }
 
 /// Shutdown under load: `runs` randomized runs cycling through [`STOPS`],
@@ -190,16 +191,16 @@ pub(crate) async fn shutdown(bin: &std::path::Path, runs: u64, parallel: usize, 
                 // claims a loss (or no record at all) is a failure, even
                 // when the restart finished every job.
                 match claimed_lost {
-                    Some(0) => {}
-                    Some(n) => section.failures.push(format!(
+                    Ok(0) => {}
+                    Ok(n) => section.failures.push(format!(
                         "run {run} ({stop:?}, seed {run_seed}): the server's final record \
                          claimed lost = {n} (a restart finished {} of {} accepted jobs)",
                         acc.accepted - acc.lost,
                         acc.accepted
                     )),
-                    None => section.failures.push(format!(
+                    Err(tail) => section.failures.push(format!(
                         "run {run} ({stop:?}, seed {run_seed}): no final accounting record \
-                         with a `lost` field on stdout"
+                         with a `lost` field on stdout (its last lines: {tail})"
                     )),
                 }
                 section.jobs += acc.accepted;

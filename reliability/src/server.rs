@@ -166,6 +166,14 @@ impl Server {
             .and_then(|n| n.parse().ok())
     }
 
+    /// The last `n` lines the server printed on stdout.
+    pub(crate) fn last_lines(&self, n: usize) -> String {
+        self.lines
+            .lock()
+            .map(|l| l[l.len().saturating_sub(n)..].join(" | "))
+            .unwrap_or_default()
+    }
+
     /// The last JSON line on stdout that has an `accepted` field: the final
     /// accounting record.
     pub(crate) fn final_record(&self) -> Option<Value> {
