@@ -47,7 +47,10 @@ struct Mount(PathBuf);
 impl Mount {
     fn new(at: &Path) -> anyhow::Result<Mount> {
         std::fs::create_dir_all(at)?;
-        mount(&["-t", "tmpfs", "-o", &format!("size={MOUNT_SIZE}"), "tmpfs"], at)?;
+        mount(
+            &["-t", "tmpfs", "-o", &format!("size={MOUNT_SIZE}"), "tmpfs"],
+            at,
+        )?;
         Ok(Mount(at.to_owned()))
     }
 
@@ -111,9 +114,9 @@ pub(crate) async fn section(bin: &Path) -> Section {
     };
     if !is_root() {
         section.runs = 0;
-        section.failures.push(
-            "not run: mounting a tmpfs needs root (the suite runs as root on CI)".into(),
-        );
+        section
+            .failures
+            .push("not run: mounting a tmpfs needs root (the suite runs as root on CI)".into());
         return section;
     }
     if let Err(e) = run(bin, &mut section).await {
@@ -122,6 +125,8 @@ pub(crate) async fn section(bin: &Path) -> Section {
     section
 }
 
+// One scenario, read top to bottom as the module docs tell it.
+#[allow(clippy::too_many_lines)]
 async fn run(bin: &Path, section: &mut Section) -> anyhow::Result<()> {
     let scratch = Scratch::new("disk")?;
     let mount = Mount::new(&scratch.path().join("mnt"))?;
@@ -142,15 +147,24 @@ async fn run(bin: &Path, section: &mut Section) -> anyhow::Result<()> {
     };
 
     // 1. Full.
-    let filler = mount.0.join("filler");
-    let filled = fill(&filler)?;
+    let filler_path = mount.0.join("filler");
+    let filled = fill(&filler_path)?;
     let mut statuses = std::collections::BTreeMap::<String, u64>::new();
     let mut refused = 0;
     for n in 0..MAX_POSTS {
         let answer = post(n).await?;
-        let code = answer.json.get("code").and_then(Value::as_str).unwrap_or("").to_owned();
+        let code = answer
+            .json
+            .get("code")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
         let status = answer.status.as_u16();
-        let key = if code.is_empty() { status.to_string() } else { format!("{status} {code}") };
+        let key = if code.is_empty() {
+            status.to_string()
+        } else {
+            format!("{status} {code}")
+        };
         *statuses.entry(key).or_default() += 1;
         match answer.status.as_u16() {
             202 => {
@@ -159,13 +173,16 @@ async fn run(bin: &Path, section: &mut Section) -> anyhow::Result<()> {
                 }
             }
             503 if answer.json.to_string().contains("store_unavailable") => refused += 1,
-            other => section
-                .failures
-                .push(format!("while full: POST /jobs answered {other}: {}", answer.json)),
+            other => section.failures.push(format!(
+                "while full: POST /jobs answered {other}: {}",
+                answer.json
+            )),
         }
         let health = server.get("/healthz").await?;
         if health.status != 200 {
-            section.failures.push(format!("while full: /healthz answered {}", health.status));
+            section
+                .failures
+                .push(format!("while full: /healthz answered {}", health.status));
         }
         if refused >= 10 {
             break;
@@ -177,7 +194,7 @@ async fn run(bin: &Path, section: &mut Section) -> anyhow::Result<()> {
         ));
     }
     // 2. Freed.
-    std::fs::remove_file(&filler)?;
+    std::fs::remove_file(&filler_path)?;
     let freed = Instant::now();
     let mut back = None;
     while freed.elapsed() < Duration::from_secs(5) {
@@ -192,39 +209,16 @@ async fn run(bin: &Path, section: &mut Section) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     if back.is_none() {
-        section.failures.push("space freed, but no 202 within 5 s".into());
+        section
+            .failures
+            .push("space freed, but no 202 within 5 s".into());
     }
     server.signal(Signal::SIGTERM)?;
     server.wait(ACCOUNT_PATIENCE).await?;
 
     // 3. Read-only: a start must fail cleanly.
     mount.remount("ro")?;
-    let start = tokio::time::timeout(
-        Duration::from_secs(20),
-        tokio::process::Command::new(bin)
-            .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
-            .arg(&data)
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await;
-    let ro_outcome = match start {
-        Ok(Ok(out)) => {
-            let listened = String::from_utf8_lossy(&out.stdout).contains("listening on");
-            if out.status.code() != Some(1) || listened {
-                section.failures.push(format!(
-                    "a start on a read-only data directory: exit {:?}, listened: {listened}",
-                    out.status.code()
-                ));
-            }
-            format!("exit {:?}", out.status.code())
-        }
-        Ok(Err(e)) => return Err(e.into()),
-        Err(_) => {
-            section.failures.push("a start on a read-only data directory did not end within 20 s".into());
-            "hung".into()
-        }
-    };
+    let ro_outcome = start_read_only(bin, &data, section).await?;
     mount.remount("rw")?;
     let acc = restart_and_account(&launch, &ids).await?;
     section.jobs = acc.accepted;
@@ -244,4 +238,36 @@ async fn run(bin: &Path, section: &mut Section) -> anyhow::Result<()> {
     ]);
     drop(mount);
     Ok(())
+}
+
+/// A start on the read-only `data`: it must exit 1 without listening.
+async fn start_read_only(bin: &Path, data: &Path, section: &mut Section) -> anyhow::Result<String> {
+    let start = tokio::time::timeout(
+        Duration::from_secs(20),
+        tokio::process::Command::new(bin)
+            .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+            .arg(data)
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await;
+    Ok(match start {
+        Ok(Ok(out)) => {
+            let listened = String::from_utf8_lossy(&out.stdout).contains("listening on");
+            if out.status.code() != Some(1) || listened {
+                section.failures.push(format!(
+                    "a start on a read-only data directory: exit {:?}, listened: {listened}",
+                    out.status.code()
+                ));
+            }
+            format!("exit {:?}", out.status.code())
+        }
+        Ok(Err(e)) => return Err(e.into()),
+        Err(_) => {
+            section
+                .failures
+                .push("a start on a read-only data directory did not end within 20 s".into());
+            "hung".into()
+        }
+    })
 }

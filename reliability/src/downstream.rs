@@ -221,10 +221,20 @@ async fn one_run(
     let mut ids = Vec::new();
     for n in 0..jobs {
         let body = json!({"payload": {"n": n}, "downstream": true});
-        let answer = request(&client, server.addr, hyper::Method::POST, "/jobs", Some(&body)).await?;
+        let answer = request(
+            &client,
+            server.addr,
+            hyper::Method::POST,
+            "/jobs",
+            Some(&body),
+        )
+        .await?;
         match answer.json.get("id").and_then(serde_json::Value::as_str) {
             Some(id) if answer.status == 202 => ids.push(id.to_owned()),
-            _ => problems.push(format!("POST /jobs answered {}: {}", answer.status, answer.json)),
+            _ => problems.push(format!(
+                "POST /jobs answered {}: {}",
+                answer.status, answer.json
+            )),
         }
     }
     // Meanwhile the server keeps serving: health, and a job that does not
@@ -235,7 +245,14 @@ async fn one_run(
         problems.push(format!("/healthz during the fault: {}", health.status));
     }
     let plain = json!({"payload": "plain", "work_ms": 1});
-    let plain = request(&client, server.addr, hyper::Method::POST, "/jobs", Some(&plain)).await?;
+    let plain = request(
+        &client,
+        server.addr,
+        hyper::Method::POST,
+        "/jobs",
+        Some(&plain),
+    )
+    .await?;
     match plain.json.get("id").and_then(serde_json::Value::as_str) {
         Some(id) if plain.status == 202 => ids.push(id.to_owned()),
         _ => problems.push(format!("a plain job during the fault: {}", plain.status)),
@@ -259,9 +276,17 @@ async fn one_run(
     downstream.set(Fault::Healthy);
     let after = restart_and_account(&launch, &ids).await?;
     if after.lost > 0 {
-        problems.push(format!("after a restart, {} jobs still unfinished", after.lost));
+        problems.push(format!(
+            "after a restart, {} jobs still unfinished",
+            after.lost
+        ));
     }
-    Ok((after, took, downstream.requests.load(Ordering::Relaxed), problems))
+    Ok((
+        after,
+        took,
+        downstream.requests.load(Ordering::Relaxed),
+        problems,
+    ))
 }
 
 /// Faults at the downstream: hang, reset, absurd `Retry-After`.

@@ -164,11 +164,15 @@ async fn run() -> anyhow::Result<bool> {
             "reliability: shutdown under load ({} runs)",
             args.plan.shutdown_runs
         );
-        results.push(sections::shutdown(bin, args.plan.shutdown_runs, args.plan.parallel, args.seed).await);
+        results.push(
+            sections::shutdown(bin, args.plan.shutdown_runs, args.plan.parallel, args.seed).await,
+        );
     }
     if wanted("crashes") {
         println!("reliability: crashes ({} runs)", args.plan.crash_runs);
-        results.push(sections::crashes(bin, args.plan.crash_runs, args.plan.parallel, args.seed).await);
+        results.push(
+            sections::crashes(bin, args.plan.crash_runs, args.plan.parallel, args.seed).await,
+        );
     }
     if wanted("faults") {
         println!("reliability: faults");

@@ -2,9 +2,9 @@
 //! and faults. Each returns a [`Section`]: what was run, what held, what
 //! failed (with enough to reproduce it), and the figure that matters, lost.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::future::Future;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
@@ -46,7 +46,10 @@ fn steady_job(work_ms: u64) -> Value {
 
 /// Restarts on `launch`'s data directory, accounts for `ids`, stops the
 /// restarted server gracefully.
-pub(crate) async fn restart_and_account(launch: &Launch, ids: &[String]) -> anyhow::Result<Accounting> {
+pub(crate) async fn restart_and_account(
+    launch: &Launch,
+    ids: &[String],
+) -> anyhow::Result<Accounting> {
     let mut server = Server::start(launch).await?;
     let acc = account(&server, ids, ACCOUNT_PATIENCE).await;
     server.signal(Signal::SIGTERM)?;
@@ -150,7 +153,12 @@ async fn shutdown_run(bin: std::path::PathBuf, run: u64, stop: Stop, run_seed: u
 
 /// Shutdown under load: `runs` randomized runs cycling through [`STOPS`],
 /// `parallel` at a time.
-pub(crate) async fn shutdown(bin: &std::path::Path, runs: u64, parallel: usize, seed: u64) -> Section {
+pub(crate) async fn shutdown(
+    bin: &std::path::Path,
+    runs: u64,
+    parallel: usize,
+    seed: u64,
+) -> Section {
     let mut section = Section {
         name: "Shutdown under load",
         what: format!(
@@ -250,7 +258,12 @@ async fn crash_run(bin: std::path::PathBuf, run: u64, run_seed: u64) -> anyhow::
 
 /// Crashes: SIGKILL at a random moment under load, then a restart;
 /// `parallel` runs at a time.
-pub(crate) async fn crashes(bin: &std::path::Path, runs: u64, parallel: usize, seed: u64) -> Section {
+pub(crate) async fn crashes(
+    bin: &std::path::Path,
+    runs: u64,
+    parallel: usize,
+    seed: u64,
+) -> Section {
     let mut section = Section {
         name: "Crashes (SIGKILL)",
         what: "8 clients post 5-30 ms jobs that never fail on their own; at a random moment \

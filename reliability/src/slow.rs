@@ -76,7 +76,9 @@ impl Slow {
                 if status == Some(408) && body.contains("body_timeout") {
                     Ok(())
                 } else {
-                    Err(format!("expected 408 body_timeout, got {status:?} ({code:?}): {body}"))
+                    Err(format!(
+                        "expected 408 body_timeout, got {status:?} ({code:?}): {body}"
+                    ))
                 }
             }
         }
@@ -84,7 +86,10 @@ impl Slow {
 }
 
 /// One slow connection: what the server did and when.
-async fn slow_client(addr: SocketAddr, kind: Slow) -> anyhow::Result<(Duration, Option<u16>, String)> {
+async fn slow_client(
+    addr: SocketAddr,
+    kind: Slow,
+) -> anyhow::Result<(Duration, Option<u16>, String)> {
     let body = json!({"payload": "x".repeat(90)}).to_string();
     let head = format!(
         "POST /jobs HTTP/1.1\r\nhost: reliability\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
@@ -101,7 +106,11 @@ async fn slow_client(addr: SocketAddr, kind: Slow) -> anyhow::Result<(Duration, 
                 std::future::pending::<()>().await;
             }
             Slow::HeadTrickles => {
-                for b in head.as_bytes()[..head.len() - 2].iter().cycle().take(10_000) {
+                for b in head.as_bytes()[..head.len() - 2]
+                    .iter()
+                    .cycle()
+                    .take(10_000)
+                {
                     if write.write_all(&[*b]).await.is_err() {
                         return;
                     }
@@ -136,7 +145,10 @@ async fn slow_client(addr: SocketAddr, kind: Slow) -> anyhow::Result<(Duration, 
     }
     let text = String::from_utf8_lossy(&answer).into_owned();
     let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok());
-    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b).to_owned();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_owned();
     Ok((took, status, body))
 }
 
@@ -165,6 +177,8 @@ pub(crate) async fn section(bin: &std::path::Path, per_kind: usize) -> Section {
     section
 }
 
+// One scenario, read top to bottom as the module docs tell it.
+#[allow(clippy::too_many_lines)]
 async fn run(bin: &std::path::Path, per_kind: usize, section: &mut Section) -> anyhow::Result<()> {
     let scratch = Scratch::new("slow")?;
     let launch = Launch {
@@ -196,15 +210,28 @@ async fn run(bin: &std::path::Path, per_kind: usize, section: &mut Section) -> a
         let health = server.get("/healthz").await?;
         latencies.push(t.elapsed());
         if health.status != 200 {
-            section.failures.push(format!("/healthz answered {} while slow clients hung on", health.status));
+            section.failures.push(format!(
+                "/healthz answered {} while slow clients hung on",
+                health.status
+            ));
         }
         let t = Instant::now();
         let job = json!({"payload": {"n": n}, "work_ms": 1});
-        let posted = request(&client, server.addr, hyper::Method::POST, "/jobs", Some(&job)).await?;
+        let posted = request(
+            &client,
+            server.addr,
+            hyper::Method::POST,
+            "/jobs",
+            Some(&job),
+        )
+        .await?;
         latencies.push(t.elapsed());
         match posted.json.get("id").and_then(Value::as_str) {
             Some(id) if posted.status == 202 => ids.push(id.to_owned()),
-            _ => section.failures.push(format!("POST /jobs answered {} while slow clients hung on", posted.status)),
+            _ => section.failures.push(format!(
+                "POST /jobs answered {} while slow clients hung on",
+                posted.status
+            )),
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -247,13 +274,27 @@ async fn run(bin: &std::path::Path, per_kind: usize, section: &mut Section) -> a
         .map(|(k, d)| format!("{k} {} ms", d.as_millis()))
         .collect();
     section.figures.extend([
-        ("slow connections".into(), (per_kind * KINDS.len()).to_string()),
-        ("slowest to be closed or answered, by kind".into(), worst.join(", ")),
+        (
+            "slow connections".into(),
+            (per_kind * KINDS.len()).to_string(),
+        ),
+        (
+            "slowest to be closed or answered, by kind".into(),
+            worst.join(", "),
+        ),
         (
             "ordinary requests meanwhile: count, p99, max".into(),
-            format!("{}, {:.1} ms, {:.1} ms", latencies.len(), p99.as_secs_f64() * 1e3, max.as_secs_f64() * 1e3),
+            format!(
+                "{}, {:.1} ms, {:.1} ms",
+                latencies.len(),
+                p99.as_secs_f64() * 1e3,
+                max.as_secs_f64() * 1e3
+            ),
         ),
-        ("ordinary jobs accepted / finished after the restart".into(), format!("{} / {}", acc.accepted, acc.succeeded + acc.dead)),
+        (
+            "ordinary jobs accepted / finished after the restart".into(),
+            format!("{} / {}", acc.accepted, acc.succeeded + acc.dead),
+        ),
     ]);
     Ok(())
 }

@@ -318,20 +318,7 @@ async fn build(args: &ServeArgs, shutdown: &Shutdown) -> anyhow::Result<Parts> {
         .transpose()
         .map_err(anyhow::Error::msg)?;
     let has_downstream = downstream.is_some();
-    let ctx = JobContext {
-        store: Arc::clone(&store),
-        books: Arc::clone(&books),
-        metrics: Arc::clone(&metrics),
-        downstream,
-        policy: RetryPolicy {
-            initial: args.retry_initial,
-            max: args.retry_max,
-            attempt_timeout: args.attempt_timeout,
-            job_timeout: args.job_timeout,
-            lease: args.lease,
-        },
-        settling: TaskTracker::new(),
-    };
+    let ctx = job_context(args, &store, &books, &metrics, downstream);
     let readiness = Readiness::default();
     let workers = supervise::start(
         usize::from(args.workers),
@@ -368,6 +355,30 @@ async fn build(args: &ServeArgs, shutdown: &Shutdown) -> anyhow::Result<Parts> {
         workers,
         app,
     })
+}
+
+/// What every worker needs, from the flags and the parts built so far.
+fn job_context(
+    args: &ServeArgs,
+    store: &Arc<dyn JobStore>,
+    books: &Arc<Books>,
+    metrics: &Arc<Metrics>,
+    downstream: Option<DownstreamClient>,
+) -> JobContext {
+    JobContext {
+        store: Arc::clone(store),
+        books: Arc::clone(books),
+        metrics: Arc::clone(metrics),
+        downstream,
+        policy: RetryPolicy {
+            initial: args.retry_initial,
+            max: args.retry_max,
+            attempt_timeout: args.attempt_timeout,
+            job_timeout: args.job_timeout,
+            lease: args.lease,
+        },
+        settling: TaskTracker::new(),
+    }
 }
 
 /// The measured `Retry-After` for a full queue: jobs waiting in the store

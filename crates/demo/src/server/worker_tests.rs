@@ -14,8 +14,8 @@ use crate::server::execute::{JobContext, RetryPolicy, retry_delay};
 use crate::server::job::JobSpec;
 use crate::server::metrics::Metrics;
 use crate::server::store::{
-    Claims, Clock, Enqueued, JobRecord, JobStore, Lease, MemoryStore, Nacked, NewJob,
-    StoreFuture, StoreOptions, StoreStats,
+    Claims, Clock, Enqueued, JobRecord, JobStore, Lease, MemoryStore, Nacked, NewJob, StoreFuture,
+    StoreOptions, StoreStats,
 };
 use crate::server::worker;
 
@@ -193,5 +193,9 @@ fn the_wait_before_a_retry_is_capped_by_retry_max_and_the_deadline() {
         assert!(retry_delay(&policy, None, attempt, soon) <= soon);
     }
     let short = Duration::from_millis(10);
-    assert_eq!(retry_delay(&policy, Some(short), 1, far), short, "a short hint is honoured");
+    assert_eq!(
+        retry_delay(&policy, Some(short), 1, far),
+        short,
+        "a short hint is honoured"
+    );
 }
