@@ -72,7 +72,7 @@ use super::retry_hint::RetryHint;
 use super::serve::{self, ConnLimits};
 use super::stack;
 use super::store::postgres::{PostgresOptions, PostgresStore};
-use super::store::{JobStore, MemoryStore, RedbStore, StoreOptions};
+use super::store::{JobStore, MemoryStore, RedbStore, StoreHealth, StoreOptions, Watched};
 use super::supervise;
 
 /// How long the stop waits for the answers already on their way to the
@@ -262,6 +262,22 @@ pub(crate) async fn open_store(args: &ServeArgs) -> anyhow::Result<Arc<dyn JobSt
     })
 }
 
+/// Makes the metrics and wraps `store` so that every call is watched:
+/// failures are counted, logged once per episode, and take readiness down
+/// until a write succeeds.
+fn watch_store(
+    store: Arc<dyn JobStore>,
+    books: &Arc<Books>,
+) -> (Arc<dyn JobStore>, Arc<StoreHealth>, Arc<Metrics>) {
+    let metrics = Arc::new(Metrics::new(Arc::clone(books)));
+    let health = Arc::new(StoreHealth::counting({
+        let metrics = Arc::clone(&metrics);
+        move |op| metrics.store_error(op)
+    }));
+    let store = Arc::new(Watched::new(store, Arc::clone(&health)));
+    (store, health, metrics)
+}
+
 /// Builds the store (handing back orphaned leases), the metrics, the
 /// downstream client, the supervised workers and the router.
 async fn build(args: &ServeArgs, shutdown: &Shutdown) -> anyhow::Result<Parts> {
@@ -272,6 +288,7 @@ async fn build(args: &ServeArgs, shutdown: &Shutdown) -> anyhow::Result<Parts> {
         .context("recovering the store's leases")?;
     let live = store.stats().await.context("reading the store")?.live();
     let books = Arc::new(Books::default());
+    let (store, health, metrics) = watch_store(store, &books);
     if !store.is_shared() {
         books.restored(live);
     }
@@ -291,7 +308,6 @@ async fn build(args: &ServeArgs, shutdown: &Shutdown) -> anyhow::Result<Parts> {
         shutdown.clone(),
     );
     let capacity = u64::from(args.queue_capacity);
-    let metrics = Arc::new(Metrics::new(Arc::clone(&books)));
     let queue = {
         let books = Arc::clone(&books);
         move || {
@@ -319,7 +335,7 @@ async fn build(args: &ServeArgs, shutdown: &Shutdown) -> anyhow::Result<Parts> {
         .map_err(anyhow::Error::msg)?;
     let has_downstream = downstream.is_some();
     let ctx = job_context(args, &store, &books, &metrics, downstream);
-    let readiness = Readiness::default();
+    let readiness = Readiness::watching(health);
     let workers = supervise::start(
         usize::from(args.workers),
         &ctx,
