@@ -20,6 +20,7 @@ mod load;
 mod report;
 mod sections;
 mod server;
+mod signals;
 mod slow;
 
 use std::path::PathBuf;
@@ -165,14 +166,13 @@ async fn run() -> anyhow::Result<bool> {
             args.plan.shutdown_runs
         );
         results.push(
-            sections::shutdown(bin, args.plan.shutdown_runs, args.plan.parallel, args.seed).await,
+            signals::shutdown(bin, args.plan.shutdown_runs, args.plan.parallel, args.seed).await,
         );
     }
     if wanted("crashes") {
         println!("reliability: crashes ({} runs)", args.plan.crash_runs);
-        results.push(
-            sections::crashes(bin, args.plan.crash_runs, args.plan.parallel, args.seed).await,
-        );
+        results
+            .push(signals::crashes(bin, args.plan.crash_runs, args.plan.parallel, args.seed).await);
     }
     if wanted("faults") {
         println!("reliability: faults");
