@@ -51,7 +51,11 @@ use super::books::Books;
 use super::downstream_client::{self, DownstreamClient, DownstreamError};
 use super::job::{JobId, JobSpec};
 use super::metrics::{DeadReason, InFlight, Metrics};
-use super::store::{Claimed, JobStore, Lease, Nacked, StoreError};
+use super::store::{Claimed, JobStore, Lease};
+
+#[path = "settle.rs"]
+mod settle;
+use settle::{Record, commit, spawn_commit};
 
 /// The retry and timeout knobs every job shares.
 #[derive(Debug, Clone, Copy)]
@@ -82,7 +86,7 @@ pub(crate) struct JobContext {
     /// Retry and timeout knobs.
     pub(crate) policy: RetryPolicy,
     /// The answers being committed to the store and counted in the books
-    /// (see [`commit`]); the final record waits for them.
+    /// (see [`settle::commit`]); the final record waits for them.
     pub(crate) settling: TaskTracker,
 }
 
@@ -204,132 +208,10 @@ pub(crate) fn retry_delay(
         .min(left)
 }
 
-/// What the store did with an attempt's answer.
-#[derive(Debug, Clone, Copy)]
-enum Answer {
-    /// Acked: the job succeeded.
-    Succeeded,
-    /// Nacked: the job waits for its retry.
-    Retrying,
-    /// The job is dead, for this reason.
-    Dead(DeadReason),
-    /// Released at a stop: ready again, its attempt not charged.
-    Released,
-}
-
-impl Answer {
-    /// A `nack`'s outcome: dead (for `reason`, or attempts exhausted) or
-    /// retrying.
-    fn nacked(nacked: Nacked, reason: DeadReason) -> Self {
-        match nacked {
-            Nacked::Dead => Self::Dead(reason),
-            Nacked::Retrying { .. } => Self::Retrying,
-        }
-    }
-}
-
-/// What to tell the store about a lease.
-#[derive(Debug)]
-enum Record {
-    /// The attempt succeeded.
-    Ack,
-    /// The attempt failed transiently: retry after `delay` (or dead, for
-    /// `reason`, if it was the last attempt).
-    Nack {
-        error: String,
-        delay: Duration,
-        reason: DeadReason,
-    },
-    /// No retry can help.
-    DeadLetter { error: String, reason: DeadReason },
-    /// A stop: hand the job back, not charged.
-    Release,
-}
-
-/// Tells the store `record` about `lease` and counts what the store did,
-/// as **one step that cannot be cancelled halfway**.
-///
-/// A store answer is a commit that carries on (a group commit, a blocking
-/// write) even when the future that asked for it is dropped. If the count
-/// lived in that future, a stop between the commit and the count (the
-/// drain deadline or a second signal stopping the worker, the supervisor
-/// aborting it after its grace period) would leave a committed outcome
-/// uncounted, and the final record would report it lost. So the commit and
-/// its count run together in a task on [`JobContext::settling`], which
-/// the final record waits for; dropping the returned future only stops
-/// waiting for it.
-///
-/// # Cancellation safety
-///
-/// Cancel-safe in the sense above: once called, the commit and its count
-/// happen (or neither does, if the runtime itself is gone).
-async fn commit(ctx: &JobContext, lease: Lease, claimed: tokio::time::Instant, record: Record) {
-    let _ = spawn_commit(ctx, lease, claimed, record).await;
-}
-
-/// Starts [`commit`]'s step on the settling tracker.
-fn spawn_commit(
-    ctx: &JobContext,
-    lease: Lease,
-    claimed: tokio::time::Instant,
-    record: Record,
-) -> tokio::task::JoinHandle<()> {
-    let ctx = ctx.clone();
-    ctx.settling.clone().spawn(async move {
-        let store = &ctx.store;
-        let result = match record {
-            Record::Ack => store.ack(lease).await.map(|()| Answer::Succeeded),
-            Record::Nack {
-                error,
-                delay,
-                reason,
-            } => store
-                .nack(lease, error, delay)
-                .await
-                .map(|n| Answer::nacked(n, reason)),
-            Record::DeadLetter { error, reason } => store
-                .dead_letter(lease, error)
-                .await
-                .map(|()| Answer::Dead(reason)),
-            Record::Release => store.release(lease).await.map(|()| Answer::Released),
-        };
-        settled(&ctx, lease, claimed, result);
-    })
-}
-
-/// Counts a recorded answer (books and metrics) or logs a lost lease.
-fn settled(
-    ctx: &JobContext,
-    lease: Lease,
-    claimed: tokio::time::Instant,
-    result: Result<Answer, StoreError>,
-) {
-    let took = claimed.elapsed();
-    match result {
-        Ok(Answer::Succeeded) => {
-            ctx.books.succeeded();
-            ctx.metrics.ran(took, "succeeded");
-        }
-        Ok(Answer::Retrying) => ctx.metrics.ran(took, "retrying"),
-        Ok(Answer::Released) => ctx.books.released(),
-        Ok(Answer::Dead(reason)) => {
-            ctx.books.dead(1);
-            ctx.metrics.ran(took, "dead");
-            ctx.metrics.dead_letter(reason);
-        }
-        Err(StoreError::LeaseLost { .. }) => {
-            tracing::warn!(id = %lease.id, attempt = lease.attempt, "lease lost; the job's newer claim owns its outcome");
-        }
-        Err(e) => {
-            tracing::error!(id = %lease.id, error = %e, "could not record the job's outcome; its lease will expire and it will run again");
-        }
-    }
-}
-
 /// Runs one attempt of `job` and records the outcome in the store; if
 /// `stop` is cancelled before the attempt ends, releases the job instead
 /// (not charged). Either way the store's answer is counted in the books in
-/// the same uncancellable step as its commit (see [`commit`]). An attempt
+/// the same uncancellable step as its commit (see [`settle::commit`]). An attempt
 /// that panics is nacked by [`Running`]'s `Drop` (see the module docs).
 ///
 /// # Cancellation safety

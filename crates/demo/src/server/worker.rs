@@ -14,7 +14,7 @@
 //! signal). It interrupts even a running job, which is **released** back to
 //! the store, its attempt not charged, for the next start to run. It never
 //! interrupts an answer on its way to the store: a commit and its count in
-//! the books are one step (`execute::commit`), so the final record counts
+//! the books are one step (`execute::settle::commit`), so the final record counts
 //! exactly what the store committed.
 //!
 //! Workers run under an `evenkeel_tasks::Supervisor` (see `supervise`): a
