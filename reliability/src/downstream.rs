@@ -181,7 +181,7 @@ fn flags(downstream: &FakeDownstream) -> Vec<String> {
         "--job-timeout",
         &format!("{JOB_TIMEOUT_MS}ms"),
         "--max-attempts",
-        "4",
+        "12",
         "--retry-initial",
         "50ms",
         "--retry-max",
@@ -296,9 +296,9 @@ pub(crate) async fn section(bin: &std::path::Path, jobs: u64) -> Section {
         what: format!(
             "the server runs with `--downstream` pointed at a fake downstream inside the suite \
              (`--downstream-timeout 200ms --attempt-timeout 500ms --job-timeout {JOB_TIMEOUT_MS}ms \
-             --max-attempts 4 --retry-max 300ms`); {jobs} downstream jobs are posted while it \
-             (a) hangs without answering, then recovers after 2 s, (b) resets every connection \
-             (SO_LINGER 0), then recovers after 2 s, (c) answers 503 with absurd `Retry-After` \
+             --max-attempts 12 --retry-max 300ms`); {jobs} downstream jobs are posted while it \
+             (a) hangs without answering, then recovers after 1.5 s, (b) resets every connection \
+             (SO_LINGER 0), then recovers after 1.5 s, (c) answers 503 with absurd `Retry-After` \
              values ({}) and never recovers. `/healthz` and a plain job must be served during \
              the fault; every job must end succeeded or dead within {} ms of being posted \
              (no wait past the caps); a graceful stop and a restart must account for every 202",
@@ -308,8 +308,8 @@ pub(crate) async fn section(bin: &std::path::Path, jobs: u64) -> Section {
         ..Section::default()
     };
     let runs = [
-        (Fault::Hang, Some(Duration::from_secs(2))),
-        (Fault::Reset, Some(Duration::from_secs(2))),
+        (Fault::Hang, Some(Duration::from_millis(1_500))),
+        (Fault::Reset, Some(Duration::from_millis(1_500))),
         (Fault::Absurd503, None),
     ];
     for (fault, recover) in runs {

@@ -44,7 +44,7 @@ pub(crate) fn steady_job(work_ms: u64) -> Value {
 }
 
 /// Restarts on `launch`'s data directory, accounts for `ids`, stops the
-/// restarted server gracefully.
+/// restarted server gracefully; its final record must say lost = 0.
 pub(crate) async fn restart_and_account(
     launch: &Launch,
     ids: &[String],
@@ -53,7 +53,18 @@ pub(crate) async fn restart_and_account(
     let acc = account(&server, ids, ACCOUNT_PATIENCE).await;
     server.signal(Signal::SIGTERM)?;
     server.wait(ACCOUNT_PATIENCE).await?;
-    Ok(acc)
+    // The restarted server's own books must balance as well.
+    match server
+        .final_record()
+        .and_then(|r| r.get("lost").and_then(Value::as_u64))
+    {
+        Some(0) => Ok(acc),
+        Some(n) => anyhow::bail!("the restarted server's final record claimed lost = {n}"),
+        None => anyhow::bail!(
+            "the restarted server printed no final accounting record (its last lines: {})",
+            server.last_lines(3)
+        ),
+    }
 }
 
 /// Overload: ten times what the workers can finish, for `secs` seconds.
