@@ -321,8 +321,8 @@ pub(crate) async fn section(bin: &std::path::Path, jobs: u64) -> Section {
                 section.figures.push((
                     format!("{fault:?}"),
                     format!(
-                        "{} accepted, {} succeeded, {} dead, all finished in {:.1} s, {calls} \
-                         requests reached the downstream",
+                        "{} accepted (the plain job included), {} succeeded, {} dead, all \
+                         finished in {:.1} s, {calls} requests reached the downstream",
                         acc.accepted,
                         acc.succeeded,
                         acc.dead,
