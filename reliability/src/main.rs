@@ -10,14 +10,18 @@
 //! a failure is reported with the seed that reproduces it, never hidden.
 //!
 //! Usage: `evenkeel-reliability --demo <path> [--quick] [--seed N] [--out FILE]
-//! [--only shutdown|crashes|faults|overload|bad]`.
+//! [--only shutdown|crashes|faults|overload|bad|slow|disk]`.
 
 mod bad_input;
+mod disk;
+mod downstream;
 mod e2e;
 mod load;
 mod report;
 mod sections;
 mod server;
+mod signals;
+mod slow;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,6 +34,13 @@ struct Plan {
     shutdown_runs: u64,
     crash_runs: u64,
     overload_secs: u64,
+    /// Downstream jobs per downstream-fault run.
+    downstream_jobs: u64,
+    /// Slow connections of each kind held at once.
+    slow_per_kind: usize,
+    /// Shutdown and crash runs at a time (each its own server, port and
+    /// data directory).
+    parallel: usize,
     quick: bool,
 }
 
@@ -37,6 +48,9 @@ const FULL: Plan = Plan {
     shutdown_runs: 1_000,
     crash_runs: 100,
     overload_secs: 30,
+    downstream_jobs: 60,
+    slow_per_kind: 32,
+    parallel: 2,
     quick: false,
 };
 
@@ -44,6 +58,9 @@ const QUICK: Plan = Plan {
     shutdown_runs: 25,
     crash_runs: 8,
     overload_secs: 8,
+    downstream_jobs: 20,
+    slow_per_kind: 8,
+    parallel: 2,
     quick: true,
 };
 
@@ -148,15 +165,23 @@ async fn run() -> anyhow::Result<bool> {
             "reliability: shutdown under load ({} runs)",
             args.plan.shutdown_runs
         );
-        results.push(sections::shutdown(bin, args.plan.shutdown_runs, args.seed).await);
+        results.push(
+            signals::shutdown(bin, args.plan.shutdown_runs, args.plan.parallel, args.seed).await,
+        );
     }
     if wanted("crashes") {
         println!("reliability: crashes ({} runs)", args.plan.crash_runs);
-        results.push(sections::crashes(bin, args.plan.crash_runs, args.seed).await);
+        results
+            .push(signals::crashes(bin, args.plan.crash_runs, args.plan.parallel, args.seed).await);
     }
     if wanted("faults") {
         println!("reliability: faults");
         results.push(sections::worker_panics(bin, args.seed).await);
+        results.push(downstream::section(bin, args.plan.downstream_jobs).await);
+    }
+    if wanted("faults") || wanted("disk") {
+        println!("reliability: data directory full or read-only");
+        results.push(disk::section(bin).await);
     }
     if wanted("overload") {
         println!("reliability: overload ({} s)", args.plan.overload_secs);
@@ -166,8 +191,18 @@ async fn run() -> anyhow::Result<bool> {
         println!("reliability: bad input");
         results.push(sections::bad_input(bin).await);
     }
+    if wanted("slow") {
+        println!("reliability: slow clients");
+        results.push(slow::section(bin, args.plan.slow_per_kind).await);
+    }
 
-    let markdown = report::render(&results, args.plan.quick, args.seed, started.elapsed());
+    let markdown = report::render(
+        &results,
+        args.plan.quick,
+        args.plan.parallel,
+        args.seed,
+        started.elapsed(),
+    );
     std::fs::write(&args.out, &markdown)
         .with_context(|| format!("write {}", args.out.display()))?;
     let held = results.iter().all(sections::Section::held);

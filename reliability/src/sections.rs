@@ -1,14 +1,14 @@
-//! The suite's sections: shutdown under load, crashes, overload, bad input
-//! and faults. Each returns a [`Section`]: what was run, what held, what
-//! failed (with enough to reproduce it), and the figure that matters, lost.
+//! The suite's sections and what they share: each returns a [`Section`]:
+//! what was run, what held, what failed (with enough to reproduce it), and
+//! the figure that matters, lost. Overload, bad input and panicking workers
+//! live here; the signal sections in `signals`, the downstream faults in
+//! `downstream`, the data directory in `disk`, slow clients in `slow`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
 use crate::load::{ACCOUNT_PATIENCE, Accounting, account, flood, quantile};
@@ -39,189 +39,32 @@ impl Section {
 }
 
 /// A job that never fails on its own and takes `work_ms`.
-fn steady_job(work_ms: u64) -> Value {
+pub(crate) fn steady_job(work_ms: u64) -> Value {
     json!({"payload": {"from": "reliability"}, "work_ms": work_ms, "fail_rate": 0.0})
 }
 
 /// Restarts on `launch`'s data directory, accounts for `ids`, stops the
-/// restarted server gracefully.
-async fn restart_and_account(launch: &Launch, ids: &[String]) -> anyhow::Result<Accounting> {
+/// restarted server gracefully; its final record must say lost = 0.
+pub(crate) async fn restart_and_account(
+    launch: &Launch,
+    ids: &[String],
+) -> anyhow::Result<Accounting> {
     let mut server = Server::start(launch).await?;
     let acc = account(&server, ids, ACCOUNT_PATIENCE).await;
     server.signal(Signal::SIGTERM)?;
     server.wait(ACCOUNT_PATIENCE).await?;
-    Ok(acc)
-}
-
-/// The ways the shutdown section stops a server under load.
-#[derive(Debug, Clone, Copy)]
-enum Stop {
-    Sigterm,
-    Sigint,
-    /// Two SIGTERMs 20 ms apart: the second forces.
-    TwoSignals,
-    /// SIGTERM, then SIGINT during the pre-drain delay.
-    DuringPreDrain,
-    /// SIGTERM, then SIGTERM during the drain (after the pre-drain delay).
-    DuringDrain,
-}
-
-const STOPS: [Stop; 5] = [
-    Stop::Sigterm,
-    Stop::Sigint,
-    Stop::TwoSignals,
-    Stop::DuringPreDrain,
-    Stop::DuringDrain,
-];
-
-/// Shutdown under load: `runs` randomized runs cycling through [`STOPS`].
-pub(crate) async fn shutdown(bin: &std::path::Path, runs: u64, seed: u64) -> Section {
-    let mut section = Section {
-        name: "Shutdown under load",
-        what: "8 clients post 10-40 ms jobs; at a random moment (100-500 ms) the server gets \
-               SIGTERM, SIGINT, two signals in a row, a second signal during the 200 ms \
-               pre-drain delay, or one during the drain; it must exit by itself, then a \
-               restart on the same data must finish every job that got a 202"
-            .into(),
-        ..Section::default()
-    };
-    let mut exit_codes = std::collections::BTreeMap::<String, u64>::new();
-    for run in 0..runs {
-        let stop = STOPS[usize::try_from(run).unwrap_or(0) % STOPS.len()];
-        let run_seed = seed.wrapping_add(run);
-        let mut rng = StdRng::seed_from_u64(run_seed);
-        let outcome = async {
-            let scratch = Scratch::new(&format!("shutdown-{run}"))?;
-            let launch = Launch {
-                bin: bin.to_owned(),
-                data_dir: scratch.path().join("data"),
-                flags: vec!["--pre-drain-delay".into(), "200ms".into()],
-            };
-            let mut server = Server::start(&launch).await?;
-            let stop_flag = Arc::new(AtomicBool::new(false));
-            let job = steady_job(rng.random_range(10..=40));
-            let load = tokio::spawn(flood(server.addr, 8, job, Arc::clone(&stop_flag)));
-            tokio::time::sleep(Duration::from_millis(rng.random_range(100..=500))).await;
-            let (first, second, gap) = match stop {
-                Stop::Sigterm => (Signal::SIGTERM, None, 0),
-                Stop::Sigint => (Signal::SIGINT, None, 0),
-                Stop::TwoSignals => (Signal::SIGTERM, Some(Signal::SIGTERM), 20),
-                Stop::DuringPreDrain => (Signal::SIGTERM, Some(Signal::SIGINT), 100),
-                Stop::DuringDrain => (Signal::SIGTERM, Some(Signal::SIGTERM), 260),
-            };
-            server.signal(first)?;
-            if let Some(second) = second {
-                tokio::time::sleep(Duration::from_millis(gap)).await;
-                let _ = server.signal(second);
-            }
-            let status = server.wait(Duration::from_secs(40)).await?;
-            // The server's own word on what it lost, from its final record;
-            // checked against the external accounting below.
-            let claimed_lost = server
-                .final_record()
-                .and_then(|r| r.get("lost").and_then(Value::as_u64))
-                .unwrap_or(0);
-            stop_flag.store(true, Ordering::Relaxed);
-            let flooded = load.await?;
-            let code = status
-                .code()
-                .map_or_else(|| "killed by a signal".to_owned(), |c| c.to_string());
-            *exit_codes.entry(format!("{stop:?}: {code}")).or_default() += 1;
-            let acc = restart_and_account(&launch, &flooded.accepted).await?;
-            anyhow::Ok((acc, claimed_lost))
-        }
-        .await;
-        section.runs += 1;
-        match outcome {
-            Ok((acc, claimed_lost)) => {
-                if claimed_lost > 0 && acc.lost == 0 {
-                    section.findings.push(format!(
-                        "run {run} ({stop:?}, seed {run_seed}): the server's final record \
-                         claimed lost = {claimed_lost}, but a restart finished every one of \
-                         its {} accepted jobs: its books miscount on a forced stop",
-                        acc.accepted
-                    ));
-                }
-                section.jobs += acc.accepted;
-                section.lost += acc.lost;
-                if acc.lost > 0 {
-                    section.failures.push(format!(
-                        "run {run} ({stop:?}, seed {run_seed}): {} of {} accepted jobs lost",
-                        acc.lost, acc.accepted
-                    ));
-                }
-            }
-            Err(e) => section
-                .failures
-                .push(format!("run {run} ({stop:?}, seed {run_seed}): {e:#}")),
-        }
+    // The restarted server's own books must balance as well.
+    match server
+        .final_record()
+        .and_then(|r| r.get("lost").and_then(Value::as_u64))
+    {
+        Some(0) => Ok(acc),
+        Some(n) => anyhow::bail!("the restarted server's final record claimed lost = {n}"),
+        None => anyhow::bail!(
+            "the restarted server printed no final accounting record (its last lines: {})",
+            server.last_lines(3)
+        ),
     }
-    let codes: Vec<String> = exit_codes
-        .iter()
-        .map(|(k, n)| format!("{k} ({n}x)"))
-        .collect();
-    section
-        .figures
-        .push(("exit codes by stop".into(), codes.join("; ")));
-    section
-}
-
-/// Crashes: SIGKILL at a random moment under load, then a restart.
-pub(crate) async fn crashes(bin: &std::path::Path, runs: u64, seed: u64) -> Section {
-    let mut section = Section {
-        name: "Crashes (SIGKILL)",
-        what: "8 clients post 5-30 ms jobs that never fail on their own; at a random moment \
-               (100-800 ms) the server is killed with SIGKILL; a restart on the same data \
-               directory must finish every job that got a 202"
-            .into(),
-        ..Section::default()
-    };
-    let mut repeated = 0;
-    for run in 0..runs {
-        let run_seed = seed.wrapping_add(1_000 + run);
-        let mut rng = StdRng::seed_from_u64(run_seed);
-        let outcome = async {
-            let scratch = Scratch::new(&format!("crash-{run}"))?;
-            let launch = Launch {
-                bin: bin.to_owned(),
-                data_dir: scratch.path().join("data"),
-                flags: Vec::new(),
-            };
-            let mut server = Server::start(&launch).await?;
-            let stop_flag = Arc::new(AtomicBool::new(false));
-            let job = steady_job(rng.random_range(5..=30));
-            let load = tokio::spawn(flood(server.addr, 8, job, Arc::clone(&stop_flag)));
-            tokio::time::sleep(Duration::from_millis(rng.random_range(100..=800))).await;
-            server.signal(Signal::SIGKILL)?;
-            server.wait(Duration::from_secs(10)).await?;
-            stop_flag.store(true, Ordering::Relaxed);
-            let flooded = load.await?;
-            restart_and_account(&launch, &flooded.accepted).await
-        }
-        .await;
-        section.runs += 1;
-        match outcome {
-            Ok(acc) => {
-                section.jobs += acc.accepted;
-                section.lost += acc.lost;
-                repeated += acc.ran_more_than_once;
-                if acc.lost > 0 {
-                    section.failures.push(format!(
-                        "run {run} (seed {run_seed}): {} of {} accepted jobs lost",
-                        acc.lost, acc.accepted
-                    ));
-                }
-            }
-            Err(e) => section
-                .failures
-                .push(format!("run {run} (seed {run_seed}): {e:#}")),
-        }
-    }
-    section.figures.push((
-        "jobs that ran more than once (at-least-once after a kill)".into(),
-        repeated.to_string(),
-    ));
-    section
 }
 
 /// Overload: ten times what the workers can finish, for `secs` seconds.

@@ -51,6 +51,8 @@ pub(crate) struct Server {
     child: Child,
     pub(crate) addr: SocketAddr,
     lines: Arc<Mutex<Vec<String>>>,
+    /// The task reading stdout into `lines`: done at the pipe's end.
+    reader: Option<tokio::task::JoinHandle<()>>,
     client: Client<HttpConnector, Full<Bytes>>,
 }
 
@@ -90,7 +92,7 @@ impl Server {
         let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
         let lines = Arc::new(Mutex::new(Vec::new()));
         let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
-        {
+        let reader = {
             let lines = Arc::clone(&lines);
             tokio::spawn(async move {
                 let mut addr_tx = Some(addr_tx);
@@ -108,8 +110,8 @@ impl Server {
                         lines.push(line);
                     }
                 }
-            });
-        }
+            })
+        };
         let Ok(Ok(addr)) = tokio::time::timeout(PATIENCE, addr_rx).await else {
             let _ = child.start_kill();
             let status = child.wait().await.ok();
@@ -120,6 +122,7 @@ impl Server {
             child,
             addr,
             lines,
+            reader: Some(reader),
             client: client(),
         })
     }
@@ -138,9 +141,13 @@ impl Server {
         Ok(())
     }
 
-    /// Waits (bounded) for the process to exit.
+    /// Waits (bounded) for the process to exit and for its stdout to have
+    /// been read to the end (so [`Server::final_record`] sees its last line).
     pub(crate) async fn wait(&mut self, patience: Duration) -> anyhow::Result<ExitStatus> {
         if let Ok(status) = tokio::time::timeout(patience, self.child.wait()).await {
+            if let Some(reader) = self.reader.take() {
+                let _ = tokio::time::timeout(PATIENCE, reader).await;
+            }
             Ok(status?)
         } else {
             let _ = self.child.start_kill();
@@ -157,6 +164,14 @@ impl Server {
             .find_map(|l| l.strip_prefix("VmRSS:"))
             .and_then(|v| v.split_whitespace().next())
             .and_then(|n| n.parse().ok())
+    }
+
+    /// The last `n` lines the server printed on stdout.
+    pub(crate) fn last_lines(&self, n: usize) -> String {
+        self.lines
+            .lock()
+            .map(|l| l[l.len().saturating_sub(n)..].join(" | "))
+            .unwrap_or_default()
     }
 
     /// The last JSON line on stdout that has an `accepted` field: the final

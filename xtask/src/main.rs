@@ -35,9 +35,13 @@ Tasks:
            criterion benches as they are
   reliability
            the reliability suite against the real server binary (release):
-           shutdown under load, SIGKILL crashes, panicking workers, overload,
-           bad input; writes RELIABILITY.md (reliability --quick: what CI
-           runs, a few minutes, written to target/RELIABILITY-quick.md)
+           shutdown under load, SIGKILL crashes, panicking workers, a
+           downstream that hangs / resets / sends absurd Retry-After, a full
+           or read-only data directory (tmpfs, needs root), overload, bad
+           input, slow clients; writes RELIABILITY.md (reliability --quick:
+           what CI runs, a few minutes, written to
+           target/RELIABILITY-quick.md; --seed N and --only <section> are
+           passed on, and --only writes target/RELIABILITY-only.md)
   help     this text
 ";
 
@@ -182,15 +186,26 @@ fn bench(root: &Path, rest: &[String]) -> Result<(), String> {
 }
 
 fn reliability(root: &Path, rest: &[String]) -> Result<(), String> {
-    let quick = match rest {
-        [] => false,
-        [flag] if flag == "--quick" => true,
-        _ => {
-            return Err(format!(
-                "reliability: unknown arguments {rest:?} (reliability [--quick])"
-            ));
+    let mut quick = false;
+    let mut passed = Vec::new();
+    let mut args = rest.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--quick" => quick = true,
+            "--seed" | "--only" => {
+                let value = args
+                    .next()
+                    .ok_or_else(|| format!("reliability: {arg} needs a value"))?;
+                passed.extend([arg.clone(), value.clone()]);
+            }
+            _ => {
+                return Err(format!(
+                    "reliability: unknown arguments {rest:?} (reliability [--quick] [--seed N] [--only SECTION])"
+                ));
+            }
         }
-    };
+    }
+    let only = passed.iter().any(|a| a == "--only");
     let mut build = cargo();
     build.args([
         "build",
@@ -203,7 +218,9 @@ fn reliability(root: &Path, rest: &[String]) -> Result<(), String> {
     step(root, "build the server and the suite (release)", build)?;
     let target = env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
     let release = target.join("release");
-    let out = if quick {
+    let out = if only {
+        target.join("RELIABILITY-only.md")
+    } else if quick {
         target.join("RELIABILITY-quick.md")
     } else {
         root.join("RELIABILITY.md")
@@ -216,6 +233,7 @@ fn reliability(root: &Path, rest: &[String]) -> Result<(), String> {
     if quick {
         run.arg("--quick");
     }
+    run.args(&passed);
     step(root, "reliability suite", run)
 }
 

@@ -179,6 +179,28 @@ impl ApiError {
         .retry_after(Duration::from_secs(5))
     }
 
+    /// 503 `store_unavailable`: the job store could not take the job (disk
+    /// full or read-only, an I/O error, the database unreachable); nothing
+    /// was stored. Comes with a `Retry-After` of two seconds (the intake
+    /// may raise it).
+    ///
+    /// ```
+    /// use axum::response::IntoResponse;
+    /// use evenkeel_demo::server::ApiError;
+    ///
+    /// let response = ApiError::store_unavailable("disk full").into_response();
+    /// assert_eq!(response.status(), 503);
+    /// assert_eq!(response.headers()["retry-after"], "2");
+    /// ```
+    pub fn store_unavailable(detail: impl std::fmt::Display) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            format!("the job store cannot take jobs right now; retry later ({detail})"),
+        )
+        .retry_after(Duration::from_secs(2))
+    }
+
     /// 500 `internal`: something broke inside the server.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
         Self::new(

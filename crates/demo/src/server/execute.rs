@@ -44,12 +44,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use evenkeel_retry::{Backoff, Jitter};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::books::Books;
 use super::downstream_client::{self, DownstreamClient, DownstreamError};
 use super::job::{JobId, JobSpec};
 use super::metrics::{DeadReason, InFlight, Metrics};
-use super::store::{Claimed, JobStore, Lease, Nacked, StoreError};
+use super::store::{Claimed, JobStore, Lease};
+
+#[path = "settle.rs"]
+mod settle;
+use settle::{Record, commit, spawn_commit};
 
 /// The retry and timeout knobs every job shares.
 #[derive(Debug, Clone, Copy)]
@@ -79,6 +85,23 @@ pub(crate) struct JobContext {
     pub(crate) downstream: Option<DownstreamClient>,
     /// Retry and timeout knobs.
     pub(crate) policy: RetryPolicy,
+    /// The answers being committed to the store and counted in the books
+    /// (see [`settle::commit`]); the final record waits for them.
+    pub(crate) settling: TaskTracker,
+}
+
+impl JobContext {
+    #[cfg(test)]
+    /// Waits until every answer handed to the store so far has been
+    /// committed (or refused) and counted in the books.
+    ///
+    /// # Cancellation safety
+    ///
+    /// Cancel-safe: it only waits.
+    pub(crate) async fn settled(&self) {
+        self.settling.close();
+        self.settling.wait().await;
+    }
 }
 
 /// Why an attempt failed.
@@ -147,17 +170,16 @@ impl Drop for Running<'_> {
             .with(|last| last.borrow_mut().take())
             .unwrap_or_else(|| "unknown panic".to_owned());
         self.ctx.metrics.panicked();
-        let ctx = self.ctx.clone();
-        let claimed = self.claimed;
-        let delay = backoff(&ctx.policy, lease.attempt);
-        // Runs after the unwinding; if the runtime is gone, the lease
-        // expires and the job runs again.
-        tokio::spawn(async move {
-            let error = format!("attempt panicked: {message}");
-            let nacked = ctx.store.nack(lease, error, delay).await;
-            let answer = nacked.map(|n| Answer::nacked(n, DeadReason::Panicked));
-            settled(&ctx, lease, claimed, answer);
-        });
+        let delay = backoff(&self.ctx.policy, lease.attempt);
+        // Runs after the unwinding, on the settling tracker (so the final
+        // record waits for it); if the runtime is gone, the lease expires
+        // and the job runs again.
+        let record = Record::Nack {
+            error: format!("attempt panicked: {message}"),
+            delay,
+            reason: DeadReason::Panicked,
+        };
+        drop(spawn_commit(self.ctx, lease, self.claimed, record));
     }
 }
 
@@ -171,60 +193,34 @@ fn backoff(policy: &RetryPolicy, attempt: u32) -> Duration {
         .unwrap_or(policy.max)
 }
 
-/// What the store did with an attempt's answer.
-#[derive(Debug, Clone, Copy)]
-enum Answer {
-    /// Acked: the job succeeded.
-    Succeeded,
-    /// Nacked: the job waits for its retry.
-    Retrying,
-    /// The job is dead, for this reason.
-    Dead(DeadReason),
+/// The wait before the next attempt: the downstream's (or the open
+/// circuit's) hint when there is one, else the backoff; either way never
+/// past `--retry-max` nor past the job's deadline (`left`): a `Retry-After`
+/// of a billion seconds or a date in year 9999 must not park a job for the
+/// parser's hour-long cap when its own deadline is seconds away.
+pub(crate) fn retry_delay(
+    policy: &RetryPolicy,
+    hint: Option<Duration>,
+    attempt: u32,
+    left: Duration,
+) -> Duration {
+    hint.map_or_else(|| backoff(policy, attempt), |h| h.min(policy.max))
+        .min(left)
 }
 
-impl Answer {
-    /// A `nack`'s outcome: dead (for `reason`, or attempts exhausted) or
-    /// retrying.
-    fn nacked(nacked: Nacked, reason: DeadReason) -> Self {
-        match nacked {
-            Nacked::Dead => Self::Dead(reason),
-            Nacked::Retrying { .. } => Self::Retrying,
-        }
-    }
-}
-
-/// Counts a recorded answer (books and metrics) or logs a lost lease.
-fn settled(
-    ctx: &JobContext,
-    lease: Lease,
-    claimed: tokio::time::Instant,
-    result: Result<Answer, StoreError>,
-) {
-    let took = claimed.elapsed();
-    match result {
-        Ok(Answer::Succeeded) => {
-            ctx.books.succeeded();
-            ctx.metrics.ran(took, "succeeded");
-        }
-        Ok(Answer::Retrying) => ctx.metrics.ran(took, "retrying"),
-        Ok(Answer::Dead(reason)) => {
-            ctx.books.dead(1);
-            ctx.metrics.ran(took, "dead");
-            ctx.metrics.dead_letter(reason);
-        }
-        Err(StoreError::LeaseLost { .. }) => {
-            tracing::warn!(id = %lease.id, attempt = lease.attempt, "lease lost; the job's newer claim owns its outcome");
-        }
-        Err(e) => {
-            tracing::error!(id = %lease.id, error = %e, "could not record the job's outcome; its lease will expire and it will run again");
-        }
-    }
-}
-
-/// Runs one attempt of `job` and records the outcome in the store, unless
-/// the future is dropped first (the worker releases the job) or the
-/// attempt panics (see the module docs).
-pub(crate) async fn run(ctx: &JobContext, job: Claimed) {
+/// Runs one attempt of `job` and records the outcome in the store; if
+/// `stop` is cancelled before the attempt ends, releases the job instead
+/// (not charged). Either way the store's answer is counted in the books in
+/// the same uncancellable step as its commit (see [`settle::commit`]). An attempt
+/// that panics is nacked by [`Running`]'s `Drop` (see the module docs).
+///
+/// # Cancellation safety
+///
+/// Dropping the future while the attempt runs leaves the job leased until
+/// its lease expires (then it runs again): use `stop` to release it. Once
+/// the answer has been handed to the store, dropping the future no longer
+/// matters: the answer is committed and counted.
+pub(crate) async fn run(ctx: &JobContext, job: Claimed, stop: &CancellationToken) {
     let lease = job.lease;
     let claimed = tokio::time::Instant::now();
     if lease.attempt > 1 {
@@ -239,20 +235,15 @@ pub(crate) async fn run(ctx: &JobContext, job: Claimed) {
         .enqueued_at_ms
         .saturating_add(super::store::clock_millis(ctx.policy.job_timeout));
     if now >= deadline {
-        let reason = format!(
+        let error = format!(
             "deadline exceeded: not finished within {} ms of its enqueue{}",
             ctx.policy.job_timeout.as_millis(),
             job.last_error
                 .map(|e| format!("; last error: {e}"))
                 .unwrap_or_default()
         );
-        let result = ctx.store.dead_letter(lease, reason).await;
-        settled(
-            ctx,
-            lease,
-            claimed,
-            result.map(|()| Answer::Dead(DeadReason::Deadline)),
-        );
+        let reason = DeadReason::Deadline;
+        commit(ctx, lease, claimed, Record::DeadLetter { error, reason }).await;
         return;
     }
     let mut running = Running {
@@ -264,27 +255,34 @@ pub(crate) async fn run(ctx: &JobContext, job: Claimed) {
         .policy
         .attempt_timeout
         .min(Duration::from_millis(deadline - now));
-    let outcome = heartbeat(ctx, lease, attempt(ctx, lease, Arc::new(job.spec), budget)).await;
+    let work = heartbeat(ctx, lease, attempt(ctx, lease, Arc::new(job.spec), budget));
+    let outcome = tokio::select! {
+        biased;
+        () = stop.cancelled() => None,
+        outcome = work => Some(outcome),
+    };
     running.lease = None;
-    let result = match outcome {
-        Ok(()) => ctx.store.ack(lease).await.map(|()| Answer::Succeeded),
-        Err(e) if permanent(&e) => {
-            let reason = format!("{e} (not retryable)");
-            let result = ctx.store.dead_letter(lease, reason).await;
-            result.map(|()| Answer::Dead(DeadReason::Permanent))
-        }
-        Err(e) => {
+    let record = match outcome {
+        None => Record::Release,
+        Some(Ok(())) => Record::Ack,
+        Some(Err(e)) if permanent(&e) => Record::DeadLetter {
+            error: format!("{e} (not retryable)"),
+            reason: DeadReason::Permanent,
+        },
+        Some(Err(e)) => {
             let hint = match &e {
                 AttemptError::Downstream(d) => downstream_client::retry_after(d),
                 _ => None,
             };
-            let delay = hint.unwrap_or_else(|| backoff(&ctx.policy, lease.attempt));
-            let error = format!("attempt {} failed: {e}", lease.attempt);
-            let nacked = ctx.store.nack(lease, error, delay).await;
-            nacked.map(|n| Answer::nacked(n, DeadReason::AttemptsExhausted))
+            let left = Duration::from_millis(deadline.saturating_sub(ctx.store.clock().now_ms()));
+            Record::Nack {
+                delay: retry_delay(&ctx.policy, hint, lease.attempt, left),
+                error: format!("attempt {} failed: {e}", lease.attempt),
+                reason: DeadReason::AttemptsExhausted,
+            }
         }
     };
-    settled(ctx, lease, claimed, result);
+    commit(ctx, lease, claimed, record).await;
 }
 
 fn permanent(e: &AttemptError) -> bool {

@@ -28,6 +28,10 @@ use super::error::ApiError;
 use super::job::JobSpec;
 use super::store::{Enqueued, JobStore, NewJob, StoreError};
 
+/// The least `Retry-After` of a `503 store_unavailable`: the store tries
+/// the disk again sooner, but a client coming back at once would mostly
+/// find it still failing.
+const STORE_RETRY_AFTER: Duration = Duration::from_secs(2);
 /// How often `--overflow wait` looks for room again.
 const WAIT_POLL: Duration = Duration::from_millis(5);
 
@@ -101,13 +105,16 @@ impl Intake {
                     tokio::time::sleep(WAIT_POLL).await;
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, "the job store refused an enqueue");
-                    return Err(ApiError::other(
-                        axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                        "store_unavailable",
-                        format!("the job store is unavailable: {e}"),
-                    )
-                    .retry_after(Duration::from_secs(5)));
+                    // Logged once per failure episode by the store's
+                    // health watch, not once per refused request.
+                    tracing::debug!(error = %e, "the job store refused an enqueue");
+                    let after = match &e {
+                        StoreError::Unavailable { retry_after, .. } => {
+                            (*retry_after).max(STORE_RETRY_AFTER)
+                        }
+                        _ => STORE_RETRY_AFTER,
+                    };
+                    return Err(ApiError::store_unavailable(e).retry_after(after));
                 }
             }
         }

@@ -41,8 +41,8 @@ mod labels;
 mod state;
 
 use labels::{
-    CircuitLabel, DeadLabel, HttpLabels, OutcomeLabel, PhaseLabel, ReasonLabel, RouteLabel,
-    StateLabel,
+    CircuitLabel, DeadLabel, HttpLabels, OpLabel, OutcomeLabel, PhaseLabel, ReasonLabel,
+    RouteLabel, StateLabel,
 };
 pub use labels::{CircuitState, DeadReason, Phase};
 use state::StateCollector;
@@ -78,6 +78,7 @@ pub struct Metrics {
     connections_refused: Counter,
     worker_restarts: Counter,
     panics: Counter,
+    store_errors: Family<OpLabel, Counter>,
     http: Family<HttpLabels, Histogram, fn() -> Histogram>,
     http_in_flight: Family<RouteLabel, Gauge>,
     queue: Arc<OnceLock<Probe>>,
@@ -117,6 +118,7 @@ impl Metrics {
             connections_refused: Counter::default(),
             worker_restarts: Counter::default(),
             panics: Counter::default(),
+            store_errors: Family::default(),
             http: Family::new_with_constructor(latency_histogram),
             http_in_flight: Family::default(),
             queue: Arc::default(),
@@ -161,6 +163,11 @@ impl Metrics {
             "evenkeel_job_panics",
             "Job attempts that panicked",
             m.panics.clone(),
+        );
+        registry.register(
+            "evenkeel_store_errors",
+            "Job store calls that failed in the storage (disk full, read-only, I/O, database unreachable), by operation",
+            m.store_errors.clone(),
         );
         registry.register(
             "evenkeel_http_request_duration_seconds",
@@ -319,6 +326,12 @@ impl Metrics {
     /// Counts a worker restart.
     pub fn worker_restarted(&self) {
         self.worker_restarts.inc();
+    }
+
+    /// Counts a job store call that failed in the storage, by operation
+    /// (`enqueue`, `claim`, `ack`, …).
+    pub fn store_error(&self, op: &'static str) {
+        self.store_errors.get_or_create(&OpLabel { op }).inc();
     }
 
     /// Counts a panicking attempt.

@@ -1,9 +1,11 @@
 //! Readiness that means "can do work".
 //!
-//! `GET /readyz` tells a load balancer whether to route here. Two things
+//! `GET /readyz` tells a load balancer whether to route here. Three things
 //! make it false: the shutdown coordinator leaving its serving phase (the
-//! drain has begun), and the worker pool going away. The second is what
-//! this module watches. Jobs admitted while no worker runs would only wait
+//! drain has begun), the worker pool going away, and the job store failing
+//! to write (disk full, read-only, database unreachable; see
+//! `store::health`), which lasts only until a write succeeds again. The
+//! last two are what this module watches. Jobs admitted while no worker runs would only wait
 //! in the queue, so a server without workers must not say it is ready, even
 //! though its HTTP side answers perfectly well.
 //!
@@ -13,9 +15,12 @@
 //! and logs why: at `error` when nobody asked the workers to stop, at
 //! `info` during shutdown, when they are meant to stop.
 
+use std::borrow::Cow;
 use std::sync::{Arc, OnceLock};
 
 use evenkeel_shutdown::Shutdown;
+
+use super::store::StoreHealth;
 
 /// Whether the workers are still there; cheap to clone (shared).
 ///
@@ -29,18 +34,44 @@ use evenkeel_shutdown::Shutdown;
 #[derive(Clone, Debug, Default)]
 pub struct Readiness {
     down: Arc<OnceLock<String>>,
+    store: Option<Arc<StoreHealth>>,
 }
 
 impl Readiness {
-    /// `true` until the worker supervisor's task has ended.
-    pub fn is_ready(&self) -> bool {
-        self.down.get().is_none()
+    /// Readiness that is also false while `store` is failing.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use evenkeel_demo::server::Readiness;
+    /// use evenkeel_demo::server::store::StoreHealth;
+    ///
+    /// let readiness = Readiness::watching(Arc::new(StoreHealth::default()));
+    /// assert!(readiness.is_ready());
+    /// ```
+    pub fn watching(store: Arc<StoreHealth>) -> Self {
+        Self {
+            store: Some(store),
+            ..Self::default()
+        }
     }
 
-    /// Why the server is not ready (the first reason recorded), if it is
-    /// not.
-    pub fn why_not(&self) -> Option<&str> {
-        self.down.get().map(String::as_str)
+    /// `true` until the worker supervisor's task has ended, and while the
+    /// store (if watched) is not failing.
+    pub fn is_ready(&self) -> bool {
+        self.why_not().is_none()
+    }
+
+    /// Why the server is not ready, if it is not: the workers' end (the
+    /// first reason recorded) or the store's failure.
+    pub fn why_not(&self) -> Option<Cow<'_, str>> {
+        if let Some(down) = self.down.get() {
+            return Some(Cow::Borrowed(down));
+        }
+        let store = self.store.as_ref()?;
+        store.is_failing().then(|| {
+            let why = store.why().unwrap_or_default();
+            Cow::Owned(format!("the job store is failing: {why}"))
+        })
     }
 
     /// The value the worker supervisor's task holds; `stopping` is the
@@ -106,7 +137,7 @@ mod tests {
         assert!(result.is_err());
         assert!(!readiness.is_ready());
         assert_eq!(
-            readiness.why_not(),
+            readiness.why_not().as_deref(),
             Some("the worker supervisor task panicked")
         );
     }
@@ -124,7 +155,7 @@ mod tests {
         task.abort();
         let _ = task.await;
         assert_eq!(
-            readiness.why_not(),
+            readiness.why_not().as_deref(),
             Some("the worker supervisor task was cancelled")
         );
     }
@@ -136,6 +167,9 @@ mod tests {
         readiness
             .workers_alive(Shutdown::new())
             .ended("restart intensity exceeded");
-        assert_eq!(readiness.why_not(), Some("restart intensity exceeded"));
+        assert_eq!(
+            readiness.why_not().as_deref(),
+            Some("restart intensity exceeded")
+        );
     }
 }

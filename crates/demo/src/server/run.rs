@@ -55,6 +55,7 @@ use anyhow::Context as _;
 use evenkeel_shutdown::{DrainReport, Phase as ShutdownPhase, Reason, Shutdown};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::api::{self, AppState};
 use super::books::Books;
@@ -71,8 +72,12 @@ use super::retry_hint::RetryHint;
 use super::serve::{self, ConnLimits};
 use super::stack;
 use super::store::postgres::{PostgresOptions, PostgresStore};
-use super::store::{JobStore, MemoryStore, RedbStore, StoreOptions};
+use super::store::{JobStore, MemoryStore, RedbStore, StoreHealth, StoreOptions, Watched};
 use super::supervise;
+
+/// How long the stop waits for the answers already on their way to the
+/// store (each one commit) before it reads the books.
+const SETTLE_PATIENCE: Duration = Duration::from_secs(5);
 
 /// How the drain ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -89,6 +94,8 @@ pub enum DrainOutcome {
 /// Everything built at start-up that the shutdown sequence needs.
 struct Parts {
     store: Arc<dyn JobStore>,
+    /// The workers' answers on their way to the store (see `execute`).
+    settling: TaskTracker,
     books: Arc<Books>,
     metrics: Arc<Metrics>,
     workers: supervise::Workers,
@@ -116,6 +123,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<i32> {
         .context("installing the signal handlers")?;
     let Parts {
         store,
+        settling,
         books,
         metrics,
         workers,
@@ -154,6 +162,19 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<i32> {
     workers.stop();
     metrics.phase(Phase::Releasing);
     let _ = tokio::time::timeout(Duration::from_secs(2), workers.join()).await;
+    // An answer a worker handed to the store is committed and counted in
+    // one step that a stop does not cut (see `execute`): wait for those
+    // steps, so the books and the store's count below agree.
+    settling.close();
+    if tokio::time::timeout(SETTLE_PATIENCE, settling.wait())
+        .await
+        .is_err()
+    {
+        tracing::error!(
+            answers = settling.len(),
+            "answers still on their way to the store; the final record may miscount them"
+        );
+    }
     let remaining = match store.stats().await {
         Ok(stats) => stats.live(),
         Err(e) => {
@@ -241,6 +262,22 @@ pub(crate) async fn open_store(args: &ServeArgs) -> anyhow::Result<Arc<dyn JobSt
     })
 }
 
+/// Makes the metrics and wraps `store` so that every call is watched:
+/// failures are counted, logged once per episode, and take readiness down
+/// until a write succeeds.
+fn watch_store(
+    store: Arc<dyn JobStore>,
+    books: &Arc<Books>,
+) -> (Arc<dyn JobStore>, Arc<StoreHealth>, Arc<Metrics>) {
+    let metrics = Arc::new(Metrics::new(Arc::clone(books)));
+    let health = Arc::new(StoreHealth::counting({
+        let metrics = Arc::clone(&metrics);
+        move |op| metrics.store_error(op)
+    }));
+    let store = Arc::new(Watched::new(store, Arc::clone(&health)));
+    (store, health, metrics)
+}
+
 /// Builds the store (handing back orphaned leases), the metrics, the
 /// downstream client, the supervised workers and the router.
 async fn build(args: &ServeArgs, shutdown: &Shutdown) -> anyhow::Result<Parts> {
@@ -251,6 +288,7 @@ async fn build(args: &ServeArgs, shutdown: &Shutdown) -> anyhow::Result<Parts> {
         .context("recovering the store's leases")?;
     let live = store.stats().await.context("reading the store")?.live();
     let books = Arc::new(Books::default());
+    let (store, health, metrics) = watch_store(store, &books);
     if !store.is_shared() {
         books.restored(live);
     }
@@ -270,7 +308,6 @@ async fn build(args: &ServeArgs, shutdown: &Shutdown) -> anyhow::Result<Parts> {
         shutdown.clone(),
     );
     let capacity = u64::from(args.queue_capacity);
-    let metrics = Arc::new(Metrics::new(Arc::clone(&books)));
     let queue = {
         let books = Arc::clone(&books);
         move || {
@@ -297,20 +334,8 @@ async fn build(args: &ServeArgs, shutdown: &Shutdown) -> anyhow::Result<Parts> {
         .transpose()
         .map_err(anyhow::Error::msg)?;
     let has_downstream = downstream.is_some();
-    let ctx = JobContext {
-        store: Arc::clone(&store),
-        books: Arc::clone(&books),
-        metrics: Arc::clone(&metrics),
-        downstream,
-        policy: RetryPolicy {
-            initial: args.retry_initial,
-            max: args.retry_max,
-            attempt_timeout: args.attempt_timeout,
-            job_timeout: args.job_timeout,
-            lease: args.lease,
-        },
-    };
-    let readiness = Readiness::default();
+    let ctx = job_context(args, &store, &books, &metrics, downstream);
+    let readiness = Readiness::watching(health);
     let workers = supervise::start(
         usize::from(args.workers),
         &ctx,
@@ -339,12 +364,37 @@ async fn build(args: &ServeArgs, shutdown: &Shutdown) -> anyhow::Result<Parts> {
         Arc::clone(&metrics),
     );
     Ok(Parts {
+        settling: ctx.settling.clone(),
         store,
         books,
         metrics,
         workers,
         app,
     })
+}
+
+/// What every worker needs, from the flags and the parts built so far.
+fn job_context(
+    args: &ServeArgs,
+    store: &Arc<dyn JobStore>,
+    books: &Arc<Books>,
+    metrics: &Arc<Metrics>,
+    downstream: Option<DownstreamClient>,
+) -> JobContext {
+    JobContext {
+        store: Arc::clone(store),
+        books: Arc::clone(books),
+        metrics: Arc::clone(metrics),
+        downstream,
+        policy: RetryPolicy {
+            initial: args.retry_initial,
+            max: args.retry_max,
+            attempt_timeout: args.attempt_timeout,
+            job_timeout: args.job_timeout,
+            lease: args.lease,
+        },
+        settling: TaskTracker::new(),
+    }
 }
 
 /// The measured `Retry-After` for a full queue: jobs waiting in the store

@@ -12,7 +12,10 @@
 //!
 //! The `stop` token is a different thing: the drain deadline (or a second
 //! signal). It interrupts even a running job, which is **released** back to
-//! the store, its attempt not charged, for the next start to run.
+//! the store, its attempt not charged, for the next start to run. It never
+//! interrupts an answer on its way to the store: a commit and its count in
+//! the books are one step (`execute::settle::commit`), so the final record counts
+//! exactly what the store committed.
 //!
 //! Workers run under an `evenkeel_tasks::Supervisor` (see `supervise`): a
 //! worker that panics (a job asked it to) is restarted; one that returns
@@ -36,9 +39,11 @@ const ERROR_PAUSE: Duration = Duration::from_millis(200);
 ///
 /// # Cancellation safety
 ///
-/// Dropping the future mid-job leaves the job leased until its lease
+/// Dropping the future mid-attempt leaves the job leased until its lease
 /// expires (then it runs again); `stop` is the orderly way out, which
-/// releases it at once.
+/// releases it at once. An answer already handed to the store is
+/// committed and counted even if the future is dropped (see
+/// `execute::run`).
 pub(crate) async fn work(ctx: JobContext, server: Shutdown, stop: CancellationToken) {
     let _drain = server.guard().ok();
     loop {
@@ -78,18 +83,11 @@ pub(crate) async fn work(ctx: JobContext, server: Shutdown, stop: CancellationTo
             continue;
         }
         for job in claims.jobs {
-            let lease = job.lease;
-            tokio::select! {
-                biased;
-                () = stop.cancelled() => {
-                    match ctx.store.release(lease).await {
-                        Ok(()) => ctx.books.released(),
-                        Err(e) => tracing::warn!(id = %lease.id, error = %e, "could not release the job; its lease will expire"),
-                    }
-                    return;
-                }
-                () = execute::run(&ctx, job) => {}
-            }
+            // A stop during the attempt releases the job; a stop once its
+            // answer went to the store changes nothing (`execute::run`
+            // commits and counts it in one step). Any further job of this
+            // batch is released at once.
+            execute::run(&ctx, job, &stop).await;
         }
     }
 }
@@ -112,3 +110,7 @@ async fn wait_for_drain(server: &Shutdown) {
         std::future::pending::<()>().await;
     }
 }
+
+#[cfg(test)]
+#[path = "worker_tests.rs"]
+mod tests;

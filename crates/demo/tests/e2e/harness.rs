@@ -78,6 +78,9 @@ pub(crate) struct Server {
     pub(crate) addr: SocketAddr,
     lines: Arc<Mutex<Vec<String>>>,
     new_line: Arc<Notify>,
+    /// The lines of its log (stderr), each also passed on to the test's
+    /// stderr.
+    log: Arc<Mutex<Vec<String>>>,
     client: Client<HttpConnector, Full<Bytes>>,
 }
 
@@ -145,7 +148,7 @@ impl Server {
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .expect("spawn evenkeel-demo");
@@ -164,12 +167,27 @@ impl Server {
                 new_line.notify_waiters();
             }
         });
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        tokio::spawn({
+            let log = Arc::clone(&log);
+            let new_line = Arc::clone(&new_line);
+            async move {
+                let mut reader = BufReader::new(stderr).lines();
+                while let Ok(Some(line)) = reader.next_line().await {
+                    eprintln!("{line}");
+                    log.lock().unwrap().push(line);
+                    new_line.notify_waiters();
+                }
+            }
+        });
         let client = Client::builder(TokioExecutor::new()).build_http();
         let mut server = Self {
             child,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             lines,
             new_line,
+            log,
             client,
         };
         let line = server
@@ -194,6 +212,26 @@ impl Server {
         })
         .await
         .expect("the expected line did not appear on stdout in time")
+    }
+
+    /// How many log (stderr) lines so far satisfy `pred`.
+    pub(crate) fn count_log_lines(&self, pred: impl Fn(&str) -> bool) -> usize {
+        self.log.lock().unwrap().iter().filter(|l| pred(l)).count()
+    }
+
+    /// Waits (bounded) for a log (stderr) line that satisfies `pred`.
+    pub(crate) async fn wait_for_log_line(&self, pred: impl Fn(&str) -> bool) {
+        tokio::time::timeout(PATIENCE, async {
+            loop {
+                let notified = self.new_line.notified();
+                if self.log.lock().unwrap().iter().any(|l| pred(l)) {
+                    return;
+                }
+                notified.await;
+            }
+        })
+        .await
+        .expect("the expected line did not appear in the log in time");
     }
 
     /// Sends one request.

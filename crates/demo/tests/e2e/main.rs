@@ -14,3 +14,4 @@ mod jobs;
 mod overflow;
 mod restore;
 mod shutdown;
+mod store_failure;

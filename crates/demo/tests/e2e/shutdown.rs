@@ -194,10 +194,14 @@ async fn sigterm_under_load_leaves_the_rest_in_the_store_and_a_restart_finishes_
 async fn client(server: Arc<Server>, client: u64, admitted: Arc<Mutex<Vec<String>>>) -> bool {
     for n in 0_u64.. {
         let body = match n % 4 {
-            0 => json!({"payload": [client, n], "work_ms": 400}),
+            // Long enough that 2 workers cannot have run the first 30
+            // admitted jobs (about 7 s of work) before the signal, however
+            // slowly a loaded machine posts them: the 1 s drain deadline
+            // always leaves work in the store.
+            0 => json!({"payload": [client, n], "work_ms": 1200}),
             1 => json!({"payload": [client, n], "work_ms": 100, "fail_rate": 0.5}),
             2 => json!({"payload": [client, n], "fail_rate": 1.0}),
-            _ => json!({"payload": [client, n], "work_ms": 250}),
+            _ => json!({"payload": [client, n], "work_ms": 800}),
         };
         let answer = server.post_job(&body).await;
         match answer.status {

@@ -62,6 +62,10 @@ pub(crate) struct Core {
     retention: u64,
     retry_after: std::time::Duration,
     dirty: HashSet<JobId>,
+    /// With a journal (the redb backend): each record changed since the
+    /// last [`Core::settle`], as it was before, so a batch whose commit
+    /// failed can be undone ([`Core::rollback`]).
+    undo: Option<HashMap<JobId, Option<Rec>>>,
 }
 
 impl Core {
@@ -80,7 +84,54 @@ impl Core {
             retention: super::clock::millis(options.retention),
             retry_after: options.retry_after,
             dirty: HashSet::new(),
+            undo: None,
         }
+    }
+
+    /// Keeps an undo journal from now on (see [`Core::rollback`]).
+    pub(crate) fn journaled(mut self) -> Self {
+        self.undo = Some(HashMap::new());
+        self
+    }
+
+    /// Notes `id`'s record as it is before its first change since the
+    /// last [`Core::settle`].
+    fn journal(&mut self, id: JobId, before: impl FnOnce(&Self) -> Option<Rec>) {
+        if self.undo.as_ref().is_some_and(|u| !u.contains_key(&id)) {
+            let rec = before(self);
+            if let Some(undo) = &mut self.undo {
+                undo.insert(id, rec);
+            }
+        }
+    }
+
+    /// The changes since the last call are durable: forget how to undo
+    /// them.
+    pub(crate) fn settle(&mut self) {
+        if let Some(undo) = &mut self.undo {
+            undo.clear();
+        }
+    }
+
+    /// Undoes every change since the last [`Core::settle`] (their commit
+    /// failed), so the state matches the disk again.
+    pub(crate) fn rollback(&mut self) {
+        let undo = self.undo.as_mut().map(std::mem::take).unwrap_or_default();
+        for (id, before) in undo {
+            if let Some(now) = self.recs.remove(&id) {
+                self.unindex(&now);
+                if let Some(key) = &now.key
+                    && self.keys.get(key) == Some(&id)
+                {
+                    self.keys.remove(key);
+                }
+            }
+            if let Some(rec) = before {
+                self.index(&rec);
+                self.recs.insert(id, rec);
+            }
+        }
+        self.dirty.clear();
     }
 
     /// A store holding `recs` (loaded from disk).
@@ -137,6 +188,7 @@ impl Core {
 
     /// Changes the record `id` with `change`, keeping the indexes right.
     fn update(&mut self, id: JobId, change: impl FnOnce(&mut Rec)) {
+        self.journal(id, |core| core.recs.get(&id).cloned());
         let Some(mut rec) = self.recs.remove(&id) else {
             return;
         };
@@ -189,6 +241,7 @@ impl Core {
             at: now,
         };
         self.next_seq += 1;
+        self.journal(rec.id, |_| None);
         self.index(&rec);
         self.dirty.insert(rec.id);
         self.recs.insert(rec.id, rec);
@@ -356,6 +409,7 @@ impl Core {
             .map(|(_, id)| *id)
             .collect();
         for &id in &old {
+            self.journal(id, |core| core.recs.get(&id).cloned());
             if let Some(rec) = self.recs.remove(&id) {
                 self.unindex(&rec);
                 if let Some(key) = &rec.key {

@@ -33,6 +33,16 @@ pub enum StoreError {
     /// The store was shut down, or its writer stopped after a failure.
     #[error("the job store is closed")]
     Closed,
+    /// The storage cannot write now (disk full, read-only, I/O error, the
+    /// database unreachable); nothing was changed. The store tries again
+    /// by itself: a call after `retry_after` may succeed.
+    #[error("the job store is unavailable ({reason}); retry after {} s", retry_after.as_secs_f64())]
+    Unavailable {
+        /// When the store will try the storage again.
+        retry_after: Duration,
+        /// What failed.
+        reason: String,
+    },
     /// Stored data that does not decode.
     #[error("the job store holds invalid data: {0}")]
     Corrupt(String),
@@ -42,6 +52,22 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether this is the storage failing (rather than an answer about
+    /// the job: `Full`, `LeaseLost`): what store health watches.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use evenkeel_demo::server::store::StoreError;
+    /// assert!(StoreError::Closed.is_failure());
+    /// assert!(!StoreError::Full { retry_after: Duration::from_secs(1) }.is_failure());
+    /// ```
+    pub fn is_failure(&self) -> bool {
+        matches!(
+            self,
+            Self::Closed | Self::Unavailable { .. } | Self::Storage(_)
+        )
+    }
+
     /// Wraps an engine error.
     pub fn storage(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
         Self::Storage(e.into())

@@ -60,6 +60,7 @@ mod clock;
 pub mod conformance;
 mod core;
 mod error;
+mod health;
 pub mod memory;
 pub mod postgres;
 pub mod redb;
@@ -74,6 +75,7 @@ pub use self::redb::RedbStore;
 pub(crate) use clock::millis as clock_millis;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::StoreError;
+pub use health::{StoreHealth, Watched};
 pub use memory::MemoryStore;
 pub use types::{
     Claimed, Claims, Enqueued, JobRecord, JobState, Lease, Nacked, NewJob, StoreOptions, StoreStats,

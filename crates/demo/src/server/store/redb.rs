@@ -10,7 +10,7 @@
 //! than memory growing). The writer waits for the first command, then
 //! takes every other command already waiting (`recv_many`), applies them all to the
 //! shared state machine (`core`), writes the records they changed in **one**
-//! write transaction with [`Durability::Immediate`] (an fsync before
+//! write transaction with [`Durability::Immediate`](redb::Durability::Immediate) (an fsync before
 //! `commit` returns), and only then answers each of them. Sixteen clients
 //! enqueueing at once therefore pay for one fsync, not sixteen; a lone
 //! client pays for one, as it must. With `group_commit` off the writer
@@ -21,10 +21,11 @@
 //! on a process crash here: a commit either returned (the job is on disk)
 //! or it did not (the client got no 202).
 //!
-//! If a commit fails, every command of the batch gets the error and the
-//! writer stops: the state in memory is ahead of the disk, so the store
-//! refuses everything from then on ([`StoreError::Closed`]) and the next
-//! start reads the last committed state.
+//! If a commit fails (disk full, read-only, an I/O error), every command
+//! of the batch gets [`StoreError::Unavailable`], the batch's changes are
+//! undone in memory, and the store reopens the file after a back-off and
+//! goes on once the disk takes writes again (see `writer`). Nothing is
+//! answered as stored that is not on disk.
 //!
 //! # Reads
 //!
@@ -51,8 +52,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use evenkeel_backpressure::{Receiver, Sender};
-use redb::{Database, DatabaseError, Durability, ReadableTable, TableDefinition};
+use evenkeel_backpressure::Sender;
+use redb::{Database, DatabaseError, ReadableTable, TableDefinition};
 use tokio::sync::{Notify, oneshot};
 
 use super::clock::{Clock, millis};
@@ -61,12 +62,12 @@ use super::memory::wait_until;
 use super::types::{Claims, Enqueued, JobRecord, Lease, Nacked, NewJob, StoreOptions, StoreStats};
 use super::{JobStore, StoreError, StoreFuture};
 use crate::server::job::JobId;
+use writer::{Failure, Op, Writer};
+
+mod writer;
 
 /// The file's format version.
 pub const FORMAT: u64 = 1;
-/// How long the writer waits for more commands when its batch is smaller
-/// than the last one (callers of the last commit sending their next).
-const LINGER: Duration = Duration::from_micros(200);
 
 /// How the writer batched: batches taken and commands in them.
 #[derive(Debug, Default)]
@@ -90,9 +91,6 @@ pub const FILE_NAME: &str = "jobs.redb";
 
 const JOBS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("jobs");
 const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
-
-type Reply = Box<dyn FnOnce(Option<&str>) + Send>;
-type Op = Box<dyn FnOnce(&mut Core, u64) -> Reply + Send>;
 
 /// The redb-backed job store; see the module docs.
 ///
@@ -138,19 +136,23 @@ impl RedbStore {
             Err(e) => return Err(StoreError::storage(e)),
         };
         let recs = load(&db)?;
-        let core = Arc::new(Mutex::new(Core::load(&options, recs)));
+        let core = Arc::new(Mutex::new(Core::load(&options, recs).journaled()));
         let notify = Arc::new(Notify::new());
         let (tx, rx) = evenkeel_backpressure::bounded(WRITER_QUEUE);
         let stats = Arc::new(CommitStats::default());
         let writer = std::thread::Builder::new()
             .name("job-store-writer".into())
             .spawn({
-                let core = Arc::clone(&core);
-                let notify = Arc::clone(&notify);
-                let clock = Arc::clone(&options.clock);
-                let group = options.group_commit;
-                let stats = Arc::clone(&stats);
-                move || write_loop(&db, &core, &notify, &*clock, &rx, group, &stats)
+                let writer = Writer {
+                    db: Some(db),
+                    path: path.clone(),
+                    options: options.clone(),
+                    core: Arc::clone(&core),
+                    notify: Arc::clone(&notify),
+                    rx,
+                    stats: Arc::clone(&stats),
+                };
+                move || writer.run()
             })
             .map_err(StoreError::storage)?;
         Ok(Self {
@@ -190,12 +192,15 @@ impl RedbStore {
         command: impl FnOnce(&mut Core, u64) -> Result<T, StoreError> + Send + 'static,
     ) -> StoreFuture<'_, T> {
         let (reply_tx, reply_rx) = oneshot::channel();
-        let op: Op = Box::new(move |core, now| {
-            let out = command(core, now);
-            Box::new(move |failed: Option<&str>| {
-                let out = match failed {
-                    Some(e) => Err(StoreError::storage(format!("commit failed: {e}"))),
-                    None => out,
+        let op: Op = Box::new(move |target| {
+            let out = target.map(|(core, now)| command(core, now));
+            Box::new(move |failed: Option<&Failure>| {
+                let out = match (failed, out) {
+                    (Some(failure), _) => Err(failure.error()),
+                    (None, Some(out)) => out,
+                    // Unapplied commands are always answered with the
+                    // failure that refused them.
+                    (None, None) => Err(StoreError::Closed),
                 };
                 let _ = reply_tx.send(out);
             })
@@ -248,93 +253,10 @@ fn load(db: &Database) -> Result<Vec<Rec>, StoreError> {
     Ok(recs)
 }
 
-/// The writer thread: take a batch, apply it, commit it, answer it.
-fn write_loop(
-    db: &Database,
-    core: &Mutex<Core>,
-    notify: &Notify,
-    clock: &dyn Clock,
-    rx: &Receiver<Op>,
-    group: bool,
-    stats: &CommitStats,
-) {
-    // The queue's receiving side is async; this thread drives it on a tiny
-    // runtime of its own and blocks only between batches.
-    let Ok(rt) = tokio::runtime::Builder::new_current_thread().build() else {
-        tracing::error!("the job store writer could not start; the store is closed");
-        return;
-    };
-    let limit = if group { WRITER_QUEUE } else { 1 };
-    let mut batch = Vec::new();
-    let mut last = 0;
-    loop {
-        batch.clear();
-        if rt.block_on(rx.recv_many(&mut batch, limit)) == 0 {
-            return; // closed and empty: the store was dropped
-        }
-        if group && batch.len() < last {
-            // Callers answered by the last commit are still sending their
-            // next command: give them a moment to join this batch rather
-            // than pay a commit of one and leave the rest for the next.
-            std::thread::sleep(LINGER);
-            while batch.len() < limit {
-                let Ok(op) = rx.try_recv() else { break };
-                batch.push(op);
-            }
-        }
-        last = batch.len();
-        stats.record(last);
-        let now = clock.now_ms();
-        let (replies, writes) = {
-            let mut core = lock(core);
-            let replies: Vec<Reply> = batch.drain(..).map(|op| op(&mut core, now)).collect();
-            core.prune(now);
-            let writes: Vec<(u64, Option<Vec<u8>>)> = core
-                .take_dirty()
-                .into_iter()
-                .map(|id| (id.as_u64(), core.rec(id).map(encode)))
-                .collect();
-            (replies, writes)
-        };
-        let failed = if writes.is_empty() {
-            None
-        } else {
-            commit(db, &writes).err()
-        };
-        let failed_text = failed.as_ref().map(ToString::to_string);
-        for reply in replies {
-            reply(failed_text.as_deref());
-        }
-        if let Some(e) = failed {
-            tracing::error!(error = %e, "job store commit failed; the store is closed");
-            return;
-        }
-        if !writes.is_empty() {
-            notify.notify_waiters();
-        }
-    }
-}
-
 fn encode(rec: &Rec) -> Vec<u8> {
     // A record is plain data (strings, numbers, JSON values): serializing
     // it to a Vec cannot fail.
     serde_json::to_vec(rec).unwrap_or_default()
-}
-
-fn commit(db: &Database, writes: &[(u64, Option<Vec<u8>>)]) -> Result<(), StoreError> {
-    let mut txn = db.begin_write().map_err(StoreError::storage)?;
-    txn.set_durability(Durability::Immediate);
-    {
-        let mut jobs = txn.open_table(JOBS).map_err(StoreError::storage)?;
-        for (id, value) in writes {
-            match value {
-                Some(bytes) => jobs.insert(*id, bytes.as_slice()).map(drop),
-                None => jobs.remove(*id).map(drop),
-            }
-            .map_err(StoreError::storage)?;
-        }
-    }
-    txn.commit().map_err(StoreError::storage)
 }
 
 impl Drop for RedbStore {

@@ -1,0 +1,209 @@
+//! The redb store's writer thread: take a batch of commands, apply them to
+//! the state machine, commit the records they changed in one durable
+//! transaction, answer them; and when the disk fails, refuse without lying
+//! and come back by itself.
+//!
+//! # When a commit fails
+//!
+//! A failed commit (disk full, read-only filesystem, an I/O error) answers
+//! every command of its batch with [`StoreError::Unavailable`], and the
+//! state machine's changes for the batch are undone from its journal, so
+//! memory matches the disk again and a job whose enqueue failed is not
+//! shown as queued. redb marks a database unusable after an I/O error
+//! (every later call fails with `StorageError::PreviousIo`: "close and
+//! re-open the database"), so the writer drops it. Commands that arrive
+//! before the back-off has passed are refused at once without touching the
+//! state; the first one after it reopens the file (redb repairs it if it
+//! was not closed cleanly), reloads the state from what is on disk, and
+//! goes on. The back-off doubles from [`FIRST_BACKOFF`] up to
+//! [`MAX_BACKOFF`] while reopening or committing keeps failing.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use evenkeel_backpressure::Receiver;
+use redb::{Database, DatabaseError, Durability};
+use tokio::sync::Notify;
+
+use super::{CommitStats, JOBS, WRITER_QUEUE, encode, load, lock};
+use crate::server::store::StoreError;
+use crate::server::store::core::Core;
+use crate::server::store::types::StoreOptions;
+
+/// The first pause after a failure before the store tries the disk again.
+pub(super) const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+/// The longest pause between two tries.
+pub(super) const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// Why the writer refuses a command, handed to every reply of a batch.
+#[derive(Debug)]
+pub(super) struct Failure {
+    reason: String,
+    retry_after: Duration,
+}
+
+impl Failure {
+    /// The error one command gets.
+    pub(super) fn error(&self) -> StoreError {
+        StoreError::Unavailable {
+            retry_after: self.retry_after,
+            reason: self.reason.clone(),
+        }
+    }
+}
+
+/// Sends a command's answer, or the batch's failure instead.
+pub(super) type Reply = Box<dyn FnOnce(Option<&Failure>) + Send>;
+/// A command: applied to the state (`Some`), or refused unapplied (`None`).
+pub(super) type Op = Box<dyn FnOnce(Option<(&mut Core, u64)>) -> Reply + Send>;
+
+/// The storage is failing: since when the writer waits, and how long.
+#[derive(Debug)]
+struct Broken {
+    reason: String,
+    next_try: Instant,
+    backoff: Duration,
+}
+
+/// Everything the writer thread owns.
+pub(super) struct Writer {
+    pub(super) db: Option<Database>,
+    pub(super) path: PathBuf,
+    pub(super) options: StoreOptions,
+    pub(super) core: Arc<Mutex<Core>>,
+    pub(super) notify: Arc<Notify>,
+    pub(super) rx: Receiver<Op>,
+    pub(super) stats: Arc<CommitStats>,
+}
+
+impl Writer {
+    /// The writer thread: take a batch, apply it, commit it, answer it.
+    pub(super) fn run(mut self) {
+        // The queue's receiving side is async; this thread drives it on a
+        // tiny runtime of its own and blocks only between batches.
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread().build() else {
+            tracing::error!("the job store writer could not start; the store is closed");
+            return;
+        };
+        let limit = if self.options.group_commit {
+            WRITER_QUEUE
+        } else {
+            1
+        };
+        let clock = Arc::clone(&self.options.clock);
+        let mut broken: Option<Broken> = None;
+        let mut batch = Vec::new();
+        let mut writes = Vec::new();
+        loop {
+            batch.clear();
+            if rt.block_on(self.rx.recv_many(&mut batch, limit)) == 0 {
+                return; // closed and empty: the store was dropped
+            }
+            self.stats.record(batch.len());
+            if let Some(b) = &mut broken {
+                let now = Instant::now();
+                let ready = now >= b.next_try;
+                if ready && let Err(e) = self.reopen() {
+                    b.backoff = (b.backoff * 2).min(MAX_BACKOFF);
+                    b.next_try = now + b.backoff;
+                    b.reason = e.to_string();
+                }
+                if self.db.is_none() || !ready {
+                    let failure = Failure {
+                        reason: b.reason.clone(),
+                        retry_after: b.next_try.saturating_duration_since(now),
+                    };
+                    for op in batch.drain(..) {
+                        op(None)(Some(&failure));
+                    }
+                    continue;
+                }
+                broken = None;
+            }
+            let now = clock.now_ms();
+            let replies = {
+                let mut core = lock(&self.core);
+                let replies: Vec<Reply> = batch
+                    .drain(..)
+                    .map(|op| op(Some((&mut core, now))))
+                    .collect();
+                core.prune(now);
+                writes.clear();
+                for id in core.take_dirty() {
+                    writes.push((id.as_u64(), core.rec(id).map(encode)));
+                }
+                replies
+            };
+            let failed = match (&self.db, writes.is_empty()) {
+                (_, true) => None,
+                (Some(db), false) => commit(db, &writes).err(),
+                (None, false) => Some(StoreError::Closed),
+            };
+            let mut core = lock(&self.core);
+            let failure = if let Some(e) = failed {
+                core.rollback();
+                drop(core);
+                // redb refuses every call after an I/O error until the
+                // database is reopened: close it now, reopen after the
+                // back-off.
+                self.db = None;
+                broken = Some(Broken {
+                    reason: e.to_string(),
+                    next_try: Instant::now() + FIRST_BACKOFF,
+                    backoff: FIRST_BACKOFF,
+                });
+                Some(Failure {
+                    reason: e.to_string(),
+                    retry_after: FIRST_BACKOFF,
+                })
+            } else {
+                core.settle();
+                drop(core);
+                None
+            };
+            for reply in replies {
+                reply(failure.as_ref());
+            }
+            if failure.is_none() && !writes.is_empty() {
+                self.notify.notify_waiters();
+            }
+        }
+    }
+
+    /// Opens the file again and reloads the state from it.
+    fn reopen(&mut self) -> Result<(), StoreError> {
+        self.db = None;
+        let db = match Database::create(&self.path) {
+            Ok(db) => db,
+            Err(DatabaseError::DatabaseAlreadyOpen) => {
+                return Err(StoreError::Locked {
+                    path: self.path.clone(),
+                });
+            }
+            Err(e) => return Err(StoreError::storage(e)),
+        };
+        let recs = load(&db)?;
+        *lock(&self.core) = Core::load(&self.options, recs).journaled();
+        self.db = Some(db);
+        tracing::info!(file = %self.path.display(), "job store file reopened");
+        Ok(())
+    }
+}
+
+/// Writes (or deletes) the changed records in one durable transaction.
+pub(super) fn commit(db: &Database, writes: &[(u64, Option<Vec<u8>>)]) -> Result<(), StoreError> {
+    let mut txn = db.begin_write().map_err(StoreError::storage)?;
+    txn.set_durability(Durability::Immediate);
+    {
+        let mut jobs = txn.open_table(JOBS).map_err(StoreError::storage)?;
+        for (id, value) in writes {
+            match value {
+                Some(bytes) => jobs.insert(*id, bytes.as_slice()).map(drop),
+                None => jobs.remove(*id).map(drop),
+            }
+            .map_err(StoreError::storage)?;
+        }
+    }
+    txn.commit().map_err(StoreError::storage)
+}
