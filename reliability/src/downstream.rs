@@ -121,7 +121,18 @@ async fn serve_one(
                 return;
             }
             2 => {
-                let _ = stream.set_zero_linger();
+                // SO_LINGER with a zero timeout: close sends a reset.
+                // (tokio's own `set_zero_linger` needs tokio 1.50; the
+                // workspace supports 1.47.)
+                let linger = nix::libc::linger {
+                    l_onoff: 1,
+                    l_linger: 0,
+                };
+                let _ = nix::sys::socket::setsockopt(
+                    &stream,
+                    nix::sys::socket::sockopt::Linger,
+                    &linger,
+                );
                 drop(stream);
                 return;
             }
