@@ -64,6 +64,21 @@ async fn bare_server() -> anyhow::Result<SocketAddr> {
     Ok(addr)
 }
 
+/// The published comparison's keep-alive connections.
+const CONNECTIONS: usize = 32;
+
+/// The connections to measure with: [`CONNECTIONS`], unless
+/// `EVENKEEL_E2E_CONNECTIONS` asks for another count (to see how the
+/// durable store scales with more concurrent clients; the published table
+/// uses the default).
+fn connections() -> usize {
+    std::env::var("EVENKEEL_E2E_CONNECTIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(CONNECTIONS)
+}
+
 /// Throughput and latency of one contender.
 struct Figures {
     accepted_per_sec: f64,
@@ -120,20 +135,21 @@ pub(crate) async fn run(
         // figure is the intake path, not the 503 path.
         flags: vec!["--queue-capacity".into(), "1000000".into()],
     };
+    let connections = connections();
     let mut server = Server::start(&launch).await?;
     let bare = bare_server().await?;
     // Warm both up, then measure them back to back.
-    let _ = measure(bare, 32, 0.5).await;
-    let _ = measure(server.addr, 32, 0.5).await;
-    let bare_figures = measure(bare, 32, secs).await;
-    let demo_figures = measure(server.addr, 32, secs).await;
+    let _ = measure(bare, connections, 0.5).await;
+    let _ = measure(server.addr, connections, 0.5).await;
+    let bare_figures = measure(bare, connections, secs).await;
+    let demo_figures = measure(server.addr, connections, secs).await;
     server.signal(Signal::SIGTERM)?;
     let _ = server.wait(Duration::from_secs(120)).await;
 
     if overload_secs == 0 {
         println!(
             "{}",
-            json!({"connections": 32, "seconds": secs,
+            json!({"connections": connections, "seconds": secs,
                 "demo": figures_json(&demo_figures), "bare_axum": figures_json(&bare_figures)})
         );
         return Ok(());
@@ -147,7 +163,7 @@ pub(crate) async fn run(
             .map(|(_, v)| v.clone())
     };
     let out = json!({
-        "connections": 32,
+        "connections": connections,
         "seconds": secs,
         "demo": figures_json(&demo_figures),
         "bare_axum": figures_json(&bare_figures),

@@ -102,6 +102,17 @@ fn assert_store_unavailable(answer: &Answer) {
     assert!((1..=10).contains(&after), "retry-after {after}");
 }
 
+/// Notes a 202's id in `accepted` and returns `true`, or checks the answer
+/// is the store's refusal and returns `false`.
+fn accepted_or_refused(answer: &Answer, accepted: &mut Vec<String>) -> bool {
+    if answer.status == StatusCode::ACCEPTED {
+        accepted.push(answer.json["id"].as_str().unwrap().to_owned());
+        return true;
+    }
+    assert_store_unavailable(answer);
+    false
+}
+
 /// With the disk full, `POST /jobs` answers 503 `store_unavailable` with a
 /// `Retry-After` and never a 202; `/readyz` says not ready; the failure is
 /// logged once and counted in `evenkeel_store_errors_total`; the server
@@ -139,23 +150,15 @@ async fn a_full_disk_answers_503_and_recovers_when_space_returns() {
     let mut refused = None;
     for n in 5..2000 {
         let answer = server.post_job(&big_job(n)).await;
-        if answer.status == StatusCode::ACCEPTED {
-            accepted.push(answer.json["id"].as_str().unwrap().to_owned());
-            continue;
+        if !accepted_or_refused(&answer, &mut accepted) {
+            refused = Some(answer);
+            break;
         }
-        assert_store_unavailable(&answer);
-        refused = Some(answer);
-        break;
     }
     assert!(refused.is_some(), "a full disk never refused a job");
     // Until space comes back, every answer is a refusal or a real commit.
     for n in 0..20 {
-        let answer = server.post_job(&big_job(10_000 + n)).await;
-        if answer.status == StatusCode::ACCEPTED {
-            accepted.push(answer.json["id"].as_str().unwrap().to_owned());
-        } else {
-            assert_store_unavailable(&answer);
-        }
+        accepted_or_refused(&server.post_job(&big_job(10_000 + n)).await, &mut accepted);
     }
     let ready = server.get("/readyz").await;
     assert_eq!(

@@ -4,13 +4,16 @@
 //! the time they become ready (then admission order); leases, by expiry;
 //! finished jobs, by finish time (for pruning). Every command is a plain
 //! function of the current state and the clock reading `now` (ms), so it is
-//! exact to test. A command that changes a record marks its id dirty; the
-//! redb backend writes the dirty records (or deletes the pruned ones) in
+//! exact to test. A command that changes a record marks its id dirty (with
+//! its admission sequence number, the record's key on disk); the redb
+//! backend writes the dirty records (or deletes the pruned ones) in
 //! the commit that follows, before any command is answered.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
+
+mod journal;
 
 use super::error::StoreError;
 use super::types::{
@@ -61,7 +64,8 @@ pub(crate) struct Core {
     capacity: usize,
     retention: u64,
     retry_after: std::time::Duration,
-    dirty: HashSet<JobId>,
+    /// Changed records since the last `take_dirty`: id → sequence number.
+    dirty: HashMap<JobId, u64>,
     /// With a journal (the redb backend): each record changed since the
     /// last [`Core::settle`], as it was before, so a batch whose commit
     /// failed can be undone ([`Core::rollback`]).
@@ -83,55 +87,9 @@ impl Core {
             capacity: options.capacity,
             retention: super::clock::millis(options.retention),
             retry_after: options.retry_after,
-            dirty: HashSet::new(),
+            dirty: HashMap::new(),
             undo: None,
         }
-    }
-
-    /// Keeps an undo journal from now on (see [`Core::rollback`]).
-    pub(crate) fn journaled(mut self) -> Self {
-        self.undo = Some(HashMap::new());
-        self
-    }
-
-    /// Notes `id`'s record as it is before its first change since the
-    /// last [`Core::settle`].
-    fn journal(&mut self, id: JobId, before: impl FnOnce(&Self) -> Option<Rec>) {
-        if self.undo.as_ref().is_some_and(|u| !u.contains_key(&id)) {
-            let rec = before(self);
-            if let Some(undo) = &mut self.undo {
-                undo.insert(id, rec);
-            }
-        }
-    }
-
-    /// The changes since the last call are durable: forget how to undo
-    /// them.
-    pub(crate) fn settle(&mut self) {
-        if let Some(undo) = &mut self.undo {
-            undo.clear();
-        }
-    }
-
-    /// Undoes every change since the last [`Core::settle`] (their commit
-    /// failed), so the state matches the disk again.
-    pub(crate) fn rollback(&mut self) {
-        let undo = self.undo.as_mut().map(std::mem::take).unwrap_or_default();
-        for (id, before) in undo {
-            if let Some(now) = self.recs.remove(&id) {
-                self.unindex(&now);
-                if let Some(key) = &now.key
-                    && self.keys.get(key) == Some(&id)
-                {
-                    self.keys.remove(key);
-                }
-            }
-            if let Some(rec) = before {
-                self.index(&rec);
-                self.recs.insert(id, rec);
-            }
-        }
-        self.dirty.clear();
     }
 
     /// A store holding `recs` (loaded from disk).
@@ -195,12 +153,13 @@ impl Core {
         self.unindex(&rec);
         change(&mut rec);
         self.index(&rec);
+        self.dirty.insert(id, rec.seq);
         self.recs.insert(id, rec);
-        self.dirty.insert(id);
     }
 
-    /// Takes the ids changed since the last call (to persist them).
-    pub(crate) fn take_dirty(&mut self) -> HashSet<JobId> {
+    /// Takes the ids changed since the last call, with their sequence
+    /// numbers (to persist them).
+    pub(crate) fn take_dirty(&mut self) -> HashMap<JobId, u64> {
         std::mem::take(&mut self.dirty)
     }
 
@@ -243,7 +202,7 @@ impl Core {
         self.next_seq += 1;
         self.journal(rec.id, |_| None);
         self.index(&rec);
-        self.dirty.insert(rec.id);
+        self.dirty.insert(rec.id, rec.seq);
         self.recs.insert(rec.id, rec);
         Ok(Enqueued::Created(job.id))
     }
@@ -415,7 +374,7 @@ impl Core {
                 if let Some(key) = &rec.key {
                     self.keys.remove(key);
                 }
-                self.dirty.insert(id);
+                self.dirty.insert(id, rec.seq);
             }
         }
         old.len() as u64

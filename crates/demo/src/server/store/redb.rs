@@ -42,8 +42,14 @@
 //!
 //! # Format
 //!
-//! Table `jobs`: the job id's 64 bits → the record as JSON. Table `meta`:
-//! `format` → [`FORMAT`]; a file with another format is refused.
+//! Table `jobs_by_seq`: the job's sequence number (admission order, 64
+//! bits) → the record as JSON. Table `meta`: `format` → [`FORMAT`]. Keying
+//! by admission order rather than by the random job id keeps each group
+//! commit's pages few: new jobs append at the right edge of the B-tree and
+//! claims and acks touch its oldest end, where random keys would dirty one
+//! leaf page per job and make every fsync write that many pages. A file of
+//! format 1 (table `jobs`, keyed by id) is rewritten to format 2 when it is
+//! opened; any other format is refused.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -67,7 +73,7 @@ use writer::{Failure, Op, Writer};
 mod writer;
 
 /// The file's format version.
-pub const FORMAT: u64 = 1;
+pub const FORMAT: u64 = 2;
 
 /// How the writer batched: batches taken and commands in them.
 #[derive(Debug, Default)]
@@ -89,7 +95,10 @@ pub const WRITER_QUEUE: usize = 4096;
 /// The database file's name inside the data directory.
 pub const FILE_NAME: &str = "jobs.redb";
 
-const JOBS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("jobs");
+/// Format 2: a job's sequence number (admission order) → its record.
+const JOBS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("jobs_by_seq");
+/// Format 1: a job's random id → its record (migrated at open).
+const JOBS_V1: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("jobs");
 const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
 
 /// The redb-backed job store; see the module docs.
@@ -223,7 +232,7 @@ fn lock(core: &Mutex<Core>) -> MutexGuard<'_, Core> {
 
 fn load(db: &Database) -> Result<Vec<Rec>, StoreError> {
     let txn = db.begin_write().map_err(StoreError::storage)?;
-    let mut recs = Vec::new();
+    let recs;
     {
         let mut meta = txn.open_table(META).map_err(StoreError::storage)?;
         let format = meta
@@ -231,25 +240,43 @@ fn load(db: &Database) -> Result<Vec<Rec>, StoreError> {
             .map_err(StoreError::storage)?
             .map(|v| v.value());
         match format {
-            None => {
-                meta.insert("format", FORMAT).map_err(StoreError::storage)?;
+            None | Some(FORMAT) => {
+                recs = read(&txn.open_table(JOBS).map_err(StoreError::storage)?)?;
             }
-            Some(FORMAT) => {}
+            Some(1) => {
+                // Format 1 keyed the jobs by their random id: rewrite them
+                // under their sequence numbers, in this same transaction.
+                recs = read(&txn.open_table(JOBS_V1).map_err(StoreError::storage)?)?;
+                txn.delete_table(JOBS_V1).map_err(StoreError::storage)?;
+                let mut jobs = txn.open_table(JOBS).map_err(StoreError::storage)?;
+                for rec in &recs {
+                    jobs.insert(rec.seq, encode(rec).as_slice())
+                        .map_err(StoreError::storage)?;
+                }
+            }
             Some(other) => {
                 return Err(StoreError::Corrupt(format!(
-                    "file format {other}, this server reads format {FORMAT}"
+                    "file format {other}, this server reads formats 1 and {FORMAT}"
                 )));
             }
         }
-        let jobs = txn.open_table(JOBS).map_err(StoreError::storage)?;
-        for entry in jobs.iter().map_err(StoreError::storage)? {
-            let (key, value) = entry.map_err(StoreError::storage)?;
-            let rec: Rec = serde_json::from_slice(value.value())
-                .map_err(|e| StoreError::Corrupt(format!("job {:016x}: {e}", key.value())))?;
-            recs.push(rec);
+        if format != Some(FORMAT) {
+            meta.insert("format", FORMAT).map_err(StoreError::storage)?;
         }
     }
     txn.commit().map_err(StoreError::storage)?;
+    Ok(recs)
+}
+
+/// Every record of a jobs table.
+fn read(jobs: &impl ReadableTable<u64, &'static [u8]>) -> Result<Vec<Rec>, StoreError> {
+    let mut recs = Vec::new();
+    for entry in jobs.iter().map_err(StoreError::storage)? {
+        let (key, value) = entry.map_err(StoreError::storage)?;
+        let rec: Rec = serde_json::from_slice(value.value())
+            .map_err(|e| StoreError::Corrupt(format!("job record {:016x}: {e}", key.value())))?;
+        recs.push(rec);
+    }
     Ok(recs)
 }
 

@@ -93,11 +93,13 @@ impl Writer {
         };
         let clock = Arc::clone(&self.options.clock);
         let mut broken: Option<Broken> = None;
+        let mut timing = Timing::default();
         let mut batch = Vec::new();
         let mut writes = Vec::new();
         loop {
             batch.clear();
             if rt.block_on(self.rx.recv_many(&mut batch, limit)) == 0 {
+                timing.report();
                 return; // closed and empty: the store was dropped
             }
             self.stats.record(batch.len());
@@ -121,6 +123,8 @@ impl Writer {
                 }
                 broken = None;
             }
+            let started = Instant::now();
+            timing.commands += batch.len() as u64;
             let now = clock.now_ms();
             let replies = {
                 let mut core = lock(&self.core);
@@ -130,16 +134,25 @@ impl Writer {
                     .collect();
                 core.prune(now);
                 writes.clear();
-                for id in core.take_dirty() {
-                    writes.push((id.as_u64(), core.rec(id).map(encode)));
+                for (id, seq) in core.take_dirty() {
+                    writes.push((seq, core.rec(id).map(encode)));
                 }
+                // In key order: new jobs append at the right edge of the
+                // tree, claims and acks touch its oldest (left) end.
+                writes.sort_unstable_by_key(|(seq, _)| *seq);
                 replies
             };
+            let applied = Instant::now();
             let failed = match (&self.db, writes.is_empty()) {
                 (_, true) => None,
                 (Some(db), false) => commit(db, &writes).err(),
                 (None, false) => Some(StoreError::Closed),
             };
+            timing.add(started, applied, !writes.is_empty());
+            if timing.since.elapsed() >= TIMING_EVERY {
+                timing.report();
+                timing = Timing::default();
+            }
             let mut core = lock(&self.core);
             let failure = if let Some(e) = failed {
                 core.rollback();
@@ -188,6 +201,64 @@ impl Writer {
         self.db = Some(db);
         tracing::info!(file = %self.path.display(), "job store file reopened");
         Ok(())
+    }
+}
+
+/// How often the writer logs its timing (at `debug`).
+const TIMING_EVERY: Duration = Duration::from_secs(5);
+
+/// Where the writer's time went, logged at `debug` every [`TIMING_EVERY`]
+/// and when it stops: what a profile of the server under load needs to
+/// tell the CPU's share from the fsync's.
+#[derive(Debug)]
+struct Timing {
+    since: Instant,
+    batches: u64,
+    commands: u64,
+    commits: u64,
+    apply: Duration,
+    commit: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Self {
+            since: Instant::now(),
+            batches: 0,
+            commands: 0,
+            commits: 0,
+            apply: Duration::ZERO,
+            commit: Duration::ZERO,
+        }
+    }
+}
+
+impl Timing {
+    fn add(&mut self, started: Instant, applied: Instant, committed: bool) {
+        self.batches += 1;
+        self.apply += applied - started;
+        if committed {
+            self.commits += 1;
+            self.commit += applied.elapsed();
+        }
+    }
+
+    fn report(&self) {
+        let mean = |total: Duration, n: u64| {
+            u64::try_from(total.as_micros()).unwrap_or(u64::MAX) / n.max(1)
+        };
+        if self.batches == 0 {
+            return;
+        }
+        tracing::debug!(
+            batches = self.batches,
+            commands = self.commands,
+            commits = self.commits,
+            mean_batch = self.commands / self.batches.max(1),
+            mean_apply_us = mean(self.apply, self.batches),
+            mean_commit_us = mean(self.commit, self.commits),
+            "job store writer timing"
+        );
     }
 }
 
