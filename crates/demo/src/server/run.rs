@@ -57,7 +57,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::api::{self, AppState};
+use super::api::{self, AppShared, AppState};
 use super::books::Books;
 use super::config::StoreKind;
 use super::config::{LogFormat, ServeArgs};
@@ -344,7 +344,7 @@ async fn build(args: &ServeArgs, shutdown: &Shutdown) -> anyhow::Result<Parts> {
         &readiness,
     );
 
-    let state = AppState {
+    let state = AppState::new(AppShared {
         store: Arc::clone(&store),
         books: Arc::clone(&books),
         metrics: Arc::clone(&metrics),
@@ -357,7 +357,7 @@ async fn build(args: &ServeArgs, shutdown: &Shutdown) -> anyhow::Result<Parts> {
         body_limit: args.max_body,
         readiness,
         retry_hint,
-    };
+    });
     let app = stack::edge(
         api::router(state, stack::server(args, shutdown)),
         args,
