@@ -12,6 +12,11 @@
 //! Usage: `evenkeel-reliability --demo <path> [--quick] [--seed N] [--out FILE]
 //! [--only shutdown|crashes|faults|overload|bad|slow|disk]`.
 
+/// The same allocator as the demo server, so the end-to-end baseline (the
+/// bare axum handler served from this process) is measured on equal terms.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod bad_input;
 mod disk;
 mod downstream;
