@@ -38,6 +38,8 @@ struct Plan {
     downstream_jobs: u64,
     /// Slow connections of each kind held at once.
     slow_per_kind: usize,
+    /// Generated bad-input cases.
+    bad_inputs: u64,
     /// Shutdown and crash runs at a time (each its own server, port and
     /// data directory).
     parallel: usize,
@@ -50,6 +52,7 @@ const FULL: Plan = Plan {
     overload_secs: 30,
     downstream_jobs: 60,
     slow_per_kind: 32,
+    bad_inputs: 3_000,
     parallel: 2,
     quick: false,
 };
@@ -60,6 +63,7 @@ const QUICK: Plan = Plan {
     overload_secs: 8,
     downstream_jobs: 20,
     slow_per_kind: 8,
+    bad_inputs: 300,
     parallel: 2,
     quick: true,
 };
@@ -188,8 +192,8 @@ async fn run() -> anyhow::Result<bool> {
         results.push(sections::overload(bin, args.plan.overload_secs).await);
     }
     if wanted("bad") {
-        println!("reliability: bad input");
-        results.push(sections::bad_input(bin).await);
+        println!("reliability: bad input ({} generated)", args.plan.bad_inputs);
+        results.push(sections::bad_input(bin, args.seed, args.plan.bad_inputs).await);
     }
     if wanted("slow") {
         println!("reliability: slow clients");
