@@ -9,16 +9,22 @@
 //! list), and the seeded generator in `generate` (mutations of valid jobs,
 //! judged by `oracle`, sent by `run`).
 
+mod body;
+mod framing;
 pub(crate) mod generate;
 pub(crate) mod oracle;
+mod parts;
 pub(crate) mod run;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{Context as _, anyhow};
+use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+use crate::server::Server;
 
 /// One malformed request.
 pub(crate) struct Case {
@@ -161,6 +167,42 @@ pub(crate) fn cases() -> Vec<Case> {
     cases
 }
 
+/// The fixed regression list: returns how many were sent.
+pub(crate) async fn fixed(server: &Server, failures: &mut Vec<String>) -> u64 {
+    let cases = cases();
+    for case in &cases {
+        let got = send(server.addr, &case.raw, case.half_close).await;
+        match got {
+            Ok((status, body)) => {
+                if !case.expect.contains(&status) {
+                    failures.push(format!(
+                        "{}: expected {:?}, got {status} ({body})",
+                        case.name, case.expect
+                    ));
+                } else if status >= 400
+                    // hyper answers 431 itself, before any layer sees the request.
+                    && status != 431
+                    && serde_json::from_str::<Value>(&body)
+                        .ok()
+                        .and_then(|v| v.get("error").cloned())
+                        .is_none()
+                {
+                    failures.push(format!(
+                        "{}: status {status} without a JSON error body: {body}",
+                        case.name
+                    ));
+                }
+            }
+            Err(e) => failures.push(format!("{}: no answer: {e:#}", case.name)),
+        }
+        let health = server.get("/healthz").await.map(|a| a.status.as_u16());
+        if health.as_ref().ok() != Some(&200) {
+            failures.push(format!("after {}: /healthz answered {health:?}", case.name));
+        }
+    }
+    cases.len() as u64
+}
+
 /// Sends `raw`, reads the whole answer (the request asks the server to
 /// close), and returns its status and body.
 pub(crate) async fn send(
@@ -181,11 +223,10 @@ pub(crate) async fn send(
     };
     let mut answer = Vec::new();
     let read = reader.read_to_end(&mut answer);
-    let ((), read) = tokio::time::timeout(Duration::from_secs(20), async {
-        tokio::join!(write, read)
-    })
-    .await
-    .map_err(|_| anyhow!("no complete answer within 20 s"))?;
+    let ((), read) =
+        tokio::time::timeout(Duration::from_secs(20), async { tokio::join!(write, read) })
+            .await
+            .map_err(|_| anyhow!("no complete answer within 20 s"))?;
     // A reset after a complete answer still leaves the answer.
     if let Err(e) = read
         && answer.is_empty()

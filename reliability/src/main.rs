@@ -192,7 +192,10 @@ async fn run() -> anyhow::Result<bool> {
         results.push(sections::overload(bin, args.plan.overload_secs).await);
     }
     if wanted("bad") {
-        println!("reliability: bad input ({} generated)", args.plan.bad_inputs);
+        println!(
+            "reliability: bad input ({} generated)",
+            args.plan.bad_inputs
+        );
         results.push(sections::bad_input(bin, args.seed, args.plan.bad_inputs).await);
     }
     if wanted("slow") {

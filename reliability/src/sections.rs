@@ -194,6 +194,8 @@ fn judge_overload(section: &mut Section, measured: OverloadMeasure) {
 /// body), `/healthz` 200 after every case, and every 202 accounted for.
 pub(crate) async fn bad_input(bin: &std::path::Path, seed: u64, count: u64) -> Section {
     use crate::bad_input::oracle::{MAX_ATTEMPTS, MAX_BODY};
+    /// Generated failures listed one by one; the rest are counted.
+    const SHOWN: usize = 25;
     let mut section = Section {
         name: "Bad input",
         what: format!(
@@ -235,7 +237,7 @@ pub(crate) async fn bad_input(bin: &std::path::Path, seed: u64, count: u64) -> S
             .to_vec(),
         };
         let mut server = Server::start(&launch).await?;
-        let fixed = fixed_cases(&server, &mut section.failures).await;
+        let fixed = crate::bad_input::fixed(&server, &mut section.failures).await;
         let tally = crate::bad_input::run::generated(&server, seed, count).await;
         server.signal(Signal::SIGTERM)?;
         server.wait(Duration::from_secs(30)).await?;
@@ -269,7 +271,6 @@ pub(crate) async fn bad_input(bin: &std::path::Path, seed: u64, count: u64) -> S
                 "202s accounted (valid mutations and probes): succeeded / dead / lost".into(),
                 format!("{} / {} / {}", acc.succeeded, acc.dead, acc.lost),
             ));
-            const SHOWN: usize = 25;
             let more = tally.failures.len().saturating_sub(SHOWN);
             section
                 .failures
@@ -283,42 +284,6 @@ pub(crate) async fn bad_input(bin: &std::path::Path, seed: u64, count: u64) -> S
         Err(e) => section.failures.push(format!("{e:#}")),
     }
     section
-}
-
-/// The fixed regression list: returns how many were sent.
-async fn fixed_cases(server: &Server, failures: &mut Vec<String>) -> u64 {
-    let cases = crate::bad_input::cases();
-    for case in &cases {
-        let got = crate::bad_input::send(server.addr, &case.raw, case.half_close).await;
-        match got {
-            Ok((status, body)) => {
-                if !case.expect.contains(&status) {
-                    failures.push(format!(
-                        "{}: expected {:?}, got {status} ({body})",
-                        case.name, case.expect
-                    ));
-                } else if status >= 400
-                    // hyper answers 431 itself, before any layer sees the request.
-                    && status != 431
-                    && serde_json::from_str::<Value>(&body)
-                        .ok()
-                        .and_then(|v| v.get("error").cloned())
-                        .is_none()
-                {
-                    failures.push(format!(
-                        "{}: status {status} without a JSON error body: {body}",
-                        case.name
-                    ));
-                }
-            }
-            Err(e) => failures.push(format!("{}: no answer: {e:#}", case.name)),
-        }
-        let health = server.get("/healthz").await.map(|a| a.status.as_u16());
-        if health.as_ref().ok() != Some(&200) {
-            failures.push(format!("after {}: /healthz answered {health:?}", case.name));
-        }
-    }
-    cases.len() as u64
 }
 
 /// Faults inside the server: workers that panic at random. The panicking

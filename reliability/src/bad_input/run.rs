@@ -53,10 +53,7 @@ impl Tally {
                         }
                     })
                     .collect();
-                Some((
-                    format!("{} ({tried})", class.label()),
-                    shown.join(", "),
-                ))
+                Some((format!("{} ({tried})", class.label()), shown.join(", ")))
             })
             .collect()
     }
@@ -110,7 +107,14 @@ pub(crate) async fn generated(server: &Server, seed: u64, count: u64) -> Tally {
         if (index + 1) % PROBE_EVERY == 0 || index + 1 == count {
             tally.probes += 1;
             let job = steady_job(1);
-            let probe = request(&probe_client, server.addr, Method::POST, "/jobs", Some(&job)).await;
+            let probe = request(
+                &probe_client,
+                server.addr,
+                Method::POST,
+                "/jobs",
+                Some(&job),
+            )
+            .await;
             match probe {
                 Ok(a) if a.status.as_u16() == 202 => {
                     if let Some(id) = a.json.get("id").and_then(Value::as_str) {
