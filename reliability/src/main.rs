@@ -52,7 +52,7 @@ const FULL: Plan = Plan {
     overload_secs: 30,
     downstream_jobs: 60,
     slow_per_kind: 32,
-    bad_inputs: 3_000,
+    bad_inputs: 4_500,
     parallel: 2,
     quick: false,
 };
@@ -63,7 +63,7 @@ const QUICK: Plan = Plan {
     overload_secs: 8,
     downstream_jobs: 20,
     slow_per_kind: 8,
-    bad_inputs: 300,
+    bad_inputs: 450,
     parallel: 2,
     quick: true,
 };

@@ -11,6 +11,7 @@ use super::generate::Made;
 use super::oracle::{FIELDS, MAX_ATTEMPTS, MAX_WORK_MS, for_body};
 use super::parts::{payload, render, replace, request, text, valid_body, valid_fields};
 
+/// A valid job, fields reshuffled, sometimes a repeated key, under a JSON content type.
 pub(super) fn valid(rng: &mut SmallRng) -> Made {
     let mut fields = valid_fields(rng);
     if rng.random_bool(0.3) {
@@ -22,6 +23,7 @@ pub(super) fn valid(rng: &mut SmallRng) -> Made {
     json_post("valid", ct, &body)
 }
 
+/// A valid job with one to three bytes replaced at random.
 pub(super) fn byte_flip(rng: &mut SmallRng) -> Made {
     let mut body = valid_body(rng);
     let flips = rng.random_range(1..=3);
@@ -32,6 +34,7 @@ pub(super) fn byte_flip(rng: &mut SmallRng) -> Made {
     json_post(&format!("{flips} flipped bytes"), "application/json", &body)
 }
 
+/// A valid job cut short, sent with the matching `content-length`.
 pub(super) fn truncated(rng: &mut SmallRng) -> Made {
     let mut body = valid_body(rng);
     let cut = rng.random_range(0..body.len());
@@ -39,6 +42,7 @@ pub(super) fn truncated(rng: &mut SmallRng) -> Made {
     json_post(&format!("cut at {cut}"), "application/json", &body)
 }
 
+/// A valid job with one field given a value of another type (or `null`).
 pub(super) fn type_swap(rng: &mut SmallRng) -> Made {
     const VALUES: &[&str] = &[
         "\"text\"",
@@ -60,6 +64,7 @@ pub(super) fn type_swap(rng: &mut SmallRng) -> Made {
     with_field(rng, field, value)
 }
 
+/// A valid job with one more field, not in the schema.
 pub(super) fn unknown_field(rng: &mut SmallRng) -> Made {
     const KEYS: &[&str] = &[
         "fail_rte", "Work_ms", "PAYLOAD", "payload ", "", "\u{0}", "id", "état",
@@ -73,6 +78,7 @@ pub(super) fn unknown_field(rng: &mut SmallRng) -> Made {
     with_field(rng, &key, &value)
 }
 
+/// A valid job with one number out of its bounds (or past what JSON numbers hold).
 pub(super) fn out_of_range(rng: &mut SmallRng) -> Made {
     let (field, value) = match rng.random_range(0..3) {
         0 => {
@@ -106,6 +112,7 @@ pub(super) fn out_of_range(rng: &mut SmallRng) -> Made {
     with_field(rng, field, &value)
 }
 
+/// A valid job whose payload is nested arrays or objects, 1 to 40,000 levels deep.
 pub(super) fn nesting(rng: &mut SmallRng) -> Made {
     // serde_json's recursion limit is 128 (the payload is one level
     // inside the job): a third well within it, a third just past it,
@@ -133,6 +140,7 @@ pub(super) fn nesting(rng: &mut SmallRng) -> Made {
     )
 }
 
+/// Invalid UTF-8 or a bad escape in a string, in a key, or between tokens.
 pub(super) fn invalid_utf8(rng: &mut SmallRng) -> Made {
     const BAD: &[&[u8]] = &[
         b"\xff",
@@ -185,6 +193,7 @@ pub(super) fn with_field(rng: &mut SmallRng, field: &str, value: &str) -> Made {
     json_post(&format!("{field:?}: {value}"), "application/json", &body)
 }
 
+/// `POST /jobs` of `body` under `content_type`, with the oracle's answer.
 pub(super) fn json_post(what: &str, content_type: &str, body: &[u8]) -> Made {
     let raw = request(
         "POST",

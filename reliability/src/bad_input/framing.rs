@@ -35,6 +35,7 @@ const OTHER_TYPES: &[&str] = &[
     "application/json; charset",
 ];
 
+/// A valid job under no content type, a listed one, or a random non-JSON one.
 pub(super) fn content_type(rng: &mut SmallRng) -> Made {
     let body = valid_body(rng);
     if rng.random_bool(0.2) {
@@ -67,6 +68,7 @@ pub(super) fn content_type(rng: &mut SmallRng) -> Made {
     (format!("content-type {ct:?}"), raw, false, vec![want])
 }
 
+/// A valid job with a few extra headers, or more than hyper takes.
 pub(super) fn header_flood(rng: &mut SmallRng) -> Made {
     let n = if rng.random_bool(0.5) {
         rng.random_range(1..=MAX_HEADERS - 20)
@@ -92,6 +94,7 @@ pub(super) fn header_flood(rng: &mut SmallRng) -> Made {
     (format!("{n} extra headers"), raw, false, vec![want])
 }
 
+/// A body shorter than its `content-length`; the client then waits or closes its side.
 pub(super) fn short_body(rng: &mut SmallRng) -> Made {
     let body = valid_body(rng);
     let sent = rng.random_range(0..body.len());
@@ -116,6 +119,7 @@ pub(super) fn short_body(rng: &mut SmallRng) -> Made {
     (what, raw, half_close, vec![want])
 }
 
+/// A body around or past `--max-body`, with a length or chunked.
 pub(super) fn oversized(rng: &mut SmallRng) -> Made {
     let target = if rng.random_bool(0.5) {
         rng.random_range(MAX_BODY - 8..=MAX_BODY + 8)
@@ -150,6 +154,7 @@ pub(super) fn oversized(rng: &mut SmallRng) -> Made {
     }
 }
 
+/// A header value of up to 48 KiB, of 0.6 to 2 MiB, or an `Idempotency-Key` of 16 to 600 characters.
 pub(super) fn huge_header(rng: &mut SmallRng) -> Made {
     let body = valid_body(rng);
     let (name, size, want) = match rng.random_range(0..3) {
@@ -181,6 +186,7 @@ pub(super) fn huge_header(rng: &mut SmallRng) -> Made {
     (format!("{name} of {size} bytes"), raw, false, vec![want])
 }
 
+/// `content-length` twice (the same, or different) or not a number.
 pub(super) fn duplicate_length(rng: &mut SmallRng) -> Made {
     let body = valid_body(rng);
     let len = body.len().to_string();
@@ -214,6 +220,7 @@ pub(super) fn duplicate_length(rng: &mut SmallRng) -> Made {
     (what.to_owned(), raw, false, vec![want])
 }
 
+/// A wrong method on `/jobs`, an unknown route, an unknown job id, or a method hyper cannot parse.
 pub(super) fn method_path(rng: &mut SmallRng) -> Made {
     const METHODS: &[&str] = &["GET", "PUT", "DELETE", "PATCH", "OPTIONS", "FROB"];
     const NOT_ROUTES: &[&str] = &["/jobz", "/JOBS", "/jobs/", "/", "/jobs/1/2", "/healthz/x"];
