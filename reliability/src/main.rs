@@ -43,6 +43,8 @@ struct Plan {
     downstream_jobs: u64,
     /// Slow connections of each kind held at once.
     slow_per_kind: usize,
+    /// Generated bad-input cases.
+    bad_inputs: u64,
     /// Shutdown and crash runs at a time (each its own server, port and
     /// data directory).
     parallel: usize,
@@ -55,6 +57,7 @@ const FULL: Plan = Plan {
     overload_secs: 30,
     downstream_jobs: 60,
     slow_per_kind: 32,
+    bad_inputs: 4_500,
     parallel: 2,
     quick: false,
 };
@@ -65,6 +68,7 @@ const QUICK: Plan = Plan {
     overload_secs: 8,
     downstream_jobs: 20,
     slow_per_kind: 8,
+    bad_inputs: 450,
     parallel: 2,
     quick: true,
 };
@@ -193,8 +197,11 @@ async fn run() -> anyhow::Result<bool> {
         results.push(sections::overload(bin, args.plan.overload_secs).await);
     }
     if wanted("bad") {
-        println!("reliability: bad input");
-        results.push(sections::bad_input(bin).await);
+        println!(
+            "reliability: bad input ({} generated)",
+            args.plan.bad_inputs
+        );
+        results.push(sections::bad_input(bin, args.seed, args.plan.bad_inputs).await);
     }
     if wanted("slow") {
         println!("reliability: slow clients");

@@ -12,8 +12,6 @@ const NOT_YET: &[&str] = &[
     "a data directory that turns read-only *while the server runs*: the kernel refuses to \
      remount the tmpfs read-only while the store's file is open for writing (EBUSY); the \
      section covers a full disk while running and a start on a read-only directory",
-    "bad input from a generator (proptest or a fuzzer driving the request parser): the \
-     bad-input section sends a fixed list of hand-made cases",
     "the PostgreSQL job store: every section runs the embedded (redb) store",
 ];
 

@@ -189,15 +189,26 @@ fn judge_overload(section: &mut Section, measured: OverloadMeasure) {
     ]);
 }
 
-/// Bad input: malformed requests, each answered with its documented status
-/// and a JSON error body, and the server healthy after every one.
-pub(crate) async fn bad_input(bin: &std::path::Path) -> Section {
+/// Bad input: the fixed regression list, then `count` generated cases of
+/// `seed`; each answered with its documented status and code (a JSON error
+/// body), `/healthz` 200 after every case, and every 202 accounted for.
+pub(crate) async fn bad_input(bin: &std::path::Path, seed: u64, count: u64) -> Section {
+    use crate::bad_input::oracle::{MAX_ATTEMPTS, MAX_BODY};
+    /// Generated failures listed one by one; the rest are counted.
+    const SHOWN: usize = 25;
     let mut section = Section {
         name: "Bad input",
-        what: "malformed, truncated, oversized, deeply nested, wrongly typed and mislabelled \
-               requests sent over raw TCP; each must get its documented 4xx with a JSON \
-               `error`, and `/healthz` must answer 200 after every case"
-            .into(),
+        what: format!(
+            "a fixed list of malformed requests, then {count} generated from seed {seed}: \
+             valid jobs mutated by byte flips, truncation, wrong types, numbers out of range, \
+             unknown fields, nesting, invalid UTF-8, content types, sizes around --max-body \
+             ({MAX_BODY} bytes), header floods and huge values, duplicated content-length, \
+             wrong methods and paths, sent over raw TCP; each must get the status and code \
+             the demo documents (a JSON `error` body), a mutation that is still a valid job \
+             a 202, `/healthz` 200 after every case, a plain job 202 every \
+             {} cases, and every 202 must finish",
+            crate::bad_input::run::PROBE_EVERY
+        ),
         runs: 1,
         ..Section::default()
     };
@@ -206,57 +217,71 @@ pub(crate) async fn bad_input(bin: &std::path::Path) -> Section {
         let launch = Launch {
             bin: bin.to_owned(),
             data_dir: scratch.path().join("data"),
-            flags: Vec::new(),
+            flags: [
+                "--max-body",
+                &MAX_BODY.to_string(),
+                "--max-attempts",
+                &MAX_ATTEMPTS.to_string(),
+                // A body that stops arriving is cut off quickly.
+                "--body-read-timeout",
+                "300ms",
+                // Cases go one at a time: the queue never fills.
+                "--queue-capacity",
+                "100000",
+                "--retry-initial",
+                "10ms",
+                "--retry-max",
+                "100ms",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
         };
         let mut server = Server::start(&launch).await?;
-        let cases = crate::bad_input::cases();
-        let mut tried = 0;
-        for case in &cases {
-            tried += 1;
-            let got = crate::bad_input::send(server.addr, &case.raw, case.half_close).await;
-            match got {
-                Ok((status, body)) => {
-                    if !case.expect.contains(&status) {
-                        section.failures.push(format!(
-                            "{}: expected {:?}, got {status} ({body})",
-                            case.name, case.expect
-                        ));
-                    } else if status >= 400
-                        // hyper answers 431 itself, before any layer sees the request.
-                        && status != 431
-                        && serde_json::from_str::<Value>(&body)
-                            .ok()
-                            .and_then(|v| v.get("error").cloned())
-                            .is_none()
-                    {
-                        section.failures.push(format!(
-                            "{}: status {status} without a JSON error body: {body}",
-                            case.name
-                        ));
-                    }
-                }
-                Err(e) => section
-                    .failures
-                    .push(format!("{}: no answer: {e:#}", case.name)),
-            }
-            let health = server.get("/healthz").await.map(|a| a.status.as_u16());
-            if health.as_ref().ok() != Some(&200) {
-                section
-                    .failures
-                    .push(format!("after {}: /healthz answered {health:?}", case.name));
-            }
-        }
-        section.jobs = tried;
-        section
-            .figures
-            .push(("inputs tried".into(), tried.to_string()));
+        let fixed = crate::bad_input::fixed(&server, &mut section.failures).await;
+        let tally = crate::bad_input::run::generated(&server, seed, count).await;
         server.signal(Signal::SIGTERM)?;
         server.wait(Duration::from_secs(30)).await?;
-        anyhow::Ok(())
+        if let Some(n) = server
+            .final_record()
+            .and_then(|r| r.get("lost").and_then(Value::as_u64))
+            .filter(|n| *n > 0)
+        {
+            section
+                .failures
+                .push(format!("the server's final record claimed lost = {n}"));
+        }
+        let acc = restart_and_account(&launch, &tally.ids).await?;
+        anyhow::Ok((fixed, tally, acc))
     }
     .await;
-    if let Err(e) = outcome {
-        section.failures.push(format!("{e:#}"));
+    match outcome {
+        Ok((fixed, tally, acc)) => {
+            section.jobs = fixed + count;
+            section.lost = acc.lost;
+            section.figures.push((
+                "inputs tried".into(),
+                format!("{fixed} fixed + {count} generated (seed {seed})"),
+            ));
+            section.figures.extend(tally.lines());
+            section.figures.push((
+                "mutations that were still valid jobs: answered 202".into(),
+                format!("{} of {}", tally.valid_accepted, tally.valid),
+            ));
+            section.figures.push((
+                "202s accounted (valid mutations and probes): succeeded / dead / lost".into(),
+                format!("{} / {} / {}", acc.succeeded, acc.dead, acc.lost),
+            ));
+            let more = tally.failures.len().saturating_sub(SHOWN);
+            section
+                .failures
+                .extend(tally.failures.into_iter().take(SHOWN));
+            if more > 0 {
+                section
+                    .failures
+                    .push(format!("and {more} more generated cases failed"));
+            }
+        }
+        Err(e) => section.failures.push(format!("{e:#}")),
     }
     section
 }
