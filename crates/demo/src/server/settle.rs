@@ -128,6 +128,11 @@ pub(super) fn settled(
         Err(StoreError::LeaseLost { .. }) => {
             tracing::warn!(id = %lease.id, attempt = lease.attempt, "lease lost; the job's newer claim owns its outcome");
         }
+        Err(e) if e.is_failure() => {
+            // One line per job is useful here (which job will run again),
+            // but the episode itself is logged once by the health watcher.
+            tracing::warn!(id = %lease.id, error = %e, "could not record the job's outcome; its lease will expire and it will run again");
+        }
         Err(e) => {
             tracing::error!(id = %lease.id, error = %e, "could not record the job's outcome; its lease will expire and it will run again");
         }

@@ -58,7 +58,14 @@ pub(crate) async fn work(ctx: JobContext, server: Shutdown, stop: CancellationTo
         let claims = match claims {
             Ok(claims) => claims,
             Err(e) => {
-                tracing::error!(error = %e, "claim failed");
+                // The store's health watcher logs a failing store once
+                // per episode ("job store failing"); every worker's claim
+                // repeating it each pause would flood the log.
+                if e.is_failure() {
+                    tracing::debug!(error = %e, "claim failed; the store is failing");
+                } else {
+                    tracing::error!(error = %e, "claim failed");
+                }
                 tokio::select! {
                     () = stop.cancelled() => return,
                     () = tokio::time::sleep(ERROR_PAUSE) => continue,
