@@ -79,6 +79,17 @@ fn connections() -> usize {
         .unwrap_or(CONNECTIONS)
 }
 
+/// The demo's flags, plus any from `EVENKEEL_E2E_DEMO_FLAGS`
+/// (whitespace-separated; for looking into the figure, e.g.
+/// `--store memory` to see what durability costs; the published table
+/// uses none).
+fn extra_flags(mut flags: Vec<String>) -> Vec<String> {
+    if let Ok(extra) = std::env::var("EVENKEEL_E2E_DEMO_FLAGS") {
+        flags.extend(extra.split_whitespace().map(str::to_owned));
+    }
+    flags
+}
+
 /// Throughput and latency of one contender.
 struct Figures {
     accepted_per_sec: f64,
@@ -133,7 +144,7 @@ pub(crate) async fn run(
         data_dir: scratch.path().join("data"),
         // Room for everything a few seconds of load can post, so the
         // figure is the intake path, not the 503 path.
-        flags: vec!["--queue-capacity".into(), "1000000".into()],
+        flags: extra_flags(vec!["--queue-capacity".into(), "1000000".into()]),
     };
     let connections = connections();
     let mut server = Server::start(&launch).await?;

@@ -8,7 +8,9 @@
 //! queue ([`WRITER_QUEUE`] commands; a caller waits for room when the disk
 //! falls behind, which is backpressure reaching the HTTP handlers rather
 //! than memory growing). The writer waits for the first command, then
-//! takes every other command already waiting (`recv_many`), applies them all to the
+//! takes every other command already waiting (`recv_many`) and, when its
+//! last batch was larger, waits a moment for the rest of a batch that size
+//! (at most half its last commit's duration, see `gather`), applies them all to the
 //! shared state machine (`core`), writes the records they changed in **one**
 //! write transaction with [`Durability::Immediate`](redb::Durability::Immediate) (an fsync before
 //! `commit` returns), and only then answers each of them. Sixteen clients
@@ -70,6 +72,7 @@ use super::{JobStore, StoreError, StoreFuture};
 use crate::server::job::JobId;
 use writer::{Failure, Op, Writer};
 
+mod gather;
 mod writer;
 
 /// The file's format version.

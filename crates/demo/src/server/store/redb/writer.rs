@@ -26,6 +26,7 @@ use evenkeel_backpressure::Receiver;
 use redb::{Database, DatabaseError, Durability};
 use tokio::sync::Notify;
 
+use super::gather::Gather;
 use super::{CommitStats, JOBS, WRITER_QUEUE, encode, load, lock};
 use crate::server::store::StoreError;
 use crate::server::store::core::Core;
@@ -96,13 +97,18 @@ impl Writer {
         let mut timing = Timing::default();
         let mut batch = Vec::new();
         let mut writes = Vec::new();
+        let mut gather = Gather::default();
         loop {
             batch.clear();
             if rt.block_on(self.rx.recv_many(&mut batch, limit)) == 0 {
                 timing.report();
                 return; // closed and empty: the store was dropped
             }
-            self.stats.record(batch.len());
+            if self.options.group_commit && broken.is_none() {
+                gather.fill(&self.rx, &mut batch, limit);
+            }
+            let size = batch.len();
+            self.stats.record(size);
             if let Some(b) = &mut broken {
                 let now = Instant::now();
                 let ready = now >= b.next_try;
@@ -149,6 +155,7 @@ impl Writer {
                 (None, false) => Some(StoreError::Closed),
             };
             timing.add(started, applied, !writes.is_empty());
+            gather.learn(size, applied.elapsed());
             if timing.since.elapsed() >= TIMING_EVERY {
                 timing.report();
                 timing = Timing::default();
