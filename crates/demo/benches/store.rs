@@ -33,9 +33,17 @@
 //!   of N new jobs dirtied about N leaf pages spread over the B-tree, each
 //!   written before the fsync. Format 2 keys them by admission order: a
 //!   batch appends to the right edge and claims and acks touch the left.
-//! - The writer no longer sleeps 200 µs hoping for more commands when a
-//!   batch is smaller than the last: it commits what is there at once, and
-//!   the requests that arrive during that commit form the next batch.
+//! - A fixed 200 µs sleep before every commit (hoping for more commands)
+//!   cost a lone client that much per job and was removed; but committing
+//!   only what is queued split 16 clients into uneven batches (mean 8.1:
+//!   after a commit is answered the first client back is committed alone
+//!   while the others arrive during that commit), two fsyncs a round. The
+//!   writer now waits for a batch the size of its last one, at most half
+//!   its last commit, and stops at the first pause that brings nothing
+//!   (`redb/gather.rs`): mean batch 15.5, `redb-group/16` 58 µs → 40–47 µs
+//!   per job in interleaved runs of the two builds (5.4–7.1x naive, was
+//!   4.5–5.2x); a lone client's batch is 1, so it does not wait. The
+//!   end-to-end figure did not move (it is CPU-bound, see BENCHMARKS.md).
 //! - The `claim_ack` rows showed group commit slower than naive at 1
 //!   worker (335/s against 1.96k/s). One cause: the enqueue benchmarks
 //!   leave every job they stored waiting, and a drain runs until the store

@@ -55,7 +55,6 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt as _;
-use tower_http::request_id::{MakeRequestId, MakeRequestUuid};
 
 use super::metrics::{InFlight, Metrics};
 
@@ -210,10 +209,8 @@ fn refusal() -> Vec<u8> {
         "code": "too_many_connections",
     })
     .to_string();
-    let id = MakeRequestUuid
-        .make_request_id(&http_request())
-        .and_then(|id| id.header_value().to_str().ok().map(str::to_owned))
-        .unwrap_or_default();
+    let id = super::stack::RequestIds::next();
+    let id = id.to_str().unwrap_or_default();
     format!(
         "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
          retry-after: 1\r\nconnection: close\r\nx-request-id: {id}\r\n\
@@ -221,12 +218,6 @@ fn refusal() -> Vec<u8> {
         body.len()
     )
     .into_bytes()
-}
-
-/// An empty request, for the request id generator (which looks at none of
-/// it).
-fn http_request() -> axum::http::Request<()> {
-    axum::http::Request::new(())
 }
 
 /// Whether a connection is serving a request, and since when it has not.

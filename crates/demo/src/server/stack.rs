@@ -4,8 +4,8 @@
 //! # The edge stack (every route), outermost first
 //!
 //! 1. **request id** (tower-http `SetRequestId` + `PropagateRequestId`):
-//!    a request's `x-request-id` is kept, or a UUID is generated, and the
-//!    response carries the same header.
+//!    a request's `x-request-id` is kept, or a random (version 4) UUID is
+//!    generated ([`RequestIds`]), and the response carries the same header.
 //! 2. **trace** (tower-http `Trace`): one span per request with its id,
 //!    method and route, so every log line of the request carries them; and
 //!    one access-log line when the response is ready (target
@@ -69,7 +69,9 @@ use evenkeel_middleware::rate_limit::RateLimiter;
 use evenkeel_middleware::{BulkheadLayer, ErrorResponseLayer};
 use evenkeel_shutdown::Shutdown;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::trace::TraceLayer;
 use tracing::Span;
 
@@ -122,7 +124,34 @@ pub(crate) fn edge(router: Router, args: &ServeArgs, metrics: Arc<Metrics>) -> R
                 .on_failure(()),
         )
         .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(SetRequestIdLayer::x_request_id(RequestIds))
+}
+
+/// Request ids for requests that came without one: random (version 4)
+/// UUIDs from the thread's RNG.
+///
+/// tower-http's `MakeRequestUuid` draws each id from the operating system
+/// (one `getrandom` call per request, a system call as costly as the
+/// request's own read); an id that only correlates log lines needs no
+/// secret randomness, so the thread-local generator does.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RequestIds;
+
+impl RequestIds {
+    /// A fresh id, as the header value.
+    pub(crate) fn next() -> HeaderValue {
+        let id = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
+        let mut text = [0_u8; uuid::fmt::Hyphenated::LENGTH];
+        // 36 ASCII characters: always a valid header value.
+        HeaderValue::from_bytes(id.hyphenated().encode_lower(&mut text).as_bytes())
+            .unwrap_or_else(|_| HeaderValue::from_static("-"))
+    }
+}
+
+impl MakeRequestId for RequestIds {
+    fn make_request_id<B>(&mut self, _request: &axum::http::Request<B>) -> Option<RequestId> {
+        Some(RequestId::new(Self::next()))
+    }
 }
 
 /// `GET /debug/panic` (with `--debug-panic-route`): panics, to show the
@@ -268,6 +297,17 @@ async fn observe(State(metrics): State<Arc<Metrics>>, request: Request, next: Ne
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn request_ids_are_fresh_version_4_uuids() {
+        let a = RequestIds::next();
+        let b = RequestIds::next();
+        assert_ne!(a, b);
+        let parsed = uuid::Uuid::parse_str(a.to_str().unwrap()).unwrap();
+        assert_eq!(parsed.get_version(), Some(uuid::Version::Random));
+        assert_eq!(parsed.get_variant(), uuid::Variant::RFC4122);
+        assert_eq!(a.len(), 36);
+    }
 
     /// Responses from outside the handlers get the documented codes.
     #[test]

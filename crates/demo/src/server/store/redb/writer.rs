@@ -156,10 +156,6 @@ impl Writer {
             };
             timing.add(started, applied, !writes.is_empty());
             gather.learn(size, applied.elapsed());
-            if timing.since.elapsed() >= TIMING_EVERY {
-                timing.report();
-                timing = Timing::default();
-            }
             let mut core = lock(&self.core);
             let failure = if let Some(e) = failed {
                 core.rollback();
@@ -241,12 +237,17 @@ impl Default for Timing {
 }
 
 impl Timing {
+    /// Counts a batch; logs and starts over every [`TIMING_EVERY`].
     fn add(&mut self, started: Instant, applied: Instant, committed: bool) {
         self.batches += 1;
         self.apply += applied - started;
         if committed {
             self.commits += 1;
             self.commit += applied.elapsed();
+        }
+        if self.since.elapsed() >= TIMING_EVERY {
+            self.report();
+            *self = Self::default();
         }
     }
 
