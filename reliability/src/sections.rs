@@ -36,6 +36,19 @@ impl Section {
     pub(crate) fn held(&self) -> bool {
         self.failures.is_empty() && self.lost == 0
     }
+
+    /// Adds one run's accepted and lost jobs; a run that lost any is a
+    /// failure named by `run` (its reproduction: number, seed, variant).
+    pub(crate) fn add_jobs(&mut self, run: &str, acc: &Accounting) {
+        self.jobs += acc.accepted;
+        self.lost += acc.lost;
+        if acc.lost > 0 {
+            self.failures.push(format!(
+                "{run}: {} of {} accepted jobs lost",
+                acc.lost, acc.accepted
+            ));
+        }
+    }
 }
 
 /// A job that never fails on its own and takes `work_ms`.

@@ -172,14 +172,7 @@ pub(crate) async fn shutdown(
                          with a `lost` field on stdout (its last lines: {tail})"
                     )),
                 }
-                section.jobs += acc.accepted;
-                section.lost += acc.lost;
-                if acc.lost > 0 {
-                    section.failures.push(format!(
-                        "run {run} ({stop:?}, seed {run_seed}): {} of {} accepted jobs lost",
-                        acc.lost, acc.accepted
-                    ));
-                }
+                section.add_jobs(&format!("run {run} ({stop:?}, seed {run_seed})"), &acc);
             }
             Err(e) => section
                 .failures
@@ -243,15 +236,8 @@ pub(crate) async fn crashes(
         section.runs += 1;
         match outcome {
             Ok(acc) => {
-                section.jobs += acc.accepted;
-                section.lost += acc.lost;
+                section.add_jobs(&format!("run {run} (seed {run_seed})"), &acc);
                 repeated += acc.ran_more_than_once;
-                if acc.lost > 0 {
-                    section.failures.push(format!(
-                        "run {run} (seed {run_seed}): {} of {} accepted jobs lost",
-                        acc.lost, acc.accepted
-                    ));
-                }
             }
             Err(e) => section
                 .failures
