@@ -18,16 +18,21 @@
 //! goes on. The back-off doubles from [`FIRST_BACKOFF`] up to
 //! [`MAX_BACKOFF`] while reopening or committing keeps failing.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use evenkeel_backpressure::Receiver;
-use redb::{Database, DatabaseError, Durability};
+use redb::{Database, Durability};
 use tokio::sync::Notify;
 
 use super::gather::Gather;
-use super::{CommitStats, JOBS, WRITER_QUEUE, encode, load, lock};
+use super::log::{CAPACITY, Change, Log};
+use super::{
+    CHECKPOINT_EVERY, CommitStats, JOBS, LOG_GENERATION, META, WRITER_QUEUE, encode, lock,
+    open_files,
+};
 use crate::server::store::StoreError;
 use crate::server::store::core::Core;
 use crate::server::store::types::StoreOptions;
@@ -67,10 +72,29 @@ struct Broken {
     backoff: Duration,
 }
 
+impl Broken {
+    /// Failing since now, for `error`; the first try after [`FIRST_BACKOFF`].
+    fn new(error: &StoreError) -> Self {
+        Self {
+            reason: error.to_string(),
+            next_try: Instant::now() + FIRST_BACKOFF,
+            backoff: FIRST_BACKOFF,
+        }
+    }
+}
+
 /// Everything the writer thread owns.
 pub(super) struct Writer {
-    pub(super) db: Option<Database>,
-    pub(super) path: PathBuf,
+    /// The redb file and its log; `None` while the storage is failing.
+    pub(super) files: Option<(Database, Log)>,
+    /// The data directory.
+    pub(super) dir: PathBuf,
+    /// Every change in the log since the last checkpoint, by record: what
+    /// the next checkpoint writes into redb.
+    pub(super) pending: BTreeMap<u64, Option<Vec<u8>>>,
+    /// After a failed append: the log's good frames end here.
+    pub(super) replay_limit: Option<u64>,
+    pub(super) last_checkpoint: Instant,
     pub(super) options: StoreOptions,
     pub(super) core: Arc<Mutex<Core>>,
     pub(super) notify: Arc<Notify>,
@@ -102,6 +126,9 @@ impl Writer {
             batch.clear();
             if rt.block_on(self.rx.recv_many(&mut batch, limit)) == 0 {
                 timing.report();
+                if broken.is_none() {
+                    self.close();
+                }
                 return; // closed and empty: the store was dropped
             }
             if self.options.group_commit && broken.is_none() {
@@ -109,25 +136,8 @@ impl Writer {
             }
             let size = batch.len();
             self.stats.record(size);
-            if let Some(b) = &mut broken {
-                let now = Instant::now();
-                let ready = now >= b.next_try;
-                if ready && let Err(e) = self.reopen() {
-                    b.backoff = (b.backoff * 2).min(MAX_BACKOFF);
-                    b.next_try = now + b.backoff;
-                    b.reason = e.to_string();
-                }
-                if self.db.is_none() || !ready {
-                    let failure = Failure {
-                        reason: b.reason.clone(),
-                        retry_after: b.next_try.saturating_duration_since(now),
-                    };
-                    for op in batch.drain(..) {
-                        op(None)(Some(&failure));
-                    }
-                    continue;
-                }
-                broken = None;
+            if self.refused_while_broken(&mut broken, &mut batch) {
+                continue;
             }
             let started = Instant::now();
             timing.commands += batch.len() as u64;
@@ -149,12 +159,13 @@ impl Writer {
                 replies
             };
             let applied = Instant::now();
-            let failed = match (&self.db, writes.is_empty()) {
-                (_, true) => None,
-                (Some(db), false) => commit(db, &writes).err(),
-                (None, false) => Some(StoreError::Closed),
+            let changed = !writes.is_empty();
+            let failed = if writes.is_empty() {
+                None
+            } else {
+                self.persist(&mut writes).err()
             };
-            timing.add(started, applied, !writes.is_empty());
+            timing.add(started, applied, changed);
             gather.learn(size, applied.elapsed());
             let mut core = lock(&self.core);
             let failure = if let Some(e) = failed {
@@ -163,12 +174,8 @@ impl Writer {
                 // redb refuses every call after an I/O error until the
                 // database is reopened: close it now, reopen after the
                 // back-off.
-                self.db = None;
-                broken = Some(Broken {
-                    reason: e.to_string(),
-                    next_try: Instant::now() + FIRST_BACKOFF,
-                    backoff: FIRST_BACKOFF,
-                });
+                self.files = None;
+                broken = Some(Broken::new(&e));
                 Some(Failure {
                     reason: e.to_string(),
                     retry_after: FIRST_BACKOFF,
@@ -181,29 +188,129 @@ impl Writer {
             for reply in replies {
                 reply(failure.as_ref());
             }
-            if failure.is_none() && !writes.is_empty() {
+            if failure.is_none() && changed {
                 self.notify.notify_waiters();
+            }
+            if broken.is_none()
+                && let Err(e) = self.checkpoint(false)
+            {
+                // Everything answered is in the log: nothing to undo, but
+                // the file must be reopened (and the log replayed).
+                self.files = None;
+                broken = Some(Broken::new(&e));
             }
         }
     }
 
-    /// Opens the file again and reloads the state from it.
-    fn reopen(&mut self) -> Result<(), StoreError> {
-        self.db = None;
-        let db = match Database::create(&self.path) {
-            Ok(db) => db,
-            Err(DatabaseError::DatabaseAlreadyOpen) => {
-                return Err(StoreError::Locked {
-                    path: self.path.clone(),
-                });
-            }
-            Err(e) => return Err(StoreError::storage(e)),
+    /// While the storage is failing: refuses `batch` (and keeps
+    /// `broken`) unless the back-off has passed and the files reopen.
+    fn refused_while_broken(&mut self, broken: &mut Option<Broken>, batch: &mut Vec<Op>) -> bool {
+        let Some(b) = broken else {
+            return false;
         };
-        let recs = load(&db)?;
-        *lock(&self.core) = Core::load(&self.options, recs).journaled();
-        self.db = Some(db);
-        tracing::info!(file = %self.path.display(), "job store file reopened");
+        let now = Instant::now();
+        let ready = now >= b.next_try;
+        if ready && let Err(e) = self.reopen() {
+            b.backoff = (b.backoff * 2).min(MAX_BACKOFF);
+            b.next_try = now + b.backoff;
+            b.reason = e.to_string();
+        }
+        if self.files.is_none() || !ready {
+            let failure = Failure {
+                reason: b.reason.clone(),
+                retry_after: b.next_try.saturating_duration_since(now),
+            };
+            for op in batch.drain(..) {
+                op(None)(Some(&failure));
+            }
+            return true;
+        }
+        *broken = None;
+        false
+    }
+
+    /// Makes `writes` durable: one log frame, or (without group commit,
+    /// or when the frame does not fit) a checkpoint that includes them.
+    /// Takes the writes' bytes.
+    fn persist(&mut self, writes: &mut Vec<Change>) -> Result<(), StoreError> {
+        let Some((db, log)) = &mut self.files else {
+            return Err(StoreError::Closed);
+        };
+        if !self.options.group_commit {
+            // The naive baseline: one redb commit per command, no log.
+            return commit(db, writes.iter().map(|(s, c)| (*s, c.as_deref())), None);
+        }
+        match log.append(writes) {
+            Ok(true) => {
+                self.pending.extend(writes.drain(..));
+                return Ok(());
+            }
+            Ok(false) => {}
+            Err(e) => {
+                // The frame may be partly on disk: a reopen must not
+                // replay it (its commands are answered as failed).
+                self.replay_limit = Some(log.end());
+                return Err(StoreError::storage(e));
+            }
+        }
+        let next = log.generation() + 1;
+        let all = self
+            .pending
+            .iter()
+            .map(|(s, c)| (*s, c.as_deref()))
+            .chain(writes.iter().map(|(s, c)| (*s, c.as_deref())));
+        commit(db, all, Some(next))?;
+        log.restart(next);
+        self.pending.clear();
+        self.last_checkpoint = Instant::now();
         Ok(())
+    }
+
+    /// Checkpoints when there are changes and they have waited
+    /// [`CHECKPOINT_EVERY`], the log is half full, or `now` says so.
+    fn checkpoint(&mut self, now: bool) -> Result<(), StoreError> {
+        let Some((db, log)) = &mut self.files else {
+            return Ok(());
+        };
+        if self.pending.is_empty()
+            || (!now
+                && self.last_checkpoint.elapsed() < CHECKPOINT_EVERY
+                && log.end() < CAPACITY / 2)
+        {
+            return Ok(());
+        }
+        let next = log.generation() + 1;
+        commit(
+            db,
+            self.pending.iter().map(|(s, c)| (*s, c.as_deref())),
+            Some(next),
+        )?;
+        log.restart(next);
+        self.pending.clear();
+        self.last_checkpoint = Instant::now();
+        Ok(())
+    }
+
+    /// Opens the files again, replays the log and reloads the state.
+    fn reopen(&mut self) -> Result<(), StoreError> {
+        self.files = None;
+        let (db, log, recs) = open_files(&self.dir, self.replay_limit)?;
+        // The log is folded into the file: nothing is pending.
+        self.replay_limit = None;
+        self.pending.clear();
+        self.last_checkpoint = Instant::now();
+        *lock(&self.core) = Core::load(&self.options, recs).journaled();
+        self.files = Some((db, log));
+        tracing::info!(dir = %self.dir.display(), "job store files reopened");
+        Ok(())
+    }
+
+    /// The last checkpoint, when the writer stops: the log is left empty
+    /// (not needed for safety: the next open replays it).
+    fn close(&mut self) {
+        if let Err(e) = self.checkpoint(true) {
+            tracing::warn!(error = %e, "job store: the last checkpoint failed; the log keeps the changes for the next start");
+        }
     }
 }
 
@@ -270,19 +377,29 @@ impl Timing {
     }
 }
 
-/// Writes (or deletes) the changed records in one durable transaction.
-pub(super) fn commit(db: &Database, writes: &[(u64, Option<Vec<u8>>)]) -> Result<(), StoreError> {
+/// Writes (or deletes) the changed records in one durable transaction,
+/// and with `generation` the log's new generation (a checkpoint).
+pub(super) fn commit<'a>(
+    db: &Database,
+    writes: impl Iterator<Item = (u64, Option<&'a [u8]>)>,
+    generation: Option<u64>,
+) -> Result<(), StoreError> {
     let mut txn = db.begin_write().map_err(StoreError::storage)?;
     txn.set_durability(Durability::Immediate);
     {
         let mut jobs = txn.open_table(JOBS).map_err(StoreError::storage)?;
         for (id, value) in writes {
             match value {
-                Some(bytes) => jobs.insert(*id, bytes.as_slice()).map(drop),
-                None => jobs.remove(*id).map(drop),
+                Some(bytes) => jobs.insert(id, bytes).map(drop),
+                None => jobs.remove(id).map(drop),
             }
             .map_err(StoreError::storage)?;
         }
+    }
+    if let Some(generation) = generation {
+        let mut meta = txn.open_table(META).map_err(StoreError::storage)?;
+        meta.insert(LOG_GENERATION, generation)
+            .map_err(StoreError::storage)?;
     }
     txn.commit().map_err(StoreError::storage)
 }
