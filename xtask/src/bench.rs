@@ -441,15 +441,16 @@ fn render_e2e(
     if !missed.is_empty() {
         let _ = writeln!(
             md,
-            "\nMissed at {missed:?} connections: the server is short of CPU at both counts. Per \
-             accepted job it spends about 130 µs of CPU (the HTTP path and the workers about 70, the \
-             store's writer about 60: redb's commit, not the fsync, which takes ~0.3 ms of each \
-             0.4-0.5 ms commit) against about 25 µs for the bare handler, on two cores it shares \
-             with the load generator; its tokio workers wait for a CPU about as long as they run. \
-             Without durability (`EVENKEEL_E2E_DEMO_FLAGS=\"--store memory\"`) the same driver \
-             measured 0.36-0.46x, so the HTTP path alone is below the target too. `perf` finds no \
-             single hot spot left (allocator, per-request state clones and a `getrandom` per request \
-             id were the last)."
+            "\nMissed at {missed:?} connections. Per accepted job the server spends about 55 µs of \
+             CPU with the durable store (about 35 µs with `EVENKEEL_E2E_DEMO_FLAGS=\"--store memory\"`) \
+             against about 25 µs for the bare handler, on two cores it shares with the load \
+             generator. A group commit is one append to the store's write-ahead log and one \
+             `fdatasync` (~0.2 ms); during the durable run the CPUs are still 15-25 % idle and \
+             the clients wait for flushes in batches of 10-13, so flush latency bounds the figure \
+             as much as CPU. The run's backlog (accepted jobs wait in memory for the workers, \
+             which catch up after the load) grows the server by about 2 KB per job, and on this VM \
+             first-touch page zeroing is 15-30 % of the store writer's samples. `perf` finds no \
+             single hot spot left in the HTTP path."
         );
     }
     md.push_str(&render_memory(memory, settings));

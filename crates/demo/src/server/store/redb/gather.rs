@@ -24,8 +24,13 @@ use evenkeel_backpressure::{Receiver, TryRecvError};
 
 /// The longest the writer waits for a batch to fill.
 pub(super) const MAX_WINDOW: Duration = Duration::from_micros(250);
-/// How often a waiting writer looks at the queue again.
-const POLL: Duration = Duration::from_micros(20);
+/// How often a waiting writer looks at the queue again. With the log's
+/// cheaper commits (a flush of ~0.2 ms) callers on a busy 2-core machine
+/// come back more slowly than one 20 µs pause: in interleaved end-to-end
+/// runs 50 µs gathered larger batches and gave +18 % throughput over 20 µs
+/// (0.27x against 0.23x of the bare handler); 100 µs, one pause for the
+/// whole window, was worse than both.
+const POLL: Duration = Duration::from_micros(50);
 
 /// What the writer expects its next batch to hold, and how long it may
 /// wait for it.
