@@ -451,22 +451,7 @@ mod tests {
     use super::*;
     use crate::server::store::JobState;
     use crate::server::store::conformance::spec;
-
-    /// A fresh directory, removed on drop.
-    struct Dir(PathBuf);
-
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-
-    fn dir(name: &str) -> Dir {
-        let path = std::env::temp_dir().join(format!("evenkeel-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).unwrap();
-        Dir(path)
-    }
+    use log::tests::dir;
 
     /// What a writer that died before its checkpoint leaves behind: jobs
     /// whose enqueue is only in the log. Returns their ids.
@@ -492,8 +477,8 @@ mod tests {
     #[tokio::test]
     async fn jobs_only_in_the_log_are_there_after_a_crash() {
         let d = dir("redb-log-crash");
-        let ids = crash_with_jobs_in_the_log(&d.0, 5);
-        let store = RedbStore::open(&d.0, StoreOptions::default()).unwrap();
+        let ids = crash_with_jobs_in_the_log(d.path(), 5);
+        let store = RedbStore::open(d.path(), StoreOptions::default()).unwrap();
         for id in &ids {
             let rec = store.get(*id).await.unwrap();
             assert_eq!(rec.map(|r| r.state), Some(JobState::Queued), "job {id}");
@@ -501,8 +486,8 @@ mod tests {
         drop(store);
         // The open folded the log into the redb file: without the log the
         // jobs are still there.
-        std::fs::remove_file(d.0.join(LOG_FILE)).unwrap();
-        let store = RedbStore::open(&d.0, StoreOptions::default()).unwrap();
+        std::fs::remove_file(d.path().join(LOG_FILE)).unwrap();
+        let store = RedbStore::open(d.path(), StoreOptions::default()).unwrap();
         assert_eq!(store.stats().await.unwrap().ready, 5);
     }
 
@@ -511,16 +496,16 @@ mod tests {
         // The control for the test above: the jobs really were only in
         // the log (so replaying it is what brought them back).
         let d = dir("redb-log-control");
-        crash_with_jobs_in_the_log(&d.0, 5);
-        std::fs::remove_file(d.0.join(LOG_FILE)).unwrap();
-        let store = RedbStore::open(&d.0, StoreOptions::default()).unwrap();
+        crash_with_jobs_in_the_log(d.path(), 5);
+        std::fs::remove_file(d.path().join(LOG_FILE)).unwrap();
+        let store = RedbStore::open(d.path(), StoreOptions::default()).unwrap();
         assert_eq!(store.stats().await.unwrap().ready, 0);
     }
 
     #[tokio::test]
     async fn a_clean_stop_checkpoints_and_every_answered_change_survives_reopening() {
         let d = dir("redb-log-reopen");
-        let store = RedbStore::open(&d.0, StoreOptions::default()).unwrap();
+        let store = RedbStore::open(d.path(), StoreOptions::default()).unwrap();
         let mut ids = Vec::new();
         for n in 0..20 {
             ids.push(store.enqueue(NewJob::new(spec(n, 3))).await.unwrap().id());
@@ -531,8 +516,8 @@ mod tests {
         }
         drop(store);
         // The last checkpoint emptied the log: the redb file holds it all.
-        std::fs::remove_file(d.0.join(LOG_FILE)).unwrap();
-        let store = RedbStore::open(&d.0, StoreOptions::default()).unwrap();
+        std::fs::remove_file(d.path().join(LOG_FILE)).unwrap();
+        let store = RedbStore::open(d.path(), StoreOptions::default()).unwrap();
         let stats = store.stats().await.unwrap();
         assert_eq!((stats.ready, stats.succeeded), (15, 5));
         for id in &ids {

@@ -258,7 +258,7 @@ fn corrupt(at: usize) -> io::Error {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     fn changes(n: u64) -> Vec<Change> {
@@ -267,11 +267,12 @@ mod tests {
             .collect()
     }
 
-    /// A fresh directory, removed on drop.
-    struct Dir(std::path::PathBuf);
+    /// A fresh directory for one test (the store's tests use it too),
+    /// removed on drop.
+    pub(in crate::server::store::redb) struct Dir(std::path::PathBuf);
 
     impl Dir {
-        fn path(&self) -> &Path {
+        pub(in crate::server::store::redb) fn path(&self) -> &Path {
             &self.0
         }
     }
@@ -282,7 +283,7 @@ mod tests {
         }
     }
 
-    fn dir(name: &str) -> Dir {
+    pub(in crate::server::store::redb) fn dir(name: &str) -> Dir {
         let path = std::env::temp_dir().join(format!("evenkeel-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&path);
         std::fs::create_dir_all(&path).unwrap();
