@@ -253,23 +253,13 @@ impl Writer {
                 return Err(StoreError::storage(e));
             }
         }
-        let next = log.generation() + 1;
-        let all = self
-            .pending
-            .iter()
-            .map(|(s, c)| (*s, c.as_deref()))
-            .chain(writes.iter().map(|(s, c)| (*s, c.as_deref())));
-        commit(db, all, Some(next))?;
-        log.restart(next);
-        self.pending.clear();
-        self.last_checkpoint = Instant::now();
-        Ok(())
+        self.fold(writes)
     }
 
     /// Checkpoints when there are changes and they have waited
     /// [`CHECKPOINT_EVERY`], the log is half full, or `now` says so.
     fn checkpoint(&mut self, now: bool) -> Result<(), StoreError> {
-        let Some((db, log)) = &mut self.files else {
+        let Some((_, log)) = &self.files else {
             return Ok(());
         };
         if self.pending.is_empty()
@@ -279,12 +269,23 @@ impl Writer {
         {
             return Ok(());
         }
+        self.fold(&[])
+    }
+
+    /// The checkpoint itself: commits every pending change and then
+    /// `extra` (a batch that did not fit in the log) into redb with the
+    /// log's next generation, and starts the log over.
+    fn fold(&mut self, extra: &[Change]) -> Result<(), StoreError> {
+        let Some((db, log)) = &mut self.files else {
+            return Err(StoreError::Closed);
+        };
         let next = log.generation() + 1;
-        commit(
-            db,
-            self.pending.iter().map(|(s, c)| (*s, c.as_deref())),
-            Some(next),
-        )?;
+        let all = self
+            .pending
+            .iter()
+            .map(|(s, c)| (*s, c.as_deref()))
+            .chain(extra.iter().map(|(s, c)| (*s, c.as_deref())));
+        commit(db, all, Some(next))?;
         log.restart(next);
         self.pending.clear();
         self.last_checkpoint = Instant::now();
