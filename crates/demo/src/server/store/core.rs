@@ -66,10 +66,10 @@ pub(crate) struct Core {
     retry_after: std::time::Duration,
     /// Changed records since the last `take_dirty`: id → sequence number.
     dirty: HashMap<JobId, u64>,
-    /// With a journal (the redb backend): each record changed since the
-    /// last [`Core::settle`], as it was before, so a batch whose commit
-    /// failed can be undone ([`Core::rollback`]).
-    undo: Option<HashMap<JobId, Option<Rec>>>,
+    /// With a journal (the redb backend): for each batch not yet known
+    /// durable (oldest first), each record it changed as it was before,
+    /// so batches whose commit failed can be undone ([`Core::rollback`]).
+    undo: Option<std::collections::VecDeque<journal::Segment>>,
 }
 
 impl Core {

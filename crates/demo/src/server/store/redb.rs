@@ -8,26 +8,32 @@
 //! queue ([`WRITER_QUEUE`] commands; a caller waits for room when the disk
 //! falls behind, which is backpressure reaching the HTTP handlers rather
 //! than memory growing). The writer waits for the first command, then
-//! takes every other command already waiting (`recv_many`) and, when its
-//! last batch was larger, waits a moment for the rest of a batch that size
-//! (at most half its last commit's duration, see `gather`), applies them all to the
-//! shared state machine (`core`), appends the records they changed to the
-//! write-ahead log as **one** frame made durable by one `fdatasync`, and
-//! only then answers each of them. Sixteen clients enqueueing at once
-//! therefore pay for one flush, not sixteen; a lone client pays for one,
-//! as it must. After a batch, when the last checkpoint is
-//! [`CHECKPOINT_EVERY`] old or the log is half full (and when the writer
-//! stops), a checkpoint writes every record changed since the last one
-//! into the redb file in one transaction with
+//! takes every other command already waiting (`recv_many`), applies them
+//! all to the shared state machine (`core`), writes the records they
+//! changed to the write-ahead log as **one** frame (a `pwrite`, not yet
+//! durable) and hands the batch's answers to the **flusher** thread (see
+//! `flush`), then goes on with the next batch. The flusher takes every
+//! batch handed since its last flush, makes them durable with one
+//! `fdatasync` and only then answers them, in order. The flush of one
+//! batch thus overlaps the apply of the next, and the commands that arrive
+//! while a flush is in progress share the next one: sixteen clients
+//! enqueueing at once pay for about one flush per round, not sixteen; a
+//! lone client pays for one, as it must. A batch changed in memory but not
+//! yet flushed is kept in an undo journal until the flusher reports it
+//! durable, so a failed flush can take it back.
+//!
+//! After a batch, when the last checkpoint is [`CHECKPOINT_EVERY`] old or
+//! the log is half full (and when the writer stops), the writer waits for
+//! the flusher to finish and checkpoints: every record changed since the
+//! last checkpoint goes into the redb file in one transaction with
 //! [`Durability::Immediate`](redb::Durability::Immediate), and the log
 //! starts over; see `log` for the format and the recovery. The checkpoint
 //! runs on the writer thread, so the batch after it waits for it: under
 //! the end-to-end load that is a few milliseconds every 100 ms, the 202's
-//! p99 (8.8 ms at 32 connections, against 4.5 ms when every batch was a
-//! redb commit). With
-//! `group_commit` off the writer takes one command per batch and commits
-//! it straight into redb, without the log: the naive baseline the
-//! benchmark compares against.
+//! p99 (about 8–9 ms at 32 connections, against 4.5 ms when every batch
+//! was a redb commit). With `group_commit` off the writer takes one
+//! command per batch and commits it straight into redb, without the log
+//! or the flusher: the naive baseline the benchmark compares against.
 //!
 //! Nothing here uses a durability mode that can lose an answered change on
 //! a process crash: a change is answered after its log frame (or its redb
@@ -85,10 +91,11 @@ use super::memory::wait_until;
 use super::types::{Claims, Enqueued, JobRecord, Lease, Nacked, NewJob, StoreOptions, StoreStats};
 use super::{JobStore, StoreError, StoreFuture};
 use crate::server::job::JobId;
+use flush::Flusher;
 use log::Log;
 use writer::{Failure, Op, Writer};
 
-mod gather;
+mod flush;
 mod log;
 mod writer;
 
@@ -104,13 +111,13 @@ pub const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 
 /// How the writer batched: batches taken and commands in them.
 #[derive(Debug, Default)]
-struct CommitStats {
+pub(super) struct CommitStats {
     batches: std::sync::atomic::AtomicU64,
     commands: std::sync::atomic::AtomicU64,
 }
 
 impl CommitStats {
-    fn record(&self, commands: usize) {
+    pub(super) fn record(&self, commands: usize) {
         use std::sync::atomic::Ordering::Relaxed;
         self.batches.fetch_add(1, Relaxed);
         self.commands.fetch_add(commands as u64, Relaxed);
@@ -178,6 +185,12 @@ impl RedbStore {
         let notify = Arc::new(Notify::new());
         let (tx, rx) = evenkeel_backpressure::bounded(WRITER_QUEUE);
         let stats = Arc::new(CommitStats::default());
+        let flusher = if options.group_commit {
+            let file = log.flusher().map_err(StoreError::storage)?;
+            Some(Flusher::spawn(Arc::new(file), Arc::clone(&stats)).map_err(StoreError::storage)?)
+        } else {
+            None
+        };
         let writer = std::thread::Builder::new()
             .name("job-store-writer".into())
             .spawn({
@@ -192,6 +205,8 @@ impl RedbStore {
                     notify: Arc::clone(&notify),
                     rx,
                     stats: Arc::clone(&stats),
+                    flusher,
+                    batches: 0,
                 };
                 move || writer.run()
             })
@@ -212,9 +227,9 @@ impl RedbStore {
         &self.path
     }
 
-    /// How the writer has batched so far: `(batches, commands)`; their
-    /// ratio is the mean group-commit size (batches without a change skip
-    /// the commit itself).
+    /// How the store has batched so far: `(commits, commands)`, where a
+    /// commit is one flush of the log (with group commit) or one redb
+    /// commit (without); their ratio is the mean group-commit size.
     pub fn batching(&self) -> (u64, u64) {
         use std::sync::atomic::Ordering::Relaxed;
         (

@@ -142,18 +142,34 @@ impl Log {
         self.end = 0;
     }
 
-    /// Appends `changes` as one frame and makes it durable. `Ok(false)`:
-    /// the frame does not fit in what is left (nothing was written;
-    /// checkpoint instead).
-    pub(super) fn append(&mut self, changes: &[Change]) -> io::Result<bool> {
+    /// Writes `changes` as one frame after the last. The frame is not
+    /// durable until the file is flushed (the writer's flusher does that
+    /// through [`Log::flusher`]). `Ok(None)`: the frame does not fit in
+    /// what is left (nothing was written; checkpoint instead); otherwise
+    /// where the frame ends.
+    pub(super) fn write(&mut self, changes: &[Change]) -> io::Result<Option<u64>> {
         encode(&mut self.frame, self.generation, changes);
         let len = self.frame.len() as u64;
         if self.end + len > self.capacity {
-            return Ok(false);
+            return Ok(None);
         }
         self.file.write_all_at(&self.frame, self.end)?;
-        self.file.sync_data()?;
         self.end += len;
+        Ok(Some(self.end))
+    }
+
+    /// A second handle on the file, to flush it from another thread.
+    pub(super) fn flusher(&self) -> io::Result<File> {
+        self.file.try_clone()
+    }
+
+    /// [`Log::write`] and a flush: `Ok(false)` when the frame does not fit.
+    #[cfg(test)]
+    pub(super) fn append(&mut self, changes: &[Change]) -> io::Result<bool> {
+        if self.write(changes)?.is_none() {
+            return Ok(false);
+        }
+        self.file.sync_data()?;
         Ok(true)
     }
 }

@@ -1,15 +1,20 @@
 //! The redb store's writer thread: take a batch of commands, apply them to
-//! the state machine, commit the records they changed in one durable
-//! transaction, answer them; and when the disk fails, refuse without lying
-//! and come back by itself.
+//! the state machine, write the records they changed to the log and hand
+//! the batch to the flusher, which answers it once it is durable (without
+//! group commit: commit it into redb and answer it); and when the disk
+//! fails, refuse without lying and come back by itself.
 //!
-//! # When a commit fails
+//! # When a write, a flush or a checkpoint fails
 //!
-//! A failed commit (disk full, read-only filesystem, an I/O error) answers
-//! every command of its batch with [`StoreError::Unavailable`], and the
-//! state machine's changes for the batch are undone from its journal, so
-//! memory matches the disk again and a job whose enqueue failed is not
-//! shown as queued. redb marks a database unusable after an I/O error
+//! A failure (disk full, read-only filesystem, an I/O error) answers every
+//! command of the batches it touched with [`StoreError::Unavailable`]:
+//! the writer waits for the flusher to answer everything in flight (after
+//! a failed flush, every batch not yet durable is answered with the
+//! failure), then undoes the state machine's changes of every batch not
+//! durable from its journal, so memory matches the disk again and a job
+//! whose enqueue failed is not shown as queued. It notes where the log's
+//! last durable frame ends, so a reopen does not replay a frame that was
+//! answered as failed. redb marks a database unusable after an I/O error
 //! (every later call fails with `StorageError::PreviousIo`: "close and
 //! re-open the database"), so the writer drops it. Commands that arrive
 //! before the back-off has passed are refused at once without touching the
@@ -27,7 +32,7 @@ use evenkeel_backpressure::Receiver;
 use redb::{Database, Durability};
 use tokio::sync::Notify;
 
-use super::gather::Gather;
+use super::flush::{Batch, Flusher, Mark, Progress};
 use super::log::{CAPACITY, Change, Log};
 use super::{
     CHECKPOINT_EVERY, CommitStats, JOBS, LOG_GENERATION, META, WRITER_QUEUE, encode, lock,
@@ -50,6 +55,14 @@ pub(super) struct Failure {
 }
 
 impl Failure {
+    /// A failure for `reason`, to try again after [`FIRST_BACKOFF`].
+    pub(super) fn new(reason: String) -> Self {
+        Self {
+            reason,
+            retry_after: FIRST_BACKOFF,
+        }
+    }
+
     /// The error one command gets.
     pub(super) fn error(&self) -> StoreError {
         StoreError::Unavailable {
@@ -73,14 +86,32 @@ struct Broken {
 }
 
 impl Broken {
-    /// Failing since now, for `error`; the first try after [`FIRST_BACKOFF`].
-    fn new(error: &StoreError) -> Self {
+    /// Failing since now, for `reason`; the first try after [`FIRST_BACKOFF`].
+    fn new(reason: String) -> Self {
         Self {
-            reason: error.to_string(),
+            reason,
             next_try: Instant::now() + FIRST_BACKOFF,
             backoff: FIRST_BACKOFF,
         }
     }
+}
+
+/// What a failure says: an error found earlier (a failed flush) as it
+/// was told, any other as it displays.
+fn reason(e: &StoreError) -> String {
+    match e {
+        StoreError::Unavailable { reason, .. } => reason.clone(),
+        e => e.to_string(),
+    }
+}
+
+/// What [`Writer::persist`] did with a batch.
+enum Persisted {
+    /// Durable now: answer it.
+    Durable,
+    /// Handed to the flusher with its frame (`None`: nothing to write,
+    /// but batches it may have seen are in flight).
+    Handed(Option<Mark>),
 }
 
 /// Everything the writer thread owns.
@@ -100,10 +131,15 @@ pub(super) struct Writer {
     pub(super) notify: Arc<Notify>,
     pub(super) rx: Receiver<Op>,
     pub(super) stats: Arc<CommitStats>,
+    /// Flushes the log and answers its batches (group commit only).
+    pub(super) flusher: Option<Flusher>,
+    /// Batches applied so far (numbers them for the journal).
+    pub(super) batches: u64,
 }
 
 impl Writer {
-    /// The writer thread: take a batch, apply it, commit it, answer it.
+    /// The writer thread: take a batch, apply it, write it, hand it to the
+    /// flusher (or, without group commit, commit it and answer it).
     pub(super) fn run(mut self) {
         // The queue's receiving side is async; this thread drives it on a
         // tiny runtime of its own and blocks only between batches.
@@ -121,29 +157,37 @@ impl Writer {
         let mut timing = Timing::default();
         let mut batch = Vec::new();
         let mut writes = Vec::new();
-        let mut gather = Gather::default();
         loop {
             batch.clear();
             if rt.block_on(self.rx.recv_many(&mut batch, limit)) == 0 {
                 timing.report();
-                if broken.is_none() {
-                    self.close();
-                }
+                self.stop(broken.is_none());
                 return; // closed and empty: the store was dropped
             }
-            if self.options.group_commit && broken.is_none() {
-                gather.fill(&self.rx, &mut batch, limit);
+            // A flush that failed since the last batch: undo and reopen.
+            let progress = self.flusher.as_ref().map(Flusher::progress);
+            if broken.is_none()
+                && let Some(reason) = progress.as_ref().and_then(|p| p.failed.clone())
+            {
+                self.fail(reason, &mut broken);
             }
-            let size = batch.len();
-            self.stats.record(size);
             if self.refused_while_broken(&mut broken, &mut batch) {
                 continue;
             }
+            if self.flusher.is_none() {
+                self.stats.record(batch.len());
+            }
             let started = Instant::now();
             timing.commands += batch.len() as u64;
+            self.batches += 1;
+            let number = self.batches;
             let now = clock.now_ms();
             let replies = {
                 let mut core = lock(&self.core);
+                if let Some(p) = &progress {
+                    core.settle(p.batch);
+                }
+                core.begin(number);
                 let replies: Vec<Reply> = batch
                     .drain(..)
                     .map(|op| op(Some((&mut core, now))))
@@ -160,46 +204,71 @@ impl Writer {
             };
             let applied = Instant::now();
             let changed = !writes.is_empty();
-            let failed = if writes.is_empty() {
-                None
-            } else {
-                self.persist(&mut writes).err()
-            };
+            let persisted = self.persist(&mut writes);
             timing.add(started, applied, changed);
-            gather.learn(size, applied.elapsed());
-            let mut core = lock(&self.core);
-            let failure = if let Some(e) = failed {
-                core.rollback();
-                drop(core);
-                // redb refuses every call after an I/O error until the
-                // database is reopened: close it now, reopen after the
-                // back-off.
-                self.files = None;
-                broken = Some(Broken::new(&e));
-                Some(Failure {
-                    reason: e.to_string(),
-                    retry_after: FIRST_BACKOFF,
-                })
-            } else {
-                core.settle();
-                drop(core);
-                None
-            };
-            for reply in replies {
-                reply(failure.as_ref());
+            match persisted {
+                Ok(Persisted::Handed(frame)) => {
+                    if let Some(flusher) = &self.flusher {
+                        flusher.hand(Batch {
+                            number,
+                            frame,
+                            replies,
+                        });
+                    }
+                }
+                Ok(Persisted::Durable) => {
+                    lock(&self.core).settle(number);
+                    for reply in replies {
+                        reply(None);
+                    }
+                }
+                Err(e) => {
+                    let reason = reason(&e);
+                    self.fail(reason.clone(), &mut broken);
+                    let failure = Failure::new(reason);
+                    for reply in replies {
+                        reply(Some(&failure));
+                    }
+                }
             }
-            if failure.is_none() && changed {
+            if broken.is_none() && changed {
+                // Workers may claim what was just enqueued: their claim is
+                // answered after this batch's flush.
                 self.notify.notify_waiters();
             }
             if broken.is_none()
                 && let Err(e) = self.checkpoint(false)
             {
-                // Everything answered is in the log: nothing to undo, but
-                // the file must be reopened (and the log replayed).
-                self.files = None;
-                broken = Some(Broken::new(&e));
+                self.fail(reason(&e), &mut broken);
             }
         }
+    }
+
+    /// The storage failed (`reason`): waits for the flusher to answer
+    /// everything handed, undoes in memory every batch not durable, notes
+    /// how far the log is good for the reopen's replay, and closes the
+    /// files until the back-off has passed.
+    fn fail(&mut self, reason: String, broken: &mut Option<Broken>) {
+        let progress = self.flusher.as_ref().map(Flusher::drain);
+        let mut core = lock(&self.core);
+        if let Some(p) = &progress {
+            core.settle(p.batch);
+        }
+        core.rollback();
+        drop(core);
+        if let Some((_, log)) = &self.files {
+            // Frames after the last durable one may be partly on disk and
+            // were answered as failed: a reopen must not replay them.
+            let good = progress
+                .and_then(|p| p.mark)
+                .filter(|m| m.generation == log.generation())
+                .map_or(0, |m| m.end);
+            self.replay_limit = Some(good);
+        }
+        // redb refuses every call after an I/O error until the database is
+        // reopened: close it now, reopen after the back-off.
+        self.files = None;
+        *broken = Some(Broken::new(reason));
     }
 
     /// While the storage is failing: refuses `batch` (and keeps
@@ -229,31 +298,55 @@ impl Writer {
         false
     }
 
-    /// Makes `writes` durable: one log frame, or (without group commit,
-    /// or when the frame does not fit) a checkpoint that includes them.
-    /// Takes the writes' bytes.
-    fn persist(&mut self, writes: &mut Vec<Change>) -> Result<(), StoreError> {
+    /// Makes `writes` durable or hands them on to be: one log frame for
+    /// the flusher, or (without group commit, or when the frame does not
+    /// fit) a commit into redb that includes them. Takes the writes'
+    /// bytes.
+    fn persist(&mut self, writes: &mut Vec<Change>) -> Result<Persisted, StoreError> {
         let Some((db, log)) = &mut self.files else {
             return Err(StoreError::Closed);
         };
-        if !self.options.group_commit {
+        let Some(flusher) = &self.flusher else {
             // The naive baseline: one redb commit per command, no log.
-            return commit(db, writes.iter().map(|(s, c)| (*s, c.as_deref())), None);
+            commit(db, writes.iter().map(|(s, c)| (*s, c.as_deref())), None)?;
+            return Ok(Persisted::Durable);
+        };
+        if writes.is_empty() {
+            // Nothing to write; the answers may still depend on batches
+            // in flight (an enqueue that found its idempotency key), or
+            // on batches whose flush just failed.
+            return Ok(if flusher.all_durable() {
+                Persisted::Durable
+            } else {
+                Persisted::Handed(None)
+            });
         }
-        match log.append(writes) {
-            Ok(true) => {
-                self.pending.extend(writes.drain(..));
-                return Ok(());
-            }
-            Ok(false) => {}
-            Err(e) => {
-                // The frame may be partly on disk: a reopen must not
-                // replay it (its commands are answered as failed).
-                self.replay_limit = Some(log.end());
-                return Err(StoreError::storage(e));
-            }
+        if let Some(end) = log.write(writes).map_err(StoreError::storage)? {
+            let frame = Mark {
+                generation: log.generation(),
+                end,
+            };
+            self.pending.extend(writes.drain(..));
+            return Ok(Persisted::Handed(Some(frame)));
         }
-        self.fold(writes)
+        self.drained()?;
+        self.fold(writes)?;
+        Ok(Persisted::Durable)
+    }
+
+    /// Waits for the flusher to answer everything handed; the flush
+    /// failure if there was one.
+    fn drained(&self) -> Result<(), StoreError> {
+        match self.flusher.as_ref().map(Flusher::drain) {
+            Some(Progress {
+                failed: Some(reason),
+                ..
+            }) => Err(StoreError::Unavailable {
+                retry_after: FIRST_BACKOFF,
+                reason,
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// Checkpoints when there are changes and they have waited
@@ -269,6 +362,9 @@ impl Writer {
         {
             return Ok(());
         }
+        // Only what is durable in the log goes into redb: a frame whose
+        // flush failed was answered as failed.
+        self.drained()?;
         self.fold(&[])
     }
 
@@ -292,6 +388,19 @@ impl Writer {
         Ok(())
     }
 
+    /// The writer stops (`clean`: the storage is not failing): answers
+    /// what is in flight and checkpoints.
+    fn stop(&mut self, clean: bool) {
+        let failed = self.drained().is_err();
+        if clean
+            && !failed
+            && let Err(e) = self.checkpoint(true)
+        {
+            tracing::warn!(error = %e, "job store: the last checkpoint failed; the log keeps the changes for the next start");
+        }
+        self.flusher = None;
+    }
+
     /// Opens the files again, replays the log and reloads the state.
     fn reopen(&mut self) -> Result<(), StoreError> {
         self.files = None;
@@ -300,18 +409,13 @@ impl Writer {
         self.replay_limit = None;
         self.pending.clear();
         self.last_checkpoint = Instant::now();
+        if let Some(flusher) = &self.flusher {
+            flusher.reset(Arc::new(log.flusher().map_err(StoreError::storage)?));
+        }
         *lock(&self.core) = Core::load(&self.options, recs).journaled();
         self.files = Some((db, log));
         tracing::info!(dir = %self.dir.display(), "job store files reopened");
         Ok(())
-    }
-
-    /// The last checkpoint, when the writer stops: the log is left empty
-    /// (not needed for safety: the next open replays it).
-    fn close(&mut self) {
-        if let Err(e) = self.checkpoint(true) {
-            tracing::warn!(error = %e, "job store: the last checkpoint failed; the log keeps the changes for the next start");
-        }
     }
 }
 
