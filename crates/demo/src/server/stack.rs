@@ -110,21 +110,26 @@ pub(crate) fn edge(router: Router, args: &ServeArgs, metrics: Arc<Metrics>) -> R
     } else {
         router
     };
-    router
-        .layer(CatchPanicLayer::custom(panic_response))
-        .layer(middleware::map_response(json_errors))
-        .layer(DefaultBodyLimit::max(args.max_body))
-        .layer(Extension(BodyReadTimeout(args.body_read_timeout)))
-        .layer(middleware::from_fn_with_state(metrics, observe))
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(request_span)
-                .on_request(())
-                .on_response(access_log)
-                .on_failure(()),
-        )
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(SetRequestIdLayer::x_request_id(RequestIds))
+    // One layer around each route, not one per middleware: every
+    // `Router::layer` call boxes the route again, and each box is cloned
+    // and its future boxed on every request.
+    router.layer(
+        tower::ServiceBuilder::new()
+            .layer(SetRequestIdLayer::x_request_id(RequestIds))
+            .layer(PropagateRequestIdLayer::x_request_id())
+            .layer(
+                TraceLayer::new_for_http()
+                    .make_span_with(request_span)
+                    .on_request(())
+                    .on_response(access_log)
+                    .on_failure(()),
+            )
+            .layer(middleware::from_fn_with_state(metrics, observe))
+            .layer(Extension(BodyReadTimeout(args.body_read_timeout)))
+            .layer(DefaultBodyLimit::max(args.max_body))
+            .layer(middleware::map_response(json_errors))
+            .layer(CatchPanicLayer::custom(panic_response)),
+    )
 }
 
 /// Request ids for requests that came without one: random (version 4)
@@ -232,8 +237,13 @@ fn code_for(status: StatusCode, message: &str) -> &'static str {
 /// `{"error", "code"}` shape, keeping its status and headers: the
 /// plain-text message of a middleware rejection becomes the `error`
 /// string, an empty body becomes the status's reason phrase.
-async fn json_errors(response: Response) -> Response {
+async fn json_errors<B>(response: axum::http::Response<B>) -> Response
+where
+    B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
     let status = response.status();
+    let response = response.map(axum::body::Body::new);
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
