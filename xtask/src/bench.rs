@@ -441,16 +441,18 @@ fn render_e2e(
     if !missed.is_empty() {
         let _ = writeln!(
             md,
-            "\nMissed at {missed:?} connections. Per accepted job the server spends about 55 µs of \
-             CPU with the durable store (about 35 µs with `EVENKEEL_E2E_DEMO_FLAGS=\"--store memory\"`) \
+            "\nMissed at {missed:?} connections. Per accepted job the server spends about 50-60 µs \
+             of CPU with the durable store (about 35 µs with `EVENKEEL_E2E_DEMO_FLAGS=\"--store memory\"`) \
              against about 25 µs for the bare handler, on two cores it shares with the load \
-             generator. A group commit is one append to the store's write-ahead log and one \
-             `fdatasync` (~0.2 ms); during the durable run the CPUs are still 15-25 % idle and \
-             the clients wait for flushes in batches of 10-13, so flush latency bounds the figure \
-             as much as CPU. The run's backlog (accepted jobs wait in memory for the workers, \
-             which catch up after the load) grows the server by about 2 KB per job, and on this VM \
-             first-touch page zeroing is 15-30 % of the store writer's samples. `perf` finds no \
-             single hot spot left in the HTTP path."
+             generator (15-20 µs per request). The store's writer writes each batch to its \
+             write-ahead log and goes on while a flusher thread makes everything written since \
+             its last flush durable with one `fdatasync` (~0.2 ms, about 3 300 a second under this \
+             load); each flush costs about 70 µs of CPU on this VM (file-system writeback and the \
+             virtio notify), and every job is three store commands (enqueue, claim, ack). The \
+             run's backlog (accepted jobs wait in memory for the workers, which catch up after \
+             the load) grows the server by about 2 KB per job. The 202's p99 is the checkpoint \
+             into redb, which runs on the writer thread every 100 ms. `perf` finds no single hot \
+             spot left in the HTTP path."
         );
     }
     md.push_str(&render_memory(memory, settings));
