@@ -115,6 +115,12 @@ mod tests {
         .idempotency_key(key)
     }
 
+    /// Enqueues a job with idempotency key `key` at `now`; the id the
+    /// store answers (an earlier job's if the key is taken).
+    fn enqueue(core: &mut Core, key: &str, now: u64) -> JobId {
+        core.enqueue(job(key), now).unwrap().id()
+    }
+
     fn state(core: &Core, id: JobId) -> Option<(JobState, u32)> {
         core.get(id).map(|r| (r.state, r.attempts))
     }
@@ -125,13 +131,9 @@ mod tests {
     fn rollback_undoes_every_unsettled_batch_newest_first_and_keeps_the_settled_one() {
         let mut core = Core::new(&StoreOptions::default()).journaled();
         core.begin(1);
-        let a = job("a");
-        let a_id = a.id;
-        core.enqueue(a, 10).unwrap();
+        let a_id = enqueue(&mut core, "a", 10);
         core.begin(2);
-        let b = job("b");
-        let b_id = b.id;
-        core.enqueue(b, 20).unwrap();
+        let b_id = enqueue(&mut core, "b", 20);
         let claims = core.claim(1, 1_000, 20);
         assert_eq!(claims.jobs[0].lease.id, a_id);
         core.begin(3);
@@ -147,21 +149,15 @@ mod tests {
         assert_eq!(state(&core, b_id), None);
         assert_eq!(core.stats(30).ready, 1);
         assert_eq!(core.stats(30).succeeded, 0);
-        let again = job("b");
-        let again_id = again.id;
-        assert!(matches!(
-            core.enqueue(again, 40),
-            Ok(crate::server::store::types::Enqueued::Created(id)) if id == again_id
-        ));
+        let again = enqueue(&mut core, "b", 40);
+        assert_ne!(again, b_id, "the key is free: a new job, not `b` again");
     }
 
     #[test]
     fn settled_batches_are_not_undone() {
         let mut core = Core::new(&StoreOptions::default()).journaled();
         core.begin(1);
-        let a = job("a");
-        let a_id = a.id;
-        core.enqueue(a, 10).unwrap();
+        let a_id = enqueue(&mut core, "a", 10);
         core.begin(2);
         let claims = core.claim(1, 1_000, 20);
         assert_eq!(claims.jobs.len(), 1);

@@ -123,7 +123,8 @@ pub(super) struct Writer {
     /// Every change in the log since the last checkpoint, by record: what
     /// the next checkpoint writes into redb.
     pub(super) pending: BTreeMap<u64, Option<Vec<u8>>>,
-    /// After a failed append: the log's good frames end here.
+    /// After a failure: the log's last durable frame ends here (a reopen
+    /// replays no further).
     pub(super) replay_limit: Option<u64>,
     pub(super) last_checkpoint: Instant,
     pub(super) options: StoreOptions,
