@@ -55,7 +55,7 @@ use super::store::{Claimed, JobStore, Lease};
 
 #[path = "settle.rs"]
 mod settle;
-use settle::{Record, commit, spawn_commit};
+use settle::{Record, spawn_commit};
 
 /// The retry and timeout knobs every job shares.
 #[derive(Debug, Clone, Copy)]
@@ -86,7 +86,7 @@ pub(crate) struct JobContext {
     /// Retry and timeout knobs.
     pub(crate) policy: RetryPolicy,
     /// The answers being committed to the store and counted in the books
-    /// (see [`settle::commit`]); the final record waits for them.
+    /// (see [`settle::spawn_commit`]); the final record waits for them.
     pub(crate) settling: TaskTracker,
 }
 
@@ -208,19 +208,43 @@ pub(crate) fn retry_delay(
         .min(left)
 }
 
-/// Runs one attempt of `job` and records the outcome in the store; if
+/// An attempt's answer on its way to the store (see [`settle::spawn_commit`]).
+///
+/// The answer is committed and counted whether or not this is awaited;
+/// [`Settling::wait`] only waits until it has been. A worker waits for it
+/// together with its next claim, so the two usually share one commit.
+#[derive(Debug)]
+#[must_use = "the answer is committed anyway; wait for it before relying on the store having it"]
+pub(crate) struct Settling(tokio::task::JoinHandle<()>);
+
+impl Settling {
+    /// Waits until the store has the answer and the books count it (or the
+    /// store refused it, which is logged).
+    ///
+    /// # Cancellation safety
+    ///
+    /// Cancel-safe: it only waits.
+    pub(crate) async fn wait(self) {
+        // A settle task does not panic; if the runtime is shutting down
+        // and it was cancelled, there is nothing left to wait for.
+        let _ = self.0.await;
+    }
+}
+
+/// Runs one attempt of `job` and hands the outcome to the store; if
 /// `stop` is cancelled before the attempt ends, releases the job instead
 /// (not charged). Either way the store's answer is counted in the books in
-/// the same uncancellable step as its commit (see [`settle::commit`]). An attempt
-/// that panics is nacked by [`Running`]'s `Drop` (see the module docs).
+/// the same uncancellable step as its commit (see [`settle::spawn_commit`]),
+/// which goes on after this returns: the returned [`Settling`] waits for
+/// it. An attempt that panics is nacked by [`Running`]'s `Drop` (see the
+/// module docs).
 ///
 /// # Cancellation safety
 ///
 /// Dropping the future while the attempt runs leaves the job leased until
 /// its lease expires (then it runs again): use `stop` to release it. Once
-/// the answer has been handed to the store, dropping the future no longer
-/// matters: the answer is committed and counted.
-pub(crate) async fn run(ctx: &JobContext, job: Claimed, stop: &CancellationToken) {
+/// it has returned, the answer is committed and counted.
+pub(crate) async fn run(ctx: &JobContext, job: Claimed, stop: &CancellationToken) -> Settling {
     let lease = job.lease;
     let claimed = tokio::time::Instant::now();
     if lease.attempt > 1 {
@@ -243,8 +267,12 @@ pub(crate) async fn run(ctx: &JobContext, job: Claimed, stop: &CancellationToken
                 .unwrap_or_default()
         );
         let reason = DeadReason::Deadline;
-        commit(ctx, lease, claimed, Record::DeadLetter { error, reason }).await;
-        return;
+        return Settling(spawn_commit(
+            ctx,
+            lease,
+            claimed,
+            Record::DeadLetter { error, reason },
+        ));
     }
     let mut running = Running {
         ctx,
@@ -282,7 +310,7 @@ pub(crate) async fn run(ctx: &JobContext, job: Claimed, stop: &CancellationToken
             }
         }
     };
-    commit(ctx, lease, claimed, record).await;
+    Settling(spawn_commit(ctx, lease, claimed, record))
 }
 
 fn permanent(e: &AttemptError) -> bool {

@@ -1,5 +1,5 @@
 //! Telling the store how an attempt went, and counting what it did, as one
-//! step: see [`commit`].
+//! step: see [`spawn_commit`].
 
 use std::time::Duration;
 
@@ -50,7 +50,8 @@ pub(super) enum Record {
 }
 
 /// Tells the store `record` about `lease` and counts what the store did,
-/// as **one step that cannot be cancelled halfway**.
+/// as **one step that cannot be cancelled halfway**: a task on
+/// [`JobContext::settling`], whose handle this returns.
 ///
 /// A store answer is a commit that carries on (a group commit, a blocking
 /// write) even when the future that asked for it is dropped. If the count
@@ -58,24 +59,8 @@ pub(super) enum Record {
 /// drain deadline or a second signal stopping the worker, the supervisor
 /// aborting it after its grace period) would leave a committed outcome
 /// uncounted, and the final record would report it lost. So the commit and
-/// its count run together in a task on [`JobContext::settling`], which
-/// the final record waits for; dropping the returned future only stops
-/// waiting for it.
-///
-/// # Cancellation safety
-///
-/// Cancel-safe in the sense above: once called, the commit and its count
-/// happen (or neither does, if the runtime itself is gone).
-pub(super) async fn commit(
-    ctx: &JobContext,
-    lease: Lease,
-    claimed: tokio::time::Instant,
-    record: Record,
-) {
-    let _ = spawn_commit(ctx, lease, claimed, record).await;
-}
-
-/// Starts [`commit`]'s step on the settling tracker.
+/// its count run together in a task on the settling tracker, which the
+/// final record waits for; dropping the handle only stops waiting for it.
 pub(super) fn spawn_commit(
     ctx: &JobContext,
     lease: Lease,

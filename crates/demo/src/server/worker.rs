@@ -14,7 +14,7 @@
 //! signal). It interrupts even a running job, which is **released** back to
 //! the store, its attempt not charged, for the next start to run. It never
 //! interrupts an answer on its way to the store: a commit and its count in
-//! the books are one step (`execute::settle::commit`), so the final record counts
+//! the books are one step (`execute::settle::spawn_commit`), so the final record counts
 //! exactly what the store committed.
 //!
 //! Workers run under an `evenkeel_tasks::Supervisor` (see `supervise`): a
@@ -46,14 +46,30 @@ const ERROR_PAUSE: Duration = Duration::from_millis(200);
 /// `execute::run`).
 pub(crate) async fn work(ctx: JobContext, server: Shutdown, stop: CancellationToken) {
     let _drain = server.guard().ok();
+    // The last job's answer, on its way to the store.
+    let mut settling: Option<execute::Settling> = None;
     loop {
         if stop.is_cancelled() {
             return;
         }
+        // The next claim goes to the store beside the last job's answer
+        // (with the embedded store they usually share one commit, so a job
+        // costs one commit wait, not two). The claim's result is looked at
+        // only once that answer is in, so `drained` below never counts
+        // this worker's own last job as still running.
+        let previous = settling.take();
+        let claim_after_answer = async {
+            let (claims, ()) = tokio::join!(ctx.store.claim(1, ctx.policy.lease), async {
+                if let Some(previous) = previous {
+                    previous.wait().await;
+                }
+            });
+            claims
+        };
         let claims = tokio::select! {
             biased;
             () = stop.cancelled() => return,
-            claims = ctx.store.claim(1, ctx.policy.lease) => claims,
+            claims = claim_after_answer => claims,
         };
         let claims = match claims {
             Ok(claims) => claims,
@@ -94,7 +110,10 @@ pub(crate) async fn work(ctx: JobContext, server: Shutdown, stop: CancellationTo
             // answer went to the store changes nothing (`execute::run`
             // commits and counts it in one step). Any further job of this
             // batch is released at once.
-            execute::run(&ctx, job, &stop).await;
+            let answer = execute::run(&ctx, job, &stop).await;
+            if let Some(previous) = settling.replace(answer) {
+                previous.wait().await;
+            }
         }
     }
 }

@@ -21,11 +21,12 @@ use crate::server::worker;
 
 /// A memory store whose `ack`, `nack` and `dead_letter` commit at once but
 /// answer only after `lag` (as a group commit's fsync would), and say when
-/// the commit happened.
+/// the commit happened; its claims answer after `claim_lag`.
 #[derive(Debug)]
 struct SlowAnswers {
     inner: MemoryStore,
     lag: Duration,
+    claim_lag: Duration,
     committed: Arc<Notify>,
 }
 
@@ -46,7 +47,13 @@ impl JobStore for SlowAnswers {
         self.inner.enqueue(job)
     }
     fn claim(&self, max: usize, lease_for: Duration) -> StoreFuture<'_, Claims> {
-        self.inner.claim(max, lease_for)
+        let lag = self.claim_lag;
+        let claim = self.inner.claim(max, lease_for);
+        Box::pin(async move {
+            let out = claim.await;
+            tokio::time::sleep(lag).await;
+            out
+        })
     }
     fn extend(&self, lease: Lease, lease_for: Duration) -> StoreFuture<'_, Lease> {
         self.inner.extend(lease, lease_for)
@@ -124,6 +131,7 @@ async fn stop_while_answering(job: JobSpec) -> (crate::server::books::Accounting
     let store = Arc::new(SlowAnswers {
         inner: MemoryStore::new(StoreOptions::default()),
         lag: Duration::from_millis(50),
+        claim_lag: Duration::ZERO,
         committed: Arc::clone(&committed),
     });
     let ctx = context(Arc::clone(&store) as Arc<dyn JobStore>);
@@ -176,6 +184,40 @@ async fn a_stop_during_the_attempt_releases_the_job() {
     let stats = store.stats().await.expect("stats");
     assert_eq!((books.succeeded, books.released), (0, 1), "{books:?}");
     assert_eq!(stats.ready, 1, "released back as ready: {stats:?}");
+}
+
+/// A worker sends its next claim beside the last job's answer instead of
+/// after it: with a store whose claims and answers each take 50 ms to come
+/// back (a commit's flush), four 5 ms jobs are answered after about four
+/// such waits (265 ms), not eight (420 ms, claim and answer one after the
+/// other). Every answer is still waited for before the next job runs.
+#[tokio::test(start_paused = true)]
+async fn the_next_claim_goes_beside_the_last_answer() {
+    let lag = Duration::from_millis(50);
+    let store = Arc::new(SlowAnswers {
+        inner: MemoryStore::new(StoreOptions::default()),
+        lag,
+        claim_lag: lag,
+        committed: Arc::new(Notify::new()),
+    });
+    let ctx = context(Arc::clone(&store) as Arc<dyn JobStore>);
+    for _ in 0..4 {
+        store.enqueue(NewJob::new(spec(0.0, 1))).await.expect("enqueued");
+    }
+    let start = tokio::time::Instant::now();
+    let stop = CancellationToken::new();
+    let worker = tokio::spawn(worker::work(ctx.clone(), Shutdown::new(), stop.clone()));
+    while ctx.books.accounting().succeeded < 4 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let took = start.elapsed();
+    stop.cancel();
+    worker.await.expect("the worker returns");
+    assert!(
+        took < Duration::from_millis(300),
+        "four jobs took {took:?}: each claim waited for the answer before it"
+    );
+    assert_eq!(store.stats().await.expect("stats").succeeded, 4);
 }
 
 /// A downstream's `Retry-After` never parks a job past `--retry-max`, nor

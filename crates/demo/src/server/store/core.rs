@@ -53,7 +53,11 @@ pub(crate) struct Rec {
 /// The state of a store; see the module docs.
 #[derive(Debug)]
 pub(crate) struct Core {
-    recs: HashMap<JobId, Rec>,
+    /// Boxed: the map grows with every accepted job (finished ones stay
+    /// until the retention prunes them), and each time it grows it moves
+    /// every entry; a record inline made that move ~20x the bytes, and it
+    /// was the largest single cost of an enqueue under load.
+    recs: HashMap<JobId, Box<Rec>>,
     waiting: BTreeSet<(u64, u64, JobId)>,
     leased: BTreeSet<(u64, JobId)>,
     finished: BTreeSet<(u64, JobId)>,
@@ -98,7 +102,7 @@ impl Core {
         for rec in recs {
             core.next_seq = core.next_seq.max(rec.seq + 1);
             core.index(&rec);
-            core.recs.insert(rec.id, rec);
+            core.recs.insert(rec.id, Box::new(rec));
         }
         core
     }
@@ -146,7 +150,7 @@ impl Core {
 
     /// Changes the record `id` with `change`, keeping the indexes right.
     fn update(&mut self, id: JobId, change: impl FnOnce(&mut Rec)) {
-        self.journal(id, |core| core.recs.get(&id).cloned());
+        self.journal(id, |core| core.recs.get(&id).map(|r| Rec::clone(r)));
         let Some(mut rec) = self.recs.remove(&id) else {
             return;
         };
@@ -165,7 +169,7 @@ impl Core {
 
     /// The stored record of `id`.
     pub(crate) fn rec(&self, id: JobId) -> Option<&Rec> {
-        self.recs.get(&id)
+        self.recs.get(&id).map(|r| &**r)
     }
 
     pub(crate) fn enqueue(&mut self, job: NewJob, now: u64) -> Result<Enqueued, StoreError> {
@@ -203,7 +207,7 @@ impl Core {
         self.journal(rec.id, |_| None);
         self.index(&rec);
         self.dirty.insert(rec.id, rec.seq);
-        self.recs.insert(rec.id, rec);
+        self.recs.insert(rec.id, Box::new(rec));
         Ok(Enqueued::Created(job.id))
     }
 
@@ -368,7 +372,7 @@ impl Core {
             .map(|(_, id)| *id)
             .collect();
         for &id in &old {
-            self.journal(id, |core| core.recs.get(&id).cloned());
+            self.journal(id, |core| core.recs.get(&id).map(|r| Rec::clone(r)));
             if let Some(rec) = self.recs.remove(&id) {
                 self.unindex(&rec);
                 if let Some(key) = &rec.key {

@@ -89,7 +89,7 @@ impl Core {
                 }
                 if let Some(rec) = before {
                     self.index(&rec);
-                    self.recs.insert(id, rec);
+                    self.recs.insert(id, Box::new(rec));
                 }
             }
         }

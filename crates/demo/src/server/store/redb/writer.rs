@@ -237,10 +237,13 @@ impl Writer {
                 // answered after this batch's flush.
                 self.notify.notify_waiters();
             }
-            if broken.is_none()
-                && let Err(e) = self.checkpoint(false)
-            {
-                self.fail(reason(&e), &mut broken);
+            if broken.is_none() {
+                let started = Instant::now();
+                match self.checkpoint(false) {
+                    Ok(true) => timing.checkpointed(started.elapsed()),
+                    Ok(false) => {}
+                    Err(e) => self.fail(reason(&e), &mut broken),
+                }
             }
         }
     }
@@ -351,22 +354,23 @@ impl Writer {
     }
 
     /// Checkpoints when there are changes and they have waited
-    /// [`CHECKPOINT_EVERY`], the log is half full, or `now` says so.
-    fn checkpoint(&mut self, now: bool) -> Result<(), StoreError> {
+    /// [`CHECKPOINT_EVERY`], the log is half full, or `now` says so; says
+    /// whether it did.
+    fn checkpoint(&mut self, now: bool) -> Result<bool, StoreError> {
         let Some((_, log)) = &self.files else {
-            return Ok(());
+            return Ok(false);
         };
         if self.pending.is_empty()
             || (!now
                 && self.last_checkpoint.elapsed() < CHECKPOINT_EVERY
                 && log.end() < CAPACITY / 2)
         {
-            return Ok(());
+            return Ok(false);
         }
         // Only what is durable in the log goes into redb: a frame whose
         // flush failed was answered as failed.
         self.drained()?;
-        self.fold(&[])
+        self.fold(&[]).map(|()| true)
     }
 
     /// The checkpoint itself: commits every pending change and then
@@ -434,6 +438,9 @@ struct Timing {
     commits: u64,
     apply: Duration,
     commit: Duration,
+    checkpoints: u64,
+    checkpoint: Duration,
+    checkpoint_max: Duration,
 }
 
 impl Default for Timing {
@@ -445,6 +452,9 @@ impl Default for Timing {
             commits: 0,
             apply: Duration::ZERO,
             commit: Duration::ZERO,
+            checkpoints: 0,
+            checkpoint: Duration::ZERO,
+            checkpoint_max: Duration::ZERO,
         }
     }
 }
@@ -464,6 +474,13 @@ impl Timing {
         }
     }
 
+    /// Counts a checkpoint that took `took` (the batch after it waited).
+    fn checkpointed(&mut self, took: Duration) {
+        self.checkpoints += 1;
+        self.checkpoint += took;
+        self.checkpoint_max = self.checkpoint_max.max(took);
+    }
+
     fn report(&self) {
         let mean = |total: Duration, n: u64| {
             u64::try_from(total.as_micros()).unwrap_or(u64::MAX) / n.max(1)
@@ -478,6 +495,9 @@ impl Timing {
             mean_batch = self.commands / self.batches.max(1),
             mean_apply_us = mean(self.apply, self.batches),
             mean_commit_us = mean(self.commit, self.commits),
+            checkpoints = self.checkpoints,
+            mean_checkpoint_us = mean(self.checkpoint, self.checkpoints),
+            max_checkpoint_us = mean(self.checkpoint_max, 1),
             "job store writer timing"
         );
     }
