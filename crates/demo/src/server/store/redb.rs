@@ -29,9 +29,10 @@
 //! [`Durability::Immediate`](redb::Durability::Immediate), and the log
 //! starts over; see `log` for the format and the recovery. The checkpoint
 //! runs on the writer thread, so the batch after it waits for it: under
-//! the end-to-end load that is a few milliseconds every 100 ms, the 202's
-//! p99 (about 8–9 ms at 32 connections, against 4.5 ms when every batch
-//! was a redb commit). With `group_commit` off the writer takes one
+//! the end-to-end load about twelve a second of ~12 ms each, the longest
+//! over 100 ms (the writer's `debug` timing line reports them). That is
+//! the 202's p99 (about 8–9 ms at 32 connections, against 4.5 ms when
+//! every batch was a redb commit) and its tail beyond. With `group_commit` off the writer takes one
 //! command per batch and commits it straight into redb, without the log
 //! or the flusher: the naive baseline the benchmark compares against.
 //!
