@@ -202,7 +202,10 @@ async fn the_next_claim_goes_beside_the_last_answer() {
     });
     let ctx = context(Arc::clone(&store) as Arc<dyn JobStore>);
     for _ in 0..4 {
-        store.enqueue(NewJob::new(spec(0.0, 1))).await.expect("enqueued");
+        store
+            .enqueue(NewJob::new(spec(0.0, 1)))
+            .await
+            .expect("enqueued");
     }
     let start = tokio::time::Instant::now();
     let stop = CancellationToken::new();
