@@ -23,16 +23,22 @@
 //! durable, so a failed flush can take it back.
 //!
 //! After a batch, when the last checkpoint is [`CHECKPOINT_EVERY`] old or
-//! the log is half full (and when the writer stops), the writer waits for
-//! the flusher to finish and checkpoints: every record changed since the
-//! last checkpoint goes into the redb file in one transaction with
-//! [`Durability::Immediate`](redb::Durability::Immediate), and the log
-//! starts over; see `log` for the format and the recovery. The checkpoint
-//! runs on the writer thread, so the batch after it waits for it: under
-//! the end-to-end load about twelve a second of ~12 ms each, the longest
-//! over 100 ms (the writer's `debug` timing line reports them). That is
-//! the 202's p99 (about 8–9 ms at 32 connections, against 4.5 ms when
-//! every batch was a redb commit) and its tail beyond. With `group_commit` off the writer takes one
+//! the log is half full, the writer waits for the flusher to finish and
+//! checkpoints: every record changed since the last checkpoint goes into
+//! the redb file in one transaction with
+//! [`Durability::Immediate`](redb::Durability::Immediate). That commit
+//! runs on a thread of its own (`job-store-checkpoint`) while the writer
+//! goes on at once in the other of the two log files ([`LOG_FILES`]), in
+//! the next generation; the file it left keeps its frames until the
+//! commit is done, and a crash before then replays both (see `log` for
+//! the format and the recovery). One checkpoint commits at a time: while
+//! it does, the writer goes on in the log it has, and a batch that does
+//! not fit waits for it and is committed into redb with the rest. Under
+//! the end-to-end load a checkpoint commits a few thousand records in
+//! about 12 ms, the longest over 100 ms; when it ran on the writer thread
+//! that stall was the 202's p99 (8–9 ms at 32 connections) and its tail.
+//! When the writer stops, it waits for the checkpoint in flight and
+//! commits the last one itself. With `group_commit` off the writer takes one
 //! command per batch and commits it straight into redb, without the log
 //! or the flusher: the naive baseline the benchmark compares against.
 //!
@@ -64,8 +70,9 @@
 //!
 //! Table `jobs_by_seq`: the job's sequence number (admission order, 64
 //! bits) → the record as JSON. Table `meta`: `format` → [`FORMAT`], and
-//! `log_generation` → the generation the log `jobs.log` beside the file is
-//! written in (see `log`). Keying
+//! `log_generation` → the generation of the log frames the file does not
+//! have yet (see `log`; a frame of this generation or the next one, in
+//! either log file beside it, is replayed). Keying
 //! by admission order rather than by the random job id keeps each group
 //! checkpoint's pages few: new jobs append at the right edge of the B-tree
 //! and claims and acks touch its oldest end, where random keys would dirty
@@ -93,14 +100,15 @@ use super::types::{Claims, Enqueued, JobRecord, Lease, Nacked, NewJob, StoreOpti
 use super::{JobStore, StoreError, StoreFuture};
 use crate::server::job::JobId;
 use flush::Flusher;
+use flush::Mark;
 use log::Log;
-use writer::{Failure, Op, Writer};
+use writer::{Failure, Files, Op, Writer};
 
 mod flush;
 mod log;
 mod writer;
 
-pub use log::LOG_FILE;
+pub use log::LOG_FILES;
 
 /// The file's format version.
 pub const FORMAT: u64 = 3;
@@ -181,13 +189,13 @@ impl RedbStore {
     pub fn open(dir: &Path, options: StoreOptions) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir).map_err(StoreError::storage)?;
         let path = dir.join(FILE_NAME);
-        let (db, log, recs) = open_files(dir, None)?;
+        let (files, recs) = open_files(dir, None)?;
         let core = Arc::new(Mutex::new(Core::load(&options, recs).journaled()));
         let notify = Arc::new(Notify::new());
         let (tx, rx) = evenkeel_backpressure::bounded(WRITER_QUEUE);
         let stats = Arc::new(CommitStats::default());
         let flusher = if options.group_commit {
-            let file = log.flusher().map_err(StoreError::storage)?;
+            let file = files.log.flusher().map_err(StoreError::storage)?;
             Some(Flusher::spawn(Arc::new(file), Arc::clone(&stats)).map_err(StoreError::storage)?)
         } else {
             None
@@ -196,7 +204,8 @@ impl RedbStore {
             .name("job-store-writer".into())
             .spawn({
                 let writer = Writer {
-                    files: Some((db, log)),
+                    files: Some(files),
+                    checkpointing: None,
                     dir: dir.to_owned(),
                     pending: std::collections::BTreeMap::new(),
                     replay_limit: None,
@@ -208,6 +217,7 @@ impl RedbStore {
                     stats: Arc::clone(&stats),
                     flusher,
                     batches: 0,
+                    timing: writer::Timing::default(),
                 };
                 move || writer.run()
             })
@@ -278,11 +288,19 @@ fn lock(core: &Mutex<Core>) -> MutexGuard<'_, Core> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Opens the redb file in `dir` and its log, replays the log's current
-/// generation over the file (reading no further than `limit` bytes of it)
-/// and checkpoints the result into the next generation; returns the files
-/// and every record.
-fn open_files(dir: &Path, limit: Option<u64>) -> Result<(Database, Log, Vec<Rec>), StoreError> {
+/// Opens the redb file in `dir` and its two log files, replays the
+/// changes the file does not have yet over it, and checkpoints the result
+/// into a fresh generation; returns the files (the first log file
+/// restarted in that generation) and every record.
+///
+/// With the file at generation `g`, those changes are the frames of `g`
+/// and then those of `g + 1`: the writer had switched to `g + 1` in the
+/// other file and a background checkpoint of `g` had not committed when
+/// the process stopped (after it commits, the file is at `g + 1`, and `g`'s
+/// frames are skipped). `limit` (after a failure) bounds how far the log
+/// of its generation is read. The fresh generation is `g + 2`, so that
+/// neither file's frames count again.
+fn open_files(dir: &Path, limit: Option<Mark>) -> Result<(Files, Vec<Rec>), StoreError> {
     let path = dir.join(FILE_NAME);
     let db = match Database::builder()
         .set_cache_size(CACHE_BYTES)
@@ -293,13 +311,27 @@ fn open_files(dir: &Path, limit: Option<u64>) -> Result<(Database, Log, Vec<Rec>
         Err(e) => return Err(StoreError::storage(e)),
     };
     let (recs, generation) = load(&db)?;
-    let (mut log, changes) = Log::open(dir, generation, limit).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::InvalidData {
-            StoreError::Corrupt(e.to_string())
-        } else {
-            StoreError::storage(e)
+    let mut logs = Vec::with_capacity(LOG_FILES.len());
+    let mut changes = Vec::new();
+    let mut bytes = Vec::with_capacity(LOG_FILES.len());
+    for name in LOG_FILES {
+        let (log, b) = Log::open(&dir.join(name)).map_err(StoreError::storage)?;
+        logs.push(log);
+        bytes.push((name, b));
+    }
+    for g in [generation, generation + 1] {
+        let limit = limit.filter(|m| m.generation == g).map(|m| m.end);
+        for (name, b) in &bytes {
+            changes.extend(log::changes(b, g, limit).map_err(|e| {
+                if e.kind() == std::io::ErrorKind::InvalidData {
+                    StoreError::Corrupt(format!("{name}: {e}"))
+                } else {
+                    StoreError::storage(e)
+                }
+            })?);
         }
-    })?;
+    }
+    drop(bytes);
     let mut by_seq: std::collections::BTreeMap<u64, Rec> =
         recs.into_iter().map(|rec| (rec.seq, rec)).collect();
     for (seq, change) in &changes {
@@ -312,14 +344,21 @@ fn open_files(dir: &Path, limit: Option<u64>) -> Result<(Database, Log, Vec<Rec>
             }
         }
     }
-    let next = generation + 1;
+    let next = generation + 2;
     writer::commit(
         &db,
         changes.iter().map(|(s, c)| (*s, c.as_deref())),
         Some(next),
     )?;
+    let spare = logs.pop().ok_or(StoreError::Closed)?;
+    let mut log = logs.pop().ok_or(StoreError::Closed)?;
     log.restart(next);
-    Ok((db, log, by_seq.into_values().collect()))
+    let files = Files {
+        db: Arc::new(db),
+        log,
+        spare,
+    };
+    Ok((files, by_seq.into_values().collect()))
 }
 
 /// Every record of the file, and the log's generation.
@@ -469,10 +508,18 @@ mod tests {
     use crate::server::store::conformance::spec;
     use log::tests::dir;
 
+    /// Deletes both log files: what is left is the redb file alone.
+    fn remove_logs(dir: &Path) {
+        for name in LOG_FILES {
+            std::fs::remove_file(dir.join(name)).unwrap();
+        }
+    }
+
     /// What a writer that died before its checkpoint leaves behind: jobs
     /// whose enqueue is only in the log. Returns their ids.
     fn crash_with_jobs_in_the_log(dir: &Path, jobs: u64) -> Vec<JobId> {
-        let (db, mut log, recs) = open_files(dir, None).unwrap();
+        let (files, recs) = open_files(dir, None).unwrap();
+        let Files { db, mut log, .. } = files;
         assert!(recs.is_empty());
         let options = StoreOptions::default();
         let mut core = Core::load(&options, recs);
@@ -490,6 +537,123 @@ mod tests {
         ids
     }
 
+    /// What a writer leaves behind when it dies while a checkpoint commits
+    /// in the background: job `a`'s enqueue in the generation being
+    /// checkpointed (the file is still at that generation, or, with
+    /// `committed`, the checkpoint got through), then `a`'s ack and job
+    /// `b`'s enqueue in the next generation, in the other log file.
+    /// Returns `(a, b)`.
+    ///
+    /// The older generation is put in the second file and the newer in the
+    /// first, so a replay that went file by file instead of generation by
+    /// generation would bring `a` back as queued.
+    fn crash_during_a_background_checkpoint(dir: &Path, committed: bool) -> (JobId, JobId) {
+        let (files, recs) = open_files(dir, None).unwrap();
+        let Files {
+            db,
+            log: mut newer,
+            spare: mut older,
+        } = files;
+        let options = StoreOptions::default();
+        let mut core = Core::load(&options, recs);
+        let generation = newer.generation();
+        let frame = |core: &mut Core, ids: &[JobId]| -> Vec<log::Change> {
+            core.take_dirty();
+            ids.iter()
+                .map(|id| {
+                    let rec = core.rec(*id).unwrap();
+                    (rec.seq, Some(encode(rec)))
+                })
+                .collect()
+        };
+        // Generation g, in the second file: `a` is enqueued.
+        older.restart(generation);
+        let a = core.enqueue(NewJob::new(spec(0, 3)), 1_000).unwrap().id();
+        let enqueued = frame(&mut core, &[a]);
+        assert!(older.append(&enqueued).unwrap());
+        if committed {
+            // The background checkpoint of g got through: the file holds
+            // `a` queued and is at g + 1.
+            writer::commit(
+                &db,
+                enqueued.iter().map(|(s, c)| (*s, c.as_deref())),
+                Some(generation + 1),
+            )
+            .unwrap();
+        }
+        // Generation g + 1, in the first file: `a` acked, `b` enqueued.
+        newer.restart(generation + 1);
+        let claims = core.claim(1, 30_000, 1_000);
+        core.ack(claims.jobs[0].lease, 1_000).unwrap();
+        let b = core.enqueue(NewJob::new(spec(1, 3)), 1_000).unwrap().id();
+        assert!(newer.append(&frame(&mut core, &[a, b])).unwrap());
+        drop((db, newer, older));
+        (a, b)
+    }
+
+    #[tokio::test]
+    async fn a_crash_during_a_background_checkpoint_loses_neither_generation() {
+        for committed in [false, true] {
+            let d = dir(&format!("redb-log-background-{committed}"));
+            let (a, b) = crash_during_a_background_checkpoint(d.path(), committed);
+            let store = RedbStore::open(d.path(), StoreOptions::default()).unwrap();
+            let job_state = |rec: Option<JobRecord>| rec.map(|r| r.state);
+            assert_eq!(
+                job_state(store.get(a).await.unwrap()),
+                Some(JobState::Succeeded),
+                "committed: {committed}"
+            );
+            assert_eq!(
+                job_state(store.get(b).await.unwrap()),
+                Some(JobState::Queued),
+                "committed: {committed}"
+            );
+            drop(store);
+            // The open folded both logs into the redb file.
+            remove_logs(d.path());
+            let store = RedbStore::open(d.path(), StoreOptions::default()).unwrap();
+            let stats = store.stats().await.unwrap();
+            assert_eq!(
+                (stats.ready, stats.succeeded),
+                (1, 1),
+                "committed: {committed}"
+            );
+        }
+    }
+
+    /// Enough changes to fill half the log make the writer checkpoint in
+    /// the background and move to the other log file; after a clean stop
+    /// the redb file alone holds every answered change.
+    #[tokio::test]
+    async fn checkpoints_switch_log_files_and_lose_nothing() {
+        let d = dir("redb-log-switch");
+        let store = RedbStore::open(d.path(), StoreOptions::default()).unwrap();
+        let second = d.path().join(LOG_FILES[1]);
+        let written = |path: &Path| std::fs::read(path).unwrap()[..4] != [0; 4];
+        assert!(!written(&second), "a new store writes the first log file");
+        let mut ids = Vec::new();
+        let mut n = 0;
+        while !written(&second) {
+            let mut job = spec(n, 3);
+            job.payload = serde_json::json!({ "pad": "x".repeat(4096) });
+            ids.push(store.enqueue(NewJob::new(job)).await.unwrap().id());
+            n += 1;
+            assert!(
+                n < 1_000,
+                "no checkpoint moved the writer to the other log file"
+            );
+        }
+        let claims = store.claim(10, Duration::from_secs(30)).await.unwrap();
+        for claim in &claims.jobs {
+            store.ack(claim.lease).await.unwrap();
+        }
+        drop(store);
+        remove_logs(d.path());
+        let store = RedbStore::open(d.path(), StoreOptions::default()).unwrap();
+        let stats = store.stats().await.unwrap();
+        assert_eq!((stats.ready, stats.succeeded), (ids.len() as u64 - 10, 10));
+    }
+
     #[tokio::test]
     async fn jobs_only_in_the_log_are_there_after_a_crash() {
         let d = dir("redb-log-crash");
@@ -502,7 +666,7 @@ mod tests {
         drop(store);
         // The open folded the log into the redb file: without the log the
         // jobs are still there.
-        std::fs::remove_file(d.path().join(LOG_FILE)).unwrap();
+        remove_logs(d.path());
         let store = RedbStore::open(d.path(), StoreOptions::default()).unwrap();
         assert_eq!(store.stats().await.unwrap().ready, 5);
     }
@@ -513,7 +677,7 @@ mod tests {
         // the log (so replaying it is what brought them back).
         let d = dir("redb-log-control");
         crash_with_jobs_in_the_log(d.path(), 5);
-        std::fs::remove_file(d.path().join(LOG_FILE)).unwrap();
+        remove_logs(d.path());
         let store = RedbStore::open(d.path(), StoreOptions::default()).unwrap();
         assert_eq!(store.stats().await.unwrap().ready, 0);
     }
@@ -532,7 +696,7 @@ mod tests {
         }
         drop(store);
         // The last checkpoint emptied the log: the redb file holds it all.
-        std::fs::remove_file(d.path().join(LOG_FILE)).unwrap();
+        remove_logs(d.path());
         let store = RedbStore::open(d.path(), StoreOptions::default()).unwrap();
         let stats = store.stats().await.unwrap();
         assert_eq!((stats.ready, stats.succeeded), (15, 5));

@@ -13,9 +13,14 @@
 //! enqueued, claimed and acked in between is written once, in its last
 //! state), after which the log starts over.
 //!
+//! The log is two files ([`LOG_FILES`]) used in turn: a checkpoint
+//! commits in the background while the writer goes on in the other file,
+//! so the file being committed is not overwritten before its frames are in
+//! redb.
+//!
 //! # Format
 //!
-//! The file is [`CAPACITY`] bytes, zero-filled when created. Frames follow
+//! Each file is [`CAPACITY`] bytes, zero-filled when created. Frames follow
 //! each other from offset 0:
 //!
 //! ```text
@@ -25,28 +30,35 @@
 //!
 //! (little endian; the checksum covers everything after itself up to the
 //! end of the payload). The **generation** binds a frame to one checkpoint:
-//! redb's `meta` table holds the generation the log is being written in,
-//! and every checkpoint commits the next generation in the same
-//! transaction as the records. Reading stops at the first frame that is
-//! not whole, not of the current generation or does not match its
-//! checksum: that is the end of the log (a frame torn by a crash was never
-//! answered; frames of an older generation are already in the redb file).
+//! each file is written in one generation at a time, from offset 0, and a
+//! checkpoint commits the generation after the one it folds into redb's
+//! `meta` table in the same transaction as the records. Reading a
+//! generation from a file stops at the first frame that is not whole, not
+//! of that generation or does not match its checksum: that is its end (a
+//! frame torn by a crash was never answered; frames of an older generation
+//! are already in the redb file).
 //!
 //! # Recovery
 //!
-//! Opening the store reads the redb file, replays the current generation's
-//! frames over it in order (each entry is a record's whole new state or
+//! Opening the store reads the redb file (at generation `g`), replays over
+//! it, in order, the frames of `g` and then those of `g + 1` (written in
+//! the other file while a checkpoint of `g` was committing), each from
+//! whichever file holds it (each entry is a record's whole new state or
 //! its deletion, so replaying is idempotent), and checkpoints the result
-//! into the next generation before anything else is written: every start
-//! begins a fresh generation at offset 0.
+//! into generation `g + 2` before anything else is written, so no frame in
+//! either file counts again: every start begins a fresh generation at
+//! offset 0 of the first file.
 
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt as _;
 use std::path::Path;
 
-/// The log's file name inside the data directory.
-pub const LOG_FILE: &str = "jobs.log";
+/// The log's two files inside the data directory. The writer writes one
+/// generation into one of them while a checkpoint commits the generation
+/// before it, from the other one, into redb in the background; the next
+/// checkpoint switches again (see the writer).
+pub const LOG_FILES: [&str; 2] = ["jobs.log", "jobs.2.log"];
 /// The log's size. A batch that does not fit in what is left of it makes
 /// the writer checkpoint instead (so a batch larger than the whole log is
 /// committed straight into redb).
@@ -73,22 +85,17 @@ pub(super) struct Log {
 }
 
 impl Log {
-    /// Opens the log in `dir` (creating and zero-filling it if needed) and
-    /// returns it with the changes of generation `generation` it holds, in
-    /// order, reading no further than `limit` bytes. The log appends
-    /// nothing until [`Log::restart`] gives it a new generation.
-    pub(super) fn open(
-        dir: &Path,
-        generation: u64,
-        limit: Option<u64>,
-    ) -> io::Result<(Self, Vec<Change>)> {
-        let path = dir.join(LOG_FILE);
+    /// Opens the log file at `path` (creating and zero-filling it if
+    /// needed) and returns it with its bytes, to read the changes of a
+    /// generation from ([`changes`]). The log appends nothing until
+    /// [`Log::restart`] gives it a generation.
+    pub(super) fn open(path: &Path) -> io::Result<(Self, Vec<u8>)> {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
-            .open(&path)?;
+            .open(path)?;
         let len = file.metadata()?.len();
         if len < CAPACITY {
             // Written, not only allocated: an append into blocks the file
@@ -104,25 +111,35 @@ impl Log {
                 at += n as u64;
             }
             file.sync_all()?;
-            File::open(dir)?.sync_all()?;
+            if let Some(dir) = path.parent() {
+                File::open(dir)?.sync_all()?;
+            }
         }
         let capacity = len.max(CAPACITY);
         let mut bytes = vec![0_u8; usize::try_from(capacity).unwrap_or(usize::MAX)];
         file.read_exact_at(&mut bytes, 0)?;
-        let readable = limit.map_or(bytes.len(), |l| {
-            usize::try_from(l).unwrap_or(usize::MAX).min(bytes.len())
-        });
-        let changes = read(&bytes[..readable], generation)?;
         Ok((
             Self {
                 file,
                 capacity,
-                generation,
+                generation: 0,
                 end: capacity, // full until restarted
                 frame: Vec::new(),
             },
-            changes,
+            bytes,
         ))
+    }
+
+    /// [`Log::open`] on the first log file in `dir`, and the changes of
+    /// `generation` it holds, up to `limit` bytes.
+    #[cfg(test)]
+    pub(super) fn open_first(
+        dir: &Path,
+        generation: u64,
+        limit: Option<u64>,
+    ) -> io::Result<(Self, Vec<Change>)> {
+        let (log, bytes) = Self::open(&dir.join(LOG_FILES[0]))?;
+        Ok((log, changes(&bytes, generation, limit)?))
     }
 
     /// The generation the log is written in.
@@ -172,6 +189,25 @@ impl Log {
         self.file.sync_data()?;
         Ok(true)
     }
+}
+
+/// The changes of `generation`'s frames in a log file's `bytes`, in
+/// order, reading no further than `limit` bytes. A file whose first frame
+/// is of another generation holds none.
+///
+/// # Errors
+///
+/// `InvalidData` for a frame whose checksum matches but whose entries do
+/// not add up (see [`read`]).
+pub(super) fn changes(
+    bytes: &[u8],
+    generation: u64,
+    limit: Option<u64>,
+) -> io::Result<Vec<Change>> {
+    let readable = limit.map_or(bytes.len(), |l| {
+        usize::try_from(l).unwrap_or(usize::MAX).min(bytes.len())
+    });
+    read(&bytes[..readable], generation)
 }
 
 /// Encodes `changes` as one frame of `generation` into `out`.
@@ -269,7 +305,7 @@ fn read(bytes: &[u8], generation: u64) -> io::Result<Vec<Change>> {
 fn corrupt(at: usize) -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidData,
-        format!("{LOG_FILE}: the frame at byte {at} has a valid checksum but malformed entries"),
+        format!("log: the frame at byte {at} has a valid checksum but malformed entries"),
     )
 }
 
@@ -309,7 +345,7 @@ pub(super) mod tests {
     #[test]
     fn frames_come_back_in_order_and_only_from_their_generation() {
         let d = dir("log-order");
-        let (mut log, found) = Log::open(d.path(), 7, None).unwrap();
+        let (mut log, found) = Log::open_first(d.path(), 7, None).unwrap();
         assert!(found.is_empty(), "a new log holds nothing");
         // Not restarted yet: appends nothing.
         assert!(!log.append(&changes(2)).unwrap());
@@ -317,17 +353,17 @@ pub(super) mod tests {
         assert!(log.append(&changes(3)).unwrap());
         assert!(log.append(&changes(5)[3..]).unwrap());
         drop(log);
-        let (_, found) = Log::open(d.path(), 7, None).unwrap();
+        let (_, found) = Log::open_first(d.path(), 7, None).unwrap();
         assert_eq!(found, changes(5));
         // The next generation has nothing yet: the old frames are ignored.
-        let (_, found) = Log::open(d.path(), 8, None).unwrap();
+        let (_, found) = Log::open_first(d.path(), 8, None).unwrap();
         assert!(found.is_empty());
     }
 
     #[test]
     fn a_new_generation_overwrites_from_the_start_and_stale_frames_stay_hidden() {
         let d = dir("log-restart");
-        let (mut log, _) = Log::open(d.path(), 1, None).unwrap();
+        let (mut log, _) = Log::open_first(d.path(), 1, None).unwrap();
         log.restart(1);
         for i in 0..10 {
             assert!(log.append(&[(i, Some(vec![1; 100]))]).unwrap());
@@ -335,21 +371,21 @@ pub(super) mod tests {
         log.restart(2);
         assert!(log.append(&[(99, None)]).unwrap());
         drop(log);
-        let (_, found) = Log::open(d.path(), 2, None).unwrap();
+        let (_, found) = Log::open_first(d.path(), 2, None).unwrap();
         assert_eq!(found, [(99, None)]);
     }
 
     #[test]
     fn a_torn_last_frame_ends_the_log_at_every_cut() {
         let d = dir("log-torn");
-        let (mut log, _) = Log::open(d.path(), 3, None).unwrap();
+        let (mut log, _) = Log::open_first(d.path(), 3, None).unwrap();
         log.restart(3);
         assert!(log.append(&changes(4)).unwrap());
         let first = log.end();
         assert!(log.append(&changes(9)[4..]).unwrap());
         let second = log.end();
         drop(log);
-        let path = d.path().join(LOG_FILE);
+        let path = d.path().join(LOG_FILES[0]);
         let whole = std::fs::read(&path).unwrap();
         // Cut the second frame short at every byte (as a crash during its
         // write would): only the first frame is found; never an error.
@@ -359,7 +395,7 @@ pub(super) mod tests {
                 *b = 0;
             }
             std::fs::write(&path, &torn).unwrap();
-            let (_, found) = Log::open(d.path(), 3, None).unwrap();
+            let (_, found) = Log::open_first(d.path(), 3, None).unwrap();
             assert_eq!(found, changes(4), "cut at byte {cut}");
         }
         // A flipped bit anywhere in the second frame hides it too.
@@ -367,7 +403,7 @@ pub(super) mod tests {
             let mut bad = whole.clone();
             bad[usize::try_from(at).unwrap()] ^= 0x10;
             std::fs::write(&path, &bad).unwrap();
-            let (_, found) = Log::open(d.path(), 3, None).unwrap();
+            let (_, found) = Log::open_first(d.path(), 3, None).unwrap();
             assert_eq!(found, changes(4), "bit flipped at byte {at}");
         }
     }
@@ -375,20 +411,20 @@ pub(super) mod tests {
     #[test]
     fn the_limit_hides_frames_after_a_failed_append() {
         let d = dir("log-limit");
-        let (mut log, _) = Log::open(d.path(), 5, None).unwrap();
+        let (mut log, _) = Log::open_first(d.path(), 5, None).unwrap();
         log.restart(5);
         assert!(log.append(&changes(2)).unwrap());
         let good = log.end();
         assert!(log.append(&changes(6)[2..]).unwrap());
         drop(log);
-        let (_, found) = Log::open(d.path(), 5, Some(good)).unwrap();
+        let (_, found) = Log::open_first(d.path(), 5, Some(good)).unwrap();
         assert_eq!(found, changes(2));
     }
 
     #[test]
     fn a_frame_that_does_not_fit_is_not_written() {
         let d = dir("log-full");
-        let (mut log, _) = Log::open(d.path(), 1, None).unwrap();
+        let (mut log, _) = Log::open_first(d.path(), 1, None).unwrap();
         log.restart(1);
         let big = vec![7_u8; usize::try_from(CAPACITY / 2).unwrap()];
         assert!(log.append(&[(1, Some(big.clone()))]).unwrap());
@@ -396,7 +432,7 @@ pub(super) mod tests {
         assert!(!log.append(&[(2, Some(big))]).unwrap());
         assert_eq!(log.end(), end);
         drop(log);
-        let (_, found) = Log::open(d.path(), 1, None).unwrap();
+        let (_, found) = Log::open_first(d.path(), 1, None).unwrap();
         assert_eq!(found.len(), 1);
     }
 

@@ -114,18 +114,35 @@ enum Persisted {
     Handed(Option<Mark>),
 }
 
+/// The redb file and the two log files.
+pub(super) struct Files {
+    /// Shared with a checkpoint committing in the background.
+    pub(super) db: Arc<Database>,
+    /// The log file the writer writes in.
+    pub(super) log: Log,
+    /// The other one: its generation is the last checkpoint's, committed
+    /// or still committing; the next checkpoint switches to it.
+    pub(super) spare: Log,
+}
+
+/// What a checkpoint committing in the background returns: how long the
+/// commit took, or why it failed.
+type Checkpointing = std::thread::JoinHandle<Result<Duration, StoreError>>;
+
 /// Everything the writer thread owns.
 pub(super) struct Writer {
-    /// The redb file and its log; `None` while the storage is failing.
-    pub(super) files: Option<(Database, Log)>,
+    /// The redb file and its logs; `None` while the storage is failing.
+    pub(super) files: Option<Files>,
+    /// The checkpoint committing in the background, if any.
+    pub(super) checkpointing: Option<Checkpointing>,
     /// The data directory.
     pub(super) dir: PathBuf,
     /// Every change in the log since the last checkpoint, by record: what
     /// the next checkpoint writes into redb.
     pub(super) pending: BTreeMap<u64, Option<Vec<u8>>>,
-    /// After a failure: the log's last durable frame ends here (a reopen
-    /// replays no further).
-    pub(super) replay_limit: Option<u64>,
+    /// After a failure: the log's last durable frame (of the generation
+    /// being written) ends here (a reopen replays no further).
+    pub(super) replay_limit: Option<Mark>,
     pub(super) last_checkpoint: Instant,
     pub(super) options: StoreOptions,
     pub(super) core: Arc<Mutex<Core>>,
@@ -136,6 +153,8 @@ pub(super) struct Writer {
     pub(super) flusher: Option<Flusher>,
     /// Batches applied so far (numbers them for the journal).
     pub(super) batches: u64,
+    /// Where the time went (logged at `debug`).
+    pub(super) timing: Timing,
 }
 
 impl Writer {
@@ -155,13 +174,12 @@ impl Writer {
         };
         let clock = Arc::clone(&self.options.clock);
         let mut broken: Option<Broken> = None;
-        let mut timing = Timing::default();
         let mut batch = Vec::new();
         let mut writes = Vec::new();
         loop {
             batch.clear();
             if rt.block_on(self.rx.recv_many(&mut batch, limit)) == 0 {
-                timing.report();
+                self.timing.report();
                 self.stop(broken.is_none());
                 return; // closed and empty: the store was dropped
             }
@@ -179,7 +197,7 @@ impl Writer {
                 self.stats.record(batch.len());
             }
             let started = Instant::now();
-            timing.commands += batch.len() as u64;
+            self.timing.commands += batch.len() as u64;
             self.batches += 1;
             let number = self.batches;
             let now = clock.now_ms();
@@ -206,7 +224,7 @@ impl Writer {
             let applied = Instant::now();
             let changed = !writes.is_empty();
             let persisted = self.persist(&mut writes);
-            timing.add(started, applied, changed);
+            self.timing.add(started, applied, changed);
             match persisted {
                 Ok(Persisted::Handed(frame)) => {
                     if let Some(flusher) = &self.flusher {
@@ -240,7 +258,7 @@ impl Writer {
             if broken.is_none() {
                 let started = Instant::now();
                 match self.checkpoint(false) {
-                    Ok(true) => timing.checkpointed(started.elapsed()),
+                    Ok(true) => self.timing.checkpointed(started.elapsed()),
                     Ok(false) => {}
                     Err(e) => self.fail(reason(&e), &mut broken),
                 }
@@ -253,6 +271,9 @@ impl Writer {
     /// how far the log is good for the reopen's replay, and closes the
     /// files until the back-off has passed.
     fn fail(&mut self, reason: String, broken: &mut Option<Broken>) {
+        // A checkpoint committing in the background finishes first (if it
+        // fails too, the reopen replays what it was committing).
+        let _ = self.joined(true);
         let progress = self.flusher.as_ref().map(Flusher::drain);
         let mut core = lock(&self.core);
         if let Some(p) = &progress {
@@ -260,14 +281,15 @@ impl Writer {
         }
         core.rollback();
         drop(core);
-        if let Some((_, log)) = &self.files {
+        if let Some(files) = &self.files {
             // Frames after the last durable one may be partly on disk and
             // were answered as failed: a reopen must not replay them.
-            let good = progress
+            let generation = files.log.generation();
+            let end = progress
                 .and_then(|p| p.mark)
-                .filter(|m| m.generation == log.generation())
+                .filter(|m| m.generation == generation)
                 .map_or(0, |m| m.end);
-            self.replay_limit = Some(good);
+            self.replay_limit = Some(Mark { generation, end });
         }
         // redb refuses every call after an I/O error until the database is
         // reopened: close it now, reopen after the back-off.
@@ -307,7 +329,7 @@ impl Writer {
     /// fit) a commit into redb that includes them. Takes the writes'
     /// bytes.
     fn persist(&mut self, writes: &mut Vec<Change>) -> Result<Persisted, StoreError> {
-        let Some((db, log)) = &mut self.files else {
+        let Some(Files { db, log, .. }) = &mut self.files else {
             return Err(StoreError::Closed);
         };
         let Some(flusher) = &self.flusher else {
@@ -356,28 +378,97 @@ impl Writer {
     /// Checkpoints when there are changes and they have waited
     /// [`CHECKPOINT_EVERY`], the log is half full, or `now` says so; says
     /// whether it did.
+    ///
+    /// A checkpoint is handed to a thread of its own, so the writer goes
+    /// on at once (in the other log file, in the next generation) while
+    /// the changes are committed into redb; `now` (the writer stopping)
+    /// commits them here instead. While one checkpoint is still committing
+    /// the next waits, and the writer goes on in the log it has.
     fn checkpoint(&mut self, now: bool) -> Result<bool, StoreError> {
-        let Some((_, log)) = &self.files else {
+        self.joined(now)?;
+        let Some(files) = &self.files else {
             return Ok(false);
         };
         if self.pending.is_empty()
+            || self.checkpointing.is_some()
             || (!now
                 && self.last_checkpoint.elapsed() < CHECKPOINT_EVERY
-                && log.end() < CAPACITY / 2)
+                && files.log.end() < CAPACITY / 2)
         {
             return Ok(false);
         }
         // Only what is durable in the log goes into redb: a frame whose
-        // flush failed was answered as failed.
+        // flush failed was answered as failed. Draining also means the
+        // flusher has nothing of this file left when it moves to the next.
         self.drained()?;
-        self.fold(&[]).map(|()| true)
+        if now {
+            self.fold(&[])?;
+        } else {
+            self.hand_off()?;
+        }
+        Ok(true)
     }
 
-    /// The checkpoint itself: commits every pending change and then
-    /// `extra` (a batch that did not fit in the log) into redb with the
-    /// log's next generation, and starts the log over.
+    /// Starts committing every pending change into redb with the log's
+    /// next generation on a thread of its own, and moves the writer (and
+    /// the flusher) to the other log file in that generation. The file
+    /// left behind keeps its frames until the commit is done: a crash
+    /// before then replays them and then the new file's (see
+    /// `open_files`). Call it drained, with no checkpoint in flight.
+    fn hand_off(&mut self) -> Result<(), StoreError> {
+        let Some(files) = &mut self.files else {
+            return Err(StoreError::Closed);
+        };
+        let next = files.log.generation() + 1;
+        // The spare file was last written two generations ago; the
+        // checkpoint that committed that generation has been joined.
+        let handle = files.spare.flusher().map_err(StoreError::storage)?;
+        std::mem::swap(&mut files.log, &mut files.spare);
+        files.log.restart(next);
+        if let Some(flusher) = &self.flusher {
+            flusher.reset(Arc::new(handle));
+        }
+        let pending = std::mem::take(&mut self.pending);
+        let db = Arc::clone(&files.db);
+        let thread = std::thread::Builder::new()
+            .name("job-store-checkpoint".into())
+            .spawn(move || {
+                let started = Instant::now();
+                let all = pending.iter().map(|(s, c)| (*s, c.as_deref()));
+                commit(&db, all, Some(next)).map(|()| started.elapsed())
+            })
+            .map_err(StoreError::storage)?;
+        self.checkpointing = Some(thread);
+        self.last_checkpoint = Instant::now();
+        Ok(())
+    }
+
+    /// Joins the checkpoint committing in the background if it is done
+    /// (or, with `wait`, once it is): its failure, if it failed.
+    fn joined(&mut self, wait: bool) -> Result<(), StoreError> {
+        let Some(thread) = self.checkpointing.take() else {
+            return Ok(());
+        };
+        if !wait && !thread.is_finished() {
+            self.checkpointing = Some(thread);
+            return Ok(());
+        }
+        let took = thread.join().unwrap_or_else(|_| {
+            Err(StoreError::Unavailable {
+                retry_after: FIRST_BACKOFF,
+                reason: "the job store's checkpoint thread panicked".into(),
+            })
+        })?;
+        self.timing.committed(took);
+        Ok(())
+    }
+
+    /// The checkpoint itself, on the writer thread: commits every pending
+    /// change and then `extra` (a batch that did not fit in the log) into
+    /// redb with the log's next generation, and starts the log over.
     fn fold(&mut self, extra: &[Change]) -> Result<(), StoreError> {
-        let Some((db, log)) = &mut self.files else {
+        self.joined(true)?;
+        let Some(Files { db, log, .. }) = &mut self.files else {
             return Err(StoreError::Closed);
         };
         let next = log.generation() + 1;
@@ -387,6 +478,7 @@ impl Writer {
             .map(|(s, c)| (*s, c.as_deref()))
             .chain(extra.iter().map(|(s, c)| (*s, c.as_deref())));
         commit(db, all, Some(next))?;
+        // Everything of both files is in redb now: this one starts over.
         log.restart(next);
         self.pending.clear();
         self.last_checkpoint = Instant::now();
@@ -403,22 +495,25 @@ impl Writer {
         {
             tracing::warn!(error = %e, "job store: the last checkpoint failed; the log keeps the changes for the next start");
         }
+        if let Err(e) = self.joined(true) {
+            tracing::warn!(error = %e, "job store: a checkpoint failed; the log keeps the changes for the next start");
+        }
         self.flusher = None;
     }
 
-    /// Opens the files again, replays the log and reloads the state.
+    /// Opens the files again, replays the logs and reloads the state.
     fn reopen(&mut self) -> Result<(), StoreError> {
         self.files = None;
-        let (db, log, recs) = open_files(&self.dir, self.replay_limit)?;
-        // The log is folded into the file: nothing is pending.
+        let (files, recs) = open_files(&self.dir, self.replay_limit)?;
+        // The logs are folded into the file: nothing is pending.
         self.replay_limit = None;
         self.pending.clear();
         self.last_checkpoint = Instant::now();
         if let Some(flusher) = &self.flusher {
-            flusher.reset(Arc::new(log.flusher().map_err(StoreError::storage)?));
+            flusher.reset(Arc::new(files.log.flusher().map_err(StoreError::storage)?));
         }
         *lock(&self.core) = Core::load(&self.options, recs).journaled();
-        self.files = Some((db, log));
+        self.files = Some(files);
         tracing::info!(dir = %self.dir.display(), "job store files reopened");
         Ok(())
     }
@@ -431,16 +526,21 @@ const TIMING_EVERY: Duration = Duration::from_secs(5);
 /// and when it stops: what a profile of the server under load needs to
 /// tell the CPU's share from the fsync's.
 #[derive(Debug)]
-struct Timing {
+pub(super) struct Timing {
     since: Instant,
     batches: u64,
     commands: u64,
     commits: u64,
     apply: Duration,
     commit: Duration,
+    /// Checkpoints started, and how long the writer waited for them.
     checkpoints: u64,
     checkpoint: Duration,
     checkpoint_max: Duration,
+    /// Background checkpoint commits joined, and how long they took.
+    committed: u64,
+    committing: Duration,
+    committing_max: Duration,
 }
 
 impl Default for Timing {
@@ -455,6 +555,9 @@ impl Default for Timing {
             checkpoints: 0,
             checkpoint: Duration::ZERO,
             checkpoint_max: Duration::ZERO,
+            committed: 0,
+            committing: Duration::ZERO,
+            committing_max: Duration::ZERO,
         }
     }
 }
@@ -474,11 +577,19 @@ impl Timing {
         }
     }
 
-    /// Counts a checkpoint that took `took` (the batch after it waited).
+    /// Counts a checkpoint the writer spent `took` on (the batch after it
+    /// waited that long).
     fn checkpointed(&mut self, took: Duration) {
         self.checkpoints += 1;
         self.checkpoint += took;
         self.checkpoint_max = self.checkpoint_max.max(took);
+    }
+
+    /// Counts a background checkpoint whose commit took `took`.
+    fn committed(&mut self, took: Duration) {
+        self.committed += 1;
+        self.committing += took;
+        self.committing_max = self.committing_max.max(took);
     }
 
     fn report(&self) {
@@ -498,6 +609,9 @@ impl Timing {
             checkpoints = self.checkpoints,
             mean_checkpoint_us = mean(self.checkpoint, self.checkpoints),
             max_checkpoint_us = mean(self.checkpoint_max, 1),
+            background_commits = self.committed,
+            mean_background_commit_us = mean(self.committing, self.committed),
+            max_background_commit_us = mean(self.committing_max, 1),
             "job store writer timing"
         );
     }
