@@ -515,6 +515,25 @@ mod tests {
         }
     }
 
+    /// Claims and acks `n` jobs, stops `store` cleanly, deletes both log
+    /// files and reopens the redb file alone: the reopened store and its
+    /// counts.
+    async fn ack_stop_and_reopen_without_logs(
+        store: RedbStore,
+        dir: &Path,
+        n: usize,
+    ) -> (RedbStore, StoreStats) {
+        let claims = store.claim(n, Duration::from_secs(30)).await.unwrap();
+        for claim in &claims.jobs {
+            store.ack(claim.lease).await.unwrap();
+        }
+        drop(store);
+        remove_logs(dir);
+        let store = RedbStore::open(dir, StoreOptions::default()).unwrap();
+        let stats = store.stats().await.unwrap();
+        (store, stats)
+    }
+
     /// What a writer that died before its checkpoint leaves behind: jobs
     /// whose enqueue is only in the log. Returns their ids.
     fn crash_with_jobs_in_the_log(dir: &Path, jobs: u64) -> Vec<JobId> {
@@ -643,14 +662,7 @@ mod tests {
                 "no checkpoint moved the writer to the other log file"
             );
         }
-        let claims = store.claim(10, Duration::from_secs(30)).await.unwrap();
-        for claim in &claims.jobs {
-            store.ack(claim.lease).await.unwrap();
-        }
-        drop(store);
-        remove_logs(d.path());
-        let store = RedbStore::open(d.path(), StoreOptions::default()).unwrap();
-        let stats = store.stats().await.unwrap();
+        let (_, stats) = ack_stop_and_reopen_without_logs(store, d.path(), 10).await;
         assert_eq!((stats.ready, stats.succeeded), (ids.len() as u64 - 10, 10));
     }
 
@@ -690,15 +702,8 @@ mod tests {
         for n in 0..20 {
             ids.push(store.enqueue(NewJob::new(spec(n, 3))).await.unwrap().id());
         }
-        let claims = store.claim(5, Duration::from_secs(30)).await.unwrap();
-        for claim in &claims.jobs {
-            store.ack(claim.lease).await.unwrap();
-        }
-        drop(store);
         // The last checkpoint emptied the log: the redb file holds it all.
-        remove_logs(d.path());
-        let store = RedbStore::open(d.path(), StoreOptions::default()).unwrap();
-        let stats = store.stats().await.unwrap();
+        let (store, stats) = ack_stop_and_reopen_without_logs(store, d.path(), 5).await;
         assert_eq!((stats.ready, stats.succeeded), (15, 5));
         for id in &ids {
             assert!(store.get(*id).await.unwrap().is_some(), "job {id}");
