@@ -272,3 +272,32 @@ async fn flags_can_be_set_through_the_environment() {
     let big = server.post_job(&json!({"payload": "x".repeat(200)})).await;
     assert_eq!(big.status, StatusCode::PAYLOAD_TOO_LARGE);
 }
+
+/// What `/proc/<pid>/status` says of a process's transparent huge pages
+/// (`THP_enabled`: `false` once the process turned them off), or `None`
+/// where the kernel does not say.
+fn thp_enabled(pid: &str) -> Option<bool> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("THP_enabled:"))?;
+    Some(line["THP_enabled:".len()..].trim() == "1")
+}
+
+/// The server turns transparent huge pages off for its process (see
+/// `no_transparent_huge_pages` in the binary), unless the operator set
+/// mimalloc's own `MIMALLOC_ALLOW_THP`, which then decides.
+#[tokio::test]
+async fn the_server_turns_transparent_huge_pages_off_unless_told_otherwise() {
+    if thp_enabled("self") != Some(true) {
+        eprintln!(
+            "this kernel reports no transparent huge pages for this process: nothing to check"
+        );
+        return;
+    }
+    let scratch = Scratch::new("thp-off");
+    let server = Server::start(&scratch.data(), &[]).await;
+    assert_eq!(thp_enabled(&server.pid().to_string()), Some(false));
+
+    let scratch = Scratch::new("thp-on");
+    let server = Server::start_with_env(&scratch.data(), &[("MIMALLOC_ALLOW_THP", "1")]).await;
+    assert_eq!(thp_enabled(&server.pid().to_string()), Some(true));
+}

@@ -342,9 +342,14 @@ impl Server {
             .json
     }
 
+    /// The server's process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id().expect("the server is still running")
+    }
+
     /// Sends `signal` to the server process.
     pub(crate) fn signal(&self, signal: Signal) {
-        let pid = self.child.id().expect("the server is still running");
+        let pid = self.pid();
         kill(Pid::from_raw(i32::try_from(pid).unwrap()), signal).expect("send the signal");
     }
 
