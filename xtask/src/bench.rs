@@ -441,20 +441,19 @@ fn render_e2e(
     if !missed.is_empty() {
         let _ = writeln!(
             md,
-            "\nMissed at {missed:?} connections. Per accepted job the server spends about 50-60 µs \
-             of CPU with the durable store (about 35 µs with `EVENKEEL_E2E_DEMO_FLAGS=\"--store memory\"`) \
-             against about 25 µs for the bare handler, on two cores it shares with the load \
-             generator (15-20 µs per request). The store's writer writes each batch to its \
-             write-ahead log and goes on while a flusher thread makes everything written since \
-             its last flush durable with one `fdatasync` (~0.2 ms, about 3 300 a second under this \
-             load); each flush costs about 70 µs of CPU on this VM (file-system writeback and the \
-             virtio notify), and every job is three store commands (enqueue, claim, ack). The \
-             run's backlog (accepted jobs wait in memory for the workers, which catch up after \
-             the load) grows the server by about 2 KB per job. The checkpoint into redb (about 12 \
-             ms, a few thousand records, every 100 ms or so) commits on a thread of its own while \
-             the writer goes on in a second log file, so it no longer stalls the 202s behind it; \
-             it still takes its share of the two cores. `perf` finds no single hot spot left in \
-             the HTTP path."
+            "\nMissed at {missed:?} connections. At 32 connections the server is bound by each \
+             request's latency more than by CPU: it uses about 1.15 of the two cores (the load \
+             generator about 0.35) and spends about 50 µs of CPU per accepted job with the durable \
+             store (about 28 µs with `EVENKEEL_E2E_DEMO_FLAGS=\"--store memory\"`, which itself \
+             reaches about 0.45-0.48x). Of a request's ~1.2 ms in the server, ~0.7 ms is the store: \
+             ~150 µs until the writer thread takes the command, ~300 µs until the flusher's \
+             `fdatasync` (150-170 µs on this VM) covers it, ~250 µs until a busy runtime thread \
+             runs the request again. With the data directory on tmpfs (no flush cost) the ratio \
+             is still ~0.32x: the thread hops and their CPU weigh more than the disk. At 256 \
+             connections the two cores saturate and CPU per job rules (~40 µs). The checkpoint \
+             into redb commits on a thread of its own and no longer stalls the 202s; every job \
+             is three store commands (enqueue, claim, ack), and the run's backlog waits in the \
+             store for the workers, which catch up after the load."
         );
     }
     md.push_str(&render_memory(memory, settings));
