@@ -40,8 +40,8 @@
 //!   while the others arrive during that commit), two fsyncs a round. The
 //!   writer now waits for a batch the size of its last one, at most half
 //!   its last commit, and stops at the first pause that brings nothing
-//!   (then `redb/gather.rs`; since replaced by the log's flusher thread,
-//!   which batches whatever arrives during a flush): mean batch 15.5,
+//!   (then `redb/gather.rs`; since replaced by the log's flush, which
+//!   batches whatever arrives during the one before): mean batch 15.5,
 //!   `redb-group/16` 58 µs → 40–47 µs
 //!   per job in interleaved runs of the two builds (5.4–7.1x naive, was
 //!   4.5–5.2x); a lone client's batch is 1, so it does not wait. The

@@ -10,21 +10,19 @@
 //! than memory growing). The writer waits for the first command, then
 //! takes every other command already waiting (`recv_many`), applies them
 //! all to the shared state machine (`core`), writes the records they
-//! changed to the write-ahead log as **one** frame (a `pwrite`, not yet
-//! durable) and hands the batch's answers to the **flusher** thread (see
-//! `flush`), then goes on with the next batch. The flusher takes every
-//! batch handed since its last flush, makes them durable with one
-//! `fdatasync` and only then answers them, in order. The flush of one
-//! batch thus overlaps the apply of the next, and the commands that arrive
-//! while a flush is in progress share the next one: sixteen clients
-//! enqueueing at once pay for about one flush per round, not sixteen; a
-//! lone client pays for one, as it must. A batch changed in memory but not
-//! yet flushed is kept in an undo journal until the flusher reports it
-//! durable, so a failed flush can take it back.
+//! changed to the write-ahead log as **one** frame (a `pwrite`), makes it
+//! durable with one `fdatasync` (the **flusher**, see `flush`) and only
+//! then answers the batch's commands, in order. The commands that arrive
+//! while a flush is in progress are waiting when it ends and share the
+//! next one: sixteen clients enqueueing at once pay for about one flush
+//! per round, not sixteen; a lone client pays for one, as it must. A batch
+//! changed in memory but not yet flushed is kept in an undo journal until
+//! its flush succeeds, so a failed flush can take it back. (The flush ran
+//! on a thread of its own until this release; `flush` says why it no
+//! longer does.)
 //!
 //! After a batch, when the last checkpoint is [`CHECKPOINT_EVERY`] old or
-//! the log is half full, the writer waits for the flusher to finish and
-//! checkpoints: every record changed since the last checkpoint goes into
+//! the log is half full, the writer checkpoints: every record changed since the last checkpoint goes into
 //! the redb file in one transaction with
 //! [`Durability::Immediate`](redb::Durability::Immediate). That commit
 //! runs on a thread of its own (`job-store-checkpoint`) while the writer
@@ -39,8 +37,8 @@
 //! that stall was the 202's p99 (8–9 ms at 32 connections) and its tail.
 //! When the writer stops, it waits for the checkpoint in flight and
 //! commits the last one itself. With `group_commit` off the writer takes one
-//! command per batch and commits it straight into redb, without the log
-//! or the flusher: the naive baseline the benchmark compares against.
+//! command per batch and commits it straight into redb, without the log:
+//! the naive baseline the benchmark compares against.
 //!
 //! Nothing here uses a durability mode that can lose an answered change on
 //! a process crash: a change is answered after its log frame (or its redb
@@ -196,7 +194,7 @@ impl RedbStore {
         let stats = Arc::new(CommitStats::default());
         let flusher = if options.group_commit {
             let file = files.log.flusher().map_err(StoreError::storage)?;
-            Some(Flusher::spawn(Arc::new(file), Arc::clone(&stats)).map_err(StoreError::storage)?)
+            Some(Flusher::new(Arc::new(file), Arc::clone(&stats)))
         } else {
             None
         };

@@ -1,16 +1,16 @@
 //! The redb store's writer thread: take a batch of commands, apply them to
-//! the state machine, write the records they changed to the log and hand
-//! the batch to the flusher, which answers it once it is durable (without
-//! group commit: commit it into redb and answer it); and when the disk
-//! fails, refuse without lying and come back by itself.
+//! the state machine, write the records they changed to the log, flush
+//! it and answer the batch once it is durable (without group commit:
+//! commit it into redb and answer it); and when the disk fails, refuse
+//! without lying and come back by itself.
 //!
 //! # When a write, a flush or a checkpoint fails
 //!
 //! A failure (disk full, read-only filesystem, an I/O error) answers every
 //! command of the batches it touched with [`StoreError::Unavailable`]:
-//! the writer waits for the flusher to answer everything in flight (after
-//! a failed flush, every batch not yet durable is answered with the
-//! failure), then undoes the state machine's changes of every batch not
+//! the flusher answers everything handed to it (after a failed flush,
+//! every batch not yet durable is answered with the failure), then the
+//! writer undoes the state machine's changes of every batch not
 //! durable from its journal, so memory matches the disk again and a job
 //! whose enqueue failed is not shown as queued. It notes where the log's
 //! last durable frame ends, so a reopen does not replay a frame that was
@@ -110,7 +110,7 @@ enum Persisted {
     /// Durable now: answer it.
     Durable,
     /// Handed to the flusher with its frame (`None`: nothing to write,
-    /// but batches it may have seen are in flight).
+    /// but batches it may have seen are not durable).
     Handed(Option<Mark>),
 }
 
@@ -158,8 +158,8 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    /// The writer thread: take a batch, apply it, write it, hand it to the
-    /// flusher (or, without group commit, commit it and answer it).
+    /// The writer thread: take a batch, apply it, write it, flush it and
+    /// answer it (or, without group commit, commit it and answer it).
     pub(super) fn run(mut self) {
         // The queue's receiving side is async; this thread drives it on a
         // tiny runtime of its own and blocks only between batches.
@@ -183,13 +183,6 @@ impl Writer {
                 self.stop(broken.is_none());
                 return; // closed and empty: the store was dropped
             }
-            // A flush that failed since the last batch: undo and reopen.
-            let progress = self.flusher.as_ref().map(Flusher::progress);
-            if broken.is_none()
-                && let Some(reason) = progress.as_ref().and_then(|p| p.failed.clone())
-            {
-                self.fail(reason, &mut broken);
-            }
             if self.refused_while_broken(&mut broken, &mut batch) {
                 continue;
             }
@@ -203,9 +196,6 @@ impl Writer {
             let now = clock.now_ms();
             let replies = {
                 let mut core = lock(&self.core);
-                if let Some(p) = &progress {
-                    core.settle(p.batch);
-                }
                 core.begin(number);
                 let replies: Vec<Reply> = batch
                     .drain(..)
@@ -227,12 +217,24 @@ impl Writer {
             self.timing.add(started, applied, changed);
             match persisted {
                 Ok(Persisted::Handed(frame)) => {
-                    if let Some(flusher) = &self.flusher {
+                    if let Some(flusher) = &mut self.flusher {
                         flusher.hand(Batch {
                             number,
                             frame,
                             replies,
                         });
+                        // Flushed here, on this thread (see `flush`): what
+                        // arrives meanwhile shares the next flush.
+                        let progress = flusher.flush();
+                        let (durable, failed) = (progress.batch, progress.failed.clone());
+                        lock(&self.core).settle(durable);
+                        if broken.is_none()
+                            && let Some(reason) = failed
+                        {
+                            // Undo the batches the flush did not make
+                            // durable, and reopen after the back-off.
+                            self.fail(reason, &mut broken);
+                        }
                     }
                 }
                 Ok(Persisted::Durable) => {
@@ -266,15 +268,15 @@ impl Writer {
         }
     }
 
-    /// The storage failed (`reason`): waits for the flusher to answer
-    /// everything handed, undoes in memory every batch not durable, notes
+    /// The storage failed (`reason`): has the flusher answer everything
+    /// handed, undoes in memory every batch not durable, notes
     /// how far the log is good for the reopen's replay, and closes the
     /// files until the back-off has passed.
     fn fail(&mut self, reason: String, broken: &mut Option<Broken>) {
         // A checkpoint committing in the background finishes first (if it
         // fails too, the reopen replays what it was committing).
         let _ = self.joined(true);
-        let progress = self.flusher.as_ref().map(Flusher::drain);
+        let progress = self.flusher.as_mut().map(|f| f.flush().clone());
         let mut core = lock(&self.core);
         if let Some(p) = &progress {
             core.settle(p.batch);
@@ -339,8 +341,8 @@ impl Writer {
         };
         if writes.is_empty() {
             // Nothing to write; the answers may still depend on batches
-            // in flight (an enqueue that found its idempotency key), or
-            // on batches whose flush just failed.
+            // whose flush just failed (an enqueue that found its
+            // idempotency key in one).
             return Ok(if flusher.all_durable() {
                 Persisted::Durable
             } else {
@@ -360,16 +362,16 @@ impl Writer {
         Ok(Persisted::Durable)
     }
 
-    /// Waits for the flusher to answer everything handed; the flush
-    /// failure if there was one.
-    fn drained(&self) -> Result<(), StoreError> {
-        match self.flusher.as_ref().map(Flusher::drain) {
+    /// Has the flusher answer everything handed; the flush failure if
+    /// there was one.
+    fn drained(&mut self) -> Result<(), StoreError> {
+        match self.flusher.as_mut().map(Flusher::flush) {
             Some(Progress {
                 failed: Some(reason),
                 ..
             }) => Err(StoreError::Unavailable {
                 retry_after: FIRST_BACKOFF,
-                reason,
+                reason: reason.clone(),
             }),
             _ => Ok(()),
         }
@@ -425,7 +427,7 @@ impl Writer {
         let handle = files.spare.flusher().map_err(StoreError::storage)?;
         std::mem::swap(&mut files.log, &mut files.spare);
         files.log.restart(next);
-        if let Some(flusher) = &self.flusher {
+        if let Some(flusher) = &mut self.flusher {
             flusher.reset(Arc::new(handle));
         }
         let pending = std::mem::take(&mut self.pending);
@@ -509,7 +511,7 @@ impl Writer {
         self.replay_limit = None;
         self.pending.clear();
         self.last_checkpoint = Instant::now();
-        if let Some(flusher) = &self.flusher {
+        if let Some(flusher) = &mut self.flusher {
             flusher.reset(Arc::new(files.log.flusher().map_err(StoreError::storage)?));
         }
         *lock(&self.core) = Core::load(&self.options, recs).journaled();
