@@ -441,19 +441,19 @@ fn render_e2e(
     if !missed.is_empty() {
         let _ = writeln!(
             md,
-            "\nMissed at {missed:?} connections. At 32 connections the server is bound by each \
-             request's latency more than by CPU: it uses about 1.15 of the two cores (the load \
-             generator about 0.35) and spends about 50 µs of CPU per accepted job with the durable \
-             store (about 28 µs with `EVENKEEL_E2E_DEMO_FLAGS=\"--store memory\"`, which itself \
-             reaches about 0.45-0.48x). Of a request's ~1.2 ms in the server, ~0.7 ms is the store: \
-             ~150 µs until the writer thread takes the command, ~300 µs until the flusher's \
-             `fdatasync` (150-170 µs on this VM) covers it, ~250 µs until a busy runtime thread \
-             runs the request again. With the data directory on tmpfs (no flush cost) the ratio \
-             is still ~0.32x: the thread hops and their CPU weigh more than the disk. At 256 \
-             connections the two cores saturate and CPU per job rules (~40 µs). The checkpoint \
-             into redb commits on a thread of its own and no longer stalls the 202s; every job \
-             is three store commands (enqueue, claim, ack), and the run's backlog waits in the \
-             store for the workers, which catch up after the load."
+            "\nMissed at {missed:?} connections. At 32 connections each connection waits for its \
+             answer before it sends again, so the ratio is the ratio of per-request latencies: \
+             0.5x means the demo must answer in about 0.8 ms, which is what the demo with no \
+             durability at all takes (`EVENKEEL_E2E_DEMO_FLAGS=\"--store memory\"` reaches about \
+             0.45-0.50x: its middleware, access log, metrics and job workers on the same two \
+             cores). Durability adds about 0.5 ms to each request: ~150 µs until the writer, \
+             busy in the previous batch's `fdatasync`, takes the command; ~200 µs until its own \
+             `fdatasync` (130-180 µs on this VM under load) covers it; ~120 µs until a runtime \
+             thread runs the request again. The server uses about 1.1 of the two cores and ~40 \
+             µs of CPU per accepted job (~28 µs without durability). At 256 connections the two \
+             cores saturate and CPU per job rules. The checkpoint into redb commits on a thread \
+             of its own; every job is three store commands (enqueue, claim, ack), and the run's \
+             backlog waits in the store for the workers, which catch up after the load."
         );
     }
     md.push_str(&render_memory(memory, settings));
