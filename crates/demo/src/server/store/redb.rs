@@ -22,8 +22,8 @@
 //! longer does.)
 //!
 //! After a batch, when the last checkpoint is [`CHECKPOINT_EVERY`] old or
-//! the log is half full, the writer checkpoints: every record changed since the last checkpoint goes into
-//! the redb file in one transaction with
+//! the log is half full, the writer checkpoints: every record changed
+//! since the last checkpoint goes into the redb file in one transaction with
 //! [`Durability::Immediate`](redb::Durability::Immediate). That commit
 //! runs on a thread of its own (`job-store-checkpoint`) while the writer
 //! goes on at once in the other of the two log files ([`LOG_FILES`]), in

@@ -226,14 +226,12 @@ impl Writer {
                         // Flushed here, on this thread (see `flush`): what
                         // arrives meanwhile shares the next flush.
                         let progress = flusher.flush();
-                        let (durable, failed) = (progress.batch, progress.failed.clone());
-                        lock(&self.core).settle(durable);
-                        if broken.is_none()
-                            && let Some(reason) = failed
-                        {
+                        match progress.failed.clone() {
+                            None => lock(&self.core).settle(progress.batch),
                             // Undo the batches the flush did not make
                             // durable, and reopen after the back-off.
-                            self.fail(reason, &mut broken);
+                            Some(reason) if broken.is_none() => self.fail(reason, &mut broken),
+                            Some(_) => {}
                         }
                     }
                 }
