@@ -6,11 +6,16 @@
 //!
 //! The bare handler parses the body into the same shape as the demo's job
 //! request (unknown fields refused) and answers 202 with a fresh id: it is
-//! the ceiling an HTTP job API on this machine cannot beat. Output is one
-//! JSON object on stdout, which `cargo xtask bench` folds into
-//! BENCHMARKS.md.
+//! the ceiling an HTTP job API on this machine cannot beat. The demo is
+//! also measured with `--store memory`, the same stack with no durability,
+//! as the reference for what the store costs. Each contender is loaded by
+//! this process's own clients and, when `wrk` is installed, again by `wrk`
+//! from a process of its own (see [`wrk`]), so a figure that belongs to
+//! one driver shows as such. Output is one JSON object on stdout, which
+//! `cargo xtask bench` folds into BENCHMARKS.md.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -24,6 +29,8 @@ use serde_json::{Value, json};
 
 use crate::load::{flood, quantile};
 use crate::server::{Launch, Scratch, Server};
+
+mod wrk;
 
 /// The demo's job request, field for field (the bare handler's parse).
 #[derive(Deserialize)]
@@ -91,6 +98,7 @@ fn extra_flags(mut flags: Vec<String>) -> Vec<String> {
 }
 
 /// Throughput and latency of one contender.
+#[derive(Debug, Clone, PartialEq)]
 struct Figures {
     accepted_per_sec: f64,
     answered_per_sec: f64,
@@ -100,9 +108,14 @@ struct Figures {
     max_ms: f64,
 }
 
+/// The job every contender is sent.
+fn job() -> Value {
+    json!({"payload": {"n": 1}, "work_ms": 0})
+}
+
 async fn measure(addr: SocketAddr, connections: usize, secs: f64) -> Figures {
     let stop = Arc::new(AtomicBool::new(false));
-    let job = json!({"payload": {"n": 1}, "work_ms": 0});
+    let job = job();
     let started = Instant::now();
     let load = tokio::spawn(flood(addr, connections, job, Arc::clone(&stop)));
     tokio::time::sleep(Duration::from_secs_f64(secs)).await;
@@ -135,8 +148,51 @@ fn figures_json(f: &Figures) -> Value {
     })
 }
 
+/// The demo with the job store in memory (`--store memory`): the same
+/// stack with no durability at all, measured beside the default as the
+/// reference for what the store costs (no target of its own).
+fn memory_launch(scratch: &Scratch) -> Launch {
+    Launch {
+        bin: PathBuf::new(),
+        data_dir: scratch.path().join("memory"),
+        flags: extra_flags(vec![
+            "--queue-capacity".into(),
+            "1000000".into(),
+            "--store".into(),
+            "memory".into(),
+        ]),
+    }
+}
+
+/// Seconds of load that warm a contender up before it is measured.
+const WARM_UP: f64 = 0.5;
+
+/// Starts `launch`, warms it up, measures it for `secs` with `load` (its
+/// address, seconds) and stops it.
+async fn measure_demo<F, Fut>(launch: &Launch, secs: f64, load: F) -> anyhow::Result<Figures>
+where
+    F: Fn(SocketAddr, f64) -> Fut,
+    Fut: Future<Output = anyhow::Result<Figures>>,
+{
+    let mut server = Server::start(launch).await?;
+    let figures = async {
+        load(server.addr, WARM_UP).await?;
+        load(server.addr, secs).await
+    }
+    .await;
+    server.signal(Signal::SIGTERM)?;
+    let _ = server.wait(Duration::from_secs(120)).await;
+    figures
+}
+
 /// Runs the end-to-end comparison and (unless `overload_secs` is 0) the
 /// memory measurement; prints one JSON object.
+///
+/// Three contenders, each loaded by this process's own driver and, when
+/// `wrk` is on the PATH, by `wrk` from a process of its own: the bare
+/// handler, the demo as it ships (the embedded durable store), and the
+/// demo with `--store memory`. Each demo run starts a fresh server on a
+/// fresh data directory, so no run inherits the backlog of the one before.
 pub(crate) async fn run(
     demo: &std::path::Path,
     secs: f64,
@@ -150,22 +206,48 @@ pub(crate) async fn run(
         // figure is the intake path, not the 503 path.
         flags: extra_flags(vec!["--queue-capacity".into(), "1000000".into()]),
     };
+    let in_memory = Launch {
+        bin: demo.to_owned(),
+        ..memory_launch(&scratch)
+    };
     let connections = connections();
-    let mut server = Server::start(&launch).await?;
     let bare = bare_server().await?;
-    // Warm both up, then measure them back to back.
-    let _ = measure(bare, connections, 0.5).await;
-    let _ = measure(server.addr, connections, 0.5).await;
+    let own =
+        |addr: SocketAddr, secs: f64| async move { Ok(measure(addr, connections, secs).await) };
+    let _ = measure(bare, connections, WARM_UP).await;
     let bare_figures = measure(bare, connections, secs).await;
-    let demo_figures = measure(server.addr, connections, secs).await;
-    server.signal(Signal::SIGTERM)?;
-    let _ = server.wait(Duration::from_secs(120)).await;
+    let demo_figures = measure_demo(&launch, secs, own).await?;
+    let memory_figures = measure_demo(&in_memory, secs, own).await?;
+
+    let wrk = match wrk::Wrk::find(scratch.path(), &job()).await {
+        Ok(wrk) => {
+            let run = |addr: SocketAddr, secs: f64| {
+                let wrk = &wrk;
+                async move { wrk.load(addr, connections, secs).await }
+            };
+            run(bare, WARM_UP).await?;
+            let bare = run(bare, secs).await?;
+            let fresh = |dir: &str, l: &Launch| Launch {
+                data_dir: scratch.path().join(dir),
+                ..l.clone()
+            };
+            let demo = measure_demo(&fresh("wrk-data", &launch), secs, run).await?;
+            let memory = measure_demo(&fresh("wrk-memory", &in_memory), secs, run).await?;
+            json!({
+                "bare_axum": figures_json(&bare),
+                "demo": figures_json(&demo),
+                "demo_memory": figures_json(&memory),
+            })
+        }
+        Err(why) => json!({ "skipped": why }),
+    };
 
     if overload_secs == 0 {
         println!(
             "{}",
             json!({"connections": connections, "seconds": secs,
-                "demo": figures_json(&demo_figures), "bare_axum": figures_json(&bare_figures)})
+                "demo": figures_json(&demo_figures), "bare_axum": figures_json(&bare_figures),
+                "demo_memory": figures_json(&memory_figures), "wrk": wrk})
         );
         return Ok(());
     }
@@ -182,6 +264,8 @@ pub(crate) async fn run(
         "seconds": secs,
         "demo": figures_json(&demo_figures),
         "bare_axum": figures_json(&bare_figures),
+        "demo_memory": figures_json(&memory_figures),
+        "wrk": wrk,
         "overload": {
             "seconds": overload_secs,
             "held": overload.held(),
