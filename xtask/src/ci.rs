@@ -3,7 +3,8 @@
 //! 1. `cargo fmt --check` and the house rules (`tidy`).
 //! 2. The workspace as a whole: clippy on every target with all features
 //!    (warnings denied), every test (unit, integration, benches run once as
-//!    tests), every doc test, rustdoc with warnings denied.
+//!    tests), every doc test, rustdoc with warnings denied (private items
+//!    documented too, so the internal docs' links are checked).
 //! 3. **Each library crate by itself**, the way a user builds it. A workspace
 //!    build unifies features across members, so a doc test that needs a
 //!    feature another member turns on passes there and fails for the user
@@ -74,9 +75,16 @@ pub(crate) fn ci(root: &Path, parts: Parts) -> Result<(), String> {
     step(root, "cargo test --doc", doctest)?;
 
     let mut doc = cargo();
-    doc.args(["doc", "--workspace", "--no-deps", "--all-features"])
-        .env("RUSTDOCFLAGS", "-D warnings");
-    step(root, "cargo doc (warnings denied)", doc)?;
+    // Private items too: the internal docs' links are checked as well.
+    doc.args([
+        "doc",
+        "--workspace",
+        "--no-deps",
+        "--all-features",
+        "--document-private-items",
+    ])
+    .env("RUSTDOCFLAGS", "-D warnings");
+    step(root, "cargo doc (private items too, warnings denied)", doc)?;
 
     if parts.features {
         each_crate_alone(root)?;

@@ -72,7 +72,7 @@
 //!   pool;
 //! - `downstream_client`: the HTTP client behind the client-side stack;
 //! - `metrics`: the Prometheus registry;
-//! - `run`: start-up, the shutdown sequence and exit codes ([`serve`]);
+//! - `run`: start-up, the shutdown sequence and exit codes ([`serve`](fn@serve));
 //!   `report`: the final accounting record.
 
 mod api;

@@ -3,7 +3,7 @@
 //! A backoff is nothing more than an `Iterator<Item = Duration>`: each item is
 //! the wait before the next attempt, and `None` means "give up". That keeps
 //! the schedule testable without a clock (collect it into a `Vec`) and usable
-//! by any runner: this crate's [`retry`](crate::retry), a supervisor's restart
+//! by any runner: this crate's [`retry`](fn@crate::retry), a supervisor's restart
 //! loop, a tower middleware.
 //!
 //! All arithmetic is done in `f64` nanoseconds or saturating `Duration`
@@ -46,7 +46,7 @@ pub(crate) fn to_nanos(d: Duration) -> u64 {
 /// Build it with [`exponential`](Backoff::exponential),
 /// [`constant`](Backoff::constant) or [`linear`](Backoff::linear) (or a preset,
 /// [`grpc`](Backoff::grpc) and [`aws`](Backoff::aws)), refine it with the
-/// builder methods, then iterate it or hand it to [`retry`](crate::retry).
+/// builder methods, then iterate it or hand it to [`retry`](fn@crate::retry).
 ///
 /// # Defaults
 ///

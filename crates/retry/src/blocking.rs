@@ -13,7 +13,7 @@ use crate::{Backoff, Decision, RetryError};
 /// Calls `operation` until it succeeds, `classify` says
 /// [`Decision::Stop`], or `backoff` runs out, sleeping the current thread
 /// for each delay. A [`Decision::RetryAfter`] hint replaces the delay and is
-/// counted and capped exactly as in [`retry`](crate::retry).
+/// counted and capped exactly as in [`retry`](fn@crate::retry).
 ///
 /// Do not call this on an async runtime's worker thread: it blocks it.
 ///

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-/// Why [`retry`](crate::retry) gave up, with the number of attempts made and
+/// Why [`retry`](fn@crate::retry) gave up, with the number of attempts made and
 /// the last error where there is one.
 ///
 /// `attempts` counts calls of the operation, the first included.
@@ -157,7 +157,7 @@ impl<E> RetryError<E> {
     }
 }
 
-/// The error of [`timeout`](crate::timeout): the operation either failed on
+/// The error of [`timeout`](fn@crate::timeout): the operation either failed on
 /// its own (`Inner`) or took longer than allowed (`Elapsed`).
 ///
 /// This *wraps* the operation's error instead of replacing it: `?` on a

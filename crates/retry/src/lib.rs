@@ -46,7 +46,7 @@
 //! # Features
 //!
 //! - `tracing` (off by default): a `debug` event (target `evenkeel_retry`)
-//!   for every retry [`retry`] makes, with the attempt number and the delay.
+//!   for every retry [`retry`](fn@crate::retry) makes, with the attempt number and the delay.
 //!
 //! # How this crate fixes it
 //!
@@ -57,7 +57,7 @@
 //!   panic), and 10,000 delays at factor 10 just sit at the cap. Every limit
 //!   has a bounded default (4 attempts; a server hint past 60 s stops), so a
 //!   loop built with defaults ends. These invariants are property-tested.
-//! - [`retry`] runs an operation on that schedule with a classifier
+//! - [`retry`](fn@crate::retry) runs an operation on that schedule with a classifier
 //!   ([`Decision`]: retry, retry after a hint, stop), a per-attempt timeout,
 //!   an overall deadline that no wait is allowed to cross, cancellation by
 //!   any future, and a shared [`RetryBudget`] that keeps retries to a share
@@ -66,7 +66,7 @@
 //!   synchronous code.
 //! - [`parse_retry_after`] reads a server's `Retry-After` in both of its
 //!   forms (seconds or an HTTP-date), for classifiers and tower layers alike.
-//! - [`timeout`] bounds one call and keeps "it failed" ([`TimeoutError::Inner`])
+//! - [`timeout`](fn@crate::timeout) bounds one call and keeps "it failed" ([`TimeoutError::Inner`])
 //!   apart from "it took too long" ([`TimeoutError::Elapsed`]).
 //!
 //! # Example

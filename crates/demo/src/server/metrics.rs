@@ -9,7 +9,7 @@
 //! - **State** that another component already keeps (this process's books,
 //!   the job store's counts by state, the waiting jobs against the
 //!   capacity) is *not* copied into
-//!   a second set of counters that could drift: a [`Collector`] reads it at
+//!   a second set of counters that could drift: a [`Collector`](prometheus_client::collector::Collector) reads it at
 //!   scrape time. There is one source of truth for "how many jobs
 //!   succeeded", and the metric is that number.
 //!

@@ -136,7 +136,7 @@ impl Backoff {
     /// Whether a server's retry-after `hint` is within
     /// [`max_retry_after`](Backoff::max_retry_after), so that a runner should
     /// honour it rather than stop. Runners check it to report *why* they
-    /// stopped (this crate's [`retry`](crate::retry) ends with
+    /// stopped (this crate's [`retry`](fn@crate::retry) ends with
     /// [`RetryError::RetryAfterTooLong`](crate::RetryError::RetryAfterTooLong)).
     ///
     /// ```
@@ -160,7 +160,7 @@ impl Backoff {
     /// against `max_attempts` and `max_elapsed`, exactly as
     /// [`next`](Iterator::next) would, so a hint can never bypass them. This
     /// is what [`Decision::RetryAfter`](crate::Decision::RetryAfter) does in
-    /// [`retry`](crate::retry); custom runners (a tower layer, say) should
+    /// [`retry`](fn@crate::retry); custom runners (a tower layer, say) should
     /// use it rather than sleep on the raw hint.
     ///
     /// ```
