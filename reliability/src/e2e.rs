@@ -167,9 +167,27 @@ fn memory_launch(scratch: &Scratch) -> Launch {
 /// Seconds of load that warm a contender up before it is measured.
 const WARM_UP: f64 = 0.5;
 
+/// A demo's figures and the jobs it had not run yet when the load
+/// stopped.
+struct DemoFigures {
+    figures: Figures,
+    /// Jobs waiting in the store (`evenkeel_queue_depth`) right after the
+    /// measured load: whether the workers kept up with the intake, or the
+    /// intake rate was bought by leaving the jobs for later.
+    backlog: Option<f64>,
+}
+
+impl DemoFigures {
+    fn json(&self) -> Value {
+        let mut out = figures_json(&self.figures);
+        out["backlog_after"] = json!(self.backlog);
+        out
+    }
+}
+
 /// Starts `launch`, warms it up, measures it for `secs` with `load` (its
-/// address, seconds) and stops it.
-async fn measure_demo<F, Fut>(launch: &Launch, secs: f64, load: F) -> anyhow::Result<Figures>
+/// address, seconds), reads its backlog and stops it.
+async fn measure_demo<F, Fut>(launch: &Launch, secs: f64, load: F) -> anyhow::Result<DemoFigures>
 where
     F: Fn(SocketAddr, f64) -> Fut,
     Fut: Future<Output = anyhow::Result<Figures>>,
@@ -177,7 +195,9 @@ where
     let mut server = Server::start(launch).await?;
     let figures = async {
         load(server.addr, WARM_UP).await?;
-        load(server.addr, secs).await
+        let figures = load(server.addr, secs).await?;
+        let backlog = server.metric("evenkeel_queue_depth").await.ok();
+        Ok(DemoFigures { figures, backlog })
     }
     .await;
     server.signal(Signal::SIGTERM)?;
@@ -235,8 +255,8 @@ pub(crate) async fn run(
             let memory = measure_demo(&fresh("wrk-memory", &in_memory), secs, run).await?;
             json!({
                 "bare_axum": figures_json(&bare),
-                "demo": figures_json(&demo),
-                "demo_memory": figures_json(&memory),
+                "demo": demo.json(),
+                "demo_memory": memory.json(),
             })
         }
         Err(why) => json!({ "skipped": why }),
@@ -246,8 +266,8 @@ pub(crate) async fn run(
         println!(
             "{}",
             json!({"connections": connections, "seconds": secs,
-                "demo": figures_json(&demo_figures), "bare_axum": figures_json(&bare_figures),
-                "demo_memory": figures_json(&memory_figures), "wrk": wrk})
+                "demo": demo_figures.json(), "bare_axum": figures_json(&bare_figures),
+                "demo_memory": memory_figures.json(), "wrk": wrk})
         );
         return Ok(());
     }
@@ -262,9 +282,9 @@ pub(crate) async fn run(
     let out = json!({
         "connections": connections,
         "seconds": secs,
-        "demo": figures_json(&demo_figures),
+        "demo": demo_figures.json(),
         "bare_axum": figures_json(&bare_figures),
-        "demo_memory": figures_json(&memory_figures),
+        "demo_memory": memory_figures.json(),
         "wrk": wrk,
         "overload": {
             "seconds": overload_secs,

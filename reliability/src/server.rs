@@ -188,6 +188,34 @@ impl Server {
     pub(crate) async fn get(&self, path: &str) -> anyhow::Result<Answer> {
         request(&self.client, self.addr, Method::GET, path, None).await
     }
+
+    /// A sample's value from `GET /metrics` (the first of that name).
+    pub(crate) async fn metric(&self, name: &str) -> anyhow::Result<f64> {
+        let req = Request::builder()
+            .uri(format!("http://{}/metrics", self.addr))
+            .body(Full::new(Bytes::new()))?;
+        let response = tokio::time::timeout(PATIENCE, self.client.request(req))
+            .await
+            .map_err(|_| anyhow!("no answer within {PATIENCE:?}"))??;
+        let bytes = tokio::time::timeout(PATIENCE, response.into_body().collect())
+            .await
+            .map_err(|_| anyhow!("no body within {PATIENCE:?}"))??
+            .to_bytes();
+        let text = String::from_utf8_lossy(&bytes);
+        let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
+            .context("parse /metrics")?;
+        scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == name)
+            .and_then(|s| match s.value {
+                prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Untyped(v) => Some(v),
+                _ => None,
+            })
+            .ok_or_else(|| anyhow!("/metrics has no sample {name}"))
+    }
 }
 
 /// One request with a body, answered within [`PATIENCE`].

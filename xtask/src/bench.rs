@@ -422,7 +422,9 @@ fn render_e2e(
          Both are shown; the target is the same for each. Beside the demo as it ships, the same \
          run measures it with `--store memory`: the same stack with no durability at all, as the \
          reference for what the store costs (no target of its own). Each demo run starts a fresh \
-         server on a fresh data directory.",
+         server on a fresh data directory. \"Jobs left waiting\" is the demo's queue depth when the \
+         load stopped: near zero means its workers ran the jobs as fast as they came in; a large \
+         number means part of the intake rate was bought by leaving the jobs for later.",
         settings.e2e_secs,
     );
     let mut missed = Vec::new();
@@ -436,8 +438,8 @@ fn render_e2e(
         }
         let _ = writeln!(
             md,
-            "| connections | server | jobs/s | bare axum jobs/s | server / bare | target | met? | 202 p50 / p99 / max | bare p99 |\n\
-             |---|---|---|---|---|---|---|---|---|"
+            "| connections | server | jobs/s | bare axum jobs/s | server / bare | target | met? | 202 p50 / p99 / max | bare p99 | jobs left waiting |\n\
+             |---|---|---|---|---|---|---|---|---|---|"
         );
         for (connections, runs) in E2E_CONNECTIONS.into_iter().zip(runs_by_connections) {
             for server in [Server::Durable, Server::Memory] {
@@ -449,7 +451,7 @@ fn render_e2e(
                 } else {
                     let _ = writeln!(
                         md,
-                        "| {connections} | {} | not measured: the driver produced no figures | | | | | | |",
+                        "| {connections} | {} | not measured: the driver produced no figures | | | | | | | |",
                         server.label()
                     );
                 }
@@ -610,6 +612,7 @@ fn e2e_row(
     let mut p99 = Vec::new();
     let mut max = Vec::new();
     let mut peer_p99 = Vec::new();
+    let mut backlog = Vec::new();
     let key = server.key();
     for run in runs.iter().filter_map(|r| driver.figures(r)) {
         if let (Some(o), Some(p)) = (
@@ -625,8 +628,10 @@ fn e2e_row(
         p99.extend(num(run, &[key, "p99_ms"]));
         max.extend(num(run, &[key, "max_ms"]));
         peer_p99.extend(num(run, &["bare_axum", "p99_ms"]));
+        backlog.extend(num(run, &[key, "backlog_after"]));
     }
     let (o, p, r) = (median(&mut ours)?, median(&mut peer)?, median(&mut ratios)?);
+    let backlog = median(&mut backlog).map_or_else(|| "–".to_owned(), |b| format!("{b:.0}"));
     let met = match server {
         Server::Durable => Some(r >= 0.5),
         Server::Memory => None,
@@ -638,7 +643,7 @@ fn e2e_row(
     };
     Some(E2eRow {
         line: format!(
-            "| {connections} | {} | {o:.0} | {p:.0} | {r:.2}x | {target} | {verdict} | {:.2} / {:.2} / {:.1} ms | {:.2} ms |",
+            "| {connections} | {} | {o:.0} | {p:.0} | {r:.2}x | {target} | {verdict} | {:.2} / {:.2} / {:.1} ms | {:.2} ms | {backlog} |",
             server.label(),
             median(&mut p50).unwrap_or(f64::NAN),
             median(&mut p99).unwrap_or(f64::NAN),
@@ -1044,7 +1049,10 @@ mod tests {
     /// own within-run ratios, and that a miss is said with its reason.
     #[test]
     fn end_to_end_rows_per_connection_count() {
-        let figures = |n: f64| serde_json::json!({"accepted_per_sec": n, "p50_ms": 1.0, "p99_ms": 2.0, "max_ms": 30.0});
+        let figures = |n: f64| {
+            serde_json::json!({"accepted_per_sec": n, "p50_ms": 1.0, "p99_ms": 2.0,
+                "max_ms": 30.0, "backlog_after": n * 10.0})
+        };
         let run = |demo: f64, memory: f64, bare: f64| {
             serde_json::json!({"demo": figures(demo), "demo_memory": figures(memory),
                 "bare_axum": figures(bare),
@@ -1071,6 +1079,8 @@ mod tests {
         let durable = row(own, 32, Server::Durable);
         assert!(durable.contains("| 0.28x |") && durable.contains("**missed**"));
         assert!(durable.contains("| 1.00 / 2.00 / 30.0 ms |"), "{durable}");
+        // Backlogs 100 and 120: their median.
+        assert!(durable.ends_with("| 110 |"), "{durable}");
         let durable = row(own, 256, Server::Durable);
         assert!(durable.contains("| 0.55x |") && durable.contains("| met |"));
         // The reference row has no target, whatever its ratio.

@@ -70,8 +70,16 @@ pub struct ServeArgs {
     #[arg(long, env = "EVENKEEL_DEBUG_PANIC_ROUTE")]
     pub debug_panic_route: bool,
 
-    /// Number of supervised workers that run jobs.
-    #[arg(long, env = "EVENKEEL_WORKERS", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
+    /// Number of supervised workers that run jobs (at most this many jobs
+    /// run at once).
+    ///
+    /// Each worker claims one job at a time, and with the embedded store a
+    /// claim is answered only once its commit is on disk, so a worker runs
+    /// at most one job per commit. The default of 16 lets the workers keep
+    /// up with the intake of short jobs on two cores; with 4, jobs that
+    /// take no time finished at about 9 000 a second under a 32-connection
+    /// load, a third of what the door accepted.
+    #[arg(long, env = "EVENKEEL_WORKERS", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
     pub workers: u16,
 
     /// Most jobs waiting in the store (ready or delayed); beyond it

@@ -69,6 +69,7 @@ fn serve_flags_have_the_documented_defaults() {
     assert_eq!(args.keep_alive_timeout, Duration::from_secs(5));
     assert_eq!(args.body_read_timeout, Duration::from_secs(10));
     assert_eq!(args.max_connections, 1024);
+    assert_eq!(args.workers, 16);
     assert!(!args.debug_panic_route);
     assert_eq!(args.overflow, super::OverflowPolicy::Reject);
     assert_eq!(args.log_format, super::LogFormat::Text);

@@ -70,6 +70,9 @@ pub(crate) struct Core {
     retry_after: std::time::Duration,
     /// Changed records since the last `take_dirty`: id → sequence number.
     dirty: HashMap<JobId, u64>,
+    /// Jobs that became waiting (new, nacked, released, recovered) since
+    /// the last `take_woken`: how many idle workers are worth waking.
+    woken: u64,
     /// With a journal (the redb backend): for each batch not yet known
     /// durable (oldest first), each record it changed as it was before,
     /// so batches whose commit failed can be undone ([`Core::rollback`]).
@@ -92,6 +95,7 @@ impl Core {
             retention: super::clock::millis(options.retention),
             retry_after: options.retry_after,
             dirty: HashMap::new(),
+            woken: 0,
             undo: None,
         }
     }
@@ -208,6 +212,7 @@ impl Core {
         self.index(&rec);
         self.dirty.insert(rec.id, rec.seq);
         self.recs.insert(rec.id, Box::new(rec));
+        self.woken += 1;
         Ok(Enqueued::Created(job.id))
     }
 
@@ -316,6 +321,8 @@ impl Core {
             r.at = run_at;
             r.error = Some(error);
         });
+        // Due later, but maybe sooner than an idle worker's next look.
+        self.woken += 1;
         Ok(Nacked::Retrying { run_at_ms: run_at })
     }
 
@@ -338,6 +345,7 @@ impl Core {
             // Back to the front: it was ready before it was claimed.
             r.at = r.enqueued_at;
         });
+        self.woken += 1;
         Ok(())
     }
 
@@ -351,7 +359,13 @@ impl Core {
                 r.at = r.enqueued_at;
             });
         }
+        self.woken += ids.len() as u64;
         ids.len() as u64
+    }
+
+    /// How many jobs became waiting since the last call (see `woken`).
+    pub(crate) fn take_woken(&mut self) -> u64 {
+        std::mem::take(&mut self.woken)
     }
 
     fn finish(&mut self, id: JobId, stage: Stage, now: u64, error: Option<String>) {

@@ -664,6 +664,46 @@ mod tests {
         assert_eq!((stats.ready, stats.succeeded), (ids.len() as u64 - 10, 10));
     }
 
+    /// Pins that a batch wakes as many idle workers as it made jobs ready:
+    /// one enqueue, one worker; an ack, none (each woken worker claims, so
+    /// waking them all made all but one claim for nothing).
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_batch_wakes_one_idle_worker_per_job_it_made_ready() {
+        let d = dir("redb-wake");
+        let store = Arc::new(RedbStore::open(d.path(), StoreOptions::default()).unwrap());
+        let idle = Duration::from_secs(3600);
+        let mut waiting: Vec<_> = (0..4)
+            .map(|_| {
+                let store = Arc::clone(&store);
+                tokio::spawn(async move { store.wait_for_work(idle).await })
+            })
+            .collect();
+        // Every waiter registers before the first command is sent.
+        tokio::task::yield_now().await;
+        // A later command answers after the batch before it woke whom it
+        // woke; the yields let the woken waiters finish.
+        let settle = || async {
+            store.stats().await.unwrap();
+            for _ in 0..10 {
+                tokio::task::yield_now().await;
+            }
+        };
+        store.enqueue(NewJob::new(spec(1, 3))).await.unwrap();
+        settle().await;
+        assert_eq!(waiting.iter().filter(|w| w.is_finished()).count(), 1);
+        waiting.retain(|w| !w.is_finished());
+        let claims = store.claim(1, Duration::from_secs(30)).await.unwrap();
+        store.ack(claims.jobs[0].lease).await.unwrap();
+        settle().await;
+        assert!(
+            waiting.iter().all(|w| !w.is_finished()),
+            "a claim and an ack make nothing ready: nobody is woken"
+        );
+        for w in waiting {
+            w.abort();
+        }
+    }
+
     #[tokio::test]
     async fn jobs_only_in_the_log_are_there_after_a_crash() {
         let d = dir("redb-log-crash");

@@ -194,7 +194,7 @@ impl Writer {
             self.batches += 1;
             let number = self.batches;
             let now = clock.now_ms();
-            let replies = {
+            let (replies, woken) = {
                 let mut core = lock(&self.core);
                 core.begin(number);
                 let replies: Vec<Reply> = batch
@@ -209,7 +209,7 @@ impl Writer {
                 // In key order: new jobs append at the right edge of the
                 // tree, claims and acks touch its oldest (left) end.
                 writes.sort_unstable_by_key(|(seq, _)| *seq);
-                replies
+                (replies, core.take_woken())
             };
             let applied = Instant::now();
             let changed = !writes.is_empty();
@@ -250,10 +250,10 @@ impl Writer {
                     }
                 }
             }
-            if broken.is_none() && changed {
+            if broken.is_none() {
                 // Workers may claim what was just enqueued: their claim is
                 // answered after this batch's flush.
-                self.notify.notify_waiters();
+                wake(&self.notify, woken);
             }
             if broken.is_none() {
                 let started = Instant::now();
@@ -616,6 +616,25 @@ impl Timing {
         );
     }
 }
+
+/// Wakes as many idle workers as `jobs` became waiting: each woken worker
+/// claims, so waking every idle worker for a batch that made one job
+/// ready (or none: an ack) had all but one claim for nothing. Past
+/// [`WAKE_ALL`] jobs, everyone.
+fn wake(notify: &tokio::sync::Notify, jobs: u64) {
+    if jobs >= WAKE_ALL {
+        notify.notify_waiters();
+    } else {
+        // With fewer workers waiting, the rest are one kept permit: the
+        // next worker to wait looks at once.
+        for _ in 0..jobs {
+            notify.notify_one();
+        }
+    }
+}
+
+/// Jobs made waiting by one batch past which every idle worker is woken.
+const WAKE_ALL: u64 = 64;
 
 /// Writes (or deletes) the changed records in one durable transaction,
 /// and with `generation` the log's new generation (a checkpoint).
