@@ -15,7 +15,7 @@
 //! `cargo xtask bench` folds into BENCHMARKS.md.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -151,9 +151,9 @@ fn figures_json(f: &Figures) -> Value {
 /// The demo with the job store in memory (`--store memory`): the same
 /// stack with no durability at all, measured beside the default as the
 /// reference for what the store costs (no target of its own).
-fn memory_launch(scratch: &Scratch) -> Launch {
+fn memory_launch(demo: &Path, scratch: &Scratch) -> Launch {
     Launch {
-        bin: PathBuf::new(),
+        bin: demo.to_owned(),
         data_dir: scratch.path().join("memory"),
         flags: extra_flags(vec![
             "--queue-capacity".into(),
@@ -213,11 +213,7 @@ where
 /// handler, the demo as it ships (the embedded durable store), and the
 /// demo with `--store memory`. Each demo run starts a fresh server on a
 /// fresh data directory, so no run inherits the backlog of the one before.
-pub(crate) async fn run(
-    demo: &std::path::Path,
-    secs: f64,
-    overload_secs: u64,
-) -> anyhow::Result<()> {
+pub(crate) async fn run(demo: &Path, secs: f64, overload_secs: u64) -> anyhow::Result<()> {
     let scratch = Scratch::new("e2e")?;
     let launch = Launch {
         bin: demo.to_owned(),
@@ -226,10 +222,7 @@ pub(crate) async fn run(
         // figure is the intake path, not the 503 path.
         flags: extra_flags(vec!["--queue-capacity".into(), "1000000".into()]),
     };
-    let in_memory = Launch {
-        bin: demo.to_owned(),
-        ..memory_launch(&scratch)
-    };
+    let in_memory = memory_launch(demo, &scratch);
     let connections = connections();
     let bare = bare_server().await?;
     let own =

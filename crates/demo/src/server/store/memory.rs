@@ -186,7 +186,8 @@ impl JobStore for MemoryStore {
     fn wait_for_work(&self, max_wait: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
         Box::pin(async move {
             // Created before reading the state, so a wake-up in between is
-            // not missed (`notify_waiters` reaches futures once created).
+            // not missed: `notify_waiters` reaches futures once created, and
+            // a `notify_one` with nobody registered keeps its permit.
             let notified = self.inner.notify.notified();
             let due = self.lock().next_due();
             wait_until(notified, due, &*self.inner.clock, max_wait).await;
