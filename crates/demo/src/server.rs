@@ -39,7 +39,7 @@
 //! | `evenkeel_job_queue_wait_seconds` | histogram | enqueue to first claim (store clock) |
 //! | `evenkeel_job_run_duration_seconds{outcome}` | histogram | one attempt: claim to the store's answer (`succeeded`, `retrying`, `dead`) |
 //! | `evenkeel_job_retries_total` | counter | attempts after the first |
-//! | `evenkeel_job_panics_total`, `evenkeel_worker_restarts_total` | counter | panicking attempts, supervisor restarts |
+//! | `evenkeel_job_panics_total`, `evenkeel_worker_restarts_total` | counter | panicking attempts, worker restarts (after a job's panic or by the supervisor) |
 //! | `evenkeel_jobs_in_flight` | gauge | attempts running now |
 //! | `evenkeel_circuit_state{state}` | gauge | downstream breaker: 1 for the current state (`closed`, `half_open`, `open`), 0 for the others |
 //! | `evenkeel_circuit_transitions_total{to}` | counter | breaker transitions |

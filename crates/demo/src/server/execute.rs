@@ -31,14 +31,17 @@
 //! # Panics
 //!
 //! A job with `"panic": true` panics in its first attempt. Nothing here
-//! catches that panic: it unwinds out of the worker, whose supervisor
-//! restarts it. On its way out the panic drops the [`Running`] guard, whose
-//! `Drop` spawns a `nack` with the panic message (captured by
-//! [`install_panic_hook`]), so the job is retried (or dead-lettered on its
-//! last attempt) like any failure. If even that is lost, the lease expires
-//! and the job runs again.
+//! catches that panic: it unwinds out of the worker. On its way out the
+//! panic drops the [`Running`] guard, whose `Drop` spawns a `nack` with the
+//! panic message (captured by [`install_panic_hook`]), so the job is
+//! retried (or dead-lettered on its last attempt) like any failure, and
+//! marks the panic as the job's ([`take_job_panic`]). A job's panic costs
+//! its worker a restart, done by the worker's own child without a backoff
+//! and outside the supervisor's crash-loop budget (see `supervise`); any
+//! other panic goes to the supervisor. If even the `nack` is lost, the
+//! lease expires and the job runs again.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -130,6 +133,25 @@ impl fmt::Display for AttemptError {
 
 thread_local! {
     static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
+    /// Set by [`Running`]'s `Drop` when a panic unwound through a job's
+    /// attempt and the guard handed the job's answer to the store.
+    static JOB_PANICKED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks the panic unwinding on this thread as a job's: its job has been
+/// answered (see [`Running`]).
+pub(crate) fn note_job_panic() {
+    JOB_PANICKED.with(|marked| marked.set(true));
+}
+
+/// Whether the panic that last unwound on this thread was a job's (see
+/// [`note_job_panic`]); clears the mark.
+///
+/// Read it right after catching the panic, in the same poll: the guard's
+/// `Drop` runs during the unwinding, on the thread that panicked, and
+/// nothing else runs on that thread in between.
+pub(crate) fn take_job_panic() -> bool {
+    JOB_PANICKED.with(|marked| marked.replace(false))
 }
 
 /// Installs a panic hook that remembers each panic's message on its thread
@@ -180,6 +202,7 @@ impl Drop for Running<'_> {
             reason: DeadReason::Panicked,
         };
         drop(spawn_commit(self.ctx, lease, self.claimed, record));
+        note_job_panic();
     }
 }
 

@@ -156,7 +156,7 @@ impl Metrics {
         m.register_jobs_and_connections(&mut registry);
         registry.register(
             "evenkeel_worker_restarts",
-            "Workers restarted by the supervisor",
+            "Workers restarted, after a job's panic or by the supervisor",
             m.worker_restarts.clone(),
         );
         registry.register(

@@ -18,8 +18,9 @@
 //! exactly what the store committed.
 //!
 //! Workers run under an `evenkeel_tasks::Supervisor` (see `supervise`): a
-//! worker that panics (a job asked it to) is restarted; one that returns
-//! because the work is done is not.
+//! worker that panics is restarted (at once when a job's attempt panicked,
+//! by the supervisor otherwise); one that returns because the work is done
+//! is not.
 
 use std::time::Duration;
 

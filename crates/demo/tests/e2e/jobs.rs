@@ -42,8 +42,8 @@ async fn a_job_that_always_fails_dies_after_its_attempts() {
     assert_eq!(metric(&text, "evenkeel_job_retries_total"), Some(2.0));
 }
 
-/// A job whose first attempt panics takes its worker down; the supervisor
-/// restarts the worker, the job is retried and succeeds on attempt 2, and
+/// A job whose first attempt panics takes its worker down; the worker is
+/// restarted, the job is retried and succeeds on attempt 2, and
 /// the panic and restart are counted. With a single attempt allowed, the
 /// same panic makes the job `dead` with the panic message.
 #[tokio::test]
@@ -85,4 +85,52 @@ async fn a_panicking_job_is_retried_and_its_worker_restarted() {
     let text = server.metrics().await;
     assert_eq!(metric(&text, "evenkeel_job_panics_total"), Some(2.0));
     assert_eq!(metric(&text, "evenkeel_worker_restarts_total"), Some(2.0));
+}
+
+/// Jobs' panics are client input, not a crash loop: 160 panicking jobs on
+/// 16 workers (more than the supervisor's 100 restarts in 10 s) each cost
+/// their worker a restart, are retried and succeed, and the server stays
+/// ready throughout. Before, the supervisor counted them, gave up, and the
+/// server shut itself down.
+#[tokio::test]
+async fn a_flood_of_panicking_jobs_does_not_take_the_server_down() {
+    const JOBS: usize = 160;
+    let scratch = Scratch::new("panic-flood");
+    let server = Server::start(
+        &scratch.data(),
+        &[
+            "--workers",
+            "16",
+            "--queue-capacity",
+            "1000",
+            "--retry-initial",
+            "1ms",
+        ],
+    )
+    .await;
+    let mut ids = Vec::with_capacity(JOBS);
+    for n in 0..JOBS {
+        let answer = server.post_job(&json!({"payload": n, "panic": true})).await;
+        assert_eq!(answer.status, 202, "job {n}: {}", answer.text);
+        ids.push(answer.json["id"].as_str().unwrap().to_owned());
+    }
+    for id in &ids {
+        let record = server.wait_state(id, "succeeded").await;
+        assert_eq!(record["attempts"], 2, "{record}");
+    }
+    assert_eq!(server.get("/readyz").await.status, 200);
+    let text = server.metrics().await;
+    assert_eq!(
+        metric(&text, "evenkeel_job_panics_total"),
+        Some(JOBS as f64)
+    );
+    assert_eq!(
+        metric(&text, "evenkeel_worker_restarts_total"),
+        Some(JOBS as f64)
+    );
+    assert_eq!(
+        server.count_log_lines(|line| line.contains("gave up")),
+        0,
+        "the supervisor gave up"
+    );
 }
